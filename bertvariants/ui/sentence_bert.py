@@ -1,0 +1,125 @@
+"""Sentence-BERT tab: pair similarity (public API `similarity`), heatmap, semantic search, clustering."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from .. import sentence_bert as sb
+from ..inference import encode
+from ..registry import get_model
+from .common import number, safe, text
+
+TASK = "similarity"
+MAX_CHARS = sb.MAX_CHARS
+EXAMPLE_LIST = "\n".join([
+    "A man is eating food.",
+    "Someone is having a meal.",
+    "A man is riding a horse.",
+    "A woman is playing the violin.",
+    "A person plays a string instrument.",
+    "The stock market fell sharply today.",
+])
+
+
+def _model():
+    m = get_model(TASK)
+    return m.model, m.tokenizer, m.label
+
+
+@safe
+def similarity_batch(first: list[str], second: list[str]) -> list[list[float]]:
+    """Batched endpoint (public API `similarity`): concurrent requests share one forward pass.
+
+    Each request is validated alone by ``check_pair`` before it joins a batch, so one bad request
+    never fails the others.
+    """
+    for a, b in zip(first, second):
+        check_pair(a, b)
+    model, tok, _ = _model()
+    scores = sb.similarities(model, tok, first, second)
+    return [[round(s, 4) for s in scores]]
+
+
+def check_pair(a, b) -> None:
+    text(a, "Sentence A", max_chars=MAX_CHARS)
+    text(b, "Sentence B", max_chars=MAX_CHARS)
+
+
+@safe
+def pair_view(a: str, b: str, pooling: str):
+    check_pair(a, b)
+    model, tok, label = _model()
+    res = sb.similarity(model, tok, a, b, pooling=pooling)
+    dims = pd.DataFrame({"dim": np.arange(len(res.embedding_a))[:12],
+                         "u (A)": np.round(res.embedding_a[:12], 4), "v (B)": np.round(res.embedding_b[:12], 4)})
+    md = (f"**cos(u, v) = {res.score:.4f}** with {pooling} pooling · {len(res.embedding_a)}-dim embeddings · "
+          f"served by {label}")
+    return md, dims
+
+
+@safe
+def heatmap(sentences: str):
+    text(sentences, "Sentences", max_chars=MAX_CHARS * 10)
+    items = sb.check_sentences(sb.split_lines(sentences), minimum=2, maximum=60)
+    model, tok, _ = _model()
+    emb = encode(model, tok, items)
+    return sb.heatmap_figure(items, sb.cosine_matrix(emb).numpy())
+
+
+@safe
+def search(query: str, corpus: str, top_k: float):
+    text(query, "Query", max_chars=MAX_CHARS)
+    text(corpus, "Sentences to search", max_chars=sb.MAX_SENTENCES * 200)
+    k = number(top_k, "top-k", lo=1, hi=100, integer=True)
+    model, tok, _ = _model()
+    hits = sb.semantic_search(model, tok, query, sb.split_lines(corpus), top_k=k)
+    return pd.DataFrame([{"rank": h.rank, "score": round(h.score, 4), "sentence": h.sentence} for h in hits])
+
+
+@safe
+def clusters(sentences: str, k: float):
+    text(sentences, "Sentences", max_chars=sb.MAX_SENTENCES * 200)
+    items = sb.check_sentences(sb.split_lines(sentences), minimum=2)
+    k = number(k, "number of clusters", lo=1, hi=min(20, len(items)), integer=True)
+    model, tok, _ = _model()
+    emb = encode(model, tok, items).numpy()
+    return sb.cluster_figure(sb.cluster(emb, items, k=k))
+
+
+def build(spec, tab) -> None:
+    with gr.Row():
+        a = gr.Textbox(label="Sentence A", value="A man is eating food.")
+        b = gr.Textbox(label="Sentence B", value="Someone is having a meal.")
+    with gr.Row():
+        go_btn = gr.Button("Compare", variant="primary")
+        score = gr.Number(label="Cosine similarity", precision=4)
+    go_btn.click(similarity_batch, [a, b], [score], api_name="similarity", batch=True, max_batch_size=32,
+                 concurrency_limit=1)
+
+    with gr.Accordion("Siamese view: both sentences through one encoder, pooled, compared", open=False):
+        pooling = gr.Radio(list(sb.POOLING_MODES), value="mean", label="Pooling (§3)")
+        pair_btn = gr.Button("Show embeddings")
+        pair_md = gr.Markdown()
+        pair_df = gr.Dataframe(label="First 12 dimensions of u and v")
+        pair_btn.click(pair_view, [a, b, pooling], [pair_md, pair_df], api_name="pair_view")
+
+    with gr.Tab("Similarity heatmap"):
+        sents = gr.Textbox(label="Sentences (one per line, 2–60)", lines=6, value=EXAMPLE_LIST)
+        hm_btn = gr.Button("Heatmap")
+        hm = gr.Plot()
+        hm_btn.click(heatmap, [sents], [hm], api_name="heatmap")
+    with gr.Tab("Semantic search"):
+        query = gr.Textbox(label="Query", value="Somebody is playing music.")
+        corpus = gr.Textbox(label="Sentences to search (one per line)", lines=6, value=EXAMPLE_LIST)
+        k = gr.Slider(1, 20, value=3, step=1, label="top-k")
+        s_btn = gr.Button("Search")
+        hits = gr.Dataframe(label="Top hits")
+        s_btn.click(search, [query, corpus, k], [hits], api_name="search")
+    with gr.Tab("Clustering"):
+        c_sents = gr.Textbox(label="Sentences (one per line)", lines=6, value=EXAMPLE_LIST)
+        c_k = gr.Slider(1, 10, value=3, step=1, label="k (clusters)")
+        c_btn = gr.Button("Cluster")
+        c_plot = gr.Plot()
+        c_btn.click(clusters, [c_sents, c_k], [c_plot], api_name="cluster")

@@ -1,0 +1,93 @@
+"""Test-wide settings: never touch the network; shared tiny checkpoints and the shared data location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("BERTVARIANTS_SHARED_DATA", REPO.parent / "shared" / "data"))
+ARTIFACTS = REPO / "artifacts"
+
+needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data not present at {SHARED_DATA}")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not present at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    from bertvariants.registry import packaged_model_path
+
+    return packaged_model_path()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory, minilm_path) -> Path:
+    """The packaged MiniLM's real WordPiece tokenizer, saved alone (vocab 30,522)."""
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("tok")
+    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(path)
+    return path
+
+
+def save_tiny(kind_cls, config, tokenizer_dir: Path, out: Path) -> Path:
+    """Save a tiny randomly initialised model of a real transformers class next to a real tokenizer."""
+    import shutil
+
+    import torch
+
+    torch.manual_seed(0)
+    model = kind_cls(config)
+    model.save_pretrained(out)
+    for f in tokenizer_dir.iterdir():
+        if f.is_file() and not (out / f.name).exists():
+            shutil.copy(f, out / f.name)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_config():
+    """A tiny odd-sized BERT config over the real 30,522-token WordPiece vocab."""
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=30522, hidden_size=36, num_hidden_layers=2, num_attention_heads=3,
+                      intermediate_size=37, max_position_embeddings=128)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_tokenizer_dir, tiny_bert_config):
+    """Factory: tiny_checkpoint(kind) -> directory of a tiny saved checkpoint loadable by registry.load_checkpoint."""
+    import transformers as tf
+
+    classes = {
+        "feature-extraction": tf.BertModel,
+        "sentence-embedding": tf.BertModel,
+        "masked-lm": tf.BertForMaskedLM,
+        "sequence-classification": tf.BertForSequenceClassification,
+        "question-answering": tf.BertForQuestionAnswering,
+    }
+    made: dict[str, Path] = {}
+
+    def make(kind: str, **overrides) -> Path:
+        key = kind + repr(sorted(overrides.items()))
+        if key not in made:
+            cfg = tiny_bert_config.__class__(**{**tiny_bert_config.to_dict(), **overrides})
+            made[key] = save_tiny(classes[kind], cfg, tiny_tokenizer_dir, tmp_path_factory.mktemp(kind))
+        return made[key]
+
+    return make

@@ -91,3 +91,54 @@ def tiny_checkpoint(tmp_path_factory, tiny_tokenizer_dir, tiny_bert_config):
         return made[key]
 
     return make
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The real app (build_demo + the bounded queue) served on loopback for the whole test session."""
+    from bertvariants.ui import build_demo, launch_kwargs, queue
+
+    demo = queue(build_demo())
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install -y chromium)")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def pytest_configure(config):
+    # gradio's queue uses pandas options that pandas 3 deprecates; not ours to fix
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:gradio.*")
+    config.addinivalue_line("filterwarnings", "ignore:.*no_silent_downcasting.*")
+    config.addinivalue_line("filterwarnings", "ignore:The copy keyword is deprecated.*")

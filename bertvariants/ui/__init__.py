@@ -38,7 +38,11 @@ def build_demo() -> gr.Blocks:
 
 def launch_kwargs() -> dict:
     """Arguments for ``demo.launch`` shared by app.py, the tests and the benchmarks."""
-    return dict(theme=gr.themes.Soft(), css=CSS, max_file_size="50mb", show_error=True)
+    # System fonts only: the page must render fully offline (the default themes fetch Google Fonts).
+    fonts = [gr.themes.Font("ui-sans-serif"), gr.themes.Font("system-ui"), gr.themes.Font("sans-serif")]
+    mono = [gr.themes.Font("ui-monospace"), gr.themes.Font("monospace")]
+    theme = gr.themes.Soft(font=fonts, font_mono=mono)
+    return dict(theme=theme, css=CSS, max_file_size="50mb", show_error=True)
 
 
 def queue(demo: gr.Blocks) -> gr.Blocks:

@@ -1,0 +1,62 @@
+"""CLI: ``python -m bertvariants.train RECIPE [--steps N] [--scale X] [--seed S] [--output DIR] [--data PATH]``.
+
+``python -m bertvariants.train list`` shows the recipes; ``python -m bertvariants.train all`` builds every
+offline default in dependency order. The same command runs multi-GPU / multi-node under
+``accelerate launch -m bertvariants.train RECIPE`` (bf16 on GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from . import RECIPES, recipe, run_recipe
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bertvariants.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", help="one of: " + ", ".join(r.name for r in RECIPES) + ", all, list")
+    p.add_argument("--steps", type=int, help="optimizer steps at scale 1 (default: the recipe's)")
+    p.add_argument("--scale", type=float, help="multiply steps (e.g. 20 for a GPU run)")
+    p.add_argument("--seed", type=int, help="seed (default 42); the same seed reproduces a run")
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--max-length", type=int, dest="max_length")
+    p.add_argument("--output", help="checkpoint directory (default: <models_dir>/<name>)")
+    p.add_argument("--data", help="data directory with the shared layout, or one input file (default ../shared/data)")
+    p.add_argument("--base-model", dest="base_model", help="start from this local checkpoint instead of MiniLM")
+    p.add_argument("--log-every", type=int, dest="log_every", help="steps between loss-curve rows")
+    p.add_argument("--eval-limit", type=int, dest="eval_limit", help="evaluate on at most N examples")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.recipe == "list":
+        for r in RECIPES:
+            print(f"{r.name:16s} -> {', '.join('models/' + b for b in r.builds):45s} {r.summary}")
+        return 0
+    overrides = {k: v for k, v in vars(args).items() if k not in ("recipe", "no_progress")}
+    names = [r.name for r in RECIPES] if args.recipe == "all" else [recipe(args.recipe).name]
+    if args.recipe == "all" and args.output:
+        print("--output cannot be used with 'all' (each recipe has its own directory)", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    for name in names:
+        try:
+            report = run_recipe(name, overrides, progress=not args.no_progress)
+        except ValueError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return 2
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in report.metrics.items())
+        print(f"{name}: {report.fit.steps} steps in {report.fit.seconds:.0f} s -> {report.output} | {shown}")
+    if len(names) > 1:
+        print(f"all done in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""ELECTRA (Clark et al. 2020): replaced-token detection.
+
+§2 "Method": mask ~15% of the positions with [MASK]; a small generator (an MLM) samples a token
+for each masked position; the discriminator sees the corrupted sequence and predicts, for *every*
+token, whether it was replaced. A sampled token that equals the original counts as "original"
+(§2: "if the generator happens to generate the correct token, that token is considered real").
+The combined loss is  L_MLM(generator) + λ · L_Disc  with λ = 50 (§2, Appendix A); the sampling
+step is not back-propagated through (§2: the discriminator loss is not back-propagated into the
+generator).
+§3.2 "Weight sharing": when generator and discriminator have the same size all weights can be
+tied; with a smaller generator (the efficient choice) only the token and position embeddings are
+shared.
+
+The data path is pure tensor functions (:func:`mask_for_generator`, :func:`sample_replacements`,
+:func:`rtd_loss`); :class:`ReplacedTokenDetection` wires them around two transformers models so a
+training loop only calls ``forward`` and ``backward``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .common import IGNORE_INDEX, MaskedBatch, mask_tokens
+
+DISC_WEIGHT = 50.0  # λ of §2 (Appendix A: "λ = 50")
+
+
+@dataclass(frozen=True)
+class RTDConfig:
+    """Hyper-parameters of replaced-token detection with the paper's defaults."""
+
+    mlm_probability: float = 0.15  # §2 / Appendix A: mask 15% of the tokens
+    mask_ratio: float = 1.0  # §2: masked positions become [MASK] (no BERT 80/10/10 for the generator input)
+    disc_weight: float = DISC_WEIGHT
+    temperature: float = 1.0  # sample from the generator's softmax as is
+
+
+def mask_for_generator(ids: torch.Tensor, *, mask_token_id: int, vocab_size: int, generator: torch.Generator,
+                       special_ids=(), special_mask: torch.Tensor | None = None, mlm_probability: float = 0.15,
+                       mask_ratio: float = 1.0) -> MaskedBatch:
+    """Step 1 of §2: choose ~15% of the non-special positions and replace them with [MASK].
+
+    ``mask_ratio`` < 1 leaves the rest of the selected positions unchanged (the released code uses 0.85).
+    """
+    return mask_tokens(ids, mask_token_id=mask_token_id, vocab_size=vocab_size, generator=generator,
+                       special_ids=special_ids, special_mask=special_mask, mlm_probability=mlm_probability,
+                       mask_ratio=mask_ratio, random_ratio=0.0)
+
+
+@dataclass(frozen=True)
+class Replacements:
+    """The discriminator's input and targets."""
+
+    input_ids: torch.Tensor  # (B, T) original ids with the generator's samples at the selected positions
+    is_replaced: torch.Tensor  # (B, T) bool: sampled token differs from the original
+    sampled: torch.Tensor  # (B, T) the sampled id at selected positions, the original elsewhere
+
+
+def sample_replacements(gen_logits: torch.Tensor, original_ids: torch.Tensor, selected: torch.Tensor, *,
+                        generator: torch.Generator, temperature: float = 1.0) -> Replacements:
+    """Step 2 of §2: x̂_i ~ p_G(x_i | x_masked) at the selected positions; labels "replaced" iff x̂_i ≠ x_i.
+
+    ``gen_logits`` (B, T, V) is detached: the sampling step is not differentiated (§2).
+    """
+    if gen_logits.shape[:2] != original_ids.shape or selected.shape != original_ids.shape:
+        raise ValueError(f"gen_logits {tuple(gen_logits.shape)}, original_ids {tuple(original_ids.shape)} and "
+                         f"selected {tuple(selected.shape)} do not line up")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    selected = selected.bool()
+    sampled = original_ids.clone()
+    if selected.any():
+        probs = F.softmax(gen_logits.detach()[selected].float() / temperature, dim=-1)  # (N, V)
+        draws = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        sampled[selected] = draws.to(sampled.dtype)
+    is_replaced = selected & (sampled != original_ids)
+    return Replacements(input_ids=sampled, is_replaced=is_replaced, sampled=sampled)
+
+
+@dataclass(frozen=True)
+class RTDLoss:
+    loss: torch.Tensor  # mlm_loss + disc_weight * disc_loss
+    mlm_loss: torch.Tensor
+    disc_loss: torch.Tensor
+
+
+def rtd_loss(gen_logits: torch.Tensor, mlm_labels: torch.Tensor, disc_logits: torch.Tensor,
+             is_replaced: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
+             disc_weight: float = DISC_WEIGHT) -> RTDLoss:
+    """§2: L = L_MLM(x, θ_G) + λ · L_Disc(x, θ_D), λ = 50.
+
+    L_MLM: cross-entropy over the masked positions (labels -100 elsewhere). L_Disc: sigmoid
+    binary cross-entropy over every real (non-padding) token, target 1 = replaced.
+    """
+    v = gen_logits.shape[-1]
+    if (mlm_labels != IGNORE_INDEX).any():
+        mlm = F.cross_entropy(gen_logits.reshape(-1, v).float(), mlm_labels.reshape(-1), ignore_index=IGNORE_INDEX)
+    else:  # nothing selected (e.g. a 3-token input): no MLM signal, keep the graph
+        mlm = gen_logits.sum() * 0.0
+    keep = torch.ones_like(is_replaced, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    disc = F.binary_cross_entropy_with_logits(disc_logits[keep].float(), is_replaced[keep].float())
+    return RTDLoss(loss=mlm + disc_weight * disc, mlm_loss=mlm, disc_loss=disc)
+
+
+# --------------------------------------------------------------------------------------------
+# Weight sharing between generator and discriminator (§3.2)
+# --------------------------------------------------------------------------------------------
+_SIZE_FIELDS = ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                "intermediate_size", "max_position_embeddings", "type_vocab_size")
+
+
+@dataclass(frozen=True)
+class Sharing:
+    mode: str  # "all" (same sizes: the whole encoder is one module) or "embeddings" (token + position + segment)
+    shared_parameters: int
+
+
+def share_weights(generator_model, discriminator_model) -> Sharing:
+    """Tie the generator to the discriminator as §3.2 does (transformers ElectraForMaskedLM / ElectraForPreTraining).
+
+    Same sizes → the generator's encoder *is* the discriminator's (all weights tied). Different
+    sizes → token, position and segment embeddings (and the embedding LayerNorm) are shared; this
+    needs the same ``embedding_size`` (the generator's own E→H projection stays separate). The
+    generator's output layer stays tied to the (now shared) token embeddings.
+    """
+    gc, dc = generator_model.config, discriminator_model.config
+    if gc.vocab_size != dc.vocab_size or gc.embedding_size != dc.embedding_size:
+        raise ValueError("embedding sharing needs the same vocab_size and embedding_size, got generator "
+                         f"{gc.vocab_size}×{gc.embedding_size} and discriminator {dc.vocab_size}×{dc.embedding_size}")
+    if all(getattr(gc, f) == getattr(dc, f) for f in _SIZE_FIELDS):
+        generator_model.electra = discriminator_model.electra
+        mode = "all"
+    else:
+        g_emb, d_emb = generator_model.electra.embeddings, discriminator_model.electra.embeddings
+        if g_emb.position_embeddings.weight.shape != d_emb.position_embeddings.weight.shape:
+            raise ValueError("embedding sharing needs the same max_position_embeddings and type_vocab_size")
+        for name in ("word_embeddings", "position_embeddings", "token_type_embeddings", "LayerNorm"):
+            setattr(g_emb, name, getattr(d_emb, name))
+        mode = "embeddings"
+    generator_model.tie_weights()  # re-point the generator's output layer at the shared token embeddings
+    gen_ids = {id(p) for p in generator_model.parameters()}
+    shared = sum(p.numel() for p in discriminator_model.parameters() if id(p) in gen_ids)
+    return Sharing(mode=mode, shared_parameters=shared)
+
+
+def generator_config(discriminator_config, *, multiplier: float = 0.25):
+    """A generator config ``multiplier`` × the discriminator's width (§3.2: 1/4–1/2 works best), same E and vocab."""
+    cfg = discriminator_config.__class__(**discriminator_config.to_dict())
+    heads = max(1, round(discriminator_config.num_attention_heads * multiplier))
+    head_dim = discriminator_config.hidden_size // discriminator_config.num_attention_heads
+    cfg.hidden_size = heads * head_dim
+    cfg.num_attention_heads = heads
+    cfg.intermediate_size = max(1, round(discriminator_config.intermediate_size * multiplier))
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# The whole pre-training step as a module
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RTDOutput:
+    loss: torch.Tensor
+    mlm_loss: torch.Tensor
+    disc_loss: torch.Tensor
+    masked: MaskedBatch  # the generator's input and MLM labels
+    replacements: Replacements  # the discriminator's input and targets
+    gen_logits: torch.Tensor  # (B, T, V)
+    disc_logits: torch.Tensor  # (B, T)
+
+    @property
+    def disc_accuracy(self) -> float:
+        return float(((self.disc_logits > 0) == self.replacements.is_replaced).float().mean())
+
+
+class ReplacedTokenDetection(nn.Module):
+    """Generator + discriminator of §2 with the combined loss. ``forward`` runs the models; the maths is above."""
+
+    def __init__(self, generator_model, discriminator_model, *, mask_token_id: int, special_ids=(),
+                 config: RTDConfig = RTDConfig(), share: bool = True):
+        super().__init__()
+        self.generator_model, self.discriminator_model = generator_model, discriminator_model
+        self.mask_token_id, self.special_ids, self.config = int(mask_token_id), tuple(special_ids), config
+        self.sharing = share_weights(generator_model, discriminator_model) if share else None
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
+                rng: torch.Generator) -> RTDOutput:
+        cfg = self.config
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        vocab = self.discriminator_model.config.vocab_size
+        masked = mask_for_generator(input_ids, mask_token_id=self.mask_token_id, vocab_size=vocab, generator=rng,
+                                    special_ids=self.special_ids, special_mask=attention_mask == 0,
+                                    mlm_probability=cfg.mlm_probability, mask_ratio=cfg.mask_ratio)
+        gen_logits = self.generator_model(input_ids=masked.input_ids, attention_mask=attention_mask).logits
+        repl = sample_replacements(gen_logits, input_ids, masked.selected, generator=rng, temperature=cfg.temperature)
+        disc_logits = self.discriminator_model(input_ids=repl.input_ids, attention_mask=attention_mask).logits
+        losses = rtd_loss(gen_logits, masked.labels, disc_logits, repl.is_replaced, attention_mask,
+                          disc_weight=cfg.disc_weight)
+        return RTDOutput(loss=losses.loss, mlm_loss=losses.mlm_loss, disc_loss=losses.disc_loss, masked=masked,
+                         replacements=repl, gen_logits=gen_logits, disc_logits=disc_logits)
+
+
+# --------------------------------------------------------------------------------------------
+# Inference for the tab: corrupt a sentence, then ask the discriminator which tokens were replaced
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TokenVerdict:
+    token: str
+    original: str  # the token before the generator replaced it (== token when untouched)
+    p_replaced: float
+    masked: bool  # the position was masked and re-sampled by the generator
+    replaced: bool  # the generator's sample differs from the original (the ground truth)
+
+
+def _check_text(text: str, tokenizer, max_tokens: int) -> list[int]:
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("the sentence is empty: please enter some text")
+    ids = tokenizer(text, truncation=False)["input_ids"]
+    if len(ids) > max_tokens:
+        raise ValueError(f"the sentence has {len(ids)} tokens; the limit here is {max_tokens}")
+    return ids
+
+
+def discriminate(discriminator_model, tokenizer, text: str, *, max_tokens: int = 128) -> list[TokenVerdict]:
+    """P(replaced) for every token of ``text`` (the user may have edited words themselves)."""
+    from .inference import run_batched
+
+    ids = _check_text(text, tokenizer, max_tokens)
+    probs = run_batched(discriminator_model, tokenizer, [text.strip()], max_length=max_tokens,
+                        head=lambda m, b: torch.sigmoid(m(**b).logits.float()))[0]  # (T,)
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    return [TokenVerdict(t, t, float(p), False, False) for t, p in zip(tokens, probs.tolist())]
+
+
+def corrupt_and_discriminate(generator_model, discriminator_model, tokenizer, text: str, *, seed: int = 0,
+                             mlm_probability: float = 0.15, max_tokens: int = 128) -> list[TokenVerdict]:
+    """The full §2 path on one sentence: mask → generator samples → discriminator's P(replaced) per token."""
+    ids = torch.tensor([_check_text(text, tokenizer, max_tokens)])
+    rng = torch.Generator().manual_seed(int(seed))
+    device = next(discriminator_model.parameters()).device
+    masked = mask_for_generator(ids, mask_token_id=tokenizer.mask_token_id, vocab_size=len(tokenizer), generator=rng,
+                                special_ids=tokenizer.all_special_ids, mlm_probability=mlm_probability)
+    with torch.inference_mode():
+        gen_logits = generator_model(input_ids=masked.input_ids.to(device)).logits.float().cpu()
+        repl = sample_replacements(gen_logits, ids, masked.selected, generator=rng)
+        probs = torch.sigmoid(discriminator_model(input_ids=repl.input_ids.to(device)).logits.float().cpu())[0]
+    new = tokenizer.convert_ids_to_tokens(repl.input_ids[0].tolist())
+    old = tokenizer.convert_ids_to_tokens(ids[0].tolist())
+    return [TokenVerdict(t, o, float(p), bool(s), bool(r))
+            for t, o, p, s, r in zip(new, old, probs.tolist(), masked.selected[0].tolist(),
+                                     repl.is_replaced[0].tolist())]
+
+
+def to_text(verdicts: list[TokenVerdict], tokenizer) -> str:
+    """The corrupted sentence as plain text (special tokens dropped), for the user to edit."""
+    specials = set(tokenizer.all_special_tokens)
+    return tokenizer.convert_tokens_to_string([v.token for v in verdicts if v.token not in specials])

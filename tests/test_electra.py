@@ -1,0 +1,164 @@
+"""ELECTRA replaced-token detection: data path, λ=50 loss, weight sharing, forward + backward, inference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+
+from bertvariants import electra
+from bertvariants.common import IGNORE_INDEX, make_generator
+
+V, MASK, CLS, SEP = 99, 3, 1, 2
+
+
+def configs(gen_hidden=12, gen_heads=1):
+    d = ElectraConfig(vocab_size=V, embedding_size=13, hidden_size=36, num_hidden_layers=2, num_attention_heads=3,
+                      intermediate_size=37, max_position_embeddings=17)
+    g = ElectraConfig(**{**d.to_dict(), "hidden_size": gen_hidden, "num_attention_heads": gen_heads,
+                         "intermediate_size": 13})
+    return g, d
+
+
+def ids_batch(rows=3, t=7, seed=0):
+    x = torch.randint(4, V, (rows, t), generator=torch.Generator().manual_seed(seed))
+    x[:, 0], x[:, -1] = CLS, SEP
+    return x
+
+
+def test_generator_masking_rates_all_mask():
+    x = ids_batch(rows=500, t=200)
+    m = electra.mask_for_generator(x, mask_token_id=MASK, vocab_size=V, special_ids=(CLS, SEP),
+                                   generator=make_generator(0))
+    assert m.selected.float().sum().item() / (500 * 198) == pytest.approx(0.15, abs=0.005)
+    assert torch.equal(m.masked, m.selected)  # §2: every selected position becomes [MASK]
+
+
+def test_sample_equal_to_original_counts_as_original():
+    x = ids_batch()
+    selected = torch.zeros_like(x, dtype=torch.bool)
+    selected[:, 2:5] = True
+    logits = torch.full((*x.shape, V), -1e4)
+    logits.scatter_(2, x.unsqueeze(-1), 1e4)  # the generator is certain of the original token
+    r = electra.sample_replacements(logits, x, selected, generator=make_generator(0))
+    assert torch.equal(r.input_ids, x) and not r.is_replaced.any()
+    # a generator certain of a *different* token replaces every selected position
+    other = (x + 1) % V
+    logits2 = torch.full((*x.shape, V), -1e4).scatter_(2, other.unsqueeze(-1), 1e4)
+    r2 = electra.sample_replacements(logits2, x, selected, generator=make_generator(0))
+    assert torch.equal(r2.is_replaced, selected) and torch.equal(r2.input_ids[selected], other[selected])
+    assert torch.equal(r2.input_ids[~selected], x[~selected])
+
+
+def test_sampling_follows_the_generator_distribution():
+    x = torch.full((1, 20_000), 5)
+    selected = torch.ones_like(x, dtype=torch.bool)
+    logits = torch.full((1, 20_000, V), -1e4)
+    logits[..., 5], logits[..., 6] = 0.0, torch.log(torch.tensor(3.0))  # P(5)=1/4, P(6)=3/4
+    r = electra.sample_replacements(logits, x, selected, generator=make_generator(1))
+    assert r.is_replaced.float().mean().item() == pytest.approx(0.75, abs=0.01)
+
+
+def test_rtd_loss_weights_discriminator_by_lambda_50():
+    torch.manual_seed(0)
+    gl, dl = torch.randn(2, 5, V), torch.randn(2, 5)
+    labels = torch.full((2, 5), IGNORE_INDEX)
+    labels[0, 1], labels[1, 3] = 7, 9
+    rep = torch.zeros(2, 5, dtype=torch.bool)
+    rep[0, 1] = True
+    am = torch.ones(2, 5, dtype=torch.long)
+    am[1, 4] = 0
+    out = electra.rtd_loss(gl, labels, dl, rep, am)
+    mlm = torch.nn.functional.cross_entropy(torch.stack([gl[0, 1], gl[1, 3]]), torch.tensor([7, 9]))
+    keep = am.bool()
+    disc = torch.nn.functional.binary_cross_entropy_with_logits(dl[keep], rep[keep].float())
+    assert torch.allclose(out.mlm_loss, mlm) and torch.allclose(out.disc_loss, disc)
+    assert torch.allclose(out.loss, mlm + 50 * disc)
+    assert electra.DISC_WEIGHT == 50.0
+
+
+def test_embedding_sharing_small_generator():
+    g, d = configs()
+    gm, dm = ElectraForMaskedLM(g), ElectraForPreTraining(d)
+    s = electra.share_weights(gm, dm)
+    assert s.mode == "embeddings"
+    emb = dm.electra.embeddings
+    assert gm.electra.embeddings.word_embeddings.weight is emb.word_embeddings.weight
+    assert gm.electra.embeddings.position_embeddings.weight is emb.position_embeddings.weight
+    assert gm.generator_lm_head.weight is emb.word_embeddings.weight
+    assert gm.electra.encoder is not dm.electra.encoder
+    assert s.shared_parameters == sum(p.numel() for p in emb.parameters())
+
+
+def test_full_tying_when_sizes_equal_and_error_when_embeddings_differ():
+    _, d = configs()
+    gm, dm = ElectraForMaskedLM(d), ElectraForPreTraining(d)
+    s = electra.share_weights(gm, dm)
+    assert s.mode == "all" and gm.electra is dm.electra
+    assert s.shared_parameters == sum(p.numel() for p in dm.electra.parameters())
+    bad = ElectraConfig(**{**d.to_dict(), "embedding_size": 11})
+    with pytest.raises(ValueError, match="embedding_size"):
+        electra.share_weights(ElectraForMaskedLM(bad), ElectraForPreTraining(d))
+
+
+def test_generator_config_quarter_width():
+    _, d = configs()
+    d = ElectraConfig(**{**d.to_dict(), "hidden_size": 48, "num_attention_heads": 4, "intermediate_size": 100})
+    g = electra.generator_config(d)
+    assert (g.hidden_size, g.num_attention_heads, g.intermediate_size, g.embedding_size) == (12, 1, 25, 13)
+
+
+def test_forward_backward_and_seed_determinism():
+    g, d = configs()
+    torch.manual_seed(0)
+    rtd = electra.ReplacedTokenDetection(ElectraForMaskedLM(g), ElectraForPreTraining(d), mask_token_id=MASK,
+                                         special_ids=(CLS, SEP))
+    x = ids_batch(rows=4, t=13)
+    am = torch.ones_like(x)
+    am[0, -3:] = 0
+    rtd.eval()  # no dropout: the seed alone must fix masks, samples and loss
+    a = rtd(x, am, rng=make_generator(5))
+    b = rtd(x, am, rng=make_generator(5))
+    assert torch.equal(a.replacements.input_ids, b.replacements.input_ids)
+    assert torch.allclose(a.loss, b.loss)
+    assert not a.masked.selected[0, -3:].any()  # padding never selected
+    a.loss.backward()
+    shared = rtd.discriminator_model.electra.embeddings.word_embeddings.weight
+    assert shared.grad is not None and shared.grad.abs().sum() > 0
+    assert rtd.generator_model.generator_predictions.dense.weight.grad.abs().sum() > 0
+    assert 0.0 <= a.disc_accuracy <= 1.0
+
+
+def test_inference_on_tiny_checkpoints(tiny_checkpoint, electra_disc_dir):
+    from bertvariants.registry import load_checkpoint
+
+    gen = load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm")
+    disc = load_checkpoint(str(electra_disc_dir), "electra-discriminator")
+    text = "The chef cooked the meal in the kitchen with a big pan and some oil today."
+    v = electra.corrupt_and_discriminate(gen.model, disc.model, gen.tokenizer, text, seed=3, mlm_probability=0.3)
+    assert v[0].token == "[CLS]" and all(0 <= x.p_replaced <= 1 for x in v)
+    assert any(x.masked for x in v) and not v[0].masked
+    assert all((x.token != x.original) == x.replaced for x in v)
+    same = electra.corrupt_and_discriminate(gen.model, disc.model, gen.tokenizer, text, seed=3, mlm_probability=0.3)
+    assert same == v
+    edited = electra.to_text(v, gen.tokenizer)
+    d2 = electra.discriminate(disc.model, disc.tokenizer, edited)
+    assert len(d2) == len(disc.tokenizer(edited)["input_ids"])
+    with pytest.raises(ValueError, match="empty"):
+        electra.discriminate(disc.model, disc.tokenizer, "  ")
+    with pytest.raises(ValueError, match="limit"):
+        electra.discriminate(disc.model, disc.tokenizer, "word " * 300)
+
+
+@pytest.fixture(scope="module")
+def electra_disc_dir(tmp_path_factory, tiny_tokenizer_dir):
+    import shutil
+
+    cfg = ElectraConfig(vocab_size=30522, embedding_size=13, hidden_size=36, num_hidden_layers=2,
+                        num_attention_heads=3, intermediate_size=37, max_position_embeddings=128)
+    out = tmp_path_factory.mktemp("electra-disc")
+    torch.manual_seed(0)
+    ElectraForPreTraining(cfg).save_pretrained(out)
+    for f in tiny_tokenizer_dir.iterdir():
+        shutil.copy(f, out / f.name)
+    return out

@@ -1,0 +1,391 @@
+"""SpanBERT (Joshi et al. 2020): span masking, the span-boundary objective, and extractive QA decoding.
+
+§3.1 "Span Masking": repeatedly sample a span length ℓ ~ Geo(p=0.2) clipped at ℓ_max = 10 (the
+distribution is truncated and renormalised over 1..10, giving the paper's mean ℓ̄ ≈ 3.8), measured
+in *complete words*; pick a random start word; mask whole words until 15% of the tokens are masked.
+The 80/10/10 replacement is decided per span, not per token.
+§3.2 "Span Boundary Objective": each token x_i of a span (s, e) is predicted from the boundary
+states x_{s-1}, x_{e+1} and a relative position embedding p_{i-s+1}:
+    h0 = [x_{s-1}; x_{e+1}; p_{i-s+1}],  h1 = LayerNorm(GeLU(W1 h0)),  y_i = LayerNorm(GeLU(W2 h1)),
+then y_i is scored against the vocabulary; the SBO loss is added to the MLM loss.
+Task (§4.1, SQuAD 2.0): extractive QA with a sliding window over long contexts, n-best start/end
+search, and "no answer" when the [CLS] (null) score beats the best span by more than a threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import plotly.graph_objects as go
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .common import IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, apply_replacements, draw_replacement_kinds
+
+GEOMETRIC_P = 0.2
+MAX_SPAN = 10
+MASK_BUDGET = 0.15
+
+
+@dataclass(frozen=True)
+class SpanMaskingConfig:
+    """§3.1 defaults."""
+
+    p: float = GEOMETRIC_P
+    max_span: int = MAX_SPAN
+    budget: float = MASK_BUDGET
+    mask_ratio: float = 0.8
+    random_ratio: float = 0.1
+
+
+def span_length_pmf(*, p: float = GEOMETRIC_P, max_span: int = MAX_SPAN) -> torch.Tensor:
+    """P(ℓ = 1..max_span): Geo(p) truncated at ``max_span`` and renormalised (§3.1)."""
+    if not 0 < p <= 1:
+        raise ValueError(f"p must be in (0, 1], got {p}")
+    if max_span < 1:
+        raise ValueError(f"max_span must be ≥ 1, got {max_span}")
+    lengths = torch.arange(1, max_span + 1, dtype=torch.float64)
+    w = p * (1 - p) ** (lengths - 1)
+    return w / w.sum()
+
+
+def mean_span_length(*, p: float = GEOMETRIC_P, max_span: int = MAX_SPAN) -> float:
+    """Analytic mean of the clipped law: 3.797 for p=0.2, ℓ_max=10 (the paper's 3.8)."""
+    pmf = span_length_pmf(p=p, max_span=max_span)
+    return float((pmf * torch.arange(1, max_span + 1, dtype=torch.float64)).sum())
+
+
+def sample_span_lengths(n: int, *, generator: torch.Generator, p: float = GEOMETRIC_P,
+                        max_span: int = MAX_SPAN) -> torch.Tensor:
+    """``n`` span lengths (in words) drawn from :func:`span_length_pmf`."""
+    pmf = span_length_pmf(p=p, max_span=max_span).float()
+    return torch.multinomial(pmf, n, replacement=True, generator=generator) + 1
+
+
+@dataclass(frozen=True)
+class SpanMasking:
+    """One sequence after span masking. Spans are token ranges ``(start, end_exclusive)`` sorted by start."""
+
+    input_ids: torch.Tensor  # (T,)
+    labels: torch.Tensor  # (T,) original id inside spans, -100 elsewhere
+    selected: torch.Tensor  # (T,) bool
+    spans: list[tuple[int, int]]
+    span_words: list[int]  # length of each span in words
+    span_kinds: list[int]  # REPLACE_MASK / REPLACE_RANDOM / REPLACE_KEEP per span
+
+
+def choose_spans(words: Sequence[tuple[int, int]], *, generator: torch.Generator,
+                 config: SpanMaskingConfig = SpanMaskingConfig(), max_tries: int = 200) -> list[tuple[int, int]]:
+    """Pick spans of whole words (as ``(first_word, last_word_exclusive)``) until the token budget is met.
+
+    ``words`` are token ranges of the words (specials excluded). A span must not overlap or touch an
+    earlier one (its boundary tokens must stay visible for the SBO); when a start does not fit, a new
+    start is drawn for the *same* length, so the length law is not biased toward short spans.
+    """
+    n_tokens = sum(e - s for s, e in words)
+    target = round(config.budget * n_tokens)
+    taken = [False] * len(words)
+    chosen: list[tuple[int, int]] = []
+    masked = 0
+    while masked < target:
+        length = int(sample_span_lengths(1, generator=generator, p=config.p, max_span=config.max_span))
+        placed = False
+        for _ in range(max_tries):
+            start = int(torch.randint(len(words), (1,), generator=generator))
+            end = min(start + length, len(words))  # clipped at the end of the sequence
+            lo, hi = max(start - 1, 0), min(end + 1, len(words))
+            if any(taken[lo:hi]):
+                continue
+            # whole words, stopping once the budget is reached (the last span may come out shorter)
+            stop = start
+            while stop < end and masked < target:
+                masked += words[stop][1] - words[stop][0]
+                stop += 1
+            for w in range(start, stop):
+                taken[w] = True
+            chosen.append((start, stop))
+            placed = True
+            break
+        if not placed:  # the sequence is too crowded for this length: stop rather than loop forever
+            break
+    return sorted(chosen)
+
+
+def span_mask(ids: torch.Tensor, word_ids: Sequence[int | None], *, mask_token_id: int, vocab_size: int,
+              generator: torch.Generator, config: SpanMaskingConfig = SpanMaskingConfig()) -> SpanMasking:
+    """Span masking of one sequence (§3.1). ``word_ids`` gives each token's word (None = special, never masked).
+
+    Example:
+        >>> from bertvariants.common import make_generator
+        >>> out = span_mask(torch.arange(10, 50), [None] + list(range(38)) + [None], mask_token_id=3,
+        ...                 vocab_size=99, generator=make_generator(0))
+        >>> int(out.selected.sum())  # round(0.15 * 38) = 6 tokens
+        6
+    """
+    from .common import word_spans
+
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if ids.dim() != 1 or len(word_ids) != ids.shape[0]:
+        raise ValueError(f"ids must be 1-D with one word id per token; got ids {tuple(ids.shape)}, "
+                         f"{len(word_ids)} word ids")
+    words = word_spans(word_ids)
+    if not words:
+        raise ValueError("no maskable words in the sequence")
+    chosen = choose_spans(words, generator=generator, config=config)
+    spans = [(words[a][0], words[b - 1][1]) for a, b in chosen]
+    span_kinds = draw_replacement_kinds((len(spans),), generator=generator, mask_ratio=config.mask_ratio,
+                                        random_ratio=config.random_ratio)
+    selected = torch.zeros_like(ids, dtype=torch.bool)
+    kinds = torch.full_like(ids, REPLACE_KEEP)
+    for (s, e), k in zip(spans, span_kinds.tolist()):
+        selected[s:e] = True
+        kinds[s:e] = k  # §3.1: one decision per span
+    out = apply_replacements(ids, selected, kinds, mask_token_id=mask_token_id, vocab_size=vocab_size,
+                             generator=generator)
+    return SpanMasking(input_ids=out.input_ids, labels=out.labels, selected=selected, spans=spans,
+                       span_words=[b - a for a, b in chosen], span_kinds=span_kinds.tolist())
+
+
+def span_mask_text(text: str, tokenizer, *, generator: torch.Generator,
+                   config: SpanMaskingConfig = SpanMaskingConfig(), max_tokens: int = 512) -> SpanMasking:
+    """Tokenize ``text`` (fast tokenizer: ``word_ids``) and span-mask it."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("the text is empty: please enter some text")
+    enc = tokenizer(text, truncation=False)
+    if len(enc["input_ids"]) > max_tokens:
+        raise ValueError(f"the text has {len(enc['input_ids'])} tokens; the limit here is {max_tokens}")
+    return span_mask(torch.tensor(enc["input_ids"]), enc.word_ids(), mask_token_id=tokenizer.mask_token_id,
+                     vocab_size=len(tokenizer), generator=generator, config=config)
+
+
+# --------------------------------------------------------------------------------------------
+# Span boundary objective (§3.2)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SboTargets:
+    """One row per masked token: where its span's boundaries are and what it must predict."""
+
+    batch_index: torch.Tensor  # (N,)
+    left: torch.Tensor  # (N,) position s-1
+    right: torch.Tensor  # (N,) position e+1
+    relative: torch.Tensor  # (N,) i - s (0-based offset inside the span)
+    target: torch.Tensor  # (N,) original token id
+
+
+def sbo_targets(spans: Sequence[Sequence[tuple[int, int]]], labels: torch.Tensor, *,
+                max_span_tokens: int = 32) -> SboTargets:
+    """Gather the SBO's inputs for a batch: ``spans[b]`` are token ranges (start, end_exclusive) of row ``b``."""
+    rows: list[tuple[int, int, int, int, int]] = []
+    t = labels.shape[1]
+    for b, row_spans in enumerate(spans):
+        for s, e in row_spans:
+            left, right = max(s - 1, 0), min(e, t - 1)  # x_{s-1} and x_{e+1} (e inclusive = end_exclusive - 1)
+            for i in range(s, e):
+                rows.append((b, left, right, min(i - s, max_span_tokens - 1), int(labels[b, i])))
+    if not rows:
+        empty = torch.zeros(0, dtype=torch.long)
+        return SboTargets(empty, empty, empty, empty, empty)
+    cols = torch.tensor(rows, dtype=torch.long).T
+    return SboTargets(*cols)
+
+
+class SpanBoundaryHead(nn.Module):
+    """y_i = f(x_{s-1}, x_{e+1}, p_{i-s+1}): a 2-layer FFN with GeLU + LayerNorm, then vocabulary logits (§3.2)."""
+
+    def __init__(self, hidden_size: int, vocab_size: int, *, max_span_tokens: int = 32,
+                 decoder_weight: nn.Parameter | None = None):
+        super().__init__()
+        self.position = nn.Embedding(max_span_tokens, hidden_size)  # relative position p_{i-s+1}
+        self.layer1 = nn.Linear(3 * hidden_size, hidden_size)
+        self.norm1 = nn.LayerNorm(hidden_size)
+        self.layer2 = nn.Linear(hidden_size, hidden_size)
+        self.norm2 = nn.LayerNorm(hidden_size)
+        self.decoder = nn.Linear(hidden_size, vocab_size)
+        if decoder_weight is not None:  # SpanBERT ties the output layer to the input embeddings
+            self.decoder.weight = decoder_weight
+
+    def forward(self, hidden: torch.Tensor, targets: SboTargets) -> torch.Tensor:
+        """hidden (B, T, H) → logits (N, V) for the N masked tokens of ``targets``."""
+        left = hidden[targets.batch_index, targets.left]  # (N, H)
+        right = hidden[targets.batch_index, targets.right]  # (N, H)
+        h0 = torch.cat([left, right, self.position(targets.relative)], dim=-1)  # (N, 3H)
+        h1 = self.norm1(F.gelu(self.layer1(h0)))
+        y = self.norm2(F.gelu(self.layer2(h1)))
+        return self.decoder(y)
+
+
+def sbo_loss(logits: torch.Tensor, targets: SboTargets) -> torch.Tensor:
+    """Cross-entropy of the SBO predictions; 0 (with a graph) when there is nothing to predict."""
+    if targets.target.numel() == 0:
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.float(), targets.target)
+
+
+@dataclass(frozen=True)
+class SpanBertLoss:
+    loss: torch.Tensor  # mlm_loss + sbo_loss (§3.2: "we sum the loss from both the span boundary and MLM objectives")
+    mlm_loss: torch.Tensor
+    sbo_loss: torch.Tensor
+
+
+def spanbert_loss(mlm_logits: torch.Tensor, labels: torch.Tensor, sbo_logits: torch.Tensor,
+                  targets: SboTargets) -> SpanBertLoss:
+    mlm = F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]).float(), labels.reshape(-1),
+                          ignore_index=IGNORE_INDEX) if (labels != IGNORE_INDEX).any() else mlm_logits.sum() * 0.0
+    sbo = sbo_loss(sbo_logits, targets)
+    return SpanBertLoss(loss=mlm + sbo, mlm_loss=mlm, sbo_loss=sbo)
+
+
+# --------------------------------------------------------------------------------------------
+# Explorer figures
+# --------------------------------------------------------------------------------------------
+def length_histogram_figure(lengths: Sequence[int], *, p: float = GEOMETRIC_P, max_span: int = MAX_SPAN) -> go.Figure:
+    """Observed span lengths (words) against the clipped geometric law."""
+    lengths = torch.as_tensor(list(lengths), dtype=torch.long)
+    xs = list(range(1, max_span + 1))
+    counts = torch.bincount(lengths, minlength=max_span + 1)[1: max_span + 1].double()
+    observed = (counts / counts.sum().clamp(min=1)).tolist()
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=xs, y=observed, name=f"observed ({len(lengths)} spans, mean "
+                                               f"{lengths.double().mean().item() if len(lengths) else 0:.2f})"))
+    fig.add_trace(go.Scatter(x=xs, y=span_length_pmf(p=p, max_span=max_span).tolist(), mode="lines+markers",
+                             name=f"Geo({p}) clipped at {max_span} (mean {mean_span_length(p=p, max_span=max_span):.2f})"))
+    fig.update_layout(title="Span lengths in words", xaxis_title="span length (words)", yaxis_title="fraction",
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def highlight_spans(tokens: Sequence[str], masking: SpanMasking) -> list[tuple[str, str | None]]:
+    """(token, label) pairs for gr.HighlightedText: each masked token labelled with its span and replacement kind."""
+    names = {REPLACE_MASK: "[MASK]", REPLACE_RANDOM: "random", REPLACE_KEEP: "kept"}
+    label: list[str | None] = [None] * len(tokens)
+    for n, ((s, e), k) in enumerate(zip(masking.spans, masking.span_kinds)):
+        for i in range(s, e):
+            label[i] = f"span {n + 1}: {names[k]}"
+    return [(t + " ", lab) for t, lab in zip(tokens, label)]
+
+
+# --------------------------------------------------------------------------------------------
+# Extractive QA with a sliding window (SQuAD 1.1 / 2.0 decoding)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QAResult:
+    """The answer to one question. ``answer == ""`` means "no answer" (SQuAD 2.0)."""
+
+    question: str
+    context: str
+    answer: str
+    start_char: int  # -1 for no answer
+    end_char: int
+    score: float  # start_logit + end_logit of the chosen span (or the null score)
+    null_score: float  # [CLS] start + end logit, minimum over windows
+    best_span_score: float  # best non-null span score (-inf if none)
+    probability: float  # softmax over the n-best candidates and the null answer
+    num_windows: int
+    candidates: list[dict] = field(default_factory=list)  # n-best: text, start_char, end_char, score
+
+    @property
+    def is_impossible(self) -> bool:
+        return self.answer == ""
+
+
+def _check_qa_inputs(questions: Sequence[str], contexts: Sequence[str]) -> None:
+    if len(questions) != len(contexts):
+        raise ValueError(f"got {len(questions)} questions but {len(contexts)} contexts")
+    if not questions:
+        raise ValueError("no questions given")
+    for i, (q, c) in enumerate(zip(questions, contexts)):
+        if not (q or "").strip():
+            raise ValueError(f"question {i + 1} is empty: please enter a question")
+        if not (c or "").strip():
+            raise ValueError(f"question {i + 1} has no context: extractive QA needs a passage to find the answer in")
+
+
+def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Sequence[str], *, max_length: int = 384,
+                     stride: int = 128, n_best: int = 20, max_answer_len: int = 30, null_threshold: float = 0.0,
+                     batch_size: int = 16, allow_impossible: bool = True) -> list[QAResult]:
+    """Answer each question from its context (SQuAD decoding, as in transformers' run_qa post-processing).
+
+    Contexts longer than ``max_length`` are split into windows overlapping by ``stride`` tokens; in each
+    window the ``n_best`` start and end logits are combined into spans (end ≥ start, at most
+    ``max_answer_len`` tokens, inside the context); the best span over all windows wins unless the
+    null score (the [CLS] start + end logits, smallest over windows) exceeds it by more than
+    ``null_threshold`` (SQuAD 2.0); ``allow_impossible=False`` always returns a span (SQuAD 1.1).
+    """
+    _check_qa_inputs(questions, contexts)
+    if not 0 <= stride < max_length:
+        raise ValueError(f"stride must be in [0, max_length), got stride={stride}, max_length={max_length}")
+    if n_best < 1 or max_answer_len < 1:
+        raise ValueError("n_best and max_answer_len must be ≥ 1")
+    questions = [q.strip() for q in questions]
+    pad_right = tokenizer.padding_side == "right"
+    c_idx = 1 if pad_right else 0  # which sequence of the pair is the context
+    enc = tokenizer(questions if pad_right else list(contexts), list(contexts) if pad_right else questions,
+                    truncation="only_second" if pad_right else "only_first", max_length=max_length, stride=stride,
+                    return_overflowing_tokens=True, return_offsets_mapping=True, padding=False)
+    sample_map = enc.pop("overflow_to_sample_mapping")
+    offsets = enc.pop("offset_mapping")
+    n_feat = len(enc["input_ids"])
+    device = next(model.parameters()).device
+    start_all: list[torch.Tensor] = []
+    end_all: list[torch.Tensor] = []
+    with torch.inference_mode():
+        for lo in range(0, n_feat, batch_size):  # windows of one request have the same length: plain chunks
+            feats = [{k: enc[k][i] for k in enc.keys()} for i in range(lo, min(lo + batch_size, n_feat))]
+            batch = {k: v.to(device) for k, v in tokenizer.pad(feats, padding="longest", return_tensors="pt").items()}
+            out = model(**batch)
+            for row in range(len(feats)):
+                n = len(feats[row]["input_ids"])
+                start_all.append(out.start_logits[row, :n].float().cpu())
+                end_all.append(out.end_logits[row, :n].float().cpu())
+    best: dict[int, dict] = {}
+    for f in range(n_feat):
+        ex = sample_map[f]
+        seq_ids = enc.sequence_ids(f)
+        st, en, off = start_all[f], end_all[f], offsets[f]
+        cls = enc["input_ids"][f].index(tokenizer.cls_token_id) if tokenizer.cls_token_id in enc["input_ids"][f] else 0
+        null = float(st[cls] + en[cls])
+        entry = best.setdefault(ex, {"null": null, "cands": [], "windows": 0})
+        entry["null"] = min(entry["null"], null)
+        entry["windows"] += 1
+        k = min(n_best, len(st))
+        starts = torch.topk(st, k).indices.tolist()
+        ends = torch.topk(en, k).indices.tolist()
+        for s in starts:
+            for e in ends:
+                if seq_ids[s] != c_idx or seq_ids[e] != c_idx or e < s or e - s + 1 > max_answer_len:
+                    continue
+                entry["cands"].append({"start_char": off[s][0], "end_char": off[e][1], "score": float(st[s] + en[e])})
+    results = []
+    for ex, (q, c) in enumerate(zip(questions, contexts)):
+        entry = best[ex]
+        # the same span seen from two overlapping windows: keep its best score
+        merged: dict[tuple[int, int], float] = {}
+        for cand in entry["cands"]:
+            key = (cand["start_char"], cand["end_char"])
+            merged[key] = max(merged.get(key, float("-inf")), cand["score"])
+        ranked = sorted(merged.items(), key=lambda kv: -kv[1])[:n_best]
+        cands = [{"text": c[s:e], "start_char": s, "end_char": e, "score": sc} for (s, e), sc in ranked]
+        best_score = cands[0]["score"] if cands else float("-inf")
+        null = entry["null"]
+        scores = torch.tensor([x["score"] for x in cands] + ([null] if allow_impossible else []))
+        probs = torch.softmax(scores, 0).tolist() if len(scores) else []
+        if cands and (not allow_impossible or null - best_score <= null_threshold):
+            top = cands[0]
+            results.append(QAResult(q, c, top["text"], top["start_char"], top["end_char"], top["score"], null,
+                                    best_score, probs[0], entry["windows"], cands))
+        else:
+            results.append(QAResult(q, c, "", -1, -1, null, null, best_score, probs[-1] if probs else 1.0,
+                                    entry["windows"], cands))
+    return results
+
+
+def highlight_answer(result: QAResult) -> list[tuple[str, str | None]]:
+    """The context with the answer marked, for gr.HighlightedText."""
+    if result.is_impossible:
+        return [(result.context, None)]
+    c, s, e = result.context, result.start_char, result.end_char
+    return [(c[:s], None), (c[s:e], "answer"), (c[e:], None)]

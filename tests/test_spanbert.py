@@ -1,0 +1,177 @@
+"""SpanBERT: span-length law, span masking rates, SBO head, QA decoding with sliding window + null answer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bertvariants import spanbert as sp
+from bertvariants.common import IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, make_generator
+
+
+def test_clipped_geometric_mean_is_3_8_analytically_and_empirically():
+    assert sp.mean_span_length() == pytest.approx(3.797, abs=1e-3)  # §3.1: "mean 3.8"
+    lengths = sp.sample_span_lengths(200_000, generator=make_generator(0))
+    assert lengths.max().item() == 10 and lengths.min().item() == 1
+    assert lengths.double().mean().item() == pytest.approx(3.8, abs=0.1)
+    pmf = sp.span_length_pmf()
+    freq = torch.bincount(lengths, minlength=11)[1:].double() / len(lengths)
+    assert torch.allclose(freq, pmf, atol=0.005)
+
+
+def words_of(n_words, rng, max_pieces=3):
+    """word_ids for [CLS] w0 w0 w1 ... [SEP] with 1..max_pieces tokens per word."""
+    wid = [None]
+    for w in range(n_words):
+        wid += [w] * int(torch.randint(1, max_pieces + 1, (1,), generator=rng))
+    return wid + [None]
+
+
+def test_span_masking_rates_whole_words_and_lengths():
+    rng = make_generator(1)
+    total = selected = 0
+    kinds = {REPLACE_MASK: 0, REPLACE_RANDOM: 0, REPLACE_KEEP: 0}
+    all_lengths = []
+    for _ in range(600):
+        wid = words_of(120, rng)
+        ids = torch.randint(5, 99, (len(wid),), generator=rng)
+        out = sp.span_mask(ids, wid, mask_token_id=3, vocab_size=99, generator=rng)
+        total += len(wid) - 2
+        selected += int(out.selected.sum())
+        assert not out.selected[0] and not out.selected[-1]
+        for (s, e), k in zip(out.spans, out.span_kinds):
+            kinds[k] += 1
+            # whole words: the token before / after a span belongs to another word
+            assert wid[s - 1] != wid[s] and wid[e] != wid[e - 1]
+            if k == REPLACE_MASK:
+                assert (out.input_ids[s:e] == 3).all()
+            if k == REPLACE_KEEP:
+                assert torch.equal(out.input_ids[s:e], ids[s:e])
+        # spans never overlap or touch: both boundary tokens stay unmasked for the SBO
+        for (s1, e1), (s2, _) in zip(out.spans, out.spans[1:]):
+            assert e1 < s2
+        assert (out.labels[~out.selected] == IGNORE_INDEX).all()
+        all_lengths += out.span_words
+    assert selected / total == pytest.approx(0.15, abs=0.005)
+    n_spans = sum(kinds.values())
+    assert kinds[REPLACE_MASK] / n_spans == pytest.approx(0.8, abs=0.03)  # ~7,000 spans: per-span decisions
+    assert max(all_lengths) <= 10
+    # realised lengths: the law, shortened only where the budget cuts the last span of a sequence
+    assert 3.3 < sum(all_lengths) / len(all_lengths) < 3.9
+
+
+def test_span_kinds_80_10_10_per_span():
+    kinds = sp.draw_replacement_kinds((100_000,), generator=make_generator(2))  # one draw per span (§3.1)
+    for k, rate in ((REPLACE_MASK, 0.8), (REPLACE_RANDOM, 0.1), (REPLACE_KEEP, 0.1)):
+        assert (kinds == k).float().mean().item() == pytest.approx(rate, abs=0.01)
+
+
+def test_seed_determinism():
+    wid = [None] + list(range(50)) + [None]
+    ids = torch.arange(10, 62)
+    a = sp.span_mask(ids, wid, mask_token_id=3, vocab_size=99, generator=make_generator(9))
+    b = sp.span_mask(ids, wid, mask_token_id=3, vocab_size=99, generator=make_generator(9))
+    c = sp.span_mask(ids, wid, mask_token_id=3, vocab_size=99, generator=make_generator(10))
+    assert a.spans == b.spans and torch.equal(a.input_ids, b.input_ids)
+    assert a.spans != c.spans
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="no maskable words"):
+        sp.span_mask(torch.tensor([1, 2]), [None, None], mask_token_id=3, vocab_size=99, generator=make_generator(0))
+    with pytest.raises(ValueError, match="one word id per token"):
+        sp.span_mask(torch.tensor([1, 2, 3]), [None, 0], mask_token_id=3, vocab_size=99, generator=make_generator(0))
+    with pytest.raises(ValueError, match="p must be"):
+        sp.span_length_pmf(p=0)
+
+
+def test_sbo_head_forward_backward_tiny_odd():
+    torch.manual_seed(0)
+    b, t, h, v = 2, 13, 36, 99
+    hidden = torch.randn(b, t, h, requires_grad=True)
+    labels = torch.full((b, t), IGNORE_INDEX)
+    spans = [[(2, 5), (8, 9)], [(4, 11)]]
+    for r, row in enumerate(spans):
+        for s, e in row:
+            labels[r, s:e] = torch.randint(0, v, (e - s,))
+    targets = sp.sbo_targets(spans, labels)
+    assert targets.target.numel() == 3 + 1 + 7
+    assert targets.left.tolist()[:3] == [1, 1, 1] and targets.right.tolist()[:3] == [5, 5, 5]
+    assert targets.relative.tolist()[:3] == [0, 1, 2]
+    emb = torch.nn.Embedding(v, h)
+    head = sp.SpanBoundaryHead(h, v, decoder_weight=emb.weight)
+    assert head.decoder.weight is emb.weight
+    logits = head(hidden, targets)
+    assert logits.shape == (11, v)
+    mlm_logits = torch.randn(b, t, v, requires_grad=True)
+    loss = sp.spanbert_loss(mlm_logits, labels, logits, targets)
+    assert torch.allclose(loss.loss, loss.mlm_loss + loss.sbo_loss)
+    loss.loss.backward()
+    assert hidden.grad[0, 1].abs().sum() > 0 and hidden.grad[0, 3].abs().sum() == 0  # only boundaries feed the SBO
+    assert head.position.weight.grad is not None
+
+
+def test_span_mask_text_and_figures(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    text = ("SpanBERT masks contiguous spans of complete words rather than single random tokens, and it predicts "
+            "each masked token from the two tokens just outside the span boundary. ") * 2
+    out = sp.span_mask_text(text, tok, generator=make_generator(0))
+    tokens = tok.convert_ids_to_tokens(tok(text)["input_ids"])
+    pairs = sp.highlight_spans(tokens, out)
+    assert sum(lab is not None for _, lab in pairs) == int(out.selected.sum())
+    fig = sp.length_histogram_figure([1, 2, 2, 3, 10])
+    assert len(fig.data) == 2
+    with pytest.raises(ValueError, match="empty"):
+        sp.span_mask_text("  ", tok, generator=make_generator(0))
+
+
+@pytest.fixture(scope="module")
+def qa(tiny_checkpoint):
+    from bertvariants.registry import load_checkpoint
+
+    return load_checkpoint(str(tiny_checkpoint("question-answering")), "question-answering")
+
+
+def test_answer_questions_sliding_window_and_null(qa):
+    context = " ".join(f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(30))
+    res = sp.answer_questions(qa.model, qa.tokenizer, ["What does sentence 5 talk about?"], [context],
+                              max_length=64, stride=16, n_best=5, max_answer_len=8, allow_impossible=False)[0]
+    assert res.num_windows > 5  # the long context was split into overlapping windows
+    assert res.answer == context[res.start_char:res.end_char] and res.answer
+    assert len(res.candidates) <= 5 and all(len(qa.tokenizer.tokenize(c["text"])) <= 8 for c in res.candidates)
+    # SQuAD 2.0: a huge threshold never answers, a hugely negative one always does
+    never = sp.answer_questions(qa.model, qa.tokenizer, ["q?"], [context], max_length=64, stride=16,
+                                null_threshold=-1e9)[0]
+    assert never.answer == "" and never.is_impossible and never.start_char == -1
+    always = sp.answer_questions(qa.model, qa.tokenizer, ["q?"], [context], max_length=64, stride=16,
+                                 null_threshold=1e9)[0]
+    assert always.answer
+    assert sp.highlight_answer(always)[1] == (always.answer, "answer")
+    # deterministic and batched in input order
+    two = sp.answer_questions(qa.model, qa.tokenizer, ["q?", "What does sentence 5 talk about?"], [context, context],
+                              max_length=64, stride=16, null_threshold=1e9)
+    assert two[0].answer == always.answer and two[1].question.startswith("What")
+
+
+def test_null_decision_follows_threshold(qa):
+    res = sp.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."])[0]
+    diff = res.null_score - res.best_span_score
+    just_below = sp.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."],
+                                     null_threshold=diff - 1e-3)[0]
+    just_above = sp.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."],
+                                     null_threshold=diff + 1e-3)[0]
+    assert just_below.is_impossible and not just_above.is_impossible
+
+
+@pytest.mark.parametrize("q, c, match", [("", "ctx", "question 1 is empty"), ("Who?", "  ", "has no context")])
+def test_qa_bad_input(qa, q, c, match):
+    with pytest.raises(ValueError, match=match):
+        sp.answer_questions(qa.model, qa.tokenizer, [q], [c])
+
+
+def test_qa_non_latin_and_emoji(qa):
+    res = sp.answer_questions(qa.model, qa.tokenizer, ["誰が来ましたか？ 🙂"], ["東京に田中さんが来ました 🙂 Привет мир."],
+                              null_threshold=1e9)[0]
+    assert res.answer == res.context[res.start_char:res.end_char]

@@ -72,6 +72,37 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None
     return path
 
 
+def atomic_create_bytes(path: str | os.PathLike, data: bytes, *, max_tries: int = 1000) -> Path:
+    """Write a NEW file atomically, never replacing one: ``path``, else ``<stem>-2<suffix>``, ``-3`` ...
+
+    For result stores where two runs may pick the same name at the same moment: ``os.replace`` would
+    let the second silently overwrite the first, and "check ``exists()`` then write" races. ``os.link``
+    of the fsynced temp file is atomic and fails when the name is taken, so every writer lands under
+    its own name. Returns the path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        for k in range(1, max_tries + 1):
+            candidate = path if k == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
+            try:
+                os.link(tmp, candidate)
+            except FileExistsError:
+                continue
+            _fsync_dir(path.parent)
+            return candidate
+        raise FileExistsError(f"{path}: {max_tries} files with this name already exist")
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
     """:func:`atomic_write_bytes` for text (UTF-8 by default, newlines untranslated)."""
     return atomic_write_bytes(path, text.encode(encoding))

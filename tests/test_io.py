@@ -102,6 +102,26 @@ def test_sigkill_mid_write_never_leaves_a_prefix(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["big.json"]
 
 
+def test_atomic_create_never_overwrites_even_when_racing(tmp_path):
+    target = tmp_path / "run.json"
+    written: list[Path] = []
+    lock = threading.Lock()
+
+    def write(i):
+        p = bio.atomic_create_bytes(target, json.dumps({"writer": i}).encode())
+        with lock:
+            written.append(p)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(written)) == 12
+    assert sorted(json.loads(p.read_text())["writer"] for p in written) == list(range(12))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run.json"] + [f"run-{k}.json" for k in range(2, 13)])
+
+
 def test_iter_json_dir_skips_truncated_file_with_warning_naming_it(tmp_path):
     bio.atomic_write_json(tmp_path / "a.json", {"ok": 1})
     (tmp_path / "b.json").write_text('{"ok": 2, "trunc')

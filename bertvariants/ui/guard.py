@@ -1,0 +1,65 @@
+"""Per-request validation for batched endpoints.
+
+A ``batch=True`` event (e.g. ``/similarity``) runs many users' requests in one call, so a ``gr.Error``
+raised for one bad request fails every request in its batch. Gradio 6's ``validator=`` runs before the
+request joins the queue — one request at a time — and answers a bad one alone with HTTP 422, which
+``gradio_client`` raises as ``ValidationError`` and the page shows on the input at fault.
+
+In gradio 6.31 this is broken for batched events: ``gradio.queueing.create_validator_fn`` copies
+``batch=True`` onto the validator while the request body is not batched, so ``process_api`` unpacks the
+inputs wrongly and every request fails with 400 "didn't receive enough input values ... Received
+inputs". :func:`install_validator_fix` makes the validator function unbatched (it always sees exactly
+one request); it is idempotent and only touches the validator, never the event itself.
+
+Usage (one line per batched event)::
+
+    btn.click(fn, [a, b], [out], batch=True, validator=per_input_validator(check_a, check_b), ...)
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import gradio as gr
+import gradio.queueing as _queueing
+
+
+def install_validator_fix() -> None:
+    """Run validators of batched events on the single request they validate (see module docstring)."""
+    current = _queueing.create_validator_fn
+    if getattr(current, "_bertvariants_unbatched", False):
+        return
+
+    @functools.wraps(current)
+    def create_validator_fn(fn):
+        validator_fn = current(fn)
+        validator_fn.batch = False  # the queue validates one request body, never a batch
+        return validator_fn
+
+    create_validator_fn._bertvariants_unbatched = True
+    _queueing.create_validator_fn = create_validator_fn
+
+
+def per_input_validator(*checks: Callable[[object], object]) -> Callable:
+    """A ``validator=`` that runs ``checks[i]`` on input ``i``; a ValueError becomes that input's message.
+
+    Each check is a library-style validator (e.g. ``lambda v: text(v, "Sentence A", max_chars=5000)``)
+    that raises ValueError with a readable message. The validator never raises: an unexpected error
+    would turn into an HTTP 400 without a message.
+    """
+    install_validator_fix()
+
+    def validator(*values):
+        if len(values) != len(checks):
+            return [gr.validate(False, f"expected {len(checks)} inputs, got {len(values)}")] * max(1, len(values))
+        results = []
+        for check, value in zip(checks, values):
+            try:
+                check(value)
+                results.append(gr.validate(True, ""))
+            except (ValueError, TypeError) as exc:
+                results.append(gr.validate(False, str(exc.args[0] if exc.args else exc)))
+        return results
+
+    return validator

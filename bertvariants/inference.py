@@ -154,3 +154,53 @@ def classify(model, tokenizer, texts: Sequence[str], text_pairs: Sequence[str] |
     """Logits (N, C) of a sequence classifier, float32, in input order."""
     return run_batched(model, tokenizer, texts, text_pairs, head=lambda m, b: m(**b).logits, batch_size=batch_size,
                        max_length=max_length, precision=precision, progress=progress, desc="classify")
+
+
+@dataclass(frozen=True)
+class MaskPrediction:
+    """Top-k fillers of one mask position of one text."""
+
+    position: int  # token index of the mask in the tokenized text
+    tokens: list[str]
+    token_ids: list[int]
+    probabilities: list[float]
+
+
+def _fill_mask_head(mask_token_id: int, top_k: int, max_masks: int):
+    def head(model, batch):
+        logits = model(**batch).logits.float()  # (B, T, V)
+        b, t, _ = logits.shape
+        out = torch.full((b, max_masks, top_k, 3), -1.0, device=logits.device)  # (pos, id, prob) per candidate
+        for row in range(b):
+            positions = (batch["input_ids"][row] == mask_token_id).nonzero().flatten()[:max_masks]
+            for slot, pos in enumerate(positions.tolist()):
+                probs = logits[row, pos].softmax(-1)
+                p, ids = probs.topk(top_k)
+                out[row, slot, :, 0] = pos
+                out[row, slot, :, 1] = ids.float()  # exact: vocabularies are far below 2^24
+                out[row, slot, :, 2] = p
+        return out
+
+    return head
+
+
+def fill_mask(model, tokenizer, texts: Sequence[str], *, top_k: int = 5, max_masks: int = 5, batch_size: int = 32,
+              max_length: int | None = None, precision: str = "fp32") -> list[list[MaskPrediction]]:
+    """Top-k predictions (softmax over the vocabulary) at every mask token of each text, batched."""
+    if tokenizer.mask_token_id is None:
+        raise ValueError("this tokenizer has no mask token")
+    if top_k < 1:
+        raise ValueError(f"top_k must be ≥ 1, got {top_k}")
+    raw = run_batched(model, tokenizer, texts, head=_fill_mask_head(tokenizer.mask_token_id, top_k, max_masks),
+                      batch_size=batch_size, max_length=max_length, precision=precision, desc="fill-mask")
+    results = []
+    for per_text in raw:  # (max_masks, top_k, 3)
+        preds = []
+        for slot in per_text:
+            if slot[0, 0] < 0:
+                break
+            ids = slot[:, 1].long().tolist()
+            preds.append(MaskPrediction(int(slot[0, 0]), tokenizer.convert_ids_to_tokens(ids), ids,
+                                        slot[:, 2].tolist()))
+        results.append(preds)
+    return results

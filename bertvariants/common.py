@@ -5,6 +5,7 @@ Variants import from here, never from each other.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -197,3 +198,26 @@ def word_spans(word_ids) -> list[tuple[int, int]]:
             spans.append((pos, pos + 1))
         prev = w
     return spans
+
+
+# --------------------------------------------------------------------------------------------
+# Fill-mask input: accept [MASK] or <mask>, whatever the model's own mask token is (ALBERT, RoBERTa, ELECTRA)
+# --------------------------------------------------------------------------------------------
+MASK_SPELLINGS = ("[MASK]", "<mask>")
+
+
+def normalize_mask_text(text: str, tokenizer, *, max_masks: int = 5) -> str:
+    """Rewrite ``[MASK]`` / ``<mask>`` as the tokenizer's own mask token; ValueError if none is present."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("the text is empty: write a sentence containing [MASK] (or <mask>)")
+    mask = tokenizer.mask_token
+    if mask is None:
+        raise ValueError(f"this model's tokenizer ({type(tokenizer).__name__}) has no mask token: it cannot fill masks")
+    pattern = "|".join(re.escape(m) for m in sorted(set(MASK_SPELLINGS) | {mask}, key=len, reverse=True))
+    n = len(re.findall(pattern, text))
+    if n == 0:
+        raise ValueError("no mask token in the text: put [MASK] (or <mask>) where a word should be predicted")
+    if n > max_masks:
+        raise ValueError(f"{n} mask tokens; at most {max_masks} per sentence")
+    return re.sub(pattern, mask, text)

@@ -22,7 +22,7 @@ from typing import Iterable
 import plotly.graph_objects as go
 import torch
 
-from .common import IGNORE_INDEX, MaskedBatch, mask_tokens  # noqa: F401  (IGNORE_INDEX re-exported for callers)
+from .common import IGNORE_INDEX, MASK_SPELLINGS, MaskedBatch, mask_tokens, normalize_mask_text  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -264,26 +264,3 @@ def compare_tokenizers(text: str, wordpiece, byte_bpe, *, max_chars: int = 2000)
     words = [WordSplit(w, wordpiece.tokenize(w), byte_bpe.tokenize((" " if i else "") + w))
              for i, w in enumerate(text.split())]
     return wp, bpe, words
-
-
-# --------------------------------------------------------------------------------------------
-# Fill-mask input: accept [MASK] or <mask>, whatever the model's own mask token is
-# --------------------------------------------------------------------------------------------
-MASK_SPELLINGS = ("[MASK]", "<mask>")
-
-
-def normalize_mask_text(text: str, tokenizer, *, max_masks: int = 5) -> str:
-    """Rewrite ``[MASK]`` / ``<mask>`` as the tokenizer's own mask token; ValueError if none is present."""
-    text = (text or "").strip()
-    if not text:
-        raise ValueError("the text is empty: write a sentence containing [MASK] (or <mask>)")
-    mask = tokenizer.mask_token
-    if mask is None:
-        raise ValueError(f"this model's tokenizer ({type(tokenizer).__name__}) has no mask token: it cannot fill masks")
-    pattern = "|".join(re.escape(m) for m in sorted(set(MASK_SPELLINGS) | {mask}, key=len, reverse=True))
-    n = len(re.findall(pattern, text))
-    if n == 0:
-        raise ValueError("no mask token in the text: put [MASK] (or <mask>) where a word should be predicted")
-    if n > max_masks:
-        raise ValueError(f"{n} mask tokens; at most {max_masks} per sentence")
-    return re.sub(pattern, mask, text)

@@ -428,6 +428,10 @@ def load_checkpoint(location: str, kind: str, *, tokenizer_location: str | None 
 
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; one of {', '.join(KINDS)}")
+    for ref in {location, tokenizer_location or location}:  # a Hub id must be named in spaces.yml (issue 8)
+        if not Path(ref).exists() and not model_allowed(ref):
+            raise ModelUnavailable(f"{ref!r} is not a model named in spaces.yml; set BERTVARIANTS_ALLOW_ANY_MODEL=1 "
+                                   "to allow arbitrary Hub ids")
     device = device or pick_device()
     local_only = Path(location).exists() or not hub_online()
     common = dict(revision=revision, local_files_only=local_only, trust_remote_code=False)

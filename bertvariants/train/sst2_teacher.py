@@ -19,7 +19,7 @@ import torch
 
 from .common import (
     RunReport,
-    Sampler,
+    BucketSampler,
     Setup,
     TrainConfig,
     base_model_path,
@@ -54,8 +54,10 @@ def sst2_files(cfg) -> tuple[Path, Path]:
 
 
 def text_batches(tokenizer, texts, labels, *, batch_size: int, max_length: int, seed: int, extra=None):
-    """Seeded batches of tokenized sentences (dynamic padding) with gold ``labels`` (and optional extra rows)."""
-    for idx in Sampler(len(texts), batch_size, seed=seed):
+    """Seeded length-bucketed batches of tokenized sentences (dynamic padding) with gold ``labels`` (and optional
+    per-example ``extra`` rows, e.g. the teacher's logits)."""
+    lengths = [len(t) for t in texts]  # characters: a free, monotone proxy for token counts
+    for idx in BucketSampler(lengths, batch_size, seed=seed):
         enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                         return_tensors="pt")
         batch = dict(enc)

@@ -1,0 +1,169 @@
+"""``electra``: replaced-token-detection pretraining (Clark et al. 2020, §2–3) from MiniLM.
+
+The discriminator is an ``ElectraForPreTraining`` whose encoder is initialised from MiniLM: ELECTRA's and
+BERT's embedding and transformer layers are the same modules under other names, so MiniLM's state dict maps
+over one to one (:func:`discriminator_from_bert`); only the per-token "replaced?" head is new. The generator
+is an ``ElectraForMaskedLM`` ¼ the discriminator's width (§3.2: ¼–½ works best) that shares the token,
+position and segment embeddings with it (§3.2 "Weight sharing"). The data path and the loss
+L_MLM + λ·L_Disc with λ = 50 are :mod:`bertvariants.electra`'s (:class:`ReplacedTokenDetection`).
+
+Outputs ``models/electra/generator`` and ``models/electra/discriminator`` (the ELECTRA tab's offline models)
+and the discriminator's AUROC at telling replaced from original tokens on held-out Wikipedia documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..common import make_generator
+from ..electra import RTDConfig, ReplacedTokenDetection, generator_config, mask_for_generator, sample_replacements
+from .common import (
+    RunReport,
+    Setup,
+    TrainConfig,
+    base_model_path,
+    block_batches,
+    copy_tokenizer,
+    finish,
+    fit,
+    output_dir,
+    save_checkpoint,
+    seed_everything,
+    wikipedia_blocks,
+)
+
+NAME = "electra"
+EVAL_SEED = 1234
+
+
+@dataclass(frozen=True)
+class ElectraConfig(TrainConfig):
+    steps: int = 300
+    batch_size: int = 16
+    lr: float = 1e-4
+    max_length: int = 128
+    generator_multiplier: float = 0.25  # §3.2: generator width / discriminator width
+    disc_weight: float = 50.0  # λ (§2, Appendix A)
+    heldout_docs: int = 6
+    eval_blocks: int = 64
+
+
+def electra_config_from_bert(bert_config):
+    """An ElectraConfig with exactly a BERT config's shapes (embedding_size = hidden_size: no projection)."""
+    from transformers import ElectraConfig as HFElectraConfig
+
+    keep = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+            "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
+            "initializer_range", "layer_norm_eps", "pad_token_id")
+    return HFElectraConfig(embedding_size=bert_config.hidden_size, **{k: getattr(bert_config, k) for k in keep})
+
+
+def discriminator_from_bert(bert):
+    """ElectraForPreTraining with ``bert``'s (a transformers BertModel) embeddings and encoder copied in.
+
+    Only ``discriminator_predictions`` (dense → GELU → 1 logit per token) is new; the BERT pooler has no ELECTRA
+    counterpart and is dropped. Raises if any other weight fails to map.
+    """
+    from transformers import ElectraForPreTraining
+
+    disc = ElectraForPreTraining(electra_config_from_bert(bert.config))
+    state = {f"electra.{k}": v for k, v in bert.state_dict().items() if not k.startswith("pooler.")}
+    result = disc.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("discriminator_predictions.")]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"BERT -> ELECTRA mapping failed: missing {missing}, unexpected {result.unexpected_keys}")
+    return disc
+
+
+def build_pair(base: str, *, multiplier: float):
+    """(generator, discriminator): discriminator from the BERT at ``base``, a fresh narrower generator."""
+    from transformers import BertModel, ElectraForMaskedLM
+
+    disc = discriminator_from_bert(BertModel.from_pretrained(base, add_pooling_layer=False))
+    gen = ElectraForMaskedLM(generator_config(disc.config, multiplier=multiplier))
+    return gen, disc
+
+
+def rtd_loss_fn(rng_seed: int):
+    rngs: dict[str, torch.Generator] = {}
+
+    def loss_fn(model: ReplacedTokenDetection, batch):
+        device = batch["input_ids"].device
+        rng = rngs.setdefault(str(device), make_generator(rng_seed, device))
+        out = model(batch["input_ids"], batch["attention_mask"], rng=rng)
+        return {"loss": out.loss, "mlm_loss": out.mlm_loss, "disc_loss": out.disc_loss,
+                "disc_acc": out.disc_accuracy}
+
+    return loss_fn
+
+
+@torch.no_grad()
+def heldout_rtd(gen, disc, blocks: torch.Tensor, *, mask_token_id: int, special_ids, batch_size: int = 32,
+                seed: int = EVAL_SEED) -> dict[str, float]:
+    """Mask held-out blocks (fixed seed), let the generator fill them, score every non-special token with the
+    discriminator. AUROC of P(replaced) against the truth, accuracy at 0.5, and the replaced fraction."""
+    from sklearn.metrics import roc_auc_score
+
+    gen.eval(), disc.eval()
+    rng = make_generator(seed)
+    device = next(disc.parameters()).device
+    scores, truth, gen_hits, gen_total = [], [], 0, 0
+    for i in range(0, len(blocks), batch_size):
+        ids = blocks[i:i + batch_size]
+        masked = mask_for_generator(ids, mask_token_id=mask_token_id, vocab_size=disc.config.vocab_size,
+                                    generator=rng, special_ids=special_ids)
+        gen_logits = gen(input_ids=masked.input_ids.to(device)).logits.float().cpu()
+        repl = sample_replacements(gen_logits, ids, masked.selected, generator=rng)
+        probs = torch.sigmoid(disc(input_ids=repl.input_ids.to(device)).logits.float().cpu())
+        real = ~torch.isin(ids, torch.tensor(sorted(special_ids)))
+        scores.append(probs[real])
+        truth.append(repl.is_replaced[real])
+        gen_hits += int((gen_logits.argmax(-1) == ids)[masked.selected].sum())
+        gen_total += int(masked.selected.sum())
+    s, t = torch.cat(scores), torch.cat(truth)
+    if t.all() or not t.any():
+        raise ValueError("held-out set needs both replaced and original tokens to compute AUROC")
+    return {"auroc": float(roc_auc_score(t.numpy(), s.numpy())),
+            "accuracy": float(((s > 0.5) == t).float().mean()),
+            "replaced_fraction": float(t.float().mean()),
+            "generator_mlm_accuracy": gen_hits / max(gen_total, 1)}
+
+
+def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
+    from transformers import AutoTokenizer
+
+    seed_everything(cfg.seed)
+    base = base_model_path(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    train, heldout, corpus = wikipedia_blocks(cfg, tokenizer, block=cfg.max_length, heldout_docs=cfg.heldout_docs)
+    heldout = heldout[: cfg.eval_limit or cfg.eval_blocks]
+    gen, disc = build_pair(base, multiplier=cfg.generator_multiplier)
+    specials = tuple(tokenizer.all_special_ids)
+    rtd = ReplacedTokenDetection(gen, disc, mask_token_id=tokenizer.mask_token_id, special_ids=specials,
+                                 config=RTDConfig(disc_weight=cfg.disc_weight))
+
+    def batches():
+        for _, ids in block_batches(train, batch_size=cfg.batch_size, seed=cfg.seed):
+            yield {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    setup = Setup(model=rtd, batches=batches(), loss_fn=rtd_loss_fn(cfg.seed + 1))
+    result = fit(setup, cfg, desc=NAME, progress=progress)
+    rtd = setup.model
+    metrics = heldout_rtd(rtd.generator_model, rtd.discriminator_model, heldout,
+                          mask_token_id=tokenizer.mask_token_id, special_ids=specials)
+    out = output_dir(cfg, NAME)
+    save_checkpoint(rtd.generator_model, tokenizer, out / "generator")
+    save_checkpoint(rtd.discriminator_model, tokenizer, out / "discriminator")
+    copy_tokenizer(out / "discriminator", out)
+    sharing = rtd.sharing.shared_parameters if rtd.sharing else 0
+    return finish(recipe=NAME, name=NAME, title="ELECTRA from MiniLM (generator + discriminator)", cfg=cfg,
+                  fit=result, out=out, paper="Clark et al. 2020 §2 replaced-token detection, §3.2 weight sharing",
+                  metrics=metrics, task="wikipedia-rtd", primary="auroc",
+                  data={"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
+                        "heldout": f"last {cfg.heldout_docs} documents, {len(heldout)} blocks, mask seed {EVAL_SEED}"},
+                  notes=(f"`generator/`: ElectraForMaskedLM, width ×{cfg.generator_multiplier}; `discriminator/`: "
+                         f"ElectraForPreTraining initialised from MiniLM. Shared embedding parameters: {sharing:,}. "
+                         f"Loss = L_MLM + {cfg.disc_weight:g}·L_Disc."),
+                  extra={"generator": str(out / "generator"), "discriminator": str(out / "discriminator")})

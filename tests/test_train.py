@@ -1,0 +1,197 @@
+"""The variant lab: every recipe runs end-to-end on a tiny config (tiny model, tiny data, a few steps),
+produces a loadable checkpoint + a valid result JSON, reproduces under a fixed seed, and its checkpoint
+becomes the registry's offline default."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from bertvariants import registry
+from bertvariants.train import RECIPES, recipe, run_recipe
+from bertvariants.train.common import RESULTS_SCHEMA, Sampler, config_from_args, corpus_blocks, write_json_atomic
+
+POS = ["a wonderful , moving film", "great acting and a lovely story", "funny , warm and smart", "a joy to watch",
+       "brilliant and touching", "the best film of the year"]
+NEG = ["a dull , lifeless mess", "boring and far too long", "the plot makes no sense", "awful acting throughout",
+       "a tedious waste of time", "the worst film of the year"]
+WORDS = ("the river flows north through the old city and the market opens at dawn while the bells ring . "
+         "farmers bring grain , fish and wool ; traders count coins and the council meets in the hall . ").split()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A tiny directory in the shared-data layout (so recipes run without ../shared/data)."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "glue" / "sst2").mkdir(parents=True)
+    for split, reps in (("train", 4), ("dev", 1)):
+        rows = [f"{t}\t1" for t in POS] + [f"{t}\t0" for t in NEG]
+        (root / "glue" / "sst2" / f"{split}.tsv").write_text("sentence\tlabel\n" + "\n".join(rows * reps) + "\n")
+    (root / "corpus").mkdir()
+    gen = torch.Generator().manual_seed(0)
+    docs = [" ".join(WORDS[int(i)] for i in torch.randint(len(WORDS), (300,), generator=gen)) for _ in range(7)]
+    (root / "corpus" / "enwiki_sample.jsonl").write_text(
+        "\n".join(json.dumps({"id": str(i), "title": f"d{i}", "text": d}) for i, d in enumerate(docs)) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tiny_checkpoint) -> Path:
+    return tiny_checkpoint("feature-extraction")
+
+
+def tiny(data_dir, tiny_base, out, **kw):
+    return {"data": str(data_dir), "base_model": str(tiny_base), "output": str(out), "log_every": 1, **kw}
+
+
+def check_result(report, task: str):
+    rec = json.loads(report.result_path.read_text())
+    assert rec["schema"] == RESULTS_SCHEMA and rec["task"] == task
+    assert rec["primary_metric"] in rec["metrics"]
+    assert rec["training"]["steps"] == report.fit.steps
+    assert all(isinstance(v, float) for v in rec["metrics"].values())
+    rows = list(csv.DictReader(open(report.output / "loss_curve.csv")))
+    assert rows and {"step", "loss", "lr", "seconds"} <= set(rows[0])
+    card = (report.output / "README.md").read_text()
+    assert "seed" in card and "steps" in card and rec["primary_metric"] in card
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------- shared loop
+def test_recipe_table_matches_manifest():
+    """Every trained:<name> in spaces.yml is built by some recipe, and every recipe module exists."""
+    built = {b for r in RECIPES for b in r.builds}
+    for task in registry.load_manifest().tasks.values():
+        if task.trained_name:
+            assert task.trained_name in built, task.key
+            assert task.build and task.build.split()[-1] in {r.name for r in RECIPES}
+    with pytest.raises(ValueError, match="unknown recipe"):
+        recipe("bogus")
+
+
+def test_config_rejects_bad_values():
+    from bertvariants.train.sst2_teacher import Sst2TeacherConfig
+
+    with pytest.raises(ValueError, match="no setting"):
+        config_from_args(Sst2TeacherConfig, {"stepz": 3})
+    with pytest.raises(ValueError, match="steps and batch_size"):
+        config_from_args(Sst2TeacherConfig, {"steps": 0})
+    assert config_from_args(Sst2TeacherConfig, {"steps": None, "scale": 2.5}).total_steps == 1500
+
+
+def test_sampler_is_seeded_and_covers_epochs():
+    a = [next(Sampler(11, 4, seed=3)) for _ in range(1)]
+    b = [next(Sampler(11, 4, seed=3)) for _ in range(1)]
+    assert a == b
+    s = Sampler(11, 4, seed=5)
+    seen = sum((next(s) for _ in range(11)), [])  # 44 draws = 4 epochs
+    assert sorted(seen) == sorted(list(range(11)) * 4)
+
+
+def test_corpus_blocks_hold_out_whole_documents(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    train, held = corpus_blocks(tok, ["alpha beta gamma " * 20, "delta epsilon " * 20, "zeta eta " * 20],
+                                block=9, heldout_docs=1)
+    assert train.shape[1] == held.shape[1] == 9
+    assert (train[:, 0] == tok.cls_token_id).all() and (held[:, -1] == tok.sep_token_id).all()
+    zeta = tok.convert_tokens_to_ids("zeta")
+    assert not (train == zeta).any() and (held == zeta).any()
+    with pytest.raises(ValueError, match="cannot hold out"):
+        corpus_blocks(tok, ["a b"], block=9, heldout_docs=1)
+
+
+def test_missing_data_is_a_clear_error(tmp_path, tiny_base):
+    with pytest.raises(ValueError, match="does not exist"):
+        run_recipe("sst2-teacher", {"data": str(tmp_path), "base_model": str(tiny_base), "steps": 1,
+                                    "output": str(tmp_path / "o")}, progress=False)
+
+
+def test_write_json_atomic_leaves_no_temp(tmp_path):
+    write_json_atomic(tmp_path / "r.json", {"a": 1})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+# ---------------------------------------------------------------------------------------------- recipes
+def test_sst2_teacher_tiny_run_is_reproducible_and_served_offline(data_dir, tiny_base, tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "models"))
+    kw = {"data": str(data_dir), "base_model": str(tiny_base), "log_every": 1, "steps": 12, "batch_size": 8,
+          "lr": 3e-3}
+    a = run_recipe("sst2-teacher", kw, progress=False)
+    assert a.output == tmp_path / "models" / "sst2-teacher"
+    rec = check_result(a, "sst2")
+    assert 0.0 <= rec["metrics"]["accuracy"] <= 1.0
+    losses = [r["loss"] for r in a.fit.curve]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns on a fixed seed
+    b = run_recipe("sst2-teacher", {**kw, "output": str(tmp_path / "again")}, progress=False)
+    assert [r["loss"] for r in b.fit.curve] == pytest.approx(losses, rel=1e-5)  # reruns reproduce
+    res = registry.resolve("distillation-teacher", registry.load_manifest(), online=False)
+    assert res.source == "trained" and Path(res.location) == a.output
+    loaded = registry.load_checkpoint(res.location, "sequence-classification", device="cpu")
+    assert loaded.model.config.id2label[1] == "positive"
+
+
+@pytest.mark.parametrize("masking", ["dynamic", "static"])
+def test_mlm_tiny_run(data_dir, tiny_base, tmp_path, masking):
+    rep = run_recipe(f"mlm-{masking}", tiny(data_dir, tiny_base, tmp_path / masking, steps=10, batch_size=4,
+                                            lr=1e-2, train_blocks=8, heldout_docs=1, eval_blocks=4), progress=False)
+    rec = check_result(rep, "wikipedia-mlm")
+    assert rec["masking"] == masking
+    assert rec["metrics"]["heldout_mlm_loss"] < rec["metrics"]["heldout_mlm_loss_before"]
+    loaded = registry.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
+    assert loaded.model.config.vocab_size == 30522
+
+
+def test_static_masks_repeat_and_dynamic_masks_do_not(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from bertvariants.common import tokenizer_masking_kwargs
+    from bertvariants.train.mlm import masked_batches
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    blocks = torch.randint(1000, 2000, (3, 41))
+    kw = tokenizer_masking_kwargs(tok)
+
+    def two_epochs(masking):
+        it = masked_batches(blocks, masking=masking, batch_size=3, seed=7, **kw)
+        return [next(it) for _ in range(2)]
+
+    s1, s2 = two_epochs("static")
+    d1, d2 = two_epochs("dynamic")
+    # each batch is the whole data set (3 blocks): compare the sets of masked positions per epoch
+    key = lambda b: sorted(tuple((r != -100).nonzero().flatten().tolist()) for r in b["labels"])  # noqa: E731
+    assert key(s1) == key(s2)
+    assert key(d1) != key(d2)
+    with pytest.raises(ValueError, match="masking must be"):
+        next(masked_batches(blocks, masking="sometimes", batch_size=3, seed=7, **kw))
+
+
+def test_electra_tiny_run_maps_bert_weights_and_is_served(data_dir, tiny_base, tmp_path, monkeypatch):
+    from transformers import BertModel
+
+    from bertvariants.train.electra import discriminator_from_bert
+
+    bert = BertModel.from_pretrained(tiny_base, add_pooling_layer=False)
+    disc = discriminator_from_bert(bert)
+    disc.eval()
+    ids = torch.tensor([[101, 2023, 2003, 102]])
+    assert torch.allclose(disc.electra(ids).last_hidden_state, bert(ids).last_hidden_state, atol=1e-5)
+
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "models"))
+    rep = run_recipe("electra", {"data": str(data_dir), "base_model": str(tiny_base), "log_every": 1, "steps": 6,
+                                 "batch_size": 4, "max_length": 33, "heldout_docs": 1, "eval_blocks": 8},
+                     progress=False)
+    rec = check_result(rep, "wikipedia-rtd")
+    assert 0.0 <= rec["metrics"]["auroc"] <= 1.0
+    assert {"mlm_loss", "disc_loss", "disc_acc"} <= set(rep.fit.curve[0])
+    manifest = registry.load_manifest()
+    for task, kind in (("electra-discriminator", "electra-discriminator"), ("electra-generator", "masked-lm")):
+        res = registry.resolve(task, manifest, online=False)
+        assert res.source == "trained"
+        registry.load_checkpoint(res.location, kind, device="cpu")

@@ -1,0 +1,78 @@
+"""GLUE metrics (Wang et al. 2019, §3 and Table 1): accuracy (SST-2, RTE, QNLI, MRPC), F1 of the positive class
+(MRPC, QQP), Matthews correlation (CoLA), Pearson and Spearman correlation (STS-B). Points, 0–100.
+
+Thin wrappers of scikit-learn / SciPy so the semantics are the GLUE ones (``glue_compute_metrics`` in the
+original BERT / transformers code did the same calls).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import f1_score, matthews_corrcoef
+
+METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman")
+
+
+def _pair(predictions: Sequence, references: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    p, r = np.asarray(predictions), np.asarray(references)
+    if p.shape != r.shape:
+        raise ValueError(f"got {len(p)} predictions but {len(r)} references")
+    if p.size == 0:
+        raise ValueError("no predictions to score")
+    return p, r
+
+
+def accuracy(predictions: Sequence, references: Sequence) -> float:
+    """Share of exact label matches, in points.
+
+    >>> accuracy([1, 0, 1, 1], [1, 1, 1, 1])
+    75.0
+    """
+    p, r = _pair(predictions, references)
+    return float((p == r).mean() * 100)
+
+
+def f1(predictions: Sequence, references: Sequence, *, positive=1) -> float:
+    """F1 of the positive class (GLUE's MRPC / QQP F1), in points."""
+    p, r = _pair(predictions, references)
+    return float(f1_score(r, p, pos_label=positive, average="binary", zero_division=0) * 100)
+
+
+def mcc(predictions: Sequence, references: Sequence) -> float:
+    """Matthews correlation coefficient (CoLA), in points (−100..100)."""
+    p, r = _pair(predictions, references)
+    return float(matthews_corrcoef(r, p) * 100)
+
+
+def _corr(fn, predictions, references) -> float:
+    p, r = _pair(predictions, references)
+    p, r = p.astype(np.float64), r.astype(np.float64)
+    if len(p) < 2 or np.all(p == p[0]) or np.all(r == r[0]):
+        return float("nan")  # undefined for constant inputs
+    return float(fn(p, r)[0] * 100)
+
+
+def pearson(predictions: Sequence[float], references: Sequence[float]) -> float:
+    """Pearson's r × 100 (STS-B)."""
+    return _corr(pearsonr, predictions, references)
+
+
+def spearman(predictions: Sequence[float], references: Sequence[float]) -> float:
+    """Spearman's ρ × 100 (STS-B; the Sentence-BERT paper's STS metric, §4.1).
+
+    >>> round(spearman([0.1, 0.4, 0.3], [1.0, 5.0, 3.0]), 1)
+    100.0
+    """
+    return _corr(spearmanr, predictions, references)
+
+
+FUNCTIONS = {"accuracy": accuracy, "f1": f1, "mcc": mcc, "pearson": pearson, "spearman": spearman}
+
+
+def compute(name: str, predictions: Sequence, references: Sequence) -> float:
+    if name not in FUNCTIONS:
+        raise ValueError(f"unknown GLUE metric {name!r}; one of {', '.join(METRICS)}")
+    return FUNCTIONS[name](predictions, references)

@@ -1,0 +1,465 @@
+"""Run one benchmark on one model and return a result record with full provenance.
+
+How a model is evaluated depends on the benchmark's format (``tasks.Benchmark.format``) and the model's kind:
+
+- sentence embeddings: STS by the cosine of the two embeddings (Sentence-BERT §4.1); classification and pair
+  tasks by a **linear probe**: logistic regression on frozen embeddings, features (u) for single sentences and
+  (u, v, |u−v|, u∗v) for pairs (Sentence-BERT §3, the classification objective's features), trained on the
+  task's train split (capped at ``probe_train_size`` examples, a seeded sample), or by stratified 10-fold
+  cross-validation on the evaluation split when the task has no train split here (RTE);
+  long notes by a probe over chunk embeddings, chunk probabilities aggregated as in ClinicalBERT §3.4.
+- fine-tuned classifiers: logits → label, the head's ``id2label`` mapped onto the task's label names;
+- question answering: windows + n-best span decoding (``evaluation.qa``), official SQuAD scoring;
+- seq2seq summarizers: ``generate``; ``lead3``: the first three sentences (See et al. 2017).
+
+Every forward pass goes through ``bertvariants.inference`` (``encode`` / ``classify`` / ``run_batched``),
+except seq2seq ``generate``, which that module does not cover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import metrics as M
+from . import tasks
+from .loaders import Dataset, sha256_file
+from .metrics import glue, rouge as rouge_m, squad as squad_m
+from .metrics.clinical import clinical as clinical_metrics
+
+DEFAULT_SEED = 0
+PROBE_TRAIN_SIZE = 8000
+BASELINES = ("lead3",)
+
+
+@dataclass
+class ModelHandle:
+    """What the runner evaluates: a loaded model (or a baseline) plus where it came from."""
+
+    name: str  # as given on the command line
+    kind: str  # registry kind, or "lead3"
+    loaded: Any = None  # bertvariants.registry.LoadedModel
+    revision: str = ""
+    variant: str = ""
+    params: int | None = None
+    pooling: str = "mean"
+    max_length: int | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Model resolution
+# --------------------------------------------------------------------------------------------
+def _weights_hash(path: Path) -> str:
+    files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
+    if not files:
+        return "unknown"
+    h = hashlib.sha256()
+    for f in files:
+        h.update(sha256_file(f).encode())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def _revision(location: str) -> str:
+    path = Path(location)
+    if path.is_dir():
+        if path.parent.name == "snapshots":  # a Hugging Face cache snapshot: its name is the commit sha
+            return f"hub:{path.name}"
+        return _weights_hash(path)
+    return f"hub:{location}"
+
+
+def _kind_from_config(location: str) -> str:
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(location, trust_remote_code=False)
+    arch = (getattr(cfg, "architectures", None) or [""])[0]
+    if arch.endswith("ForSequenceClassification"):
+        return "sequence-classification"
+    if arch.endswith("ForQuestionAnswering"):
+        return "question-answering"
+    if getattr(cfg, "is_encoder_decoder", False):
+        return "seq2seq"
+    return "sentence-embedding"
+
+
+def _pooling_of(path: Path) -> str:
+    cfg = path / "1_Pooling" / "config.json"
+    if cfg.is_file():
+        data = json.loads(cfg.read_text())
+        if data.get("pooling_mode_cls_token"):
+            return "cls"
+        if data.get("pooling_mode_max_tokens"):
+            return "max"
+    return "mean"
+
+
+def _max_seq(path: Path) -> int | None:
+    cfg = path / "sentence_bert_config.json"
+    if cfg.is_file():
+        return json.loads(cfg.read_text()).get("max_seq_length")
+    return None
+
+
+def resolve_model(name: str) -> ModelHandle:
+    """``lead3`` | ``minilm`` (packaged) | a spaces.yml task key | a local checkpoint dir | a Hub id (online)."""
+    from bertvariants import registry
+
+    if name in BASELINES:
+        return ModelHandle(name, "lead3", revision="lead3:split_sentences-v1", variant="Baseline", params=0)
+    manifest = registry.default_manifest()
+    variant_of = {t.key: t.label for t in registry.TABS}
+    if name == registry.PACKAGED_NAME:
+        loaded = registry.get_packaged("sentence-embedding")
+        variant = "Sentence-BERT"
+    elif name in manifest.tasks:
+        spec = manifest.task(name)
+        loaded = registry.get_model(name)  # raises ModelUnavailable with the way to get one
+        variant = variant_of.get(spec.tab, spec.tab)
+    elif Path(name).expanduser().is_dir():
+        path = Path(name).expanduser()
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
+        loaded = registry.load_checkpoint(str(path), _kind_from_config(str(path)))
+        variant = "local checkpoint"
+    elif "/" in name and not Path(name).exists():
+        if not registry.hub_online():
+            raise ValueError(f"{name!r} looks like a Hugging Face Hub id, but the Hub is unreachable (offline). "
+                             f"Use a registry name ({registry.PACKAGED_NAME}, lead3, or a spaces.yml task: "
+                             f"{', '.join(sorted(manifest.tasks))}) or a local checkpoint directory")
+        loaded = registry.load_checkpoint(name, _kind_from_config(name))
+        variant = "Hub checkpoint"
+    else:
+        raise ValueError(f"unknown model {name!r}: not {registry.PACKAGED_NAME}, lead3, a spaces.yml task "
+                         f"({', '.join(sorted(manifest.tasks))}), a local directory or a Hub id")
+    loc = Path(loaded.resolution.location)
+    kind = "sentence-embedding" if loaded.kind == "feature-extraction" else loaded.kind
+    return ModelHandle(name, kind, loaded, revision=_revision(loaded.resolution.location), variant=variant,
+                       params=loaded.num_parameters, pooling=_pooling_of(loc) if loc.is_dir() else "mean",
+                       max_length=_max_seq(loc) if loc.is_dir() else None)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-format evaluation: each returns an Outcome
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    metrics: dict[str, float]
+    primary_fn: Callable[[np.ndarray], float]  # index array -> primary metric (for the bootstrap)
+    records: list[dict]  # per-example predictions, with "error" (higher = worse)
+    details: dict
+
+
+def _encode(h: ModelHandle, texts, *, batch_size: int, progress: bool):
+    from bertvariants.inference import encode
+
+    m = h.loaded
+    return encode(m.model, m.tokenizer, list(texts), pooling=h.pooling, batch_size=batch_size,
+                  max_length=h.max_length, progress=progress).numpy()
+
+
+def _features(h: ModelHandle, ds: Dataset, *, batch_size: int, progress: bool) -> np.ndarray:
+    """(N, H) for single sentences, (N, 4H) = [u, v, |u−v|, u∗v] for pairs (Sentence-BERT §3)."""
+    u = _encode(h, [e.text for e in ds.examples], batch_size=batch_size, progress=progress)
+    if ds.examples[0].text_pair is None:
+        return u
+    v = _encode(h, [e.text_pair for e in ds.examples], batch_size=batch_size, progress=progress)
+    return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+
+
+def _probe():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000, C=1.0)
+
+
+def _label_map(bench: tasks.Benchmark, config) -> list[int]:
+    """Model class index -> task label index, by label name when the names match, else by position."""
+    id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
+    n = len(id2label) or getattr(config, "num_labels", 0)
+    if bench.labels and n != len(bench.labels):
+        raise ValueError(f"the model has {n} classes but {bench.key} has {len(bench.labels)} "
+                         f"({', '.join(bench.labels)})")
+    names = [b.lower() for b in bench.labels]
+    mapped = [names.index(id2label[i].lower()) if id2label.get(i, "").lower() in names else None for i in range(n)]
+    return mapped if all(m is not None for m in mapped) else list(range(n))
+
+
+def _classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_data, progress) -> Outcome:
+    y = np.array([e.label for e in ds.examples])
+    details: dict = {}
+    if h.kind == "sequence-classification":
+        import torch
+
+        from bertvariants.inference import classify
+
+        m = h.loaded
+        logits = classify(m.model, m.tokenizer, [e.text for e in ds.examples],
+                          [e.text_pair for e in ds.examples] if ds.examples[0].text_pair is not None else None,
+                          batch_size=batch_size, progress=progress)
+        probs_model = torch.softmax(logits, -1).numpy()
+        mapping = _label_map(bench, m.model.config)
+        probs = np.zeros((len(y), max(len(bench.labels), probs_model.shape[1])))
+        for i, j in enumerate(mapping):
+            probs[:, j] += probs_model[:, i]
+        details["method"] = "fine-tuned classification head"
+        details["label_mapping"] = mapping
+    elif h.kind == "sentence-embedding":
+        x = _features(h, ds, batch_size=batch_size, progress=progress)
+        if bench.probe_split:
+            train = tasks.load(bench, bench.probe_split, train_data)
+            rng = np.random.default_rng(seed)
+            cap = min(probe_train_size, len(train))
+            keep = np.sort(rng.permutation(len(train))[:cap])
+            train = Dataset(train.task, train.split, train.path, [train.examples[i] for i in keep])
+            xt = _features(h, train, batch_size=batch_size, progress=progress)
+            yt = np.array([e.label for e in train.examples])
+            clf = _probe().fit(xt, yt)
+            probs = clf.predict_proba(x)
+            details.update(method="linear probe (logistic regression on frozen embeddings)",
+                           probe_train_split=bench.probe_split, probe_train_size=int(cap),
+                           probe_train_sha256=sha256_file(train.path))
+        else:
+            from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+            folds = StratifiedKFold(n_splits=10, shuffle=True, random_state=seed)
+            probs = cross_val_predict(_probe(), x, y, cv=folds, method="predict_proba")
+            details.update(method="linear probe, stratified 10-fold cross-validation on the evaluation split "
+                                  "(no train split available)")
+        if bench.format == "pair":
+            details["features"] = "[u, v, |u-v|, u*v]"
+    else:
+        raise ValueError(f"{bench.key} needs a sentence-embedding or sequence-classification model; "
+                         f"{h.name} is {h.kind}")
+    pred = probs.argmax(1)
+    fns = {k: glue.FUNCTIONS[k] for k in bench.metrics}
+    metrics = {k: fn(pred, y) for k, fn in fns.items()}
+    primary = fns[bench.primary]
+    records = [{"id": e.id, "input": _clip(e.text, e.text_pair), "prediction": int(p), "reference": int(t),
+                "confidence": round(float(pr.max()), 4), "error": round(1 - float(pr[t]), 4)}
+               for e, p, t, pr in zip(ds.examples, pred, y, probs)]
+    return Outcome(metrics, lambda idx: primary(pred[idx], y[idx]), records, details)
+
+
+def _sts(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
+    gold = np.array([e.label for e in ds.examples], dtype=np.float64)
+    if h.kind == "sentence-embedding":
+        u = _encode(h, [e.text for e in ds.examples], batch_size=batch_size, progress=progress)
+        v = _encode(h, [e.text_pair for e in ds.examples], batch_size=batch_size, progress=progress)
+        pred = (u * v).sum(1)  # unit vectors: the cosine
+        method = f"cosine of {h.pooling}-pooled embeddings"
+    elif h.kind == "sequence-classification" and h.loaded.model.config.num_labels == 1:
+        from bertvariants.inference import classify
+
+        m = h.loaded
+        pred = classify(m.model, m.tokenizer, [e.text for e in ds.examples], [e.text_pair for e in ds.examples],
+                        batch_size=batch_size, progress=progress)[:, 0].numpy().astype(np.float64)
+        method = "regression head"
+    else:
+        raise ValueError(f"{bench.key} needs a sentence-embedding model or a 1-output regression head; "
+                         f"{h.name} is {h.kind}")
+    metrics = {k: glue.FUNCTIONS[k](pred, gold) for k in bench.metrics}
+    primary = glue.FUNCTIONS[bench.primary]
+    # error: how far apart the example sits in the two rankings (what Spearman's ρ penalises)
+    from scipy.stats import rankdata
+
+    rank_gap = np.abs(rankdata(pred) - rankdata(gold)) / len(gold)
+    records = [{"id": e.id, "input": _clip(e.text, e.text_pair), "prediction": round(float(p), 4),
+                "reference": float(g), "error": round(float(r), 4)}
+               for e, p, g, r in zip(ds.examples, pred, gold, rank_gap)]
+    return Outcome(metrics, lambda idx: primary(pred[idx], gold[idx]), records, {"method": method})
+
+
+def _qa(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
+    from .qa import answer_questions
+
+    if h.kind != "question-answering":
+        raise ValueError(f"{bench.key} needs a question-answering model (AutoModelForQuestionAnswering); "
+                         f"{h.name} is {h.kind}")
+    v2 = bench.key == "squad_v2"
+    m = h.loaded
+    preds = answer_questions(m.model, m.tokenizer, [e.text for e in ds.examples], [e.text_pair for e in ds.examples],
+                             version_2=v2, batch_size=batch_size, progress=progress)
+    answers = {e.id: p.answer for e, p in zip(ds.examples, preds)}
+    if v2:
+        score = squad_m.squad_v2(ds.raw, answers, na_probs={e.id: p.na_prob for e, p in zip(ds.examples, preds)})
+    else:
+        score = squad_m.squad_v1(ds.raw, answers)
+    return _squad_outcome(score, ds, answers, {"method": "span decoding: windows, n-best, null threshold (evaluation.qa)"})
+
+
+def _squad_outcome(score, ds: Dataset, answers: dict, details: dict) -> Outcome:
+    ids = [e.id for e in ds.examples if e.id in score.f1]
+    f1 = np.array([score.f1[q] for q in ids]) * 100
+    by_id = {e.id: e for e in ds.examples}
+    records = [{"id": q, "input": _clip(by_id[q].text, None), "prediction": answers.get(q, ""),
+                "reference": " | ".join(by_id[q].label) or "(no answer)", "error": round(1 - score.f1[q], 4)}
+               for q in ids]
+    return Outcome({k: v for k, v in score.metrics.items() if not k.endswith("_thresh")},
+                   lambda idx: float(f1[idx].mean()), records, {**details, "counts": score.counts})
+
+
+def _summarization(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
+    docs = [e.text for e in ds.examples]
+    if h.kind == "lead3":
+        preds = [rouge_m.lead(d, 3) for d in docs]
+        method = "Lead-3: the first three sentences"
+    elif h.kind == "seq2seq":
+        preds = generate(h, docs, batch_size=max(1, min(batch_size, 8)), progress=progress)
+        method = "model.generate with the checkpoint's generation config"
+    else:
+        raise ValueError(f"{bench.key} needs a seq2seq model or the lead3 baseline; {h.name} is {h.kind}")
+    return _rouge_outcome(bench, ds, preds, {"method": method})
+
+
+def _rouge_outcome(bench, ds: Dataset, preds: list[str], details: dict) -> Outcome:
+    refs = [e.label for e in ds.examples]
+    score = rouge_m.rouge(preds, refs)
+    per = score.per_example[bench.primary if bench.primary in score.per_example else "rougeLsum"]
+    records = [{"id": e.id, "input": _clip(e.text, None), "prediction": p, "reference": r,
+                "error": round(1 - float(s) / 100, 4)} for e, p, r, s in zip(ds.examples, preds, refs, per)]
+    details = {**details, "rouge": "rouge-score, use_stemmer=True, Lsum on one sentence per line"}
+    return Outcome(score.metrics, lambda idx: float(per[idx].mean()), records, details)
+
+
+def generate(h: ModelHandle, docs: list[str], *, batch_size: int, progress: bool) -> list[str]:
+    import torch
+
+    m = h.loaded
+    out: list[str] = []
+    it = range(0, len(docs), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="generate", unit="batch")
+    max_len = min(getattr(m.tokenizer, "model_max_length", 1024) or 1024, 1024)
+    with torch.inference_mode():
+        for i in it:
+            enc = m.tokenizer(docs[i:i + batch_size], truncation=True, max_length=max_len, padding=True,
+                              return_tensors="pt").to(m.device)
+            ids = m.model.generate(**enc)
+            out.extend(t.strip() for t in m.tokenizer.batch_decode(ids, skip_special_tokens=True))
+    return out
+
+
+def _long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) -> Outcome:
+    """ClinicalBERT §3.4: chunk each note, score chunks, aggregate P = (P_max + P_mean·n/c)/(1 + n/c)."""
+    import torch
+
+    from bertvariants.clinical_bert import aggregate_chunk_scores, chunk_note
+
+    m = h.loaded
+    if h.kind not in ("sentence-embedding", "sequence-classification"):
+        raise ValueError(f"{bench.key} needs a sentence-embedding or sequence-classification model; {h.name} is {h.kind}")
+    max_tokens = h.max_length or min(getattr(m.tokenizer, "model_max_length", 512) or 512, 512)
+
+    def chunks_of(d: Dataset) -> tuple[list[str], np.ndarray]:
+        texts, owner = [], []
+        for i, e in enumerate(d.examples):
+            for ch in chunk_note(m.tokenizer, e.text, max_tokens=max_tokens, max_chunks=100_000):
+                texts.append(ch.text), owner.append(i)
+        return texts, np.array(owner)
+
+    texts, owner = chunks_of(ds)
+    y = np.array([e.label for e in ds.examples])
+    details = {"chunk_tokens": max_tokens, "chunks": len(texts), "aggregation": "P = (P_max + P_mean*n/c)/(1 + n/c), c = 2"}
+    if h.kind == "sequence-classification":
+        from bertvariants.inference import classify
+
+        logits = classify(m.model, m.tokenizer, texts, batch_size=batch_size, max_length=max_tokens, progress=progress)
+        mapping = _label_map(bench, m.model.config)
+        chunk_p = torch.softmax(logits, -1).numpy()[:, mapping.index(1)]
+        details["method"] = "fine-tuned classifier on each chunk"
+    else:
+        train = tasks.load(bench, bench.probe_split, train_data or ds.path)
+        t_texts, t_owner = chunks_of(train)
+        yt = np.array([e.label for e in train.examples])[t_owner]
+        xt = _encode(h, t_texts, batch_size=batch_size, progress=progress)
+        clf = _probe().fit(xt, yt)
+        chunk_p = clf.predict_proba(_encode(h, texts, batch_size=batch_size, progress=progress))[:, 1]
+        details.update(method="linear probe on chunk embeddings (each chunk labelled with its note's label)",
+                       probe_train_split=bench.probe_split, probe_train_notes=len(train), probe_train_chunks=len(t_texts))
+    note_p = np.array([aggregate_chunk_scores(chunk_p[owner == i]).probability for i in range(len(y))])
+    metrics = clinical_metrics(y, note_p).metrics
+    fn = {"auroc": M.clinical.auroc, "auprc": M.clinical.auprc, "rp80": M.clinical.rp80}[bench.primary]
+    records = [{"id": e.id, "input": _clip(e.text, None), "prediction": round(float(p), 4), "reference": int(t),
+                "chunks": int((owner == i).sum()), "error": round(abs(float(t) - float(p)), 4)}
+               for i, (e, p, t) in enumerate(zip(ds.examples, note_p, y))]
+    return Outcome(metrics, lambda idx: fn(y[idx], note_p[idx]), records, details)
+
+
+EVALUATORS = {"single": _classification, "pair": _classification, "sts": _sts, "qa": _qa,
+              "summarization": _summarization, "long-note": _long_notes}
+
+
+def _clip(text: str, pair: str | None, n: int = 300) -> str:
+    s = text if pair is None else f"{text} ||| {pair}"
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# --------------------------------------------------------------------------------------------
+# The result record
+# --------------------------------------------------------------------------------------------
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "scikit-learn", "numpy", "scipy", "rouge-score", "sentence-transformers"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def make_result(*, task: str, model: str, split: str, n: int, outcome: Outcome, primary: str, seconds: float,
+                device: str, seed: int, data_sha256: str, model_revision: str, variant: str = "",
+                params: int | None = None, extra: dict | None = None) -> dict:
+    """The JSON result record (metrics in points, bootstrap CI of the primary metric)."""
+    iv = M.bootstrap_ci(outcome.primary_fn, n, seed=seed)
+    clean = {k: (round(v, 4) if v is not None and math.isfinite(v) else None) for k, v in outcome.metrics.items()}
+    return {
+        "task": task, "model": model, "split": split, "n": n,
+        "metrics": clean, "primary_metric": primary, "score": clean.get(primary), "ci95": iv.as_dict(),
+        "examples_per_second": round(n / seconds, 3) if seconds > 0 else None,
+        "seconds": round(seconds, 3), "latency_ms": round(1000 * seconds / n, 3) if n else None,
+        "device": device, "seed": seed, "data_sha256": data_sha256, "model_revision": model_revision,
+        "variant": variant, "params": params, "versions": versions(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "details": outcome.details, **(extra or {}),
+    }
+
+
+def run(task: str, model: str, *, data: str | None = None, split: str | None = None, limit: int | None = None,
+        batch_size: int = 64, seed: int = DEFAULT_SEED, probe_train_size: int = PROBE_TRAIN_SIZE,
+        train_data: str | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
+    """Evaluate ``model`` on ``task``; returns (result record, per-example records).
+
+    ``train_data``: the probe's training file when the task's default train file is not available.
+    """
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be ≥ 1, got {batch_size}")
+    bench = tasks.benchmark(task)
+    split = split or bench.default_split
+    ds = tasks.load(bench, split, data).limit(limit)
+    if not ds.examples:
+        raise ValueError(f"{ds.path.name} has no examples")
+    handle = resolve_model(model)
+    device = handle.loaded.device if handle.loaded is not None else "cpu"
+    t0 = time.perf_counter()
+    outcome = EVALUATORS[bench.format](bench, handle, ds, seed=seed, batch_size=batch_size,
+                                       probe_train_size=probe_train_size, train_data=train_data, progress=progress)
+    seconds = time.perf_counter() - t0
+    result = make_result(task=bench.key, model=model, split=split, n=len(ds), outcome=outcome, primary=bench.primary,
+                         seconds=seconds, device=device, seed=seed, data_sha256=sha256_file(ds.path),
+                         model_revision=handle.revision, variant=handle.variant, params=handle.params,
+                         extra={"data": str(ds.path), "limit": limit, "source": "measured"})
+    return result, outcome.records

@@ -1,0 +1,131 @@
+"""The one benchmark table: every benchmark's loader, files, metrics, primary metric and label names.
+
+The runner, the CLI, the results store, the leaderboard columns and the tests all read :data:`BENCHMARKS`;
+adding a benchmark = one loader in ``loaders.py`` and one row here.
+
+Default data: ``--data`` wins; otherwise the file named in ``files`` under the shared data directory
+(env ``BERTVARIANTS_SHARED_DATA``, else ``../shared/data`` next to the repository).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+from . import loaders
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+FORMATS = ("single", "pair", "sts", "qa", "summarization", "long-note")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    key: str
+    name: str
+    family: str  # glue | squad | summarization | clinical: groups columns and plots
+    format: str  # one of FORMATS: decides how a model is run on it
+    metrics: tuple[str, ...]
+    primary: str
+    loader: Callable[..., loaders.Dataset]  # loader(path, split=...) -> Dataset
+    files: dict[str, str]  # split -> path relative to the shared data directory
+    default_split: str
+    paper: str
+    labels: tuple[str, ...] = ()  # class names by label index (for mapping a fine-tuned head's id2label)
+    probe_split: str | None = None  # split a linear probe trains on (None: cross-validation on the eval split)
+    higher_is_better: bool = True
+    notes: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+
+def _sim(path, *, split="test"):
+    return loaders.load_sentence_similarity(path, split=split)
+
+
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark("sst2", "SST-2", "glue", "single", ("accuracy",), "accuracy", loaders.load_sst2,
+              {"train": "glue/sst2/train.tsv", "dev": "glue/sst2/dev.tsv"}, "dev",
+              "Socher et al. 2013; GLUE (Wang et al. 2019)", labels=("negative", "positive"), probe_split="train"),
+    Benchmark("mrpc", "MRPC", "glue", "pair", ("accuracy", "f1"), "accuracy", loaders.load_mrpc,
+              {"train": "glue/mrpc/msr_paraphrase_train.txt", "test": "glue/mrpc/msr_paraphrase_test.txt"}, "test",
+              "Dolan & Brockett 2005; GLUE", labels=("not_equivalent", "equivalent"), probe_split="train",
+              notes="the original MSR release: train 4,076 / test 1,725 pairs (GLUE's dev is carved from train)"),
+    Benchmark("stsb", "STS-B", "glue", "sts", ("spearman", "pearson"), "spearman", loaders.load_stsb,
+              {"train": "glue/stsb/sts-train.csv", "dev": "glue/stsb/sts-dev.csv"}, "dev",
+              "Cer et al. 2017; GLUE", aliases=("sts-b", "sts")),
+    Benchmark("rte", "RTE", "glue", "pair", ("accuracy",), "accuracy", loaders.load_rte,
+              {"dev": "glue/rte/dev.tsv"}, "dev", "Dagan et al. 2006 (RTE1-3, 5); GLUE",
+              labels=("entailment", "not_entailment"),
+              notes="no train split here: an embedding model's probe is scored by 10-fold cross-validation on dev"),
+    Benchmark("cola", "CoLA", "glue", "single", ("mcc",), "mcc", loaders.load_cola,
+              {"train": "glue/cola/train.tsv", "dev": "glue/cola/dev.tsv"}, "dev", "Warstadt et al. 2019; GLUE",
+              labels=("unacceptable", "acceptable"), probe_split="train"),
+    Benchmark("qnli", "QNLI", "glue", "pair", ("accuracy",), "accuracy", loaders.load_qnli,
+              {"train": "glue/qnli/train.tsv", "dev": "glue/qnli/dev.tsv"}, "dev", "Rajpurkar et al. 2016; GLUE",
+              labels=("entailment", "not_entailment"), probe_split="train"),
+    Benchmark("squad_v1", "SQuAD v1.1", "squad", "qa", ("exact_match", "f1"), "f1",
+              partial(loaders.load_squad, task="squad_v1"), {"dev": "squad/dev-v1.1.json"}, "dev",
+              "Rajpurkar et al. 2016"),
+    Benchmark("squad_v2", "SQuAD v2.0", "squad", "qa",
+              ("exact_match", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"), "f1",
+              partial(loaders.load_squad, task="squad_v2"), {"dev": "squad/dev-v2.0-small.json"}, "dev",
+              "Rajpurkar et al. 2018", notes="shared data holds a 14-question excerpt of dev"),
+    Benchmark("cnndm", "CNN/DailyMail", "summarization", "summarization", ("rouge1", "rouge2", "rougeL", "rougeLsum"),
+              "rougeLsum", partial(loaders.load_summarization, task="cnndm"),
+              {"test": "summarization/cnndm_frank/test250.jsonl"}, "test", "Hermann et al. 2015; See et al. 2017",
+              notes="shared data: the 250-article FRANK excerpt of the test set"),
+    Benchmark("xsum", "XSum", "summarization", "summarization", ("rouge1", "rouge2", "rougeL", "rougeLsum"),
+              "rougeLsum", partial(loaders.load_summarization, task="xsum"),
+              {"test": "summarization/xsum_frank/test251.jsonl"}, "test", "Narayan et al. 2018",
+              notes="shared data: the 251-document FRANK excerpt of the test set"),
+    Benchmark("mtsamples", "MTSamples Surgery vs other", "clinical", "long-note", ("auroc", "auprc", "rp80"), "auroc",
+              loaders.load_mtsamples, {"train": "clinical/mtsamples_subset.csv", "test": "clinical/mtsamples_subset.csv",
+                                       "all": "clinical/mtsamples_subset.csv"}, "test",
+              "Huang et al. 2019 (ClinicalBERT metrics and chunk aggregation); mtsamples.com",
+              labels=("other", "Surgery"), probe_split="train",
+              notes="long notes, chunked and aggregated with P = (P_max + P_mean·n/c)/(1 + n/c), c = 2; "
+                    "fixed stratified 50/50 train/test split of the notes"),
+    Benchmark("biosses", "BIOSSES-style similarity", "clinical", "sts", ("spearman", "pearson"), "spearman", _sim,
+              {"test": "clinical/biosses.tsv"}, "test", "Soğancıoğlu et al. 2017",
+              notes="format: sentence1, sentence2, score (or annotator columns); no BIOSSES data ships here"),
+)
+
+GLUE_TASKS = tuple(b.key for b in BENCHMARKS if b.family == "glue")
+
+
+def benchmark(key: str) -> Benchmark:
+    k = key.strip().lower()
+    for b in BENCHMARKS:
+        if k == b.key or k in b.aliases:
+            return b
+    raise ValueError(f"unknown task {key!r}; one of {', '.join(b.key for b in BENCHMARKS)}")
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("BERTVARIANTS_SHARED_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def data_path(bench: Benchmark, split: str, data: str | os.PathLike | None = None) -> Path:
+    """``data`` if given (must exist), else the split's default file in the shared data directory."""
+    if data is not None:
+        path = Path(data).expanduser()
+        if not path.is_file():
+            raise ValueError(f"data file not found: {path}")
+        return path
+    if split not in bench.files:
+        raise ValueError(f"{bench.key} has no default file for split {split!r} (known: {', '.join(bench.files)}); "
+                         f"pass --data PATH")
+    path = shared_data_dir() / bench.files[split]
+    if not path.is_file():
+        raise ValueError(f"{bench.key} {split}: default data {path} is not here; pass --data PATH "
+                         f"(a file in the task's original format) or set BERTVARIANTS_SHARED_DATA")
+    return path
+
+
+def load(bench: Benchmark, split: str | None = None, data: str | os.PathLike | None = None) -> loaders.Dataset:
+    split = split or bench.default_split
+    return bench.loader(data_path(bench, split, data), split=split)

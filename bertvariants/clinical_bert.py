@@ -109,7 +109,7 @@ def chunk_note(tokenizer, note: str, *, max_tokens: int = MAX_TOKENS, stride: in
     tokens (BERT's pre-tokenizer splits words independently) and it fits in ``max_tokens`` with [CLS]/[SEP].
     """
     check_note(note)
-    enc = tokenizer(note, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+    enc = tokenizer(note, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
     offsets = enc["offset_mapping"]
     if not offsets:
         raise ValueError("the note has no tokens after tokenization: please enter some text")

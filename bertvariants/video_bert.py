@@ -198,6 +198,15 @@ def load_features(data: bytes | str | Path, *, max_rows: int = 100_000) -> np.nd
 # --------------------------------------------------------------------------------------------
 # Hierarchical k-means (§3.2)
 # --------------------------------------------------------------------------------------------
+def word_path(word_id: int, *, branching: int, depth: int) -> list[int]:
+    """The base-k digits of a visual word id, root first: its branch at each level of the tree."""
+    digits, word_id = [], int(word_id)
+    for _ in range(depth):
+        digits.append(word_id % branching)
+        word_id //= branching
+    return digits[::-1]
+
+
 @dataclass
 class _Node:
     centroids: np.ndarray | None = None  # (k', D) of this node's children; None = leaf
@@ -283,11 +292,7 @@ class HierarchicalKMeans:
 
     def path(self, word_id: int) -> list[int]:
         """Branch index at each level for an id (most significant first): the word's place in the tree."""
-        digits = []
-        for _ in range(self.depth):
-            digits.append(int(word_id) % self.branching)
-            word_id //= self.branching
-        return digits[::-1]
+        return word_path(word_id, branching=self.branching, depth=self.depth)
 
     def stats(self) -> TreeStats:
         if self.root is None:

@@ -152,3 +152,38 @@ def test_summarize_generate_path(tiny_bart):
                                  settings=settings)
     with pytest.raises(ValueError, match="num_beams"):
         bart.GenerationSettings(num_beams=0)
+
+
+# --------------------------------------------------------------------------------------------
+# The tab's handlers
+# --------------------------------------------------------------------------------------------
+def test_ui_noise_highlights():
+    import gradio as gr
+
+    from bertvariants.ui import bart as ui
+
+    orig, corr, md = ui.noise(ui.EXAMPLE, True, True, True, 0.1, True, 0.1, True, 0.3, 3, 0)
+    assert len(orig) == len(ui.EXAMPLE.split())
+    assert {lbl for _, lbl in orig} >= {None, "deleted", "under a mask"}
+    assert any(lbl and lbl.startswith("mask hiding") for _, lbl in corr)
+    assert ui.noise(ui.EXAMPLE, True, True, True, 0.1, True, 0.1, True, 0.3, 3, 0) == (orig, corr, md)
+    with pytest.raises(gr.Error, match="empty"):
+        ui.noise(" ", False, False, False, 0, False, 0, False, 0, 3, 0)
+
+
+def test_ui_summarize_generate_and_fallback(tmp_path, monkeypatch, tiny_bart):
+    import gradio as gr
+
+    from bertvariants import registry
+    from bertvariants.ui import bart as ui
+
+    summary, md = ui.summarize(ui.EXAMPLE, 4, 100, True, "lead-3")  # no seq2seq model offline
+    assert "Extractive fallback" in md and summary == bart.lead_n(ui.EXAMPLE, 3).text
+    monkeypatch.setenv("BERTVARIANTS_MODEL_SUMMARIZATION", str(tiny_bart))
+    summary, md = ui.summarize(ui.EXAMPLE, 2, 12, True, "lead-3")
+    assert md.startswith("Abstractive summary") and "num_beams=2" in md and isinstance(summary, str)
+    for args, msg in (((" ", 4, 100, True, "lead-3"), "empty"), ((ui.EXAMPLE, 0, 100, True, "lead-3"), "num_beams"),
+                      (("x" * 1_000_000, 4, 100, True, "lead-3"), "limit")):
+        with pytest.raises(gr.Error, match=msg):
+            ui.summarize(*args)
+    assert registry.resolve("summarization").source == "local"

@@ -91,6 +91,7 @@ def test_term_list_and_tsne():
     assert len({t.term for t in terms}) == len(terms)
     rng = np.random.default_rng(0)
     centers = {c: rng.normal(size=16) * 5 for c in cb.TERM_CATEGORIES}
+    terms = terms[::2]  # 40 terms keep the test fast
     emb = np.stack([centers[t.category] + rng.normal(size=16) for t in terms])
     a = cb.tsne_terms(emb, terms, seed=0)
     b = cb.tsne_terms(emb, terms, seed=0)
@@ -100,3 +101,48 @@ def test_term_list_and_tsne():
     assert {tr.name for tr in fig.data} == set(cb.TERM_CATEGORIES)
     with pytest.raises(ValueError, match="≥ 3 terms"):
         cb.tsne_terms(emb[:2], terms[:2])
+
+
+# --------------------------------------------------------------------------------------------
+# The tab's handlers
+# --------------------------------------------------------------------------------------------
+def test_ui_score_with_tiny_classifier(monkeypatch, tiny_checkpoint):
+    import gradio as gr
+
+    from bertvariants.ui import clinical_bert as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODEL_CLINICAL_CLASSIFIER", str(tiny_checkpoint("sequence-classification")))
+    fig, md, table = ui.score(ui.EXAMPLE_NOTE, 64, 8, 2, 1)
+    assert len(fig.data[0].y) == len(table) > 3 and "max only" in md and "P(LABEL_1)" in table
+    agg = cb.aggregate_chunk_scores(table["P(LABEL_1)"].to_numpy()).probability
+    assert f"{agg:.3f}"[:4] in md
+    for args, msg in ((("", 64, 0, 2, 1), "empty"), (("x" * 1_000_000, 64, 0, 2, 1), "limit is 200,000"),
+                      ((ui.EXAMPLE_NOTE, 64, 70, 2, 1), "Stride"), ((ui.EXAMPLE_NOTE, 64, 0, 2, 5), "Class index")):
+        with pytest.raises(gr.Error, match=msg):
+            ui.score(*args)
+
+
+def test_ui_score_without_classifier_still_chunks(tmp_path, monkeypatch):
+    from bertvariants import registry
+    from bertvariants.ui import clinical_bert as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))
+    registry.default_manifest.cache_clear()
+    try:
+        fig, md, table = ui.score(ui.EXAMPLE_NOTE, 128, 0, 2, 1)
+    finally:
+        registry.default_manifest.cache_clear()
+    assert fig is None and "No clinical classifier" in md and "python -m bertvariants.train clinical" in md
+    assert len(table) >= 5 and (table["tokens"] <= 126).all()
+
+
+def test_ui_term_map(monkeypatch, tiny_checkpoint):
+    import gradio as gr
+
+    from bertvariants.ui import clinical_bert as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODEL_CLINICAL_EMBEDDINGS", str(tiny_checkpoint("feature-extraction")))
+    fig, md = ui.term_map("ibuprofen 400 mg, drugs\nscalpel, instruments", 10)
+    assert "instruments" in {tr.name for tr in fig.data} and "82 terms" in md
+    with pytest.raises(gr.Error, match="term, category"):
+        ui.term_map("no comma here", 10)

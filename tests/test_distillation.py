@@ -212,3 +212,63 @@ def test_temperature_figure():
     fig = kd.temperature_figure([3.0, 1.0, 0.2], temperature=4.0, labels=["a", "b", "c"])
     assert len(fig.data) == 2 and list(fig.data[1].x) == ["a", "b", "c"]
     assert sum(fig.data[1].y) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# The tab's handlers, end to end on tiny checkpoints
+# --------------------------------------------------------------------------------------------
+@pytest.fixture()
+def no_trained_models(tmp_path, monkeypatch):
+    from bertvariants import registry
+
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "empty-models"))
+    registry.default_manifest.cache_clear()
+    yield
+    registry.default_manifest.cache_clear()
+
+
+def test_ui_explorer_and_loss_calculator_bad_input():
+    import gradio as gr
+
+    from bertvariants.ui import distillation as ui
+
+    fig, md = ui.explore("3, 1, -1", "pos, neu, neg", 4)
+    assert list(fig.data[0].x) == ["pos", "neu", "neg"] and "Dark knowledge at T = 4" in md
+    df = ui.loss_calculator("3, 1", "1, 1", 0, "teacher", 0.5, 0.5, 2)
+    assert df["value"].iloc[2] == "0"  # teacher argmax
+    for args, msg in ((("3,1", "1,1", 0, "gold", 0, 0, 2), "α \\+ β = 0"),
+                      (("3,1", "1,1", 0, "gold", 1, 1, 0), "T > 0"),
+                      (("3,1", "1,1", 0, "gold", 1, 1, -2), "T > 0"),
+                      (("3,1", "1,1,2", 0, "gold", 1, 1, 2), "same classes"),
+                      (("", "1,1", 0, "gold", 1, 1, 2), "at least two")):
+        with pytest.raises(gr.Error, match=msg):
+            ui.loss_calculator(*args)
+    with pytest.raises(gr.Error, match="Temperature"):
+        ui.explore("1, 2", "", 0)
+
+
+def test_ui_compare_without_models_is_a_clear_message(no_trained_models):
+    from bertvariants.ui import distillation as ui
+
+    df, md = ui.compare("a fine film")
+    assert list(df["model"]) == ["unavailable", "unavailable"]
+    assert "python -m bertvariants.train sst2-teacher" in md and "BERTVARIANTS_MODEL_DISTILLATION_STUDENT" in md
+
+
+def test_ui_compare_teacher_vs_bilstm_student(tmp_path, monkeypatch, tiny_checkpoint, tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from bertvariants.ui import distillation as ui
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    cfg = kd.BiLSTMConfig(vocab_size=tok.vocab_size, embedding_dim=7, hidden_size=5, fc_size=9,
+                          id2label={0: "negative", 1: "positive"})
+    student_dir = kd.BiLSTMStudent(cfg).save_pretrained(tmp_path / "bilstm", tokenizer=tok)
+    monkeypatch.setenv("BERTVARIANTS_MODEL_DISTILLATION_TEACHER", str(tiny_checkpoint("sequence-classification")))
+    monkeypatch.setenv("BERTVARIANTS_MODEL_DISTILLATION_STUDENT", str(student_dir))
+    df, md = ui.compare("a fine film")
+    assert list(df["role"]) == ["teacher", "student"]
+    assert "BiLSTMStudent" in df["model"].iloc[1] and df["prediction"].iloc[1] in ("negative", "positive")
+    assert all(df["latency (ms, median of 5)"] > 0) and all(df["size on disk (MB)"] > 0)
+    logits, labels, _ = ui.teacher_logits("a fine film")
+    assert len(kd.parse_logits(logits)) == 2 and labels.count(",") == 1

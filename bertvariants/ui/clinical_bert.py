@@ -1,0 +1,134 @@
+"""ClinicalBERT tab: long-note scoring with the §3.4 aggregate (public API `clinical_score`), and a t-SNE map of
+medical term embeddings (public API `clinical_terms`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from .. import clinical_bert as cb
+from ..inference import encode
+from ..registry import ModelUnavailable, get_model, packaged_model_path
+from .common import number, safe, text
+
+CLASSIFIER, EMBEDDINGS = "clinical-classifier", "clinical-embeddings"
+MAX_EXTRA_TERMS = 100
+EXAMPLE_NOTE = (
+    "PREOPERATIVE DIAGNOSIS: Right ureteral calculus. POSTOPERATIVE DIAGNOSIS: Right ureteral calculus. "
+    "PROCEDURE: Cystoscopy, right retrograde pyelogram, right ureteroscopy with laser lithotripsy and stent placement. "
+    "ANESTHESIA: General. INDICATIONS: The patient is a 54-year-old man with a 7 mm right distal ureteral stone "
+    "and persistent flank pain despite medical expulsive therapy. DESCRIPTION OF PROCEDURE: After informed consent "
+    "was obtained, the patient was taken to the operating room and placed in the dorsal lithotomy position. "
+    "The genitalia were prepped and draped in the usual sterile fashion. A 22-French rigid cystoscope was passed "
+    "into the bladder, which was inspected and found to be free of tumors or stones. The right ureteral orifice "
+    "was cannulated and a retrograde pyelogram showed a filling defect in the distal ureter with mild "
+    "hydronephrosis. A guidewire was advanced to the renal pelvis. The semirigid ureteroscope was advanced to the "
+    "stone, which was fragmented with the holmium laser; fragments were extracted with a basket. A 6 x 26 double-J "
+    "stent was placed under fluoroscopic guidance. The bladder was drained and the patient was awakened and taken "
+    "to recovery in stable condition. ") * 4
+
+
+@lru_cache(maxsize=1)
+def _chunk_tokenizer():
+    """BERT's uncased WordPiece (the packaged MiniLM's tokenizer) for showing chunks when no classifier exists."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(packaged_model_path())
+
+
+@safe
+def score(note: str, max_tokens: float, stride: float, c: float, class_index: float):
+    """Chunk a long note, score each chunk with the clinical classifier and aggregate (Huang et al. §3.4)."""
+    note = text(note, "Note", max_chars=cb.MAX_NOTE_CHARS)
+    max_tokens = number(max_tokens, "Chunk length", lo=16, hi=512, integer=True)
+    stride = number(stride, "Stride (overlap)", lo=0, hi=max_tokens - 3, integer=True)
+    c = number(c, "c", lo=0.1, hi=100)
+    try:
+        m = get_model(CLASSIFIER)
+    except ModelUnavailable as exc:
+        chunks = cb.chunk_note(_chunk_tokenizer(), note, max_tokens=max_tokens, stride=stride)
+        table = pd.DataFrame([{"chunk": ch.index + 1, "tokens": ch.num_tokens, "text": ch.text[:160] + "…"}
+                              for ch in chunks])
+        return None, (f"**No clinical classifier here**: {exc}\n\nThe note still splits into **{len(chunks)} chunk(s)** "
+                      f"of ≤ {max_tokens} tokens (stride {stride}); they are listed below without scores."), table
+    k = number(class_index, "Class index", lo=0, hi=m.model.config.num_labels - 1, integer=True)
+    res = cb.score_note(m.model, m.tokenizer, note, max_tokens=max_tokens, stride=stride, c=c, positive=k)
+    agg = res.aggregate
+    per_class = cb.aggregate_chunk_scores(res.chunk_probs, c=c)
+    md = (f"Served by {m.label}. **{agg.n} chunk(s)** of ≤ {max_tokens} tokens (stride {stride}).\n\n"
+          f"| score for *{res.labels[k]}* | value |\n|---|---|\n"
+          f"| aggregate (P_max + P_mean·n/c)/(1 + n/c), c = {c:g} | **{agg.probability:.4f}** |\n"
+          f"| max only | {agg.p_max:.4f} |\n| mean only | {agg.p_mean:.4f} |\n\n"
+          "Aggregate per class: " + ", ".join(f"{lbl} {v:.3f}" for lbl, v in zip(res.labels, per_class.probability)))
+    table = pd.DataFrame([{"chunk": ch.index + 1, "tokens": ch.num_tokens,
+                           **{f"P({lbl})": round(float(res.chunk_probs[ch.index, j]), 4) for j, lbl in enumerate(res.labels)},
+                           "text": ch.text[:160] + "…"} for ch in res.chunks])
+    return cb.chunk_figure(res), md, table
+
+
+def parse_extra_terms(extra: str) -> list[cb.Term]:
+    terms = []
+    for i, line in enumerate((extra or "").splitlines()):
+        if not line.strip():
+            continue
+        if "," not in line:
+            raise ValueError(f"line {i + 1}: write 'term, category', e.g. 'ibuprofen, drugs'")
+        term, category = (part.strip() for part in line.rsplit(",", 1))
+        if not term or not category or len(term) > 100 or len(category) > 40:
+            raise ValueError(f"line {i + 1}: the term (≤ 100 characters) and the category (≤ 40) must be non-empty")
+        terms.append(cb.Term(term, category))
+    if len(terms) > MAX_EXTRA_TERMS:
+        raise ValueError(f"at most {MAX_EXTRA_TERMS} extra terms, got {len(terms)}")
+    return terms
+
+
+@safe
+def term_map(extra: str, perplexity: float):
+    """t-SNE of the embeddings of the project's medical term list (+ extra terms), coloured by category."""
+    text(extra, "Extra terms", max_chars=10_000, allow_empty=True)
+    perplexity = number(perplexity, "Perplexity", lo=2, hi=50)
+    terms = cb.load_terms() + parse_extra_terms(extra)
+    m = get_model(EMBEDDINGS)
+    emb = encode(m.model, m.tokenizer, [t.term for t in terms]).numpy()
+    tmap = cb.tsne_terms(emb, terms, perplexity=perplexity, seed=0)
+    fig = cb.tsne_figure(tmap)
+    # how well do categories separate? share of terms whose nearest neighbour (cosine) shares their category
+    sims = emb @ emb.T
+    np.fill_diagonal(sims, -np.inf)
+    nn = sims.argmax(1)
+    agree = float(np.mean([terms[i].category == terms[j].category for i, j in enumerate(nn)]))
+    md = (f"{len(terms)} terms embedded by {m.label} (mean pooling). **{agree:.0%}** of terms have a nearest "
+          "neighbour (cosine, in the full embedding space) from the same category.")
+    return fig, md
+
+
+def build(spec, tab) -> None:
+    with gr.Tab("Long-note scoring"):
+        gr.Markdown("A note longer than the model's limit is split into chunks; each chunk is scored and the scores are "
+                    "combined as **P = (P_max + P_mean·n/c) / (1 + n/c)** (§3.4). Offline the classifier is the one "
+                    "this project trains on MTSamples transcriptions (clearly a specialty classifier, not readmission).")
+        note = gr.Textbox(label="Clinical note", lines=8, value=EXAMPLE_NOTE)
+        with gr.Row():
+            max_tokens = gr.Slider(32, 512, value=128, step=16, label="Chunk length (tokens, ≤ 512)")
+            stride = gr.Slider(0, 64, value=0, step=8, label="Stride (tokens of overlap)")
+            c = gr.Number(value=2.0, label="c (paper: 2)")
+            k = gr.Number(value=1, precision=0, label="Class index to plot")
+        btn = gr.Button("Score the note", variant="primary")
+        plot = gr.Plot()
+        md = gr.Markdown()
+        table = gr.Dataframe(label="Chunks")
+        btn.click(score, [note, max_tokens, stride, c, k], [plot, md, table], api_name="clinical_score",
+                  concurrency_limit=2)
+    with gr.Tab("Medical term map (t-SNE)"):
+        gr.Markdown(f"{len(cb.TERM_CATEGORIES)} categories of terms (drugs, anatomy, diseases, procedures) written for "
+                    "this project, embedded and projected to 2-D with scikit-learn's t-SNE. Hover for the term.")
+        extra = gr.Textbox(label="Extra terms (one 'term, category' per line, optional)", lines=3,
+                           placeholder="ibuprofen, drugs")
+        perp = gr.Slider(2, 50, value=15, step=1, label="Perplexity")
+        t_btn = gr.Button("Embed and project")
+        t_plot = gr.Plot()
+        t_md = gr.Markdown()
+        t_btn.click(term_map, [extra, perp], [t_plot, t_md], api_name="clinical_terms", concurrency_limit=1)

@@ -1,0 +1,176 @@
+"""Distillation tab: the temperature explorer, the loss calculator, and teacher vs student side by side
+(public API `distillation_compare`)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import torch
+
+from .. import distillation as kd
+from ..inference import classify
+from ..registry import ModelCache, ModelUnavailable, get_model, resolve
+from .common import number, safe, text
+
+TEACHER, STUDENT = "distillation-teacher", "distillation-student"
+MAX_CHARS = 2000
+DEFAULT_LOGITS = "4.0, 1.5, -0.5, -2.0"
+_STUDENTS = ModelCache(max_items=2)  # BiLSTM students, which transformers' Auto classes cannot load
+
+
+def _labels(model, n: int) -> list[str]:
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    return [str(id2label.get(i, f"class {i}")) for i in range(n)]
+
+
+def _student():
+    """(model, tokenizer, label, location) of the student: BiLSTMStudent checkpoints load with our loader."""
+    res = resolve(STUDENT)
+    if Path(res.location).is_dir() and kd.is_bilstm_checkpoint(res.location):
+        loaded = _STUDENTS.get(("bilstm", res.location), lambda: kd.load_student(res.location))
+        return loaded.model, loaded.tokenizer, f"{res.label} · BiLSTMStudent (Tang et al.)", res.location
+    m = get_model(STUDENT)
+    return m.model, m.tokenizer, m.label, m.resolution.location
+
+
+def _teacher():
+    m = get_model(TEACHER)
+    return m.model, m.tokenizer, m.label, m.resolution.location
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers
+# --------------------------------------------------------------------------------------------
+@safe
+def teacher_logits(sentence: str):
+    """The teacher's logits for a sentence, to explore at different temperatures."""
+    sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
+    model, tok, label, _ = _teacher()
+    z = classify(model, tok, [sentence])[0]
+    labels = _labels(model, len(z))
+    return ", ".join(f"{v:.3f}" for v in z.tolist()), ", ".join(labels), f"Logits of the teacher {label}."
+
+
+@safe
+def explore(logits: str, labels: str, temperature: float):
+    z = kd.parse_logits(logits)
+    t = number(temperature, "Temperature T", lo=1e-3, hi=100)
+    names = [s.strip() for s in (labels or "").split(",") if s.strip()]
+    if names and len(names) != len(z):
+        raise ValueError(f"got {len(names)} class names for {len(z)} logits; give one name per logit or none")
+    fig = kd.temperature_figure(z, temperature=t, labels=names or None)
+    p = kd.softmax_t(torch.tensor(z), temperature=t)
+    dk = kd.dark_knowledge(p).item()
+    md = (f"**Dark knowledge at T = {t:g}: {dk:.4f}** (probability mass on the non-argmax classes; "
+          f"{kd.dark_knowledge(kd.softmax_t(torch.tensor(z))).item():.4f} at T = 1). Higher T spreads the mass, "
+          "exposing how the teacher ranks the wrong classes (Hinton et al. §2).")
+    return fig, md
+
+
+@safe
+def loss_calculator(teacher: str, student: str, gold: float, hard_target: str, alpha: float, beta: float,
+                    temperature: float):
+    t_z, s_z = kd.parse_logits(teacher), kd.parse_logits(student)
+    if len(t_z) != len(s_z):
+        raise ValueError(f"teacher has {len(t_z)} logits but student has {len(s_z)}; they need the same classes")
+    t = kd.check_temperature(number(temperature, "Temperature T", lo=-1e6, hi=1e6))
+    a = number(alpha, "α", lo=-1e6, hi=1e6)
+    b = number(beta, "β", lo=-1e6, hi=1e6)
+    if hard_target not in kd.HARD_TARGETS:
+        raise ValueError(f"hard targets must be one of {', '.join(kd.HARD_TARGETS)}")
+    labels = None
+    if hard_target == "gold":
+        labels = torch.tensor([number(gold, "Gold label", lo=0, hi=len(t_z) - 1, integer=True)])
+    out = kd.distillation_objective(torch.tensor([s_z]), torch.tensor([t_z]), labels=labels, temperature=t,
+                                    alpha=a, beta=b, hard_target=hard_target)
+    rows = [
+        ("soft targets p = softmax(z_teacher / T)", ", ".join(f"{v:.4f}" for v in kd.softmax_t(torch.tensor(t_z), temperature=t).tolist())),
+        ("soft predictions q = softmax(z_student / T)", ", ".join(f"{v:.4f}" for v in kd.softmax_t(torch.tensor(s_z), temperature=t).tolist())),
+        (f"hard target ({'gold label' if hard_target == 'gold' else 'teacher argmax'})", str(int(out.hard_targets[0]))),
+        ("distillation loss T²·CE(p, q)", f"{out.distill.item():.4f}"),
+        ("student loss CE(hard, softmax(z_student)) at T = 1", f"{out.student.item():.4f}"),
+        (f"total = {a:g}·distill + {b:g}·student", f"{out.loss.item():.4f}"),
+    ]
+    return pd.DataFrame(rows, columns=["term", "value"])
+
+
+def _measure(model, tok, sentence: str, repeats: int = 5) -> tuple[torch.Tensor, float]:
+    classify(model, tok, [sentence])  # warm-up (first call allocates)
+    times, logits = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        logits = classify(model, tok, [sentence])[0]
+        times.append((time.perf_counter() - t0) * 1000)
+    return logits, statistics.median(times)
+
+
+@safe
+def compare(sentence: str):
+    """Teacher and student on the same sentence: prediction, live latency, parameters, size on disk."""
+    sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
+    rows, notes = [], []
+    for role, load in (("teacher", _teacher), ("student", _student)):
+        try:
+            model, tok, label, location = load()
+        except ModelUnavailable as exc:
+            notes.append(f"- **{role}** unavailable: {exc}")
+            rows.append({"role": role, "model": "unavailable", "prediction": "—", "confidence": None,
+                         "latency (ms, median of 5)": None, "parameters (M)": None, "size on disk (MB)": None})
+            continue
+        logits, ms = _measure(model, tok, sentence)
+        p = torch.softmax(logits, -1)
+        k = int(p.argmax())
+        size = kd.size_on_disk(location)
+        rows.append({"role": role, "model": label, "prediction": _labels(model, len(p))[k],
+                     "confidence": round(float(p[k]), 4), "latency (ms, median of 5)": round(ms, 2),
+                     "parameters (M)": round(kd.num_parameters(model) / 1e6, 3),
+                     "size on disk (MB)": round(size / 2**20, 2) if size else None})
+    md = "Latency is measured now, on this server, for one sentence." + ("\n\n" + "\n".join(notes) if notes else "")
+    return pd.DataFrame(rows), md
+
+
+def build(spec, tab) -> None:
+    gr.Markdown("_The explorer and the loss calculator need no model; the side-by-side view needs the teacher and "
+                "student checkpoints (see \"Which model is serving this tab\" above)._")
+    with gr.Tab("Temperature explorer"):
+        gr.Markdown("Soft targets: `softmax(z / T)`. Enter logits, or take them from the teacher model for a sentence.")
+        with gr.Row():
+            sentence = gr.Textbox(label="Sentence for the teacher", value="A gripping, beautifully acted film.", scale=3)
+            take = gr.Button("Use the teacher's logits", scale=1)
+        with gr.Row():
+            logits = gr.Textbox(label="Teacher logits (comma-separated)", value=DEFAULT_LOGITS)
+            labels = gr.Textbox(label="Class names (optional, comma-separated)", value="")
+        temp = gr.Slider(1, 20, value=4, step=0.5, label="Temperature T")
+        plot = gr.Plot()
+        dk = gr.Markdown()
+        take_md = gr.Markdown()
+        take.click(teacher_logits, [sentence], [logits, labels, take_md], api_name="distillation_teacher_logits")
+        for trigger in (temp.change, logits.submit, labels.submit):
+            trigger(explore, [logits, labels, temp], [plot, dk], api_name=False)
+        gr.Button("Show distribution").click(explore, [logits, labels, temp], [plot, dk], api_name="distillation_explore")
+    with gr.Tab("Loss calculator"):
+        gr.Markdown("Hinton et al. §2: total = α · T² · CE(soft targets, soft predictions) + β · CE(hard targets, "
+                    "student at T = 1). T² keeps the soft term's gradients comparable as T changes.")
+        with gr.Row():
+            t_logits = gr.Textbox(label="Teacher logits", value=DEFAULT_LOGITS)
+            s_logits = gr.Textbox(label="Student logits", value="2.0, 2.0, 0.0, -1.0")
+        with gr.Row():
+            hard = gr.Radio(list(kd.HARD_TARGETS), value="gold", label="Hard targets: gold label or teacher argmax")
+            gold = gr.Number(value=0, precision=0, label="Gold label (class index)")
+        with gr.Row():
+            alpha = gr.Number(value=0.5, label="α (distillation weight)")
+            beta = gr.Number(value=0.5, label="β (student weight)")
+            t_loss = gr.Number(value=2.0, label="T")
+        out = gr.Dataframe(label="Loss terms")
+        gr.Button("Compute losses", variant="primary").click(
+            loss_calculator, [t_logits, s_logits, gold, hard, alpha, beta, t_loss], [out], api_name="distillation_loss")
+    with gr.Tab("Teacher vs student"):
+        cmp_sentence = gr.Textbox(label="Sentence", value="The plot is thin, but the performances are wonderful.")
+        cmp_btn = gr.Button("Run both", variant="primary")
+        cmp_df = gr.Dataframe(label="Side by side")
+        cmp_md = gr.Markdown()
+        cmp_btn.click(compare, [cmp_sentence], [cmp_df, cmp_md], api_name="distillation_compare", concurrency_limit=1)

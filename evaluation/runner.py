@@ -9,7 +9,7 @@ How a model is evaluated depends on the benchmark's format (``tasks.Benchmark.fo
   cross-validation on the evaluation split when the task has no train split here (RTE);
   long notes by a probe over chunk embeddings, chunk probabilities aggregated as in ClinicalBERT §3.4.
 - fine-tuned classifiers: logits → label, the head's ``id2label`` mapped onto the task's label names;
-- question answering: windows + n-best span decoding (``evaluation.qa``), official SQuAD scoring;
+- question answering: windows + n-best span decoding (``bertvariants.spanbert``), official SQuAD scoring;
 - seq2seq summarizers: ``generate``; ``lead3``: the first three sentences (See et al. 2017).
 
 Every forward pass goes through ``bertvariants.inference`` (``encode`` / ``classify`` / ``run_batched``),
@@ -279,7 +279,9 @@ def _sts(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
 
 
 def _qa(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
-    from .qa import answer_questions
+    """SQuAD with a QA head: the project's one span decoder (``bertvariants.spanbert.answer_questions``:
+    windows with stride, n-best, null threshold), then the official scorer."""
+    from bertvariants.spanbert import answer_questions
 
     if h.kind != "question-answering":
         raise ValueError(f"{bench.key} needs a question-answering model (AutoModelForQuestionAnswering); "
@@ -287,13 +289,17 @@ def _qa(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
     v2 = bench.key == "squad_v2"
     m = h.loaded
     preds = answer_questions(m.model, m.tokenizer, [e.text for e in ds.examples], [e.text_pair for e in ds.examples],
-                             version_2=v2, batch_size=batch_size, progress=progress)
+                             allow_impossible=v2, batch_size=min(batch_size, 16))
     answers = {e.id: p.answer for e, p in zip(ds.examples, preds)}
-    if v2:
-        score = squad_m.squad_v2(ds.raw, answers, na_probs={e.id: p.na_prob for e, p in zip(ds.examples, preds)})
+    if v2:  # a probability-like no-answer score for the official threshold search: sigmoid(s_null − s_best)
+        na = {e.id: float(1 / (1 + np.exp(-np.clip(p.null_score - p.best_span_score, -50, 50))))
+              for e, p in zip(ds.examples, preds)}
+        score = squad_m.squad_v2(ds.raw, answers, na_probs=na)
     else:
         score = squad_m.squad_v1(ds.raw, answers)
-    return _squad_outcome(score, ds, answers, {"method": "span decoding: windows, n-best, null threshold (evaluation.qa)"})
+    return _squad_outcome(score, ds, answers,
+                          {"method": "bertvariants.spanbert.answer_questions: windows (stride 128), n-best 20, "
+                                     "null threshold 0" if v2 else "bertvariants.spanbert.answer_questions: windows, n-best 20"})
 
 
 def _squad_outcome(score, ds: Dataset, answers: dict, details: dict) -> Outcome:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+MAX_TOKENS = 128  # the tab's limit per sentence (the models accept 512; 128 keeps the PCA plot readable)
 SHARING_MODES = ("all", "ffn", "attention", "none")  # Table 4: all-shared, shared-FFN, shared-attention, not-shared
 SHARING_LABELS = {"all": "all-shared (ALBERT default)", "ffn": "shared-FFN", "attention": "shared-attention",
                   "none": "not-shared"}
@@ -305,7 +306,7 @@ class TokenFeatures:
     explained: tuple[float, float]
 
 
-def token_features(model, tokenizer, sentence: str, *, max_length: int = 128) -> TokenFeatures:
+def token_features(model, tokenizer, sentence: str, *, max_length: int = MAX_TOKENS) -> TokenFeatures:
     """Last-layer token states and the [CLS] vector of one sentence, plus a 2-D PCA of the tokens."""
     from .inference import run_batched
 

@@ -221,3 +221,12 @@ def normalize_mask_text(text: str, tokenizer, *, max_masks: int = 5) -> str:
     if n > max_masks:
         raise ValueError(f"{n} mask tokens; at most {max_masks} per sentence")
     return re.sub(pattern, mask, text)
+
+
+def model_token_limit(model, tokenizer, *, cap: int = 512) -> int:
+    """The most tokens one input may have: the tokenizer's limit, the model's position table and ``cap``."""
+    limits = [cap, getattr(tokenizer, "model_max_length", cap) or cap]
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if positions:
+        limits.append(int(positions) - (2 if getattr(model.config, "model_type", "") == "roberta" else 0))
+    return min(limits)

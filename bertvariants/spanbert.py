@@ -321,6 +321,13 @@ def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Seque
     if n_best < 1 or max_answer_len < 1:
         raise ValueError("n_best and max_answer_len must be ≥ 1")
     questions = [q.strip() for q in questions]
+    # never feed more positions than the model has (tiny or distilled checkpoints may have fewer than 384)
+    max_length = min(max_length, getattr(getattr(model, "config", None), "max_position_embeddings", max_length) or max_length)
+    longest_q = max(len(tokenizer(q, add_special_tokens=False)["input_ids"]) for q in questions)
+    room = max_length - longest_q - 3  # [CLS] q [SEP] context [SEP]
+    if room < 16:
+        raise ValueError(f"the question is too long ({longest_q} tokens) for windows of {max_length} tokens")
+    stride = min(stride, room // 2)  # the overlap must leave room for new context in each window
     pad_right = tokenizer.padding_side == "right"
     c_idx = 1 if pad_right else 0  # which sequence of the pair is the context
     enc = tokenizer(questions if pad_right else list(contexts), list(contexts) if pad_right else questions,

@@ -132,3 +132,55 @@ def test_token_features_on_tiny_checkpoint(tiny_checkpoint):
         albert.token_features(m.model, m.tokenizer, "   ")
     with pytest.raises(ValueError, match="limit"):
         albert.token_features(m.model, m.tokenizer, "word " * 200)
+
+
+# ------------------------------------------------------------------ UI handlers (end to end on tiny checkpoints)
+def test_ui_parameters_handler():
+    import gradio as gr
+
+    from bertvariants.ui import albert as ui
+
+    md, fig, df = ui.parameters(30000, 768, 128, 12, "all")
+    assert "11,683,584" in md and "saving" in md
+    assert df.set_index("part").loc["total", "ALBERT"] == 11_683_584
+    assert len(fig.data) == 4
+    with pytest.raises(gr.Error, match="sharing must be"):
+        ui.parameters(30000, 768, 128, 12, "half")
+    with pytest.raises(gr.Error, match="between"):
+        ui.parameters(30000, 768, 128, 99, "all")
+
+
+def test_ui_sop_handler():
+    import gradio as gr
+
+    from bertvariants.ui import albert as ui
+
+    df = ui.sop(ui.SOP_EXAMPLE, 0)
+    assert len(df) == 3 and set(df["label"]) <= {"in order (positive)", "swapped (negative)"}
+    with pytest.raises(gr.Error, match="empty"):
+        ui.sop("", 0)
+    with pytest.raises(gr.Error, match="at least 2 sentences"):
+        ui.sop("Only one.", 0)
+
+
+def test_ui_features_and_fill_mask(tiny_checkpoint, monkeypatch, tmp_path):
+    import gradio as gr
+
+    from bertvariants.ui import albert as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODEL_ALBERT_FEATURES", str(tiny_checkpoint("feature-extraction")))
+    md, df, fig = ui.features("Café naïve 東京 🙂")
+    assert "(tokens × hidden)" in md and df["token"].iloc[0] == "[CLS]"
+    with pytest.raises(gr.Error, match="limit"):
+        ui.features("word " * 1000)
+    with pytest.raises(gr.Error, match="limit"):
+        ui.features("x" * 5000)
+    # fill-mask unavailable: the registry's message reaches the user, no traceback
+    monkeypatch.setenv("BERTVARIANTS_MODEL_ALBERT_FILL_MASK", str(tmp_path))
+    with pytest.raises(gr.Error, match="not a checkpoint directory"):
+        ui.fill("The capital of France is [MASK].", 5)
+    monkeypatch.setenv("BERTVARIANTS_MODEL_ALBERT_FILL_MASK", str(tiny_checkpoint("masked-lm")))
+    label, preds = ui.fill("The capital of France is <mask>.", 3)
+    assert "Served by" in label and len(preds) == 3 and preds["probability"].is_monotonic_decreasing
+    with pytest.raises(gr.Error, match="no mask token"):
+        ui.fill("The capital of France is Paris.", 3)

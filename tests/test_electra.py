@@ -162,3 +162,25 @@ def electra_disc_dir(tmp_path_factory, tiny_tokenizer_dir):
     for f in tiny_tokenizer_dir.iterdir():
         shutil.copy(f, out / f.name)
     return out
+
+
+# ------------------------------------------------------------------ UI handlers
+def test_ui_handlers_end_to_end(tiny_checkpoint, electra_disc_dir, monkeypatch, tmp_path):
+    import gradio as gr
+
+    from bertvariants.ui import electra as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODEL_ELECTRA_GENERATOR", str(tmp_path))  # unavailable: message, no crash
+    with pytest.raises(gr.Error, match="not a checkpoint directory"):
+        ui.replace_and_detect("The chef cooked the meal.", 0, 0.15)
+    monkeypatch.setenv("BERTVARIANTS_MODEL_ELECTRA_GENERATOR", str(tiny_checkpoint("masked-lm")))
+    monkeypatch.setenv("BERTVARIANTS_MODEL_ELECTRA_DISCRIMINATOR", str(electra_disc_dir))
+    md, hl, edited, table = ui.replace_and_detect("The chef cooked the meal in the kitchen 🙂 東京.", 1, 0.4)
+    assert "positions masked" in md and edited and len(table) >= len(hl)
+    assert all(isinstance(score, float) and 0 <= score <= 1 for _, score in hl)
+    md2, hl2, table2 = ui.detect(edited)
+    assert "Flagged" in md2 and len(hl2) >= 1
+    with pytest.raises(gr.Error, match="empty"):
+        ui.detect("   ")
+    with pytest.raises(gr.Error, match="between"):
+        ui.replace_and_detect("fine", 0, 0.9)

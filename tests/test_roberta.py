@@ -143,3 +143,44 @@ def test_fill_mask_on_tiny_checkpoint(tiny_checkpoint):
     assert 0 < sum(p.probabilities) <= 1.0 + 1e-6
     ids = m.tokenizer(texts[0])["input_ids"]
     assert ids[p.position] == m.tokenizer.mask_token_id
+
+
+# ------------------------------------------------------------------ UI handlers
+def test_ui_masking_handler():
+    import gradio as gr
+
+    from bertvariants.ui import roberta as ui
+
+    md, static, dynamic = ui.masking("RoBERTa uses dynamic masking of the training data.", 25, 0)
+    assert "distinct masks" in md and len(static.data[0].z) == 25
+    with pytest.raises(gr.Error, match="empty"):
+        ui.masking("  ", 5, 0)
+    with pytest.raises(gr.Error, match="at most 64"):
+        ui.masking("word " * 100, 5, 0)
+    with pytest.raises(gr.Error, match="between"):
+        ui.masking("fine", 41, 0)
+
+
+def test_ui_tokenizers_handler(monkeypatch, tmp_path):
+    from bertvariants.ui import roberta as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))
+    monkeypatch.setattr(ui, "byte_bpe", lambda: rb.byte_bpe_tokenizer(models_dir=tmp_path))
+    md, df, wp, bpe = ui.tokenizers("Emoji 🙂 and Привет")
+    assert "[UNK]" in wp and "0 unknown" in md and len(df) == 4
+
+
+def test_ui_fill_mask_handler(tiny_checkpoint, monkeypatch):
+    import gradio as gr
+
+    from bertvariants.ui import roberta as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODEL_ROBERTA_FILL_MASK", str(tiny_checkpoint("masked-lm")))
+    label, df = ui.fill("Paris is the <mask> of France and [MASK] too.", 2)
+    assert "[MASK]" in label and list(df["mask"]) == [1, 1, 2, 2]
+    with pytest.raises(gr.Error, match="no mask token"):
+        ui.fill("No mask here 🙂", 2)
+    with pytest.raises(gr.Error, match="limit"):
+        ui.fill("word " * 300 + "[MASK]", 2)
+    with pytest.raises(gr.Error, match="empty"):
+        ui.fill("", 2)

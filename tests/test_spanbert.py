@@ -175,3 +175,33 @@ def test_qa_non_latin_and_emoji(qa):
     res = sp.answer_questions(qa.model, qa.tokenizer, ["誰が来ましたか？ 🙂"], ["東京に田中さんが来ました 🙂 Привет мир."],
                               null_threshold=1e9)[0]
     assert res.answer == res.context[res.start_char:res.end_char]
+
+
+# ------------------------------------------------------------------ UI handlers
+def test_ui_spans_handler():
+    import gradio as gr
+
+    from bertvariants.ui import spanbert as ui
+
+    md, hl, fig = ui.spans(ui.EXAMPLE, 0, 0.2, 10)
+    assert "3.797" in md and any(label for _, label in hl) and len(fig.data) == 2
+    with pytest.raises(gr.Error, match="empty"):
+        ui.spans("", 0, 0.2, 10)
+    with pytest.raises(gr.Error, match="limit"):
+        ui.spans("x " * 5000, 0, 0.2, 10)
+
+
+def test_ui_qa_handler(tiny_checkpoint, monkeypatch):
+    import gradio as gr
+
+    from bertvariants.ui import spanbert as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODEL_SPANBERT_QA", str(tiny_checkpoint("question-answering")))
+    md, hl, nbest = ui.qa("Who released SpanBERT?", ui.EXAMPLE * 4, 100, 64)
+    assert "window(s)" in md and any(label == "answer" for _, label in hl)  # threshold 100: always answers
+    md, hl, _ = ui.qa("Who released SpanBERT?", ui.EXAMPLE, -100, 64)
+    assert "No answer" in md and hl == [(ui.EXAMPLE, None)]
+    with pytest.raises(gr.Error, match="no context"):
+        ui.qa("Who?", "   ", 0, 128)
+    with pytest.raises(gr.Error, match="Question is empty"):
+        ui.qa("", "ctx", 0, 128)

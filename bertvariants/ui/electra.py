@@ -1,0 +1,82 @@
+"""ELECTRA tab: generator replacements → discriminator's per-token P(replaced); edit words yourself (public APIs below)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from .. import electra
+from ..registry import get_model
+from .common import number, safe, text
+
+GENERATOR_TASK = "electra-generator"
+DISCRIMINATOR_TASK = "electra-discriminator"
+MAX_CHARS = 1000
+MAX_TOKENS = 128
+
+
+def _highlight(verdicts: list[electra.TokenVerdict], specials: set[str]) -> list[tuple[str, float | None]]:
+    """(text, P(replaced)) pieces for gr.HighlightedText; '##' pieces join the previous word."""
+    out = []
+    for v in verdicts:
+        if v.token in specials:
+            continue
+        piece = v.token[2:] if v.token.startswith("##") else " " + v.token
+        out.append((piece, round(v.p_replaced, 3)))
+    return out
+
+
+def _table(verdicts: list[electra.TokenVerdict]) -> pd.DataFrame:
+    return pd.DataFrame([{"token": v.token, "original": v.original, "masked": v.masked,
+                          "replaced (truth)": v.replaced, "P(replaced)": round(v.p_replaced, 4),
+                          "flagged": v.p_replaced > 0.5} for v in verdicts])
+
+
+@safe
+def replace_and_detect(sentence: str, seed, mask_rate):
+    """Mask, let the generator replace, and score every token (public API `electra_replace`)."""
+    text(sentence, "Sentence", max_chars=MAX_CHARS)
+    seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
+    rate = number(mask_rate, "mask rate", lo=0.01, hi=0.5)
+    gen, disc = get_model(GENERATOR_TASK), get_model(DISCRIMINATOR_TASK)
+    verdicts = electra.corrupt_and_discriminate(gen.model, disc.model, disc.tokenizer, sentence, seed=seed,
+                                                mlm_probability=rate, max_tokens=MAX_TOKENS)
+    specials = set(disc.tokenizer.all_special_tokens)
+    n_masked = sum(v.masked for v in verdicts)
+    n_repl = sum(v.replaced for v in verdicts)
+    caught = sum(v.replaced and v.p_replaced > 0.5 for v in verdicts)
+    md = (f"{n_masked} positions masked; the generator changed **{n_repl}** of them (a sample equal to the original "
+          f"counts as original); the discriminator flags {caught}/{n_repl} of the replaced tokens at P > 0.5.\n\n"
+          f"Generator: {gen.label} · discriminator: {disc.label}")
+    return md, _highlight(verdicts, specials), electra.to_text(verdicts, disc.tokenizer), _table(verdicts)
+
+
+@safe
+def detect(sentence: str):
+    """The discriminator's P(replaced) for each token of any sentence (public API `electra_detect`)."""
+    text(sentence, "Sentence", max_chars=MAX_CHARS)
+    disc = get_model(DISCRIMINATOR_TASK)
+    verdicts = electra.discriminate(disc.model, disc.tokenizer, sentence, max_tokens=MAX_TOKENS)
+    flagged = [v.token for v in verdicts if v.p_replaced > 0.5 and v.token not in set(disc.tokenizer.all_special_tokens)]
+    md = f"Flagged as replaced (P > 0.5): {', '.join(flagged) if flagged else 'none'} · served by {disc.label}"
+    return md, _highlight(verdicts, set(disc.tokenizer.all_special_tokens)), _table(verdicts)
+
+
+def build(spec, tab) -> None:
+    gr.Markdown("§2: mask 15% → the generator samples a token for each masked position → the discriminator "
+                "predicts for every token whether it was replaced. Loss = MLM(generator) + λ·BCE(discriminator), "
+                f"λ = {electra.DISC_WEIGHT:g}. Colour = the discriminator's P(replaced).")
+    sentence = gr.Textbox(label="Sentence", value="The chef cooked the meal in the kitchen and served it to guests.")
+    with gr.Row():
+        seed = gr.Number(value=0, precision=0, label="seed")
+        rate = gr.Slider(0.05, 0.5, value=0.15, step=0.01, label="mask rate")
+    r_btn = gr.Button("Generator replaces → discriminator detects", variant="primary")
+    r_md = gr.Markdown()
+    r_hl = gr.HighlightedText(label="P(replaced) per token")
+    edited = gr.Textbox(label="The corrupted sentence — edit words yourself, then ask the discriminator")
+    d_btn = gr.Button("Detect replaced words")
+    d_md = gr.Markdown()
+    d_hl = gr.HighlightedText(label="P(replaced) per token (your text)")
+    table = gr.Dataframe(label="Per token")
+    r_btn.click(replace_and_detect, [sentence, seed, rate], [r_md, r_hl, edited, table], api_name="electra_replace")
+    d_btn.click(detect, [edited], [d_md, d_hl, table], api_name="electra_detect")

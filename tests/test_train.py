@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import torch
 
 from bertvariants import registry
 from bertvariants.train import RECIPES, recipe, run_recipe
-from bertvariants.train.common import RESULTS_SCHEMA, Sampler, config_from_args, corpus_blocks, write_json_atomic
+from bertvariants.train.common import Sampler, config_from_args, corpus_blocks, write_json_atomic
 
 POS = ["a wonderful , moving film", "great acting and a lovely story", "funny , warm and smart", "a joy to watch",
        "brilliant and touching", "the best film of the year"]
@@ -48,9 +49,20 @@ def tiny(data_dir, tiny_base, out, **kw):
     return {"data": str(data_dir), "base_model": str(tiny_base), "output": str(out), "log_every": 1, **kw}
 
 
+@pytest.fixture(autouse=True)
+def results_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTVARIANTS_RESULTS_DIR", str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
 def check_result(report, task: str):
+    """result.json is an evaluation record the Leaderboard loads, with the training provenance attached."""
+    from evaluation import results
+
     rec = json.loads(report.result_path.read_text())
-    assert rec["schema"] == RESULTS_SCHEMA and rec["task"] == task
+    assert rec["task"] == task and results.read_result(report.result_path) is not None
+    runs = results.load_runs(os.environ["BERTVARIANTS_RESULTS_DIR"])
+    assert task in set(runs["task"])
     assert rec["primary_metric"] in rec["metrics"]
     assert rec["training"]["steps"] == report.fit.steps
     assert all(isinstance(v, float) for v in rec["metrics"].values())
@@ -126,7 +138,7 @@ def test_sst2_teacher_tiny_run_is_reproducible_and_served_offline(data_dir, tiny
     a = run_recipe("sst2-teacher", kw, progress=False)
     assert a.output == tmp_path / "models" / "sst2-teacher"
     rec = check_result(a, "sst2")
-    assert 0.0 <= rec["metrics"]["accuracy"] <= 1.0
+    assert 0.0 <= rec["metrics"]["accuracy"] <= 100.0 and rec["n"] == 12  # the harness scored the dev file
     losses = [r["loss"] for r in a.fit.curve]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns on a fixed seed
     b = run_recipe("sst2-teacher", {**kw, "output": str(tmp_path / "again")}, progress=False)
@@ -142,8 +154,8 @@ def test_mlm_tiny_run(data_dir, tiny_base, tmp_path, masking):
     rep = run_recipe(f"mlm-{masking}", tiny(data_dir, tiny_base, tmp_path / masking, steps=10, batch_size=4,
                                             lr=1e-2, train_blocks=8, heldout_docs=1, eval_blocks=4), progress=False)
     rec = check_result(rep, "wikipedia-mlm")
-    assert rec["masking"] == masking
     assert rec["metrics"]["heldout_mlm_loss"] < rec["metrics"]["heldout_mlm_loss_before"]
+    assert rec["details"]["masking"] == masking
     loaded = registry.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
     assert loaded.model.config.vocab_size == 30522
 

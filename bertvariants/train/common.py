@@ -21,12 +21,11 @@ import csv
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -35,7 +34,6 @@ import torch
 from ..common import make_generator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-RESULTS_SCHEMA = "bertvariants.result/v1"
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,46 +406,6 @@ class RunReport:
     fit: FitResult
     metrics: dict[str, float]
     result_path: Path
-    extras: dict = field(default_factory=dict)
-
-
-def environment() -> dict:
-    import transformers
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
-def result_record(*, recipe: str, cfg: TrainConfig, fit: FitResult, metrics: dict[str, float], task: str,
-                  model_name: str, output: Path, data: dict[str, str], primary: str, extra: dict | None = None) -> dict:
-    """One result in the evaluation results format (``evaluation/results.py``), plus the training provenance."""
-    record = {
-        "schema": RESULTS_SCHEMA,
-        "model": model_name,
-        "model_path": str(output),
-        "task": task,
-        "metrics": {k: float(v) for k, v in metrics.items()},
-        "primary_metric": primary,
-        "source": "trained",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "environment": environment(),
-        "training": {
-            "recipe": recipe,
-            "config": asdict(cfg),
-            "steps": fit.steps,
-            "seconds": round(fit.seconds, 1),
-            "device": fit.device,
-            "processes": fit.processes,
-            "data": data,
-            "curve": f"{output.name}/loss_curve.csv",
-            "first_loss": fit.first_loss,
-            "last_loss": fit.last_loss,
-        },
-    }
-    if extra:
-        record.update(extra)
-    return record
 
 
 def model_card(*, title: str, recipe: str, paper: str, cfg: TrainConfig, fit: FitResult, metrics: dict[str, float],
@@ -456,7 +414,7 @@ def model_card(*, title: str, recipe: str, paper: str, cfg: TrainConfig, fit: Fi
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
     data_rows = "\n".join(f"- {k}: `{v}`" for k, v in data.items())
     overrides = " ".join(f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" for f in fields(cfg)
-                         if getattr(cfg, f.name) != f.default and f.name not in ("output", "data"))
+                         if getattr(cfg, f.name) != f.default and f.name not in ("output", "data", "base_model"))
     return f"""---
 library_name: transformers
 tags: [bertvariants, {recipe}]
@@ -478,43 +436,70 @@ Implements: {paper}.
 ## Data
 {data_rows}
 
-## Evaluation
+## Evaluation (evaluation results format, `result.json`; the Leaderboard reads it)
 | metric | value |
 |---|---|
 {rows}
-
-Result JSON: `result.json` (evaluation results format; the Leaderboard reads it).
 """
 
 
+def harness(task: str, checkpoint: Path, *, data: Path | None = None, split: str | None = None,
+            limit: int | None = None) -> dict:
+    """Score a saved checkpoint with the evaluation harness (``evaluation.runner.run``: the same code path as
+    ``python -m evaluation run`` and the Leaderboard). Returns its result record (metrics in points)."""
+    from evaluation import runner
+
+    result, _ = runner.run(task, str(checkpoint), data=str(data) if data else None, split=split, limit=limit,
+                           progress=False)
+    return result
+
+
+def own_result(*, task: str, split: str, n: int, metrics: dict[str, float], primary: str, seconds: float,
+               device: str, seed: int, params: int | None, details: dict | None = None) -> dict:
+    """A result record in the evaluation results format for what the harness has no benchmark for
+    (held-out pretraining losses, RTD AUROC): same required fields, no bootstrap interval."""
+    from evaluation.runner import versions
+
+    clean = {k: round(float(v), 4) for k, v in metrics.items()}
+    return {"task": task, "split": split, "n": n, "metrics": clean, "primary_metric": primary,
+            "score": clean[primary], "seconds": round(seconds, 3),
+            "examples_per_second": round(n / seconds, 3) if seconds > 0 else None,
+            "latency_ms": round(1000 * seconds / n, 3) if n else None, "device": device, "seed": seed,
+            "params": params, "versions": versions(),
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            "details": details or {}, "source": "measured"}
+
+
+def results_dir() -> Path:
+    """Where the Leaderboard reads results: ``$BERTVARIANTS_RESULTS_DIR`` or the evaluation default (results/)."""
+    env = os.environ.get("BERTVARIANTS_RESULTS_DIR")
+    if env:
+        return Path(env)
+    from evaluation.results import DEFAULT_RESULTS_DIR
+
+    return DEFAULT_RESULTS_DIR
+
+
 def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, fit: FitResult, out: Path,
-           metrics: dict[str, float], task: str, primary: str, data: dict[str, str], notes: str = "",
-           extra: dict | None = None) -> RunReport:
-    """Write the loss curve, model card and result JSON next to an already saved checkpoint."""
+           result: dict, data: dict[str, str], notes: str = "", variant: str = "") -> RunReport:
+    """Write the loss curve, the model card and the result JSON (``<out>/result.json`` + the Leaderboard's
+    results directory) next to an already saved checkpoint. ``result`` is the evaluation record."""
     write_curve(out / "loss_curve.csv", fit.curve)
+    metrics = {k: float(v) for k, v in result["metrics"].items() if v is not None}
+    record = {**result, "model": name, "variant": variant or result.get("variant", ""),
+              "model_path": str(out), "model_revision": result.get("model_revision", "trained")}
+    record["training"] = {
+        "recipe": recipe, "config": asdict(cfg), "steps": fit.steps, "seconds": round(fit.seconds, 1),
+        "device": fit.device, "processes": fit.processes, "data": data, "curve_csv": str(out / "loss_curve.csv"),
+        "curve": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in fit.curve],
+    }
     (out / "README.md").write_text(model_card(title=title, recipe=recipe, paper=paper, cfg=cfg, fit=fit,
                                               metrics=metrics, data=data, notes=notes), encoding="utf-8")
-    record = result_record(recipe=recipe, cfg=cfg, fit=fit, metrics=metrics, task=task, model_name=f"trained:{name}",
-                           output=out, data=data, primary=primary, extra=extra)
     path = write_json_atomic(out / "result.json", record)
-    publish_result(record, recipe)
-    return RunReport(recipe=recipe, output=out, fit=fit, metrics=metrics, result_path=path, extras=extra or {})
+    from evaluation.results import write_result
 
-
-def publish_result(record: dict, recipe: str) -> Path | None:
-    """Also drop the result where the Leaderboard reads results (``$BERTVARIANTS_RESULTS_DIR``) when set."""
-    where = os.environ.get("BERTVARIANTS_RESULTS_DIR")
-    if not where:
-        return None
-    return write_json_atomic(Path(where) / f"train-{recipe}.json", record)
-
-
-def replace_config(cfg, **changes):
-    return replace(cfg, **changes)
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
+    write_result(record, results_dir())
+    return RunReport(recipe=recipe, output=out, fit=fit, metrics=metrics, result_path=path)
 
 
 def perplexity(loss: float) -> float:

@@ -28,6 +28,7 @@ from .common import (
     copy_tokenizer,
     finish,
     fit,
+    own_result,
     output_dir,
     save_checkpoint,
     seed_everything,
@@ -157,13 +158,17 @@ def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
     save_checkpoint(rtd.generator_model, tokenizer, out / "generator")
     save_checkpoint(rtd.discriminator_model, tokenizer, out / "discriminator")
     copy_tokenizer(out / "discriminator", out)
+    scored = own_result(task="wikipedia-rtd", split="heldout", n=len(heldout), metrics=metrics, primary="auroc",
+                        seconds=result.seconds, device=result.device, seed=cfg.seed,
+                        params=sum(p.numel() for p in rtd.discriminator_model.parameters()),
+                        details={"mask_seed": EVAL_SEED, "generator": str(out / "generator"),
+                                 "discriminator": str(out / "discriminator")})
     sharing = rtd.sharing.shared_parameters if rtd.sharing else 0
     return finish(recipe=NAME, name=NAME, title="ELECTRA from MiniLM (generator + discriminator)", cfg=cfg,
                   fit=result, out=out, paper="Clark et al. 2020 §2 replaced-token detection, §3.2 weight sharing",
-                  metrics=metrics, task="wikipedia-rtd", primary="auroc",
+                  result=scored, variant="ELECTRA",
                   data={"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
                         "heldout": f"last {cfg.heldout_docs} documents, {len(heldout)} blocks, mask seed {EVAL_SEED}"},
                   notes=(f"`generator/`: ElectraForMaskedLM, width ×{cfg.generator_multiplier}; `discriminator/`: "
                          f"ElectraForPreTraining initialised from MiniLM. Shared embedding parameters: {sharing:,}. "
-                         f"Loss = L_MLM + {cfg.disc_weight:g}·L_Disc."),
-                  extra={"generator": str(out / "generator"), "discriminator": str(out / "discriminator")})
+                         f"Loss = L_MLM + {cfg.disc_weight:g}·L_Disc."))

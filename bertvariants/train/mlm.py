@@ -29,6 +29,7 @@ from .common import (
     block_batches,
     finish,
     fit,
+    own_result,
     output_dir,
     perplexity,
     save_checkpoint,
@@ -127,10 +128,13 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
     epochs = result.steps * cfg.batch_size / len(train)
     metrics = {"heldout_mlm_loss": loss, "heldout_perplexity": perplexity(loss), "heldout_mlm_loss_before": before,
                "epochs": epochs}
+    scored = own_result(task="wikipedia-mlm", split="heldout", n=len(heldout), metrics=metrics,
+                        primary="heldout_mlm_loss", seconds=result.seconds, device=result.device, seed=cfg.seed,
+                        params=sum(p.numel() for p in setup.model.parameters()),
+                        details={"masking": masking, "mask_seed": EVAL_SEED, "higher_is_better": False})
     return finish(recipe=name, name=name, title=f"MiniLM + MLM head, {masking} masking", cfg=cfg, fit=result, out=out,
                   paper="Liu et al. 2019 (RoBERTa) §4.1 static vs dynamic masking; Devlin et al. 2019 §3.1 masked LM",
-                  metrics=metrics, task="wikipedia-mlm", primary="heldout_mlm_loss",
+                  result=scored, variant="RoBERTa",
                   data={"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
                         "heldout": f"last {cfg.heldout_docs} documents, {len(heldout)} blocks, mask seed {EVAL_SEED}"},
-                  notes=f"{masking} masking; {epochs:.1f} epochs over the training blocks.",
-                  extra={"masking": masking})
+                  notes=f"{masking} masking; {epochs:.1f} epochs over the training blocks.")

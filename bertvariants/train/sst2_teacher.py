@@ -26,6 +26,7 @@ from .common import (
     data_file,
     finish,
     fit,
+    harness,
     output_dir,
     read_sst2,
     save_checkpoint,
@@ -82,17 +83,6 @@ def accuracy(model, tokenizer, texts, labels, *, max_length: int = 128) -> float
     return float((logits.argmax(-1) == torch.tensor(labels)).float().mean())
 
 
-def evaluate_sst2(path: Path, dev: Path, limit: int | None = None) -> dict[str, float]:
-    """SST-2 dev metrics of the checkpoint at ``path``: the evaluation harness when installed, else the shared path."""
-    from ..registry import load_checkpoint
-
-    loaded = load_checkpoint(str(path), "sequence-classification")
-    texts, labels = read_sst2(dev)
-    if limit:
-        texts, labels = texts[:limit], labels[:limit]
-    return {"accuracy": accuracy(loaded.model, loaded.tokenizer, texts, labels)}
-
-
 def run(cfg: Sst2TeacherConfig, *, progress: bool = True) -> RunReport:
     from transformers import AutoTokenizer, BertForSequenceClassification
 
@@ -111,8 +101,8 @@ def run(cfg: Sst2TeacherConfig, *, progress: bool = True) -> RunReport:
     result = fit(setup, cfg, desc=NAME, progress=progress)
     out = output_dir(cfg, NAME)
     save_checkpoint(setup.model, tokenizer, out)
-    metrics = evaluate_sst2(out, dev_path, cfg.eval_limit)
+    scored = harness("sst2", out, data=dev_path, limit=cfg.eval_limit)
     return finish(recipe=NAME, name=NAME, title="SST-2 teacher (MiniLM fine-tuned)", cfg=cfg, fit=result, out=out,
-                  paper="Devlin et al. 2019 §4.1 (sentence classification fine-tuning)", metrics=metrics,
-                  task="sst2", primary="accuracy", data={"train": str(train_path), "dev": str(dev_path)},
+                  paper="Devlin et al. 2019 §4.1 (sentence classification fine-tuning)", result=scored,
+                  variant="Distillation", data={"train": str(train_path), "dev": str(dev_path)},
                   notes="BertForSequenceClassification initialised from all-MiniLM-L6-v2; labels 0=negative, 1=positive.")

@@ -205,6 +205,50 @@ class ReplacedTokenDetection(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
+# Weight-free explorer: the data path with a stand-in generator of chosen accuracy
+# --------------------------------------------------------------------------------------------
+def stand_in_generator_logits(ids: torch.Tensor, *, vocab_size: int, p_original: float) -> torch.Tensor:
+    """(B, T, V) logits of a stand-in generator: P(original token) = ``p_original``, the rest uniform.
+
+    Lets the explorer run the real :func:`sample_replacements` and :func:`rtd_loss` without weights;
+    ``p_original`` plays the role of the generator's MLM accuracy (§3.2 studies generator size / strength).
+    """
+    if not 0.0 <= p_original < 1.0:
+        raise ValueError(f"p_original must be in [0, 1), got {p_original}")
+    other = (1.0 - p_original) / (vocab_size - 1)
+    probs = torch.full((*ids.shape, vocab_size), other)
+    probs.scatter_(-1, ids.unsqueeze(-1), max(p_original, 1e-12))
+    return probs.log()
+
+
+@dataclass(frozen=True)
+class DataPathExample:
+    """One sentence through §2's data path, with the losses an untrained model would get."""
+
+    tokens: list[str]
+    masked: MaskedBatch
+    replacements: Replacements
+    sampled_tokens: list[str]
+    untrained: RTDLoss  # losses with uniform generator logits and a discriminator at P = 0.5
+
+
+def data_path_example(ids: torch.Tensor, tokenizer, *, p_original: float, seed: int,
+                      mlm_probability: float = 0.15) -> DataPathExample:
+    """Mask → stand-in generator samples → replaced / original labels → the two losses (for the explorer)."""
+    ids = ids.unsqueeze(0) if ids.dim() == 1 else ids
+    rng = torch.Generator().manual_seed(int(seed))
+    vocab = len(tokenizer)
+    masked = mask_for_generator(ids, mask_token_id=tokenizer.mask_token_id, vocab_size=vocab, generator=rng,
+                                special_ids=tokenizer.all_special_ids, mlm_probability=mlm_probability)
+    logits = stand_in_generator_logits(ids, vocab_size=vocab, p_original=p_original)
+    repl = sample_replacements(logits, ids, masked.selected, generator=rng)
+    untrained = rtd_loss(torch.zeros(*ids.shape, vocab), masked.labels, torch.zeros(ids.shape), repl.is_replaced)
+    return DataPathExample(tokens=tokenizer.convert_ids_to_tokens(ids[0].tolist()), masked=masked, replacements=repl,
+                           sampled_tokens=tokenizer.convert_ids_to_tokens(repl.input_ids[0].tolist()),
+                           untrained=untrained)
+
+
+# --------------------------------------------------------------------------------------------
 # Inference for the tab: corrupt a sentence, then ask the discriminator which tokens were replaced
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)

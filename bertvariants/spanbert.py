@@ -265,7 +265,9 @@ def highlight_spans(tokens: Sequence[str], masking: SpanMasking) -> list[tuple[s
     for n, ((s, e), k) in enumerate(zip(masking.spans, masking.span_kinds)):
         for i in range(s, e):
             label[i] = f"span {n + 1}: {names[k]}"
-    return [(t + " ", lab) for t, lab in zip(tokens, label)]
+    # '##' pieces join the previous word; other tokens start with a space
+    return [((t[2:] if t.startswith("##") else (" " if i else "") + t), lab)
+            for i, (t, lab) in enumerate(zip(tokens, label))]
 
 
 # --------------------------------------------------------------------------------------------

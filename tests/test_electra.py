@@ -184,3 +184,36 @@ def test_ui_handlers_end_to_end(tiny_checkpoint, electra_disc_dir, monkeypatch, 
         ui.detect("   ")
     with pytest.raises(gr.Error, match="between"):
         ui.replace_and_detect("fine", 0, 0.9)
+
+
+def test_stand_in_generator_and_data_path(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    logits = electra.stand_in_generator_logits(torch.tensor([[5, 6]]), vocab_size=V, p_original=0.3)
+    assert torch.allclose(logits.exp().sum(-1), torch.ones(1, 2)) and logits[0, 0, 5].exp().item() == pytest.approx(0.3)
+    # a generator right 30% of the time leaves ~30% of the selected tokens "original" (§2 rule)
+    x = torch.randint(4, V, (1, 20_000), generator=torch.Generator().manual_seed(0))
+    r = electra.sample_replacements(electra.stand_in_generator_logits(x, vocab_size=V, p_original=0.3), x,
+                                    torch.ones_like(x, dtype=torch.bool), generator=make_generator(0))
+    assert r.is_replaced.float().mean().item() == pytest.approx(0.7, abs=0.015)
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    ex = electra.data_path_example(torch.tensor(tok("the cat sat on the mat " * 5)["input_ids"]), tok,
+                                   p_original=0.5, seed=1)
+    assert ex.untrained.disc_loss.item() == pytest.approx(0.6931, abs=1e-4)  # ln 2 at P = 0.5
+    assert ex.untrained.mlm_loss.item() == pytest.approx(torch.log(torch.tensor(float(len(tok)))).item(), abs=1e-3)
+    assert ex.untrained.loss.item() == pytest.approx(ex.untrained.mlm_loss.item() + 50 * 0.6931, abs=1e-2)
+    with pytest.raises(ValueError, match="p_original"):
+        electra.stand_in_generator_logits(x, vocab_size=V, p_original=1.0)
+
+
+def test_ui_data_path_needs_no_model():
+    import gradio as gr
+
+    from bertvariants.ui import electra as ui
+
+    md, df = ui.data_path("The chef cooked the meal in the kitchen and served it to the guests tonight.", 0.0, 2)
+    n_masked = int(df["masked for the generator"].sum())
+    assert f"**{n_masked} replaced**" in md  # accuracy 0: every masked token is replaced
+    assert (df["discriminator target"] == "replaced").sum() == n_masked
+    with pytest.raises(gr.Error, match="between"):
+        ui.data_path("fine", 1.5, 0)

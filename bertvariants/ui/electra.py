@@ -5,8 +5,12 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from functools import lru_cache
+
+import torch
+
 from .. import electra
-from ..registry import get_model
+from ..registry import get_model, packaged_model_path
 from .common import number, safe, text
 
 GENERATOR_TASK = "electra-generator"
@@ -30,6 +34,38 @@ def _table(verdicts: list[electra.TokenVerdict]) -> pd.DataFrame:
     return pd.DataFrame([{"token": v.token, "original": v.original, "masked": v.masked,
                           "replaced (truth)": v.replaced, "P(replaced)": round(v.p_replaced, 4),
                           "flagged": v.p_replaced > 0.5} for v in verdicts])
+
+
+@lru_cache(maxsize=1)
+def _wordpiece():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(packaged_model_path()))
+
+
+@safe
+def data_path(sentence: str, p_original, seed):
+    """§2's data path with a stand-in generator, no weights needed (public API `electra_data_path`)."""
+    text(sentence, "Sentence", max_chars=MAX_CHARS)
+    q = number(p_original, "generator accuracy", lo=0.0, hi=0.99)
+    seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
+    tok = _wordpiece()
+    ids = tok(sentence.strip())["input_ids"]
+    if len(ids) > MAX_TOKENS:
+        raise ValueError(f"the sentence has {len(ids)} tokens; the limit here is {MAX_TOKENS}")
+    ex = electra.data_path_example(torch.tensor(ids), tok, p_original=q, seed=seed)
+    sel, rep = ex.masked.selected[0], ex.replacements.is_replaced[0]
+    rows = [{"token": t, "masked for the generator": bool(s), "generator sample": g if s else "",
+             "discriminator target": ("replaced" if r else "original")}
+            for t, g, s, r in zip(ex.tokens, ex.sampled_tokens, sel.tolist(), rep.tolist())]
+    u = ex.untrained
+    md = (f"{int(sel.sum())} of {len(ids)} tokens masked; **{int(rep.sum())} replaced** — samples equal to the "
+          f"original count as original. The generator (MLM) learns from the {int(sel.sum())} masked tokens only; "
+          f"the discriminator learns from all {len(ids)}.\n\nLosses of an untrained pair (uniform generator, "
+          f"discriminator at P=0.5): MLM = ln V = {u.mlm_loss.item():.3f}, disc = ln 2 = {u.disc_loss.item():.3f}, "
+          f"total = MLM + {electra.DISC_WEIGHT:g}·disc = **{u.loss.item():.2f}** (λ = 50 balances the per-token "
+          "binary loss against the much larger vocabulary-wide MLM loss).")
+    return md, pd.DataFrame(rows)
 
 
 @safe
@@ -66,6 +102,20 @@ def build(spec, tab) -> None:
     gr.Markdown("§2: mask 15% → the generator samples a token for each masked position → the discriminator "
                 "predicts for every token whether it was replaced. Loss = MLM(generator) + λ·BCE(discriminator), "
                 f"λ = {electra.DISC_WEIGHT:g}. Colour = the discriminator's P(replaced).")
+    with gr.Tab("Data path (no weights)"):
+        dp_sentence = gr.Textbox(label="Sentence", value="The chef cooked the meal in the kitchen and served it.")
+        with gr.Row():
+            q = gr.Slider(0.0, 0.99, value=0.3, step=0.01, label="stand-in generator accuracy P(original)")
+            dp_seed = gr.Number(value=0, precision=0, label="seed")
+        dp_btn = gr.Button("Run the data path", variant="primary")
+        dp_md = gr.Markdown()
+        dp_df = gr.Dataframe(label="Per token")
+        dp_btn.click(data_path, [dp_sentence, q, dp_seed], [dp_md, dp_df], api_name="electra_data_path")
+    with gr.Tab("Generator + discriminator"):
+        _models_view()
+
+
+def _models_view() -> None:
     sentence = gr.Textbox(label="Sentence", value="The chef cooked the meal in the kitchen and served it to guests.")
     with gr.Row():
         seed = gr.Number(value=0, precision=0, label="seed")

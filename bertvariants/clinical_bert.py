@@ -246,13 +246,16 @@ class TermMap:
 def tsne_terms(embeddings: np.ndarray, terms: Sequence[Term], *, perplexity: float = 15.0, seed: int = 0) -> TermMap:
     """2-D t-SNE (scikit-learn, cosine metric) of term embeddings (N, H); deterministic for a seed."""
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     n = len(terms)
     if embeddings.shape[0] != n or n < 3:
         raise ValueError(f"need ≥ 3 terms and one embedding per term, got {n} terms, {embeddings.shape[0]} rows")
     perplexity = float(min(perplexity, n - 1))  # sklearn requires perplexity < n_samples
-    coords = TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca", random_state=seed,
-                  max_iter=500).fit_transform(np.asarray(embeddings, dtype=np.float32))
+    # a few hundred points need no thread pool; OpenMP threads spinning on a busy shared CPU cost 10x
+    with threadpool_limits(limits=1):
+        coords = TSNE(n_components=2, perplexity=perplexity, metric="cosine", init="pca", random_state=seed,
+                      max_iter=500).fit_transform(np.asarray(embeddings, dtype=np.float32))
     return TermMap(terms=list(terms), coords=coords, perplexity=perplexity)
 
 

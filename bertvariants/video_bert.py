@@ -251,7 +251,10 @@ class HierarchicalKMeans:
         if x.ndim != 2 or len(x) < 1:
             raise ValueError(f"need a non-empty (points, dims) array to fit, got shape {x.shape}")
         self._n = len(x)
-        self.root = self._fit_node(x, level=0, path=0)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # many tiny fits: OpenMP threads only add contention
+            self.root = self._fit_node(x, level=0, path=0)
         return self
 
     def _fit_node(self, x: np.ndarray, *, level: int, path: int) -> _Node:

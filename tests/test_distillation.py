@@ -243,7 +243,7 @@ def test_ui_explorer_and_loss_calculator_bad_input():
                       (("", "1,1", 0, "gold", 1, 1, 2), "at least two")):
         with pytest.raises(gr.Error, match=msg):
             ui.loss_calculator(*args)
-    with pytest.raises(gr.Error, match="Temperature"):
+    with pytest.raises(gr.Error, match="T > 0"):
         ui.explore("1, 2", "", 0)
 
 

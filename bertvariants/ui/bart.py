@@ -28,11 +28,14 @@ def noise(doc: str, permute: bool, rotate: bool, mask_on: bool, mask_ratio: floa
     """Apply the selected §2.2 transformations to a whitespace-tokenized document, highlighting every edit."""
     doc = text(doc, "Document", max_chars=MAX_NOISE_CHARS)
     tokens = doc.split()
+    # every number is validated, also when its transformation is switched off (the API may send anything)
+    ratios = {name: number(value, f"{name} ratio", lo=0, hi=1) for name, value in
+              (("Masking", mask_ratio), ("Deletion", delete_ratio), ("Infilling", infill_ratio))}
     cfg = bart.NoiseConfig(
         sentence_permutation=bool(permute), document_rotation=bool(rotate),
-        token_masking=number(mask_ratio, "Masking ratio", lo=0, hi=1) if mask_on else 0.0,
-        token_deletion=number(delete_ratio, "Deletion ratio", lo=0, hi=1) if delete_on else 0.0,
-        text_infilling=number(infill_ratio, "Infilling ratio", lo=0, hi=1) if infill_on else 0.0,
+        token_masking=ratios["Masking"] if mask_on else 0.0,
+        token_deletion=ratios["Deletion"] if delete_on else 0.0,
+        text_infilling=ratios["Infilling"] if infill_on else 0.0,
         poisson_lambda=number(lam, "Poisson λ", lo=0.1, hi=20))
     out = bart.apply_noise(tokens, cfg, generator=make_generator(number(seed, "Seed", lo=0, hi=2**31 - 1, integer=True)))
     hidden = sum(len(s) for s in out.spans.values())

@@ -46,6 +46,7 @@ def score(note: str, max_tokens: float, stride: float, c: float, class_index: fl
     max_tokens = number(max_tokens, "Chunk length", lo=16, hi=512, integer=True)
     stride = number(stride, "Stride (overlap)", lo=0, hi=max_tokens - 3, integer=True)
     c = number(c, "c", lo=0.1, hi=100)
+    k = number(class_index, "Class index", lo=0, hi=1000, integer=True)
     try:
         m = get_model(CLASSIFIER)
     except ModelUnavailable as exc:
@@ -54,7 +55,7 @@ def score(note: str, max_tokens: float, stride: float, c: float, class_index: fl
                               for ch in chunks])
         return None, (f"**No clinical classifier here**: {exc}\n\nThe note still splits into **{len(chunks)} chunk(s)** "
                       f"of ≤ {max_tokens} tokens (stride {stride}); they are listed below without scores."), table
-    k = number(class_index, "Class index", lo=0, hi=m.model.config.num_labels - 1, integer=True)
+    k = number(k, "Class index", lo=0, hi=m.model.config.num_labels - 1, integer=True)
     res = cb.score_note(m.model, m.tokenizer, note, max_tokens=max_tokens, stride=stride, c=c, positive=k)
     agg = res.aggregate
     per_class = cb.aggregate_chunk_scores(res.chunk_probs, c=c)

@@ -58,7 +58,7 @@ def teacher_logits(sentence: str):
 @safe
 def explore(logits: str, labels: str, temperature: float):
     z = kd.parse_logits(logits)
-    t = number(temperature, "Temperature T", lo=1e-3, hi=100)
+    t = kd.check_temperature(number(temperature, "Temperature T", lo=-1e6, hi=100))
     names = [s.strip() for s in (labels or "").split(",") if s.strip()]
     if names and len(names) != len(z):
         raise ValueError(f"got {len(names)} class names for {len(z)} logits; give one name per logit or none")
@@ -77,14 +77,13 @@ def loss_calculator(teacher: str, student: str, gold: float, hard_target: str, a
     t_z, s_z = kd.parse_logits(teacher), kd.parse_logits(student)
     if len(t_z) != len(s_z):
         raise ValueError(f"teacher has {len(t_z)} logits but student has {len(s_z)}; they need the same classes")
-    t = kd.check_temperature(number(temperature, "Temperature T", lo=-1e6, hi=1e6))
+    t = kd.check_temperature(number(temperature, "Temperature T", lo=-1e6, hi=100))
     a = number(alpha, "α", lo=-1e6, hi=1e6)
     b = number(beta, "β", lo=-1e6, hi=1e6)
     if hard_target not in kd.HARD_TARGETS:
         raise ValueError(f"hard targets must be one of {', '.join(kd.HARD_TARGETS)}")
-    labels = None
-    if hard_target == "gold":
-        labels = torch.tensor([number(gold, "Gold label", lo=0, hi=len(t_z) - 1, integer=True)])
+    gold = number(gold, "Gold label", lo=0, hi=len(t_z) - 1, integer=True)  # validated even when unused
+    labels = torch.tensor([gold]) if hard_target == "gold" else None
     out = kd.distillation_objective(torch.tensor([s_z]), torch.tensor([t_z]), labels=labels, temperature=t,
                                     alpha=a, beta=b, hard_target=hard_target)
     rows = [

@@ -3,7 +3,7 @@
 How a model is evaluated depends on the benchmark's format (``tasks.Benchmark.format``) and the model's kind:
 
 - sentence embeddings: STS by the cosine of the two embeddings (Sentence-BERT §4.1); classification and pair
-  tasks by a **linear probe**: logistic regression on frozen embeddings, features (u) for single sentences and
+  tasks by a **linear probe**: logistic regression on standardised frozen embeddings, features (u) for single sentences and
   (u, v, |u−v|, u∗v) for pairs (Sentence-BERT §3, the classification objective's features), trained on the
   task's train split (capped at ``probe_train_size`` examples, a seeded sample), or by stratified 10-fold
   cross-validation on the evaluation split when the task has no train split here (RTE);
@@ -142,9 +142,14 @@ def resolve_model(name: str) -> ModelHandle:
                          f"({', '.join(sorted(manifest.tasks))}), a local directory or a Hub id")
     loc = Path(loaded.resolution.location)
     kind = "sentence-embedding" if loaded.kind == "feature-extraction" else loaded.kind
+    # the longest input the model was trained on: Sentence-Transformers' max_seq_length, the position table,
+    # the tokenizer's limit, BERT's 512 (whichever is smallest)
+    limits = [_max_seq(loc) if loc.is_dir() else None,
+              getattr(loaded.model.config, "max_position_embeddings", None),
+              getattr(loaded.tokenizer, "model_max_length", None), 512]
     return ModelHandle(name, kind, loaded, revision=_revision(loaded.resolution.location), variant=variant,
                        params=loaded.num_parameters, pooling=_pooling_of(loc) if loc.is_dir() else "mean",
-                       max_length=_max_seq(loc) if loc.is_dir() else None)
+                       max_length=min(x for x in limits if isinstance(x, int) and x > 0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,9 +181,12 @@ def _features(h: ModelHandle, ds: Dataset, *, batch_size: int, progress: bool) -
 
 
 def _probe():
+    """The linear probe: standardised features -> L2-regularised logistic regression (C = 1, lbfgs: deterministic)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
-    return LogisticRegression(max_iter=2000, C=1.0)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
 
 
 def _label_map(bench: tasks.Benchmark, config) -> list[int]:
@@ -204,7 +212,7 @@ def _classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_d
         m = h.loaded
         logits = classify(m.model, m.tokenizer, [e.text for e in ds.examples],
                           [e.text_pair for e in ds.examples] if ds.examples[0].text_pair is not None else None,
-                          batch_size=batch_size, progress=progress)
+                          batch_size=batch_size, max_length=h.max_length, progress=progress)
         probs_model = torch.softmax(logits, -1).numpy()
         mapping = _label_map(bench, m.model.config)
         probs = np.zeros((len(y), max(len(bench.labels), probs_model.shape[1])))
@@ -261,7 +269,7 @@ def _sts(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
 
         m = h.loaded
         pred = classify(m.model, m.tokenizer, [e.text for e in ds.examples], [e.text_pair for e in ds.examples],
-                        batch_size=batch_size, progress=progress)[:, 0].numpy().astype(np.float64)
+                        batch_size=batch_size, max_length=h.max_length, progress=progress)[:, 0].numpy().astype(np.float64)
         method = "regression head"
     else:
         raise ValueError(f"{bench.key} needs a sentence-embedding model or a 1-output regression head; "
@@ -365,7 +373,7 @@ def _long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) ->
     m = h.loaded
     if h.kind not in ("sentence-embedding", "sequence-classification"):
         raise ValueError(f"{bench.key} needs a sentence-embedding or sequence-classification model; {h.name} is {h.kind}")
-    max_tokens = h.max_length or min(getattr(m.tokenizer, "model_max_length", 512) or 512, 512)
+    max_tokens = h.max_length or 512
 
     def chunks_of(d: Dataset) -> tuple[list[str], np.ndarray]:
         texts, owner = [], []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import rankdata
 from sklearn.metrics import f1_score, matthews_corrcoef
 
 METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman")
@@ -47,26 +47,32 @@ def mcc(predictions: Sequence, references: Sequence) -> float:
     return float(matthews_corrcoef(r, p) * 100)
 
 
-def _corr(fn, predictions, references) -> float:
+def _corr(p: np.ndarray, r: np.ndarray) -> float:
+    """Pearson's r of two float vectors, × 100 (NaN when either is constant: the correlation is undefined)."""
+    p, r = p - p.mean(), r - r.mean()
+    denom = np.sqrt((p * p).sum() * (r * r).sum())
+    return float((p * r).sum() / denom * 100) if denom > 0 else float("nan")
+
+
+def _floats(predictions, references) -> tuple[np.ndarray, np.ndarray]:
     p, r = _pair(predictions, references)
-    p, r = p.astype(np.float64), r.astype(np.float64)
-    if len(p) < 2 or np.all(p == p[0]) or np.all(r == r[0]):
-        return float("nan")  # undefined for constant inputs
-    return float(fn(p, r)[0] * 100)
+    return p.astype(np.float64), r.astype(np.float64)
 
 
 def pearson(predictions: Sequence[float], references: Sequence[float]) -> float:
-    """Pearson's r × 100 (STS-B)."""
-    return _corr(pearsonr, predictions, references)
+    """Pearson's r × 100 (STS-B); equals ``scipy.stats.pearsonr`` (numpy here: the bootstrap calls it 1000×)."""
+    return _corr(*_floats(predictions, references))
 
 
 def spearman(predictions: Sequence[float], references: Sequence[float]) -> float:
-    """Spearman's ρ × 100 (STS-B; the Sentence-BERT paper's STS metric, §4.1).
+    """Spearman's ρ × 100 (STS-B; the Sentence-BERT paper's STS metric, §4.1): Pearson's r of the ranks,
+    ties at their average rank, which is what ``scipy.stats.spearmanr`` computes.
 
     >>> round(spearman([0.1, 0.4, 0.3], [1.0, 5.0, 3.0]), 1)
     100.0
     """
-    return _corr(spearmanr, predictions, references)
+    p, r = _floats(predictions, references)
+    return _corr(rankdata(p), rankdata(r))
 
 
 FUNCTIONS = {"accuracy": accuracy, "f1": f1, "mcc": mcc, "pearson": pearson, "spearman": spearman}

@@ -13,6 +13,7 @@ import gradio as gr  # noqa: E402
 
 from ..registry import TABS, default_manifest  # noqa: E402
 from .common import header  # noqa: E402
+from .guard import install_fixes  # noqa: E402
 
 TITLE = "BERT variants: how they work, and what they do"
 CSS = """
@@ -23,7 +24,9 @@ CSS = """
 def build_demo() -> gr.Blocks:
     """Build the Blocks: one tab per entry of ``registry.TABS``. Loads no model and starts no server."""
     default_manifest()  # validate spaces.yml before anything is shown: a bad manifest fails here, naming the key
-    with gr.Blocks(title=TITLE) as demo:
+    install_fixes()  # gradio 6.31: no leaked temp file per upload; validators of batched events see one request
+    # uploads and cached outputs older than an hour are deleted every 10 minutes (and all of them at shutdown)
+    with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nEach tab shows what the variant changed versus BERT and runs its task. "
                     "Models load on first use; offline, the tabs are served by the packaged all-MiniLM-L6-v2 or by "
                     "checkpoints this project trains.")

@@ -1,4 +1,12 @@
-"""Per-request validation for batched endpoints.
+"""Fixes around two gradio 6.31 defects, and per-request validation for batched endpoints.
+
+Upload temp files: ``gr.File(type="filepath")`` / ``gr.UploadButton`` preprocessing creates an empty
+``NamedTemporaryFile(delete=False)`` in the upload cache for every request and never deletes or tracks it,
+so each upload request leaves one more file behind (found by ``python -m evaluation.loadtest``).
+:func:`install_upload_fix` returns the same value without creating it. Uploaded files themselves are
+tracked by gradio and removed by ``gr.Blocks(delete_cache=...)``.
+
+Batched events:
 
 A ``batch=True`` event (e.g. ``/similarity``) runs many users' requests in one call, so a ``gr.Error``
 raised for one bad request fails every request in its batch. Gradio 6's ``validator=`` runs before the
@@ -23,6 +31,35 @@ from typing import Callable
 
 import gradio as gr
 import gradio.queueing as _queueing
+
+
+def install_fixes() -> None:
+    """Everything this module patches; idempotent. Called by ``build_demo``."""
+    install_validator_fix()
+    install_upload_fix()
+
+
+def install_upload_fix() -> None:
+    """``filepath`` preprocessing of File / UploadButton without the leaked empty temp file."""
+    import gradio_client.utils as client_utils
+    from gradio.components import File, UploadButton
+    from gradio.exceptions import Error
+    from gradio.utils import NamedString
+
+    for cls in (File, UploadButton):
+        original = cls._process_single_file
+        if getattr(original, "_bertvariants_fixed", False):
+            continue
+
+        def _process_single_file(self, f, _original=original):
+            if self.type != "filepath":
+                return _original(self, f)
+            if self.file_types and not client_utils.is_valid_file(f.path, self.file_types):
+                raise Error(f"Invalid file type. Please upload a file that is one of these formats: {self.file_types}")
+            return NamedString(f.path)
+
+        _process_single_file._bertvariants_fixed = True
+        cls._process_single_file = _process_single_file
 
 
 def install_validator_fix() -> None:

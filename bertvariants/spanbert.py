@@ -397,4 +397,4 @@ def highlight_answer(result: QAResult) -> list[tuple[str, str | None]]:
     if result.is_impossible:
         return [(result.context, None)]
     c, s, e = result.context, result.start_char, result.end_char
-    return [(c[:s], None), (c[s:e], "answer"), (c[e:], None)]
+    return [(piece, label) for piece, label in ((c[:s], None), (c[s:e], "answer"), (c[e:], None)) if piece]

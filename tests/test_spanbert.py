@@ -148,7 +148,7 @@ def test_answer_questions_sliding_window_and_null(qa):
     always = sp.answer_questions(qa.model, qa.tokenizer, ["q?"], [context], max_length=64, stride=16,
                                  null_threshold=1e9)[0]
     assert always.answer
-    assert sp.highlight_answer(always)[1] == (always.answer, "answer")
+    assert (always.answer, "answer") in sp.highlight_answer(always)
     # deterministic and batched in input order
     two = sp.answer_questions(qa.model, qa.tokenizer, ["q?", "What does sentence 5 talk about?"], [context, context],
                               max_length=64, stride=16, null_threshold=1e9)

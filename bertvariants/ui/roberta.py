@@ -9,10 +9,11 @@ import pandas as pd
 import torch
 
 from .. import roberta as rb
-from ..common import model_token_limit, normalize_mask_text
+from ..common import MASK_SPELLINGS, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
 from ..registry import get_model, packaged_model_path
 from .common import number, safe, text
+from .guard import per_input_validator
 
 TASK = "roberta-fill-mask"
 MAX_CHARS = 2000
@@ -70,21 +71,42 @@ def tokenizers(sample: str):
     return md, per_word, " ".join(wp.tokens), " ".join(bp.tokens)
 
 
+def check_fill_request(sentence, top_k) -> None:
+    """Model-free checks of one fill-mask request (run per request before it joins a batch)."""
+    sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
+    number(top_k, "top-k", lo=1, hi=20, integer=True)
+    if not any(m in sentence for m in MASK_SPELLINGS):
+        raise ValueError("no mask token in the text: put [MASK] (or <mask>) where a word should be predicted")
+
+
 @safe
-def fill(sentence: str, top_k):
-    """Top-k fillers of every [MASK] / <mask> with probabilities (public API `roberta_fill_mask`)."""
-    text(sentence, "Sentence", max_chars=MAX_CHARS)
-    k = number(top_k, "top-k", lo=1, hi=20, integer=True)
+def fill_batch(sentences: list[str], top_ks: list[float]):
+    """Batched endpoint (public API `roberta_fill_mask`): concurrent requests share one forward pass."""
+    for s, k in zip(sentences, top_ks):
+        check_fill_request(s, k)
     m = get_model(TASK)
-    prepared = normalize_mask_text(sentence, m.tokenizer)
-    n_tokens = len(m.tokenizer(prepared)["input_ids"])
+    prepared = [normalize_mask_text(s, m.tokenizer) for s in sentences]
     limit = model_token_limit(m.model, m.tokenizer)
-    if n_tokens > limit:
-        raise ValueError(f"the sentence has {n_tokens} tokens; the model's limit is {limit}")
-    preds = fill_mask(m.model, m.tokenizer, [prepared], top_k=k)[0]
-    rows = [{"mask": i + 1, "rank": r + 1, "token": m.tokenizer.decode([tid]).strip(), "probability": round(p, 4)}
-            for i, pred in enumerate(preds) for r, (tid, p) in enumerate(zip(pred.token_ids, pred.probabilities))]
-    return f"Served by {m.label} (mask token `{m.tokenizer.mask_token}`)", pd.DataFrame(rows)
+    for p in prepared:
+        n_tokens = len(m.tokenizer(p)["input_ids"])
+        if n_tokens > limit:
+            raise ValueError(f"the sentence has {n_tokens} tokens; the model's limit is {limit}")
+    ks = [int(float(k)) for k in top_ks]
+    preds = fill_mask(m.model, m.tokenizer, prepared, top_k=max(ks))
+    label = f"Served by {m.label} (mask token `{m.tokenizer.mask_token}`)"
+    tables = []
+    for per_text, k in zip(preds, ks):
+        tables.append(pd.DataFrame([
+            {"mask": i + 1, "rank": r + 1, "token": m.tokenizer.decode([tid]).strip(), "probability": round(p, 4)}
+            for i, pred in enumerate(per_text)
+            for r, (tid, p) in enumerate(zip(pred.token_ids[:k], pred.probabilities[:k]))]))
+    return [label] * len(sentences), tables
+
+
+def fill(sentence: str, top_k):
+    """One request through the batched path (for tests and direct calls)."""
+    labels, tables = fill_batch([sentence], [top_k])
+    return labels[0], tables[0]
 
 
 def build(spec, tab) -> None:
@@ -116,4 +138,7 @@ def build(spec, tab) -> None:
         f_btn = gr.Button("Fill mask", variant="primary")
         f_md = gr.Markdown()
         f_df = gr.Dataframe(label="Predictions")
-        f_btn.click(fill, [masked, k], [f_md, f_df], api_name="roberta_fill_mask")
+        f_btn.click(fill_batch, [masked, k], [f_md, f_df], api_name="roberta_fill_mask", batch=True,
+                    max_batch_size=16, concurrency_limit=1,
+                    validator=per_input_validator(lambda s: check_fill_request(s, 5), lambda k: check_fill_request(
+                        "[MASK]", k)))

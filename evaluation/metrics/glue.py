@@ -10,8 +10,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
-from sklearn.metrics import f1_score, matthews_corrcoef
 
 METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman")
 
@@ -37,12 +35,16 @@ def accuracy(predictions: Sequence, references: Sequence) -> float:
 
 def f1(predictions: Sequence, references: Sequence, *, positive=1) -> float:
     """F1 of the positive class (GLUE's MRPC / QQP F1), in points."""
+    from sklearn.metrics import f1_score
+
     p, r = _pair(predictions, references)
     return float(f1_score(r, p, pos_label=positive, average="binary", zero_division=0) * 100)
 
 
 def mcc(predictions: Sequence, references: Sequence) -> float:
     """Matthews correlation coefficient (CoLA), in points (−100..100)."""
+    from sklearn.metrics import matthews_corrcoef
+
     p, r = _pair(predictions, references)
     return float(matthews_corrcoef(r, p) * 100)
 
@@ -71,6 +73,8 @@ def spearman(predictions: Sequence[float], references: Sequence[float]) -> float
     >>> round(spearman([0.1, 0.4, 0.3], [1.0, 5.0, 3.0]), 1)
     100.0
     """
+    from scipy.stats import rankdata
+
     p, r = _floats(predictions, references)
     return _corr(rankdata(p), rankdata(r))
 

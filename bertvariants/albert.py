@@ -179,7 +179,8 @@ class Attention(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, hidden: int, intermediate: int):
         super().__init__()
-        self.up, self.down, self.norm = nn.Linear(hidden, intermediate), nn.Linear(intermediate, hidden), nn.LayerNorm(hidden)
+        self.up, self.down = nn.Linear(hidden, intermediate), nn.Linear(intermediate, hidden)
+        self.norm = nn.LayerNorm(hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(x + self.down(F.gelu(self.up(x))))
@@ -338,6 +339,7 @@ def features_figure(features: TokenFeatures) -> go.Figure:
     fig = go.Figure(go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers+text", text=features.tokens,
                                textposition="top center", marker=dict(size=10)))
     fig.update_layout(title="Token representations (2-D PCA of the last layer)",
-                      xaxis_title=f"PC1 ({features.explained[0]:.0%})", yaxis_title=f"PC2 ({features.explained[1]:.0%})",
+                      xaxis_title=f"PC1 ({features.explained[0]:.0%})",
+                      yaxis_title=f"PC2 ({features.explained[1]:.0%})",
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig

@@ -148,7 +148,7 @@ def share_weights(generator_model, discriminator_model) -> Sharing:
 
 
 def generator_config(discriminator_config, *, multiplier: float = 0.25):
-    """A generator config ``multiplier`` × the discriminator's width (§3.2: 1/4–1/2 works best), same E and vocab."""
+    """A generator ``multiplier`` × the discriminator's width (§3.2: 1/4–1/2 works best), same E and vocab."""
     cfg = discriminator_config.__class__(**discriminator_config.to_dict())
     heads = max(1, round(discriminator_config.num_attention_heads * multiplier))
     head_dim = discriminator_config.hidden_size // discriminator_config.num_attention_heads

@@ -22,11 +22,12 @@ from typing import Iterable
 import plotly.graph_objects as go
 import torch
 
-from .common import IGNORE_INDEX, MASK_SPELLINGS, MaskedBatch, mask_tokens, normalize_mask_text  # noqa: F401  (re-exported)
+from .common import IGNORE_INDEX, MASK_SPELLINGS, MaskedBatch, mask_tokens, normalize_mask_text  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-NUM_STATIC_MASKS = 10  # §4.1: "training data was duplicated 10 times so that each sequence is masked in 10 different ways"
+# §4.1: "training data was duplicated 10 times so that each sequence is masked in 10 different ways"
+NUM_STATIC_MASKS = 10
 BPE_VOCAB_SIZE = 50_000  # §4.4: "a larger byte-level BPE vocabulary containing 50K subword units"
 ROBERTA_HUB_ID = "roberta-base"
 
@@ -54,7 +55,8 @@ class StaticMasks:
 
 
 def static_masks(ids: torch.Tensor, *, mask_token_id: int, vocab_size: int, generator: torch.Generator,
-                 special_ids=(), num_masks: int = NUM_STATIC_MASKS, config: MaskingConfig = MaskingConfig()) -> StaticMasks:
+                 special_ids=(), num_masks: int = NUM_STATIC_MASKS,
+                 config: MaskingConfig = MaskingConfig()) -> StaticMasks:
     """Precompute the static masks of ``ids`` (B, T) — done once, before training (§4.1)."""
     if num_masks < 1:
         raise ValueError(f"num_masks must be ≥ 1, got {num_masks}")
@@ -135,8 +137,9 @@ def masks_figure(grid: torch.Tensor, tokens: list[str], *, title: str) -> go.Fig
 BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
-def train_byte_bpe(texts: Iterable[str], *, vocab_size: int = BPE_VOCAB_SIZE, min_frequency: int = 2):
-    """Train a byte-level BPE (GPT-2 / RoBERTa style, ``tokenizers``) on an iterator of texts.
+def train_byte_bpe(texts_or_files: Iterable[str] | Iterable[Path], *, vocab_size: int = BPE_VOCAB_SIZE,
+                   min_frequency: int = 2):
+    """Train a byte-level BPE (GPT-2 / RoBERTa style, ``tokenizers``) on texts, or on text files given as Paths.
 
     The 256 byte symbols are always in the alphabet, so any string is encodable: no unknown token.
     """
@@ -144,9 +147,16 @@ def train_byte_bpe(texts: Iterable[str], *, vocab_size: int = BPE_VOCAB_SIZE, mi
 
     if vocab_size < 256 + len(BPE_SPECIALS):
         raise ValueError(f"vocab_size must be ≥ {256 + len(BPE_SPECIALS)} (the bytes + specials), got {vocab_size}")
+    items = list(texts_or_files)
     tok = ByteLevelBPETokenizer()
-    tok.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=BPE_SPECIALS,
-                            show_progress=False)
+    kw = dict(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=BPE_SPECIALS, show_progress=False)
+    if items and all(isinstance(x, Path) for x in items):
+        missing = [str(x) for x in items if not x.is_file()]
+        if missing:
+            raise ValueError(f"BPE training file(s) not found: {', '.join(missing)}")
+        tok.train([str(x) for x in items], **kw)
+    else:
+        tok.train_from_iterator(items, **kw)
     return tok
 
 
@@ -192,7 +202,8 @@ def byte_bpe_tokenizer(*, models_dir: Path | None = None, corpus: Path | None = 
         return ByteBpe(tok, f"`{ROBERTA_HUB_ID}` tokenizer (byte-level BPE, {len(tok):,} tokens)")
     except Exception:  # noqa: BLE001 - not cached / offline: build our own below
         log.info("roberta-base tokenizer unavailable: using a byte-level BPE trained here")
-    corpus = corpus or (Path(os.environ["BERTVARIANTS_BPE_CORPUS"]) if os.environ.get("BERTVARIANTS_BPE_CORPUS") else None)
+    if corpus is None and os.environ.get("BERTVARIANTS_BPE_CORPUS"):
+        corpus = Path(os.environ["BERTVARIANTS_BPE_CORPUS"])
     models_dir = Path(models_dir or default_manifest().models_dir)
     name = f"byte-bpe-{re.sub(r'[^A-Za-z0-9]+', '-', corpus.stem)}" if corpus else "byte-bpe-wordpiece-vocab"
     out = models_dir / name
@@ -202,10 +213,7 @@ def byte_bpe_tokenizer(*, models_dir: Path | None = None, corpus: Path | None = 
         tok = _as_fast(Tokenizer.from_file(str(out / "tokenizer.json")))
     else:
         if corpus:
-            if not corpus.is_file():
-                raise ValueError(f"BPE corpus {corpus} does not exist")
-            texts = [line for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
-            trained = train_byte_bpe(texts)
+            trained = train_byte_bpe([corpus])
         else:
             trained = train_byte_bpe(_wordpiece_vocab_texts(packaged_model_path() / "vocab.txt"), min_frequency=1)
         out.mkdir(parents=True, exist_ok=True)
@@ -252,7 +260,8 @@ class WordSplit:
     byte_bpe: list[str]
 
 
-def compare_tokenizers(text: str, wordpiece, byte_bpe, *, max_chars: int = 2000) -> tuple[Tokenization, Tokenization, list[WordSplit]]:
+def compare_tokenizers(text: str, wordpiece, byte_bpe, *,
+                       max_chars: int = 2000) -> tuple[Tokenization, Tokenization, list[WordSplit]]:
     """The same text through both tokenizers, plus how each whitespace-separated word splits (§4.4)."""
     text = (text or "").strip()
     if not text:

@@ -252,7 +252,8 @@ def length_histogram_figure(lengths: Sequence[int], *, p: float = GEOMETRIC_P, m
     fig.add_trace(go.Bar(x=xs, y=observed, name=f"observed ({len(lengths)} spans, mean "
                                                f"{lengths.double().mean().item() if len(lengths) else 0:.2f})"))
     fig.add_trace(go.Scatter(x=xs, y=span_length_pmf(p=p, max_span=max_span).tolist(), mode="lines+markers",
-                             name=f"Geo({p}) clipped at {max_span} (mean {mean_span_length(p=p, max_span=max_span):.2f})"))
+                             name=f"Geo({p}) clipped at {max_span} "
+                                  f"(mean {mean_span_length(p=p, max_span=max_span):.2f})"))
     fig.update_layout(title="Span lengths in words", xaxis_title="span length (words)", yaxis_title="fraction",
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
@@ -324,7 +325,8 @@ def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Seque
         raise ValueError("n_best and max_answer_len must be ≥ 1")
     questions = [q.strip() for q in questions]
     # never feed more positions than the model has (tiny or distilled checkpoints may have fewer than 384)
-    max_length = min(max_length, getattr(getattr(model, "config", None), "max_position_embeddings", max_length) or max_length)
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    max_length = min(max_length, positions) if positions else max_length
     longest_q = max(len(tokenizer(q, add_special_tokens=False)["input_ids"]) for q in questions)
     room = max_length - longest_q - 3  # [CLS] q [SEP] context [SEP]
     if room < 16:

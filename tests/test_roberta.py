@@ -184,3 +184,13 @@ def test_ui_fill_mask_handler(tiny_checkpoint, monkeypatch):
         ui.fill("word " * 300 + "[MASK]", 2)
     with pytest.raises(gr.Error, match="empty"):
         ui.fill("", 2)
+
+
+def test_train_byte_bpe_from_files(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("the cat sat on the mat\n" * 50, encoding="utf-8")
+    b.write_text("the dog sat on the log 🙂\n" * 50, encoding="utf-8")
+    tok = rb.train_byte_bpe([a, b], vocab_size=300)
+    assert tok.decode(tok.encode("the cat 🙂").ids) == "the cat 🙂"
+    with pytest.raises(ValueError, match="not found"):
+        rb.train_byte_bpe([tmp_path / "missing.txt"], vocab_size=300)

@@ -20,7 +20,7 @@ SOP_EXAMPLE = ("Tom bought a new bike on Monday. He rode it to work the next mor
 
 @safe
 def parameters(vocab, hidden, embedding, layers, sharing):
-    """Parameter count of an ALBERT of these sizes versus the BERT of the same V, H, L (public API `albert_parameters`)."""
+    """ALBERT's parameter count versus the BERT of the same V, H, L (public API `albert_parameters`)."""
     size = albert.AlbertSize(vocab_size=number(vocab, "V (vocabulary)", lo=100, hi=300_000, integer=True),
                              hidden_size=number(hidden, "H (hidden)", lo=64, hi=8192, integer=True),
                              embedding_size=number(embedding, "E (embedding)", lo=16, hi=8192, integer=True),

@@ -1,4 +1,4 @@
-"""ELECTRA tab: generator replacements → discriminator's per-token P(replaced); edit words yourself (public APIs below)."""
+"""ELECTRA tab: the RTD data path, generator replacements → discriminator's P(replaced) per token (APIs below)."""
 
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ def detect(sentence: str):
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     disc = get_model(DISCRIMINATOR_TASK)
     verdicts = electra.discriminate(disc.model, disc.tokenizer, sentence, max_tokens=MAX_TOKENS)
-    flagged = [v.token for v in verdicts if v.p_replaced > 0.5 and v.token not in set(disc.tokenizer.all_special_tokens)]
+    specials = set(disc.tokenizer.all_special_tokens)
+    flagged = [v.token for v in verdicts if v.p_replaced > 0.5 and v.token not in specials]
     md = f"Flagged as replaced (P > 0.5): {', '.join(flagged) if flagged else 'none'} · served by {disc.label}"
     return md, _highlight(verdicts, set(disc.tokenizer.all_special_tokens)), _table(verdicts)
 

@@ -207,3 +207,53 @@ def test_electra_tiny_run_maps_bert_weights_and_is_served(data_dir, tiny_base, t
         res = registry.resolve(task, manifest, online=False)
         assert res.source == "trained"
         registry.load_checkpoint(res.location, kind, device="cpu")
+
+
+def test_spanbert_tiny_run(data_dir, tiny_base, tmp_path):
+    rep = run_recipe("spanbert", tiny(data_dir, tiny_base, tmp_path / "span", steps=8, batch_size=4, lr=1e-2,
+                                      max_length=41, heldout_docs=1, eval_blocks=6), progress=False)
+    rec = check_result(rep, "wikipedia-span-mlm")
+    assert 0.0 <= rec["metrics"]["heldout_sbo_accuracy"] <= 1.0 and rec["metrics"]["masked_tokens"] > 0
+    assert {"mlm_loss", "sbo_loss"} <= set(rep.fit.curve[0])
+    assert (rep.output / "sbo_head.safetensors").is_file()
+    registry.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
+
+
+def test_block_word_ids_follow_wordpiece(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from bertvariants.train.spanbert import block_word_ids
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    enc = tok("unaffable river flows")
+    assert block_word_ids(tok, torch.tensor(enc["input_ids"])) == enc.word_ids()
+
+
+def test_bilstm_student_tiny_run(data_dir, tiny_checkpoint, tmp_path):
+    from bertvariants.distillation import load_student
+
+    teacher = tiny_checkpoint("sequence-classification")
+    rep = run_recipe("bilstm-student", {"data": str(data_dir), "teacher": str(teacher), "output": str(tmp_path / "s"),
+                                        "log_every": 1, "steps": 15, "batch_size": 8, "lr": 1e-2, "augment": 1,
+                                        "latency_sentences": 3}, progress=False)
+    rec = check_result(rep, "sst2")
+    assert {"latency_ms_batch1", "teacher_latency_ms_batch1", "speedup_batch1"} <= set(rec["metrics"])
+    losses = [r["loss"] for r in rep.fit.curve]
+    assert sum(losses[-3:]) < sum(losses[:3])
+    assert load_student(rep.output).architecture == "BiLSTMStudent"
+
+
+def test_tang_augmentation_rates():
+    from bertvariants.common import make_generator
+    from bertvariants.train.bilstm_student import augment_sentence
+
+    gen = make_generator(0)
+    words = [f"w{i}" for i in range(20)]
+    outs = [augment_sentence(words, generator=gen, p_mask=0.1, p_ngram=0.25) for _ in range(2000)]
+    ngram = [o for o in outs if len(o) < 20]
+    assert abs(len(ngram) / 2000 - 0.25) < 0.03  # p_ng
+    full = [o for o in outs if len(o) == 20]
+    assert abs(sum(w == "[MASK]" for o in full for w in o) / (20 * len(full)) - 0.1) < 0.01  # p_mask
+    assert all(1 <= len(o) <= 5 for o in ngram)
+    with pytest.raises(ValueError, match="empty"):
+        augment_sentence([], generator=gen)

@@ -385,9 +385,11 @@ def write_json_atomic(path: Path, obj: Any) -> Path:
 
 def save_checkpoint(model, tokenizer, out: Path) -> Path:
     """``save_pretrained`` (safetensors) + the tokenizer files, so ``from_pretrained(out)`` loads it offline."""
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    from ..io import atomic_directory
+
+    with atomic_directory(out) as tmp:  # a Ctrl-C mid-save never leaves config.json beside half the weights
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return out
 
 

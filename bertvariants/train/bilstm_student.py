@@ -1,0 +1,177 @@
+"""``bilstm-student``: distil the SST-2 teacher into a BiLSTM (Tang et al. 2019, "Distilling Task-Specific
+Knowledge from BERT into Simple Neural Networks").
+
+§3.2: the student regresses the teacher's logits, L = α·CE(gold) + (1 − α)·||z_teacher − z_student||²
+(:func:`bertvariants.distillation.tang_objective`; α = 0 — pure logit MSE — is what they found best; the
+default here keeps a little gold signal, α = 0.1). §4.2: one BiLSTM layer (150 units per direction), the
+two final states concatenated, a 400-unit ReLU layer, the classifier. Offline there is no word2vec/GloVe, so
+the word embeddings are initialised from the teacher's token embeddings (384-d, WordPiece vocabulary).
+
+§3.3 data augmentation (optional, ``--augment K``: K new sentences per training sentence, labelled by the
+teacher): *masking* (each word → [MASK] with p_mask = 0.1) and *n-gram sampling* (with p_ng = 0.25 keep only
+a random n-gram, n ∈ 1..5). The POS-guided word swap needs a tagger and is left out.
+
+Outputs ``models/distil-student-sst2`` (the Distillation tab's student), its SST-2 dev accuracy and the
+batch-1 CPU latency of teacher and student measured in the same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..common import make_generator
+from ..distillation import BiLSTMConfig, BiLSTMStudent, tang_objective
+from .common import (
+    RunReport,
+    Setup,
+    TrainConfig,
+    finish,
+    fit,
+    output_dir,
+    own_result,
+    read_sst2,
+    seed_everything,
+)
+from .sst2_teacher import LABELS, sst2_files, text_batches
+
+NAME = "distil-student-sst2"
+RECIPE = "bilstm-student"
+
+
+@dataclass(frozen=True)
+class BiLSTMStudentConfig(TrainConfig):
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup: float = 0.02
+    max_length: int = 64
+    alpha: float = 0.1  # weight of the gold-label cross-entropy (Tang et al. §3.2)
+    train_limit: int | None = 24000  # training sentences labelled by the teacher (None = all 67k)
+    augment: int = 0  # §3.3: augmented sentences per training sentence
+    p_mask: float = 0.1
+    p_ngram: float = 0.25
+    teacher: str | None = None  # default <models_dir>/sst2-teacher
+    latency_sentences: int = 100
+    train_file: str | None = None
+    dev_file: str | None = None
+
+
+def augment_sentence(words: list[str], *, generator: torch.Generator, p_mask: float = 0.1, p_ngram: float = 0.25,
+                     mask_token: str = "[MASK]") -> list[str]:
+    """Tang et al. §3.3: mask each word with p_mask; then with p_ng keep only a random n-gram (n ∈ 1..5)."""
+    if not words:
+        raise ValueError("cannot augment an empty sentence")
+    u = torch.rand(len(words), generator=generator).tolist()
+    out = [mask_token if x < p_mask else w for w, x in zip(words, u)]
+    if float(torch.rand(1, generator=generator)) < p_ngram:
+        n = min(int(torch.randint(1, 6, (1,), generator=generator)), len(out))
+        start = int(torch.randint(0, len(out) - n + 1, (1,), generator=generator))
+        out = out[start:start + n]
+    return out
+
+
+def augmented(texts: list[str], *, copies: int, seed: int, p_mask: float, p_ngram: float) -> list[str]:
+    gen = make_generator(seed)
+    return [" ".join(augment_sentence(t.split(), generator=gen, p_mask=p_mask, p_ngram=p_ngram))
+            for _ in range(copies) for t in texts if t.split()]
+
+
+def teacher_path(cfg: BiLSTMStudentConfig):
+    from pathlib import Path
+
+    from ..registry import load_manifest
+
+    path = Path(cfg.teacher) if cfg.teacher else load_manifest().models_dir / "sst2-teacher"
+    if not (path / "config.json").is_file():
+        raise ValueError(f"no SST-2 teacher at {path}: build it first with `python -m bertvariants.train sst2-teacher`"
+                         " (or pass --teacher DIR)")
+    return path
+
+
+def batch1_latency_ms(model, tokenizer, texts: list[str]) -> float:
+    """Median wall time (ms) of one forward pass on one sentence (tokenization included), CPU, no grad."""
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for t in texts:
+            start = time.perf_counter()
+            enc = tokenizer(t, return_tensors="pt", truncation=True, max_length=128)
+            model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+            times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def distill_loss_fn(alpha: float):
+    def loss_fn(model, batch):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        out = tang_objective(logits, batch["extra"], batch["labels"], alpha=alpha)
+        return {"loss": out.loss, "logit_mse": out.distill, "ce": out.student,
+                "train_acc": (logits.argmax(-1) == batch["labels"]).float().mean()}
+
+    return loss_fn
+
+
+def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from ..inference import classify
+
+    train_path, dev_path = sst2_files(cfg)
+    teacher_dir = teacher_path(cfg)
+    seed_everything(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    teacher = BertForSequenceClassification.from_pretrained(teacher_dir).eval()
+    texts, labels = read_sst2(train_path)
+    order = torch.randperm(len(texts), generator=make_generator(cfg.seed)).tolist()[: cfg.train_limit or len(texts)]
+    texts, labels = [texts[i] for i in order], [labels[i] for i in order]
+    if cfg.augment:
+        extra = augmented(texts, copies=cfg.augment, seed=cfg.seed + 3, p_mask=cfg.p_mask, p_ngram=cfg.p_ngram)
+        texts = texts + extra
+        labels = labels + [-1] * len(extra)  # unknown gold: their CE term uses the teacher's argmax below
+    teacher_logits = classify(teacher, tokenizer, texts, batch_size=128, max_length=cfg.max_length, progress=progress)
+    labels = [l if l >= 0 else int(z.argmax()) for l, z in zip(labels, teacher_logits)]
+
+    emb = teacher.bert.embeddings.word_embeddings.weight.detach()
+    student = BiLSTMStudent(BiLSTMConfig(vocab_size=emb.shape[0], embedding_dim=emb.shape[1],
+                                         pad_token_id=tokenizer.pad_token_id,
+                                         id2label=dict(enumerate(LABELS))))
+    student.embedding.weight.data.copy_(emb)  # no GloVe offline: start from the teacher's token embeddings
+    setup = Setup(model=student, loss_fn=distill_loss_fn(cfg.alpha),
+                  batches=text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size, max_length=cfg.max_length,
+                                       seed=cfg.seed, extra=teacher_logits))
+    result = fit(setup, cfg, desc=RECIPE, progress=progress)
+    student = setup.model.cpu().eval()
+    out = output_dir(cfg, NAME)
+    student.save_pretrained(out, tokenizer=tokenizer)
+
+    # SST-2 dev through the shared inference path; same metric semantics (accuracy in points) as the harness
+    from evaluation.metrics import glue
+
+    dev_texts, dev_labels = read_sst2(dev_path)
+    if cfg.eval_limit:
+        dev_texts, dev_labels = dev_texts[: cfg.eval_limit], dev_labels[: cfg.eval_limit]
+    y = torch.tensor(dev_labels).numpy()
+    acc_student = glue.FUNCTIONS["accuracy"](classify(student, tokenizer, dev_texts).argmax(-1).numpy(), y)
+    acc_teacher = glue.FUNCTIONS["accuracy"](classify(teacher, tokenizer, dev_texts).argmax(-1).numpy(), y)
+    sample = dev_texts[: cfg.latency_sentences]
+    lat_teacher = batch1_latency_ms(teacher, tokenizer, sample)
+    lat_student = batch1_latency_ms(student, tokenizer, sample)
+    params_student = sum(p.numel() for p in student.parameters())
+    metrics = {"accuracy": acc_student, "teacher_accuracy": acc_teacher, "latency_ms_batch1": lat_student,
+               "teacher_latency_ms_batch1": lat_teacher, "speedup_batch1": lat_teacher / lat_student}
+    scored = own_result(task="sst2", split="dev", n=len(dev_texts), metrics=metrics, primary="accuracy",
+                        seconds=result.seconds, device="cpu", seed=cfg.seed, params=params_student,
+                        details={"method": "BiLSTM student (Tang et al. 2019), logits through bertvariants.inference",
+                                 "teacher": str(teacher_dir), "latency": f"median of {len(sample)} single sentences"})
+    return finish(recipe=RECIPE, name=NAME, title="BiLSTM student of the SST-2 teacher (Tang et al. 2019)", cfg=cfg,
+                  fit=result, out=out, result=scored, variant="Distillation",
+                  paper="Tang et al. 2019 §3.2 logit-regression distillation, §3.3 augmentation, §4.2 BiLSTM",
+                  data={"train": f"{train_path} ({len(texts)} sentences incl. {cfg.augment}× augmentation)",
+                        "dev": str(dev_path), "teacher": str(teacher_dir)},
+                  notes=f"Load with `bertvariants.distillation.BiLSTMStudent.from_pretrained`. "
+                        f"{params_student:,} parameters; α = {cfg.alpha}.")

@@ -216,8 +216,11 @@ def byte_bpe_tokenizer(*, models_dir: Path | None = None, corpus: Path | None = 
             trained = train_byte_bpe([corpus])
         else:
             trained = train_byte_bpe(_wordpiece_vocab_texts(packaged_model_path() / "vocab.txt"), min_frequency=1)
-        out.mkdir(parents=True, exist_ok=True)
-        trained._tokenizer.save(str(out / "tokenizer.json"))
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            trained._tokenizer.save(str(out / "tokenizer.json"))
+        except OSError as exc:  # a read-only models dir: keep it in memory, train again next process
+            log.warning("could not cache the byte-level BPE in %s: %s", out, exc)
         tok = _as_fast(trained)
     source = f"the text file {corpus.name}" if corpus else "the 30,522 WordPiece vocabulary strings of MiniLM"
     return ByteBpe(tok, f"byte-level BPE trained here on {source} ({len(tok):,} tokens) — not RoBERTa's own "

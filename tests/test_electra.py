@@ -177,7 +177,7 @@ def test_ui_handlers_end_to_end(tiny_checkpoint, electra_disc_dir, monkeypatch, 
     monkeypatch.setenv("BERTVARIANTS_MODEL_ELECTRA_DISCRIMINATOR", str(electra_disc_dir))
     md, hl, edited, table = ui.replace_and_detect("The chef cooked the meal in the kitchen 🙂 東京.", 1, 0.4)
     assert "positions masked" in md and edited and len(table) >= len(hl)
-    assert all(isinstance(score, float) and 0 <= score <= 1 for _, score in hl)
+    assert all(isinstance(score, float) and -1 <= score <= 1 for _, score in hl)
     md2, hl2, table2 = ui.detect(edited)
     assert "Flagged" in md2 and len(hl2) >= 1
     with pytest.raises(gr.Error, match="empty"):

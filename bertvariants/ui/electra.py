@@ -20,13 +20,14 @@ MAX_TOKENS = 128
 
 
 def _highlight(verdicts: list[electra.TokenVerdict], specials: set[str]) -> list[tuple[str, float | None]]:
-    """(text, P(replaced)) pieces for gr.HighlightedText; '##' pieces join the previous word."""
+    """(text, 2·P(replaced) − 1) pieces for gr.HighlightedText, whose colour scale runs from −1 to 1:
+    red = replaced (P → 1), blue = original (P → 0), no colour at P = 0.5. '##' pieces join the previous word."""
     out = []
     for v in verdicts:
         if v.token in specials:
             continue
         piece = v.token[2:] if v.token.startswith("##") else " " + v.token
-        out.append((piece, round(v.p_replaced, 3)))
+        out.append((piece, round(2 * v.p_replaced - 1, 3)))
     return out
 
 
@@ -81,7 +82,12 @@ def replace_and_detect(sentence: str, seed, mask_rate):
     n_masked = sum(v.masked for v in verdicts)
     n_repl = sum(v.replaced for v in verdicts)
     caught = sum(v.replaced and v.p_replaced > 0.5 for v in verdicts)
-    md = (f"{n_masked} positions masked; the generator changed **{n_repl}** of them (a sample equal to the original "
+    if n_masked == 0:
+        md = ("No position was selected at this mask rate and seed, so nothing was replaced: raise the rate or "
+              "change the seed.\n\n")
+    else:
+        md = ""
+    md += (f"{n_masked} positions masked; the generator changed **{n_repl}** of them (a sample equal to the original "
           f"counts as original); the discriminator flags {caught}/{n_repl} of the replaced tokens at P > 0.5.\n\n"
           f"Generator: {gen.label} · discriminator: {disc.label}")
     return md, _highlight(verdicts, specials), electra.to_text(verdicts, disc.tokenizer), _table(verdicts)
@@ -123,11 +129,11 @@ def _models_view() -> None:
         rate = gr.Slider(0.05, 0.5, value=0.15, step=0.01, label="mask rate")
     r_btn = gr.Button("Generator replaces → discriminator detects", variant="primary")
     r_md = gr.Markdown()
-    r_hl = gr.HighlightedText(label="P(replaced) per token")
+    r_hl = gr.HighlightedText(label="Discriminator: red = replaced, blue = original (colour = 2·P(replaced) − 1)")
     edited = gr.Textbox(label="The corrupted sentence — edit words yourself, then ask the discriminator")
     d_btn = gr.Button("Detect replaced words")
     d_md = gr.Markdown()
-    d_hl = gr.HighlightedText(label="P(replaced) per token (your text)")
+    d_hl = gr.HighlightedText(label="Your text: red = flagged as replaced, blue = original")
     table = gr.Dataframe(label="Per token")
     r_btn.click(replace_and_detect, [sentence, seed, rate], [r_md, r_hl, edited, table], api_name="electra_replace")
     d_btn.click(detect, [edited], [d_md, d_hl, table], api_name="electra_detect")

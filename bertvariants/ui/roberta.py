@@ -51,7 +51,8 @@ def masking(sentence: str, epochs, seed):
     tokens = tok.convert_ids_to_tokens(ids)
     md = (f"Over {epochs} epochs the static scheme shows **{rb.distinct_masks(static)}** distinct masks "
           f"(at most {rb.NUM_STATIC_MASKS}: epoch e reuses mask e mod 10); dynamic masking shows "
-          f"**{rb.distinct_masks(dynamic)}**. Red = [MASK], orange = random token, blue = selected but kept.")
+          f"**{rb.distinct_masks(dynamic)}**. Red = [MASK], orange = random token, blue = selected but kept. "
+          "Tokens: BERT's WordPiece vocabulary (the masking is the same for any vocabulary).")
     return (md, rb.masks_figure(static, tokens, title="Static masking (10 masks precomputed, reused)"),
             rb.masks_figure(dynamic, tokens, title="Dynamic masking (a fresh mask every epoch)"))
 

@@ -148,6 +148,30 @@ def span_mask(ids: torch.Tensor, word_ids: Sequence[int | None], *, mask_token_i
                        span_words=[b - a for a, b in chosen], span_kinds=span_kinds.tolist())
 
 
+@dataclass(frozen=True)
+class SpanMaskedBatch:
+    """A batch after span masking, ready for MLM + SBO (:func:`sbo_targets` takes ``spans`` and ``labels``)."""
+
+    input_ids: torch.Tensor  # (B, T)
+    labels: torch.Tensor  # (B, T)
+    selected: torch.Tensor  # (B, T) bool
+    spans: list[list[tuple[int, int]]]  # per row, token ranges (start, end_exclusive)
+
+
+def span_mask_batch(ids: torch.Tensor, word_ids: Sequence[Sequence[int | None]], *, mask_token_id: int,
+                    vocab_size: int, generator: torch.Generator,
+                    config: SpanMaskingConfig = SpanMaskingConfig()) -> SpanMaskedBatch:
+    """:func:`span_mask` row by row over a padded batch (padding must have word id None)."""
+    if ids.dim() != 2 or len(word_ids) != ids.shape[0]:
+        raise ValueError(f"ids must be (B, T) with one word-id list per row; got {tuple(ids.shape)} and "
+                         f"{len(word_ids)} lists")
+    rows = [span_mask(ids[b], word_ids[b], mask_token_id=mask_token_id, vocab_size=vocab_size, generator=generator,
+                      config=config) for b in range(ids.shape[0])]
+    return SpanMaskedBatch(input_ids=torch.stack([r.input_ids for r in rows]),
+                           labels=torch.stack([r.labels for r in rows]),
+                           selected=torch.stack([r.selected for r in rows]), spans=[r.spans for r in rows])
+
+
 def span_mask_text(text: str, tokenizer, *, generator: torch.Generator,
                    config: SpanMaskingConfig = SpanMaskingConfig(), max_tokens: int = 512) -> SpanMasking:
     """Tokenize ``text`` (fast tokenizer: ``word_ids``) and span-mask it."""

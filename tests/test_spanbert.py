@@ -205,3 +205,16 @@ def test_ui_qa_handler(tiny_checkpoint, monkeypatch):
         ui.qa("Who?", "   ", 0, 128)
     with pytest.raises(gr.Error, match="Question is empty"):
         ui.qa("", "ctx", 0, 128)
+
+
+def test_span_mask_batch_feeds_sbo():
+    rng = make_generator(4)
+    wid = [[None] + list(range(30)) + [None] * 4, [None] + [w // 2 for w in range(32)] + [None] * 2]
+    ids = torch.randint(5, 99, (2, 35), generator=rng)
+    out = sp.span_mask_batch(ids, wid, mask_token_id=3, vocab_size=99, generator=rng)
+    assert out.input_ids.shape == (2, 35) and not out.selected[:, -2:].any()
+    targets = sp.sbo_targets(out.spans, out.labels)
+    assert targets.target.numel() == int(out.selected.sum())
+    assert torch.equal(targets.target, out.labels[targets.batch_index, targets.left + 1 + targets.relative])
+    with pytest.raises(ValueError, match="one word-id list per row"):
+        sp.span_mask_batch(ids, wid[:1], mask_token_id=3, vocab_size=99, generator=rng)

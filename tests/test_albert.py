@@ -71,6 +71,16 @@ def test_paper_table1_sizes():
     assert rows["ALBERT-xxlarge"]["parameters (exact)"] == 222_595_584
 
 
+@pytest.mark.parametrize("name", [*albert.PAPER_CONFIGS, *albert.BERT_CONFIGS])
+def test_full_size_counts_equal_transformers_on_meta_device(name):
+    """The real base … xxlarge and BERT-base/large modules (built on the meta device: no memory) match exactly."""
+    size, _ = {**albert.PAPER_CONFIGS, **albert.BERT_CONFIGS}[name]
+    is_bert = name.startswith("BERT")
+    with torch.device("meta"):
+        model = transformers_model(size, bert=is_bert)
+    assert numel(model) == count_parameters(size, factorized=not is_bert).total
+
+
 @pytest.mark.parametrize("sharing, e, paper_m", [
     ("all", 128, 12), ("ffn", 128, 38), ("attention", 128, 64), ("none", 128, 89),
     ("all", 768, 31), ("ffn", 768, 57), ("attention", 768, 83)])

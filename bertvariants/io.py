@@ -103,6 +103,57 @@ def atomic_create_bytes(path: str | os.PathLike, data: bytes, *, max_tries: int 
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def dir_lock(directory: str | os.PathLike, *, name: str = ".lock") -> Iterator[Path]:
+    """Hold an exclusive advisory lock on ``directory`` (``flock`` on ``<directory>/.lock``) — across threads
+    and processes — so "pick a free name, then write" cannot race: two runs writing at once both land."""
+    import fcntl
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / name, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield directory
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a directory (e.g. a checkpoint) under a temp name beside ``path``; move it into place only when
+    the block completes. Interrupted or failed builds leave the previous ``path`` (or nothing) — never a
+    ``config.json`` next to half a ``model.safetensors``, which would look like a checkpoint and fail to load.
+
+    An existing ``path`` is renamed aside, the new one renamed in, the old one deleted: readers see the old
+    directory, then briefly none, then the new one.
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent))
+    try:
+        yield tmp
+        for f in tmp.rglob("*"):  # flush file contents before the rename makes them visible
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        os.chmod(tmp, 0o755)
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}-{id(tmp)}{TMP_SUFFIX}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
     """:func:`atomic_write_bytes` for text (UTF-8 by default, newlines untranslated)."""
     return atomic_write_bytes(path, text.encode(encoding))

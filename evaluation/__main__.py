@@ -171,8 +171,9 @@ def score(args) -> tuple[dict, list[dict]]:
                                 seed=args.seed, data_sha256=sha256_file(args.references),
                                 model_revision="predictions:sha256:" + sha256_file(args.predictions)[:16],
                                 variant=args.variant, params=args.params,
-                                extra={"metric": args.metric, "source": "measured", "predictions": str(args.predictions),
-                                       "references": str(args.references)})
+                                extra={"metric": args.metric, "source": "measured",
+                                       "predictions": runner._display_path(Path(args.predictions)),
+                                       "references": runner._display_path(Path(args.references))})
     result["examples_per_second"] = result["latency_ms"] = None  # no model ran
     return result, outcome.records
 
@@ -186,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args, argv)
+    except KeyboardInterrupt:  # Ctrl-C: results are written atomically at the very end, so nothing partial exists
+        print("interrupted: no result was written (a result file appears only when a run completes)", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - bad input must end in one line, not a traceback
         if os.environ.get("BERTVARIANTS_DEBUG"):
             raise

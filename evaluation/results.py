@@ -63,19 +63,22 @@ def atomic_write_text(path: Path, text: str) -> None:
 def write_result(result: dict, out_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
                  records: Iterable[dict] | None = None) -> Path:
     """Write one run as ``<task>__<model>__<split>__<timestamp>.json`` (+ predictions sidecar); returns the path."""
+    from bertvariants.io import dir_lock
+
     out_dir = Path(out_dir)
     name = result_name(result)
-    path = out_dir / f"{name}.json"
-    k = 1
-    while path.exists():  # two runs in the same second never overwrite each other
-        k += 1
-        path = out_dir / f"{name}-{k}.json"
-    result = dict(result)
-    if records is not None:
-        side = path.with_suffix(".predictions.jsonl")
-        atomic_write_text(side, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        result["predictions_file"] = side.name
-    atomic_write_text(path, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    with dir_lock(out_dir):  # choosing a free name and writing it is one step: concurrent runs both land
+        path = out_dir / f"{name}.json"
+        k = 1
+        while path.exists():  # two runs in the same second never overwrite each other
+            k += 1
+            path = out_dir / f"{name}-{k}.json"
+        result = dict(result)
+        if records is not None:
+            side = path.with_suffix(".predictions.jsonl")
+            atomic_write_text(side, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+            result["predictions_file"] = side.name
+        atomic_write_text(path, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     return path
 
 

@@ -122,6 +122,41 @@ def test_atomic_create_never_overwrites_even_when_racing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run.json"] + [f"run-{k}.json" for k in range(2, 13)])
 
 
+def test_atomic_directory_swaps_whole_checkpoints_in(tmp_path):
+    out = tmp_path / "models" / "ckpt"
+    with bio.atomic_directory(out) as d:
+        (d / "config.json").write_text("{}")
+        (d / "model.safetensors").write_bytes(b"v1")
+        assert not out.exists()  # invisible until complete
+    assert (out / "model.safetensors").read_bytes() == b"v1"
+    with pytest.raises(KeyboardInterrupt):
+        with bio.atomic_directory(out) as d:
+            (d / "config.json").write_text('{"v": 2}')
+            raise KeyboardInterrupt  # Ctrl-C before the weights are written
+    assert (out / "model.safetensors").read_bytes() == b"v1" and (out / "config.json").read_text() == "{}"
+    with bio.atomic_directory(out) as d:
+        (d / "config.json").write_text('{"v": 3}')
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ckpt"]  # no temp or old copies left
+
+
+def test_dir_lock_serialises_writers(tmp_path):
+    order: list[str] = []
+
+    def hold(tag, delay):
+        with bio.dir_lock(tmp_path):
+            order.append(tag + "+")
+            time.sleep(delay)
+            order.append(tag + "-")
+
+    threads = [threading.Thread(target=hold, args=(t, 0.05)) for t in "abc"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(order[i][0] == order[i + 1][0] for i in range(0, 6, 2)), order  # never interleaved
+
+
 def test_iter_json_dir_skips_truncated_file_with_warning_naming_it(tmp_path):
     bio.atomic_write_json(tmp_path / "a.json", {"ok": 1})
     (tmp_path / "b.json").write_text('{"ok": 2, "trunc')

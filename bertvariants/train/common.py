@@ -54,6 +54,8 @@ class TrainConfig:
         data: data directory or file; ``None`` = ``../shared/data`` (or env ``BERTVARIANTS_DATA``).
         log_every: steps between loss-curve rows.
         eval_limit: cap on evaluation examples (``None`` = the full dev/held-out set).
+        max_minutes: stop training after this many minutes (or on SIGTERM) and still save + evaluate; the
+            model card and result record the steps actually run.
     """
 
     steps: int = 300
@@ -69,6 +71,7 @@ class TrainConfig:
     log_every: int = 10
     eval_limit: int | None = None
     base_model: str | None = None  # None = the packaged all-MiniLM-L6-v2
+    max_minutes: float | None = None  # wall-time budget: stop early (checkpoint + evaluation still happen)
 
     @property
     def total_steps(self) -> int:
@@ -288,6 +291,7 @@ class FitResult:
     curve: list[dict]  # one row per logged step: step, loss, lr, seconds and the recipe's extra logs
     device: str
     processes: int
+    planned_steps: int = 0  # steps the schedule was built for (> steps when stopped early)
 
     @property
     def first_loss(self) -> float:
@@ -325,7 +329,12 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     window: dict[str, list[float]] = {}
     start = time.perf_counter()
     bar = tqdm(range(1, steps + 1), desc=desc, unit="step", disable=not (progress and accelerator.is_main_process))
+    stop = _StopFlag()
+    step = 0
     for step in bar:
+        if stop.requested or (cfg.max_minutes and time.perf_counter() - start > 60 * cfg.max_minutes):
+            step -= 1
+            break
         batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in next(setup.batches).items()}
         with accelerator.autocast():
             logs = setup.loss_fn(model, batch)
@@ -345,11 +354,41 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
             curve.append(row)
             window = {}
             bar.set_postfix(loss=f"{row['loss']:.4f}")
+    bar.close()
+    stop.restore()
+    if window:  # the last partial window when stopped early
+        curve.append({"step": step, **{k: sum(v) / len(v) for k, v in window.items()},
+                      "lr": sched.get_last_lr()[0], "seconds": round(time.perf_counter() - start, 2)})
+    if not curve:
+        raise RuntimeError(f"{desc}: stopped before the first step")
     seconds = time.perf_counter() - start
     setup.model = accelerator.unwrap_model(model)
     setup.model.eval()
-    return FitResult(steps=steps, seconds=seconds, curve=curve, device=str(accelerator.device),
-                     processes=accelerator.num_processes)
+    return FitResult(steps=step, seconds=seconds, curve=curve, device=str(accelerator.device),
+                     processes=accelerator.num_processes, planned_steps=steps)
+
+
+class _StopFlag:
+    """SIGTERM during training = finish the current step, then save and evaluate (main thread only)."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def restore(self):
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,7 +469,7 @@ Implements: {paper}.
 
 ## Training
 - base model: `{cfg.base_model or 'sentence-transformers/all-MiniLM-L6-v2 (packaged)'}`
-- steps: {fit.steps} × batch {cfg.batch_size} × {fit.processes} process(es), peak lr {cfg.lr}, warm-up {cfg.warmup:.0%}, max length {cfg.max_length}
+- steps: {fit.steps}{f" (stopped early; schedule planned for {fit.planned_steps})" if fit.planned_steps > fit.steps else ""} × batch {cfg.batch_size} × {fit.processes} process(es), peak lr {cfg.lr}, warm-up {cfg.warmup:.0%}, max length {cfg.max_length}
 - wall time: {fit.seconds:.0f} s on `{fit.device}`
 - seed: {cfg.seed} (reruns with the same seed reproduce on the same hardware)
 - loss: {fit.first_loss:.4f} (first logged) → {fit.last_loss:.4f} (last logged); curve in `loss_curve.csv`
@@ -491,7 +530,8 @@ def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, 
     record = {**result, "model": name, "variant": variant or result.get("variant", ""),
               "model_path": str(out), "model_revision": result.get("model_revision", "trained")}
     record["training"] = {
-        "recipe": recipe, "config": asdict(cfg), "steps": fit.steps, "seconds": round(fit.seconds, 1),
+        "recipe": recipe, "config": asdict(cfg), "steps": fit.steps, "planned_steps": fit.planned_steps,
+        "seconds": round(fit.seconds, 1),
         "device": fit.device, "processes": fit.processes, "data": data, "curve_csv": str(out / "loss_curve.csv"),
         "curve": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in fit.curve],
     }

@@ -284,6 +284,11 @@ def discriminate(discriminator_model, tokenizer, text: str, *, max_tokens: int =
 def corrupt_and_discriminate(generator_model, discriminator_model, tokenizer, text: str, *, seed: int = 0,
                              mlm_probability: float = 0.15, max_tokens: int = 128) -> list[TokenVerdict]:
     """The full §2 path on one sentence: mask → generator samples → discriminator's P(replaced) per token."""
+    if tokenizer.mask_token_id is None:
+        raise ValueError("the tokenizer has no mask token: the generator cannot be given masked input")
+    g_vocab, d_vocab = generator_model.config.vocab_size, discriminator_model.config.vocab_size
+    if g_vocab != d_vocab:
+        raise ValueError(f"generator and discriminator must share a vocabulary, got {g_vocab} and {d_vocab} tokens")
     ids = torch.tensor([_check_text(text, tokenizer, max_tokens)])
     rng = torch.Generator().manual_seed(int(seed))
     device = next(discriminator_model.parameters()).device

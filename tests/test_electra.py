@@ -217,3 +217,13 @@ def test_ui_data_path_needs_no_model():
     assert (df["discriminator target"] == "replaced").sum() == n_masked
     with pytest.raises(gr.Error, match="between"):
         ui.data_path("fine", 1.5, 0)
+
+
+def test_corrupt_needs_a_shared_vocabulary(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    g, d = configs()
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    other = ElectraConfig(**{**d.to_dict(), "vocab_size": V + 2})
+    with pytest.raises(ValueError, match="share a vocabulary"):
+        electra.corrupt_and_discriminate(ElectraForMaskedLM(g), ElectraForPreTraining(other), tok, "a b c")

@@ -78,9 +78,10 @@ def bars_by_task(df: pd.DataFrame) -> go.Figure:
                     marker_pattern_shape="/" if src == "paper" else "",
                     hovertemplate="%{x}: %{y:.2f}<extra>" + label + "</extra>")
     metric = {t: d[d["task"] == t]["primary_metric"].iloc[0] for t in tasks}
-    fig.update_layout(barmode="group", title="Primary metric per task (hatched = paper, bars = measured here ± 95% CI)",
-                      yaxis_title="score (points)", xaxis_title="task",
-                      legend_title="model (source)", meta={"tasks": tasks, "metrics": metric})
+    fig.update_layout(barmode="group", title="Primary metric per task (hatched = paper, solid = measured here ± 95% CI)",
+                      yaxis_title="score (points)", xaxis_title="task", height=420 + 18 * ((len(fig.data) + 2) // 3),
+                      legend=dict(title="model (source)", orientation="h", yanchor="top", y=-0.18, x=0),
+                      meta={"tasks": tasks, "metrics": metric})
     return fig
 
 

@@ -452,6 +452,14 @@ def make_result(*, task: str, model: str, split: str, n: int, outcome: Outcome, 
     }
 
 
+def _display_path(path: Path) -> str:
+    """Data files under the shared data directory are recorded as ``shared/data/<rel>`` (machine-independent)."""
+    try:
+        return "shared/data/" + Path(path).resolve().relative_to(tasks.shared_data_dir().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def run(task: str, model: str, *, data: str | None = None, split: str | None = None, limit: int | None = None,
         batch_size: int = 64, seed: int = DEFAULT_SEED, probe_train_size: int = PROBE_TRAIN_SIZE,
         train_data: str | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
@@ -475,5 +483,5 @@ def run(task: str, model: str, *, data: str | None = None, split: str | None = N
     result = make_result(task=bench.key, model=model, split=split, n=len(ds), outcome=outcome, primary=bench.primary,
                          seconds=seconds, device=device, seed=seed, data_sha256=sha256_file(ds.path),
                          model_revision=handle.revision, variant=handle.variant, params=handle.params,
-                         extra={"data": str(ds.path), "limit": limit, "source": "measured"})
+                         extra={"data": _display_path(ds.path), "limit": limit, "source": "measured"})
     return result, outcome.records

@@ -166,10 +166,10 @@ def build(spec, tab) -> None:
         columns = gr.CheckboxGroup(list(ALL_COLUMNS), value=list(DEFAULT_COLUMNS), label="Columns shown")
     table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True)
     csv_file = gr.DownloadButton("Download CSV", value=None)
+    bars = gr.Plot(label="Per task")
     with gr.Row():
-        bars = gr.Plot(label="Per task")
         scatter = gr.Plot(label="Score vs size")
-    radar = gr.Plot(label="GLUE radar")
+        radar = gr.Plot(label="GLUE radar")
     with gr.Accordion("Drilldown: per-example predictions of a run, worst errors first", open=False):
         with gr.Row():
             run = gr.Dropdown([], label="Run", scale=3)

@@ -184,26 +184,26 @@ def test_ui_tokenize_sample_upload_and_bad_files(tmp_path, monkeypatch, syntheti
     from bertvariants.ui import video_bert as ui
 
     monkeypatch.setenv("BERTVARIANTS_UPLOAD_DIRS", str(tmp_path))
-    gallery, joint, md = ui.tokenize(None, "bikes.mp4", "a man rides a bike", 2, 3, 0)
+    gallery, joint, md = ui.tokenize("bikes.mp4", "a man rides a bike", 2, 3, 0, upload=None)
     assert len(gallery) == 6 and "[V" in gallery[0][1]  # 10 s -> six 1.5 s segments
     assert joint[0] == ("[CLS] ", "special") and sum(lbl == "video" for _, lbl in joint) == 6
     upload = tmp_path / "clip.bin"  # the extension does not matter: content decides
     shutil.copy(synthetic, upload)
-    gallery, _, md = ui.tokenize(str(upload), "bikes.mp4", "squares", 2, 3, 0)
+    gallery, _, md = ui.tokenize("bikes.mp4", "squares", 2, 3, 0, upload=str(upload))
     assert len(gallery) == 4 and "your upload" in md
     buf = io.BytesIO()
     np.save(buf, np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32))
     feats = tmp_path / "feats.npy"
     feats.write_bytes(buf.getvalue())
-    gallery, joint, md = ui.tokenize(str(feats), "bikes.mp4", "x", 2, 3, 0)
+    gallery, joint, md = ui.tokenize("bikes.mp4", "x", 2, 3, 0, upload=str(feats))
     assert gallery == [] and sum(lbl == "video" for _, lbl in joint) == 40 and "precomputed" in md
     bad = {"empty.mp4": b"", "notes.mp4": b"hello, this is text\n" * 20,
            "trunc.mp4": synthetic.read_bytes()[:700]}
     for name, data in bad.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(gr.Error, match="empty|not a video|incomplete|could not decode"):
-            ui.tokenize(str(tmp_path / name), "bikes.mp4", "x", 2, 3, 0)
+            ui.tokenize("bikes.mp4", "x", 2, 3, 0, upload=str(tmp_path / name))
     with pytest.raises(gr.Error, match="only files uploaded"):
-        ui.tokenize("/etc/passwd", "bikes.mp4", "x", 2, 3, 0)
+        ui.tokenize("bikes.mp4", "x", 2, 3, 0, upload="/etc/passwd")
     with pytest.raises(gr.Error, match="Text is empty"):
-        ui.tokenize(None, "bikes.mp4", " ", 2, 3, 0)
+        ui.tokenize("bikes.mp4", " ", 2, 3, 0, upload=None)

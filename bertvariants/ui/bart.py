@@ -88,7 +88,7 @@ def build(spec, tab) -> None:
             infill_on = gr.Checkbox(label="Text infilling", value=True)
             infill_ratio = gr.Slider(0, 1, value=0.3, step=0.05, label="infilling ratio (paper: 0.3)")
             lam = gr.Slider(0.5, 10, value=3.0, step=0.5, label="Poisson λ (paper: 3)")
-            seed = gr.Number(value=0, precision=0, label="Seed")
+            seed = gr.Number(value=0, step=1, label="Seed")
         btn = gr.Button("Corrupt", variant="primary")
         original = gr.HighlightedText(label="Original: what happened to each token", combine_adjacent=False)
         corrupted = gr.HighlightedText(label="Corrupted encoder input", combine_adjacent=False)

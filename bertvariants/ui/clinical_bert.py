@@ -116,7 +116,7 @@ def build(spec, tab) -> None:
             max_tokens = gr.Slider(32, 512, value=128, step=16, label="Chunk length (tokens, ≤ 512)")
             stride = gr.Slider(0, 64, value=0, step=8, label="Stride (tokens of overlap)")
             c = gr.Number(value=2.0, label="c (paper: 2)")
-            k = gr.Number(value=1, precision=0, label="Class index to plot")
+            k = gr.Number(value=1, step=1, label="Class index to plot")
         btn = gr.Button("Score the note", variant="primary")
         plot = gr.Plot()
         md = gr.Markdown()
@@ -126,7 +126,7 @@ def build(spec, tab) -> None:
     with gr.Tab("Medical term map (t-SNE)"):
         gr.Markdown(f"{len(cb.TERM_CATEGORIES)} categories of terms (drugs, anatomy, diseases, procedures) written for "
                     "this project, embedded and projected to 2-D with scikit-learn's t-SNE. Hover for the term.")
-        extra = gr.Textbox(label="Extra terms (one 'term, category' per line, optional)", lines=3,
+        extra = gr.Textbox(value="", label="Extra terms (one 'term, category' per line, optional)", lines=3,
                            placeholder="ibuprofen, drugs")
         perp = gr.Slider(2, 50, value=15, step=1, label="Perplexity")
         t_btn = gr.Button("Embed and project")

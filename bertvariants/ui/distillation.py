@@ -159,7 +159,7 @@ def build(spec, tab) -> None:
             s_logits = gr.Textbox(label="Student logits", value="2.0, 2.0, 0.0, -1.0")
         with gr.Row():
             hard = gr.Radio(list(kd.HARD_TARGETS), value="gold", label="Hard targets: gold label or teacher argmax")
-            gold = gr.Number(value=0, precision=0, label="Gold label (class index)")
+            gold = gr.Number(value=0, step=1, label="Gold label (class index)")
         with gr.Row():
             alpha = gr.Number(value=0.5, label="α (distillation weight)")
             beta = gr.Number(value=0.5, label="β (student weight)")

@@ -68,7 +68,7 @@ def _load_input(upload, sample: str):
 
 
 @safe
-def tokenize(upload, sample: str, caption: str, depth: float, branching: float, seed: float):
+def tokenize(sample: str, caption: str, depth: float, branching: float, seed: float, upload=None):
     """Video -> 1.5 s segments -> features -> hierarchical k-means visual words; plus the joint sequence."""
     caption = text(caption, "Text", max_chars=MAX_TEXT_CHARS)
     d = number(depth, "Depth d", lo=1, hi=4, integer=True)
@@ -118,11 +118,11 @@ def build(spec, tab) -> None:
     with gr.Row():
         depth = gr.Slider(1, 4, value=2, step=1, label="Depth d")
         branching = gr.Slider(2, 12, value=4, step=1, label="Branching k")
-        seed = gr.Number(value=0, precision=0, label="Seed")
+        seed = gr.Number(value=0, step=1, label="Seed")
     btn = gr.Button("Tokenize the video", variant="primary")
     gallery = gr.Gallery(label="Storyboard: one thumbnail per 1.5 s segment, with its visual word", columns=6,
                          height="auto")
     joint = gr.HighlightedText(label="[CLS] text [>] visual words [SEP]", combine_adjacent=False)
     md = gr.Markdown()
-    btn.click(tokenize, [upload, sample, caption, depth, branching, seed], [gallery, joint, md],
+    btn.click(tokenize, [sample, caption, depth, branching, seed, upload], [gallery, joint, md],
               api_name="video_tokenize", concurrency_limit=1)

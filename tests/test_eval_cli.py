@@ -39,13 +39,14 @@ def test_score_rouge_plain_text_subprocess(tmp_path):
     assert res["ci95"]["low"] <= res["metrics"]["rougeLsum"] <= res["ci95"]["high"]
 
 
-def test_bad_input_is_one_line_without_traceback(tmp_path):
+def test_bad_input_is_one_line_without_traceback(tmp_path, capsys):
     (tmp_path / "pred.txt").write_text("one\ntwo\nthree\n")
     (tmp_path / "ref.txt").write_text("one\ntwo\n")
-    proc = _cli("score", "--metric", "rouge", "--predictions", tmp_path / "pred.txt", "--references", tmp_path / "ref.txt")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
-    assert "3 predictions but 2 references" in proc.stderr
+    assert main(["score", "--metric", "rouge", "--predictions", str(tmp_path / "pred.txt"),
+                 "--references", str(tmp_path / "ref.txt")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.err.startswith("error: 3 predictions but 2 references")
 
 
 def _squad_files(tmp_path, preds):

@@ -115,6 +115,8 @@ def test_split_sentences_tokenized_and_plain_text():
         "Locke was confirmed .", "The club went unbeaten .", "He is 39 ."]
     assert rouge.split_sentences("He paid $3.5 million. U.S. officials agreed.' Then 'nothing' happened") == [
         "He paid $3.5 million.", "U.S. officials agreed.'", "Then 'nothing' happened"]
+    assert rouge.split_sentences("by the community.Dr Venter agreed. The U.S.Treasury paid 3.5bn.") == [
+        "by the community.", "Dr Venter agreed.", "The U.S.Treasury paid 3.5bn."]  # FRANK XSum glues sentences
     assert rouge.lead("One. Two. Three. Four.", 3) == "One.\nTwo.\nThree."
 
 

@@ -26,7 +26,10 @@ ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) followed by whitespace and
 # something that can start a sentence. Handles both tokenized CNN/DM text ("word . Next") and plain text
 # ("word. Next", "word.' Next"); "U.S. officials" stays one sentence, "$3.5 million" is never split.
-_SENT_END = re.compile(r"""(?:(?<=[.!?])|(?<=[.!?]['"’”)\]]))\s+(?=[A-Z0-9"'‘“(\[])""")
+# Second alternative: sentences glued without a space ("the community.Dr Venter"), as in the FRANK XSum
+# documents, whose one-sentence-per-line originals were joined with "": a lower-case word, the stop, then a
+# capitalised word ("U.S.Treasury" and "3.5" stay whole).
+_SENT_END = re.compile(r"""(?:(?<=[.!?])|(?<=[.!?]['"’”)\]]))\s+(?=[A-Z0-9"'‘“(\[])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])""")
 
 
 def split_sentences(text: str) -> list[str]:

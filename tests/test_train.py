@@ -92,7 +92,7 @@ def test_config_rejects_bad_values():
         config_from_args(Sst2TeacherConfig, {"stepz": 3})
     with pytest.raises(ValueError, match="steps and batch_size"):
         config_from_args(Sst2TeacherConfig, {"steps": 0})
-    assert config_from_args(Sst2TeacherConfig, {"steps": None, "scale": 2.5}).total_steps == 1500
+    assert config_from_args(Sst2TeacherConfig, {"steps": None, "scale": 2.5}).total_steps == 1000
 
 
 def test_sampler_is_seeded_and_covers_epochs():
@@ -257,3 +257,78 @@ def test_tang_augmentation_rates():
     assert all(1 <= len(o) <= 5 for o in ngram)
     with pytest.raises(ValueError, match="empty"):
         augment_sentence([], generator=gen)
+
+
+def write_clinical(root: Path) -> Path:
+    """A tiny MTSamples-format CSV (index, description, medical_specialty, sample_name, transcription, keywords)."""
+    rows = ["index,description,medical_specialty,sample_name,transcription,keywords"]
+    for i in range(12):
+        surgery = i % 2 == 0
+        body = ("PROCEDURE: incision , the patient was prepped and draped , sutures closed the wound . " * 9 if surgery
+                else "HISTORY: the patient reports urinary frequency , urine culture was negative , follow up . " * 9)
+        rows.append(f'{i},note {i},{"Surgery" if surgery else "Urology"},s{i},"{body}",k')
+    path = root / "clinical" / "mtsamples_subset.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_clinical_tiny_run_scores_notes_with_chunk_aggregation(data_dir, tiny_base, tmp_path, monkeypatch):
+    write_clinical(data_dir)
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "models"))
+    rep = run_recipe("clinical", {"data": str(data_dir), "base_model": str(tiny_base), "log_every": 1, "steps": 6,
+                                  "batch_size": 8, "max_length": 40, "lr": 1e-3}, progress=False)
+    rec = check_result(rep, "mtsamples")
+    assert rec["details"]["aggregation"].startswith("P = (P_max + P_mean*n/c)")
+    assert rec["details"]["chunk_tokens"] == 40  # the harness chunks as training did
+    assert rec["details"]["chunks"] > rec["n"]  # notes longer than one chunk
+    res = registry.resolve("clinical-classifier", registry.load_manifest(), online=False)
+    assert res.source == "trained"
+
+
+@pytest.mark.parametrize("recipe_name", ["distil-student", "albert-student"])
+def test_sentence_students_tiny_run(recipe_name, data_dir, tiny_base, tmp_path):
+    root = data_dir
+    (root / "glue" / "stsb").mkdir(exist_ok=True)
+    pairs = [("a man plays a guitar", "a person plays guitar", 4.2), ("a cat sleeps", "the stock market fell", 0.2),
+             ("two dogs run", "dogs are running", 3.8), ("a woman cooks", "a chef is cooking", 3.5),
+             ("the sun sets", "a car drives fast", 0.5)]
+    for name in ("sts-train.csv", "sts-dev.csv"):
+        (root / "glue" / "stsb" / name).write_text(
+            "".join(f"main-captions\tMSRvid\t2012\t{i}\t{s}\t{a}\t{b}\n" for i, (a, b, s) in enumerate(pairs * 2)))
+    kw = tiny(data_dir, tiny_base, tmp_path / recipe_name, steps=6, batch_size=8, lr=1e-3, train_sentences=60)
+    if recipe_name == "distil-student":
+        kw["student_layers"] = (0,)
+    else:
+        kw.update(embedding_size=12, shared_from=1)
+    rep = run_recipe(recipe_name, kw, progress=False)
+    rec = check_result(rep, "stsb")
+    assert {"spearman", "teacher_spearman", "encode_speedup", "params_ratio"} <= set(rec["metrics"])
+    assert rec["metrics"]["params_ratio"] > 1.0
+    losses = [r["loss"] for r in rep.fit.curve]
+    assert losses[-1] < losses[0]
+
+
+def test_albert_init_is_the_best_low_rank_factorization(tiny_base):
+    from transformers import BertModel
+
+    from bertvariants.train.albert_student import albert_from_bert, svd_factorize
+
+    bert = BertModel.from_pretrained(tiny_base)
+    w = bert.embeddings.word_embeddings.weight.detach()
+    a, b = svd_factorize(w, 12)
+    err12 = torch.linalg.matrix_norm(w - a @ b)
+    a6, b6 = svd_factorize(w, 6)
+    err6 = torch.linalg.matrix_norm(w - a6 @ b6)
+    assert err12 < err6  # a larger E approximates better (Eckart–Young)
+    full = svd_factorize(w, 36)
+    assert torch.allclose(full[0] @ full[1], w, atol=1e-4)  # full rank: exact
+    albert = albert_from_bert(bert, embedding_size=12, shared_from=1)
+    n_albert = sum(p.numel() for p in albert.parameters())
+    assert n_albert < sum(p.numel() for p in bert.parameters()) / 2
+    layer = albert.encoder.albert_layer_groups[0].albert_layers[0]
+    assert torch.equal(layer.ffn.weight, bert.encoder.layer[1].intermediate.dense.weight)
+    with pytest.raises(ValueError, match="rank"):
+        svd_factorize(w, 0)
+    with pytest.raises(ValueError, match="shared_from"):
+        albert_from_bert(bert, shared_from=9)

@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", dest="base_model", help="start from this local checkpoint instead of MiniLM")
     p.add_argument("--log-every", type=int, dest="log_every", help="steps between loss-curve rows")
     p.add_argument("--eval-limit", type=int, dest="eval_limit", help="evaluate on at most N examples")
+    p.add_argument("--max-minutes", type=float, dest="max_minutes",
+                   help="stop training after this many minutes (SIGTERM does the same); still saves and evaluates")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on an oversubscribed machine)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     return p
 
@@ -39,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         for r in RECIPES:
             print(f"{r.name:16s} -> {', '.join('models/' + b for b in r.builds):45s} {r.summary}")
         return 0
-    overrides = {k: v for k, v in vars(args).items() if k not in ("recipe", "no_progress")}
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    overrides = {k: v for k, v in vars(args).items() if k not in ("recipe", "no_progress", "threads")}
     names = [r.name for r in RECIPES] if args.recipe == "all" else [recipe(args.recipe).name]
     if args.recipe == "all" and args.output:
         print("--output cannot be used with 'all' (each recipe has its own directory)", file=sys.stderr)

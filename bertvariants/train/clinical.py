@@ -1,0 +1,91 @@
+"""``clinical``: the long-note classifier of the ClinicalBERT tab (Huang et al. 2019, §3.4) on MTSamples.
+
+Task: is a transcription from the Surgery specialty (vs any other)? Notes are long (often > 512 tokens), so —
+as ClinicalBERT does for readmission — each note is cut into chunks (:func:`bertvariants.clinical_bert.chunk_note`),
+every chunk is trained with its note's label, and at test time the chunk probabilities are combined with
+eq. 4, P = (P_max + P_mean·n/c) / (1 + n/c), c = 2 (:func:`aggregate_chunk_scores`, used by the harness).
+
+The train/test notes are the evaluation harness's fixed stratified 50/50 split of the ``mtsamples`` task, so
+the score (AUROC, AUPRC, RP80 from ``evaluation.runner``) is on notes never trained on. Chunks are
+``max_length`` tokens; the saved tokenizer's ``model_max_length`` is set to the same value so that the
+harness and the tab chunk exactly as training did. Output: ``models/clinical``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..clinical_bert import chunk_note
+from .common import (
+    RunReport,
+    Setup,
+    TrainConfig,
+    base_model_path,
+    data_file,
+    finish,
+    fit,
+    harness,
+    output_dir,
+    save_checkpoint,
+    seed_everything,
+)
+from .sst2_teacher import _ce_loss, text_batches
+
+NAME = "clinical"
+LABELS = ("other", "Surgery")  # the harness's mtsamples labels (1 = Surgery)
+
+
+@dataclass(frozen=True)
+class ClinicalConfig(TrainConfig):
+    steps: int = 150
+    batch_size: int = 16
+    lr: float = 5e-5
+    max_length: int = 128  # tokens per chunk (with [CLS]/[SEP])
+    freeze_word_embeddings: bool = True
+
+
+def chunk_dataset(tokenizer, notes, *, max_tokens: int) -> tuple[list[str], list[int]]:
+    """Every chunk of every note, labelled with its note's label (ClinicalBERT §3.4)."""
+    texts, labels = [], []
+    for e in notes:
+        for ch in chunk_note(tokenizer, e.text, max_tokens=max_tokens, max_chunks=100_000):
+            texts.append(ch.text)
+            labels.append(int(e.label))
+    if len(set(labels)) < 2:
+        raise ValueError("MTSamples training notes need both Surgery and other notes")
+    return texts, labels
+
+
+def run(cfg: ClinicalConfig, *, progress: bool = True) -> RunReport:
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from evaluation.loaders import load_mtsamples
+
+    path = data_file(cfg, "clinical/mtsamples_subset.csv", what="MTSamples CSV")
+    seed_everything(cfg.seed)
+    base = base_model_path(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.model_max_length = cfg.max_length
+    train = load_mtsamples(path, split="train")
+    texts, labels = chunk_dataset(tokenizer, train.examples, max_tokens=cfg.max_length)
+    model = BertForSequenceClassification.from_pretrained(
+        base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
+    if cfg.freeze_word_embeddings:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    setup = Setup(model=model, loss_fn=_ce_loss,
+                  batches=text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size,
+                                       max_length=cfg.max_length, seed=cfg.seed))
+    result = fit(setup, cfg, desc=NAME, progress=progress)
+    out = output_dir(cfg, NAME)
+    save_checkpoint(setup.model, tokenizer, out)
+    scored = harness("mtsamples", out, data=path, split="test", limit=cfg.eval_limit)
+    positives = sum(labels)
+    return finish(recipe=NAME, name=NAME, title="MTSamples Surgery-vs-other long-note classifier (MiniLM)", cfg=cfg,
+                  fit=result, out=out, result=scored, variant="ClinicalBERT",
+                  paper="Huang et al. 2019 (ClinicalBERT) §3.4 chunked notes, eq. 4 aggregation with c = 2",
+                  data={"notes": f"{path} (harness split 'train': {len(train)} notes)",
+                        "chunks": f"{len(texts)} chunks of ≤ {cfg.max_length} tokens, {positives} from Surgery notes",
+                        "evaluation": "harness split 'test' (the other half of the notes)"},
+                  notes="Labels: 0 = other, 1 = Surgery. Score a note with `bertvariants.clinical_bert.score_note`.")

@@ -50,6 +50,15 @@ def tiny(data_dir, tiny_base, out, **kw):
 
 
 @pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and one thread avoids OpenMP stalls on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
 def results_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("BERTVARIANTS_RESULTS_DIR", str(tmp_path / "results"))
     return tmp_path / "results"

@@ -43,7 +43,7 @@ RECIPES: tuple[RecipeSpec, ...] = (
     RecipeSpec("clinical", "clinical", "ClinicalConfig", ("clinical",),
                "Huang et al. 2019: MTSamples Surgery-vs-other classifier, chunk aggregation c=2"),
     RecipeSpec("distil-student", "distil_student", "DistilStudentConfig", ("distil-student",),
-               "Sanh et al. 2019: 3-layer student from every other MiniLM layer (cosine + MSE)"),
+               "Sanh et al. 2019: 3-layer student from every other MiniLM layer (hidden + sentence cosine)"),
     RecipeSpec("albert-student", "albert_student", "AlbertStudentConfig", ("albert-student",),
                "Lan et al. 2019: ALBERT-shaped student (E=128 via SVD, one shared layer ×6)"),
 )

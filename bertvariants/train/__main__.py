@@ -32,8 +32,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, dest="max_minutes",
                    help="stop training after this many minutes (SIGTERM does the same); still saves and evaluates")
     p.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on an oversubscribed machine)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other setting of the recipe's config, e.g. --set augment=1 --set alpha=0 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     return p
+
+
+def parse_settings(items: list[str]) -> dict:
+    """``["augment=1", "student_layers=[0, 3]"]`` -> ``{"augment": 1, "student_layers": (0, 3)}`` (YAML scalars)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        parsed = yaml.safe_load(value)
+        out[key.strip().replace("-", "_")] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("recipe", "no_progress", "threads")}
-    names = [r.name for r in RECIPES] if args.recipe == "all" else [recipe(args.recipe).name]
+    overrides = {k: v for k, v in vars(args).items() if k not in ("recipe", "no_progress", "threads", "set")}
+    try:
+        overrides.update(parse_settings(args.set))
+        names = [r.name for r in RECIPES] if args.recipe == "all" else [recipe(args.recipe).name]
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if args.recipe == "all" and args.output:
         print("--output cannot be used with 'all' (each recipe has its own directory)", file=sys.stderr)
         return 2

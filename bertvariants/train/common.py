@@ -335,7 +335,10 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
         if stop.requested or (cfg.max_minutes and time.perf_counter() - start > 60 * cfg.max_minutes):
             step -= 1
             break
-        batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in next(setup.batches).items()}
+        # every process draws the same seeded stream and keeps its own slice: distinct data per GPU, reproducible
+        draws = [next(setup.batches) for _ in range(accelerator.num_processes)]
+        batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v
+                 for k, v in draws[accelerator.process_index].items()}
         with accelerator.autocast():
             logs = setup.loss_fn(model, batch)
         loss = logs["loss"]

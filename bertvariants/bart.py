@@ -221,16 +221,21 @@ def apply_noise(tokens: Sequence, config: NoiseConfig, *, generator: torch.Gener
 
 def highlight_corrupted(noised: Noised) -> list[tuple[str, str | None]]:
     """(text, label) pairs for gr.HighlightedText: the encoder input, each ``<mask>`` labelled with how many tokens
-    it hides (0 = an inserted mask), and tokens that moved (permutation / rotation) labelled "moved"."""
+    it hides (0 = an inserted mask), and the first token of every block that permutation / rotation moved labelled
+    "moved" (a jump over tokens that are still present somewhere; gaps left by deletions or masks are not jumps)."""
+    removed = set(noised.removed)
     out = []
-    prev = None
+    last = -1  # the highest original index covered so far in reading order
     for pos, (tok, s) in enumerate(zip(noised.tokens, noised.source)):
         if s < 0:
-            k = len(noised.spans.get(pos, []))
-            out.append((f"{tok} ", "inserted mask (0-length span)" if k == 0 else f"mask hiding {k} token(s)"))
-        else:
-            out.append((f"{tok} ", "moved" if prev is not None and s != prev + 1 else None))
-            prev = s
+            hidden = noised.spans.get(pos, [])
+            out.append((f"{tok} ", "inserted mask (0-length span)" if not hidden else f"mask hiding {len(hidden)} token(s)"))
+            if hidden and min(hidden) == last + 1:
+                last = max(hidden)
+            continue
+        jump = s <= last or any(i not in removed for i in range(last + 1, s))
+        out.append((f"{tok} ", "moved" if jump else None))
+        last = s
     return out
 
 

@@ -187,3 +187,14 @@ def test_ui_summarize_generate_and_fallback(tmp_path, monkeypatch, tiny_bart):
         with pytest.raises(gr.Error, match=msg):
             ui.summarize(*args)
     assert registry.resolve("summarization").source == "local"
+
+
+def test_highlight_marks_only_block_starts_as_moved():
+    doc = "A b. C d. E f.".split()  # three 2-token sentences
+    perm = bart.Noised(["C", "d.", "A", "b.", "E", "f."], [2, 3, 0, 1, 4, 5], {}, 6)
+    assert [lbl for _, lbl in bart.highlight_corrupted(perm)] == ["moved", None, "moved", None, "moved", None]
+    # deletions and masks leave gaps that are not moves
+    gaps = bart.Noised(["A", "<mask>", "E", "f."], [0, -1, 4, 5], {1: [2, 3]}, 6)
+    assert [lbl for _, lbl in bart.highlight_corrupted(gaps)] == [None, "mask hiding 2 token(s)", None, None]
+    deleted = bart.token_deletion(doc, ratio=0.5, generator=make_generator(0))
+    assert all(lbl is None for _, lbl in bart.highlight_corrupted(deleted))

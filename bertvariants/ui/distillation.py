@@ -151,6 +151,7 @@ def build(spec, tab) -> None:
         for trigger in (temp.change, logits.submit, labels.submit):
             trigger(explore, [logits, labels, temp], [plot, dk], api_name=False)
         gr.Button("Show distribution").click(explore, [logits, labels, temp], [plot, dk], api_name="distillation_explore")
+        tab.select(explore, [logits, labels, temp], [plot, dk], api_name=False)  # draw the default logits on arrival
     with gr.Tab("Loss calculator"):
         gr.Markdown("Hinton et al. §2: total = α · T² · CE(soft targets, soft predictions) + β · CE(hard targets, "
                     "student at T = 1). T² keeps the soft term's gradients comparable as T changes.")

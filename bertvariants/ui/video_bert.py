@@ -78,8 +78,8 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
     if video is not None:
         board = vb.tokenize_video(video, depth=d, branching=k, seed=seed, extra_fit=[_sample_corpus_features()])
         ids, stats = board.word_ids, board.stats
-        gallery = [(thumb, f"{s / video.fps:.1f}–{e / video.fps:.1f} s · {vb.visual_token(i)} · path "
-                           + "/".join(map(str, vb.word_path(i, branching=k, depth=d))))
+        gallery = [(thumb, f"{vb.visual_token(i)} ({'/'.join(map(str, vb.word_path(i, branching=k, depth=d)))}) "
+                           f"{s / video.fps:.1f}–{e / video.fps:.1f} s")
                    for thumb, (s, e), i in zip(board.thumbnails, board.bounds, ids)]
         what = (f"{len(video.frames)} frames at {video.fps} fps ({video.duration:.1f} s, source "
                 f"{video.source_size[0]}×{video.source_size[1]} at {video.source_fps:.2f} fps"
@@ -121,7 +121,7 @@ def build(spec, tab) -> None:
         seed = gr.Number(value=0, step=1, label="Seed")
     btn = gr.Button("Tokenize the video", variant="primary")
     gallery = gr.Gallery(label="Storyboard: one thumbnail per 1.5 s segment, with its visual word", columns=6,
-                         height="auto")
+                         height=260, object_fit="contain")
     joint = gr.HighlightedText(label="[CLS] text [>] visual words [SEP]", combine_adjacent=False)
     md = gr.Markdown()
     btn.click(tokenize, [sample, caption, depth, branching, seed, upload], [gallery, joint, md],

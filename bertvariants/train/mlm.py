@@ -7,8 +7,8 @@ Wikipedia blocks for the same number of steps; only *when the mask is drawn* dif
   epoch shows the model the same masked positions;
 - dynamic (RoBERTa): a fresh mask is drawn every time a sequence is fed to the model.
 
-The difference only shows when sequences repeat, so the default trains on ``train_blocks`` = 640 blocks of
-128 tokens for 400 steps × 16 = 10 epochs. Both are scored on the same held-out documents with the same
+The difference only shows when sequences repeat, so the default trains on ``train_blocks`` = 320 blocks of
+128 tokens for 300 steps × 8 = 7.5 epochs. Both are scored on the same held-out documents with the same
 fixed-seed masks (held-out MLM loss, lower is better). MiniLM ships without an MLM head: a new one is
 initialised (its decoder tied to the word embeddings) and trained here; ``mlm-dynamic`` then serves the
 RoBERTa and ALBERT fill-mask tabs offline.
@@ -44,11 +44,11 @@ EVAL_SEED = 1234  # held-out masks: identical for every model compared
 
 @dataclass(frozen=True)
 class MLMConfig(TrainConfig):
-    steps: int = 400
-    batch_size: int = 16
+    steps: int = 300
+    batch_size: int = 8
     lr: float = 2e-4  # the MLM head is new
     max_length: int = 128  # block length (tokens, incl. [CLS]/[SEP])
-    train_blocks: int | None = 640  # sequences that repeat across epochs (None = the whole corpus)
+    train_blocks: int | None = 320  # sequences that repeat across epochs (None = the whole corpus)
     heldout_docs: int = 6  # last documents of the corpus, never trained on
     eval_blocks: int = 96
     mlm_probability: float = 0.15

@@ -4,7 +4,7 @@ BERT §4.1 (Devlin et al. 2019): a classifier on the [CLS] (pooled) representati
 with cross-entropy. The result serves ``distillation-teacher`` offline (``models/sst2-teacher``) and is the
 teacher whose logits the ``bilstm-student`` (Tang et al. 2019) regresses.
 
-Default: 400 steps × 32 sentences (≈ 13k of SST-2's 67k training phrases), lr 1e-4 (small 6-layer models
+Default: 1000 steps × 32 sentences (≈ 32k of SST-2's 67k training phrases; 400 steps reached 86.7%), lr 1e-4 (small 6-layer models
 want a larger rate than BERT-base's 2e-5), max length 64 (SST-2 sentences are short), word embeddings frozen
 (the 30,522 × 384 table is half of MiniLM's weights: freezing it halves the optimizer's work on a CPU and
 keeps words unseen in SST-2 where pretraining put them).
@@ -39,7 +39,7 @@ LABELS = ("negative", "positive")  # GLUE SST-2: 0 = negative, 1 = positive
 
 @dataclass(frozen=True)
 class Sst2TeacherConfig(TrainConfig):
-    steps: int = 400
+    steps: int = 1000
     batch_size: int = 32
     lr: float = 1e-4
     max_length: int = 64

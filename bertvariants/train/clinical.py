@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ..clinical_bert import chunk_note
 from .common import (
     RunReport,

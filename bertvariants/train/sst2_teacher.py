@@ -75,14 +75,6 @@ def _ce_loss(model, batch):
     return {"loss": out.loss, "train_acc": acc}
 
 
-def accuracy(model, tokenizer, texts, labels, *, max_length: int = 128) -> float:
-    """Dev accuracy through the shared batched inference path."""
-    from ..inference import classify
-
-    logits = classify(model, tokenizer, texts, max_length=max_length)
-    return float((logits.argmax(-1) == torch.tensor(labels)).float().mean())
-
-
 def run(cfg: Sst2TeacherConfig, *, progress: bool = True) -> RunReport:
     from transformers import AutoTokenizer, BertForSequenceClassification
 

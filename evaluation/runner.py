@@ -180,13 +180,19 @@ def _features(h: ModelHandle, ds: Dataset, *, batch_size: int, progress: bool) -
     return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
 
 
+PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
 def _probe():
-    """The linear probe: standardised features -> L2-regularised logistic regression (C = 1, lbfgs: deterministic)."""
-    from sklearn.linear_model import LogisticRegression
+    """The linear probe: standardised features -> L2 logistic regression whose strength C is chosen by 5-fold
+    cross-validation (log-loss) on the probe's training data (SentEval-style; a fixed C overfits 1,536 pair features).
+    lbfgs and unshuffled stratified folds: deterministic."""
+    from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=list(PROBE_CS), cv=5, max_iter=2000, l1_ratios=(0.0,),
+                                                                scoring="neg_log_loss", use_legacy_attributes=False))
 
 
 def _label_map(bench: tasks.Benchmark, config) -> list[int]:
@@ -232,7 +238,8 @@ def _classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_d
             yt = np.array([e.label for e in train.examples])
             clf = _probe().fit(xt, yt)
             probs = clf.predict_proba(x)
-            details.update(method="linear probe (logistic regression on frozen embeddings)",
+            details.update(method="linear probe (logistic regression on standardised frozen embeddings, C by 5-fold CV)",
+                           probe_C=float(np.ravel(clf[-1].C_)[0]),
                            probe_train_split=bench.probe_split, probe_train_size=int(cap),
                            probe_train_sha256=sha256_file(train.path))
         else:
@@ -398,6 +405,7 @@ def _long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) ->
         yt = np.array([e.label for e in train.examples])[t_owner]
         xt = _encode(h, t_texts, batch_size=batch_size, progress=progress)
         clf = _probe().fit(xt, yt)
+        details["probe_C"] = float(np.ravel(clf[-1].C_)[0])
         chunk_p = clf.predict_proba(_encode(h, texts, batch_size=batch_size, progress=progress))[:, 1]
         details.update(method="linear probe on chunk embeddings (each chunk labelled with its note's label)",
                        probe_train_split=bench.probe_split, probe_train_notes=len(train), probe_train_chunks=len(t_texts))

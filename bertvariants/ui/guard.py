@@ -17,7 +17,8 @@ In gradio 6.31 this is broken for batched events: ``gradio.queueing.create_valid
 ``batch=True`` onto the validator while the request body is not batched, so ``process_api`` unpacks the
 inputs wrongly and every request fails with 400 "didn't receive enough input values ... Received
 inputs". :func:`install_validator_fix` makes the validator function unbatched (it always sees exactly
-one request); it is idempotent and only touches the validator, never the event itself.
+one request) and gives it the raw payload (see the comment there); it is idempotent and only touches the
+validator, never the event itself.
 
 Usage (one line per batched event)::
 
@@ -72,6 +73,10 @@ def install_validator_fix() -> None:
     def create_validator_fn(fn):
         validator_fn = current(fn)
         validator_fn.batch = False  # the queue validates one request body, never a batch
+        # Raw payloads: a component's own preprocessing error (e.g. a Slider value out of range) raised
+        # inside the validator becomes an HTTP 400 whose message gradio_client drops; the checks see the
+        # raw value instead and answer with a readable 422 (text and numbers arrive unchanged).
+        validator_fn.preprocess = False
         return validator_fn
 
     create_validator_fn._bertvariants_unbatched = True

@@ -54,7 +54,7 @@ def filter_rows(df: pd.DataFrame, *, search: str = "", tasks=None, variants=None
     out = out[out["source"].isin(sources)]
     params = pd.to_numeric(out["params_millions"], errors="coerce")
     out = out[params.isna() | ((params >= min_params) & (params <= max_params))]
-    if search and search.strip():
+    if search and search.strip() and not out.empty:  # agg(axis=1) of no rows is a DataFrame, not a Series
         needle = search.strip().lower()
         hay = out[["model", "variant", "task", "citation"]].astype(str).agg(" ".join, axis=1).str.lower()
         out = out[hay.str.contains(needle, regex=False)]
@@ -121,9 +121,9 @@ def render(search, tasks, variants, sources, min_params, max_params, columns, so
 @safe
 def drilldown(run_file: str, top: float):
     """Public API ``leaderboard_drilldown``: one run's per-example predictions, worst errors first."""
+    k = number(top, "examples shown", lo=1, hi=200, integer=True)  # validated even when no run is picked
     if not run_file:
         return dashboard.error_figure("Pick a measured run (one with stored predictions)."), pd.DataFrame()
-    k = number(top, "examples shown", lo=1, hi=200, integer=True)
     name = Path(str(run_file)).name  # never a path outside the results directory
     pred = results.predictions(results_dir(), name)
     return dashboard.safe_figure(dashboard.drilldown_figure, pred, top=k), pred.head(k)

@@ -183,16 +183,23 @@ def _features(h: ModelHandle, ds: Dataset, *, batch_size: int, progress: bool) -
 PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-def _probe():
+def _probe_name(n_train: int) -> str:
+    solver = "liblinear" if n_train < 1000 else "lbfgs"
+    return f"StandardScaler + LogisticRegressionCV(Cs={list(PROBE_CS)}, cv=5, log-loss, {solver})"
+
+
+def _probe(n_train: int):
     """The linear probe: standardised features -> L2 logistic regression whose strength C is chosen by 5-fold
     cross-validation (log-loss) on the probe's training data (SentEval-style; a fixed C overfits 1,536 pair features).
-    lbfgs and unshuffled stratified folds: deterministic."""
+    liblinear below 1,000 examples (fast there), lbfgs above; unshuffled stratified folds: deterministic."""
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=list(PROBE_CS), cv=5, max_iter=2000, l1_ratios=(0.0,),
-                                                                scoring="neg_log_loss", use_legacy_attributes=False))
+    solver = "liblinear" if n_train < 1000 else "lbfgs"
+    return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=list(PROBE_CS), cv=5, max_iter=2000, solver=solver,
+                                                                l1_ratios=(0.0,), scoring="neg_log_loss",
+                                                                use_legacy_attributes=False))
 
 
 def _label_map(bench: tasks.Benchmark, config) -> list[int]:
@@ -236,9 +243,10 @@ def _classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_d
             train = Dataset(train.task, train.split, train.path, [train.examples[i] for i in keep])
             xt = _features(h, train, batch_size=batch_size, progress=progress)
             yt = np.array([e.label for e in train.examples])
-            clf = _probe().fit(xt, yt)
+            clf = _probe(len(yt)).fit(xt, yt)
             probs = clf.predict_proba(x)
             details.update(method="linear probe (logistic regression on standardised frozen embeddings, C by 5-fold CV)",
+                           probe=_probe_name(len(yt)),
                            probe_C=float(np.ravel(clf[-1].C_)[0]),
                            probe_train_split=bench.probe_split, probe_train_size=int(cap),
                            probe_train_sha256=sha256_file(train.path))
@@ -246,9 +254,9 @@ def _classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_d
             from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
             folds = StratifiedKFold(n_splits=10, shuffle=True, random_state=seed)
-            probs = cross_val_predict(_probe(), x, y, cv=folds, method="predict_proba")
+            probs = cross_val_predict(_probe(len(y) * 9 // 10), x, y, cv=folds, method="predict_proba")
             details.update(method="linear probe, stratified 10-fold cross-validation on the evaluation split "
-                                  "(no train split available)")
+                                  "(no train split available)", probe=_probe_name(len(y) * 9 // 10))
         if bench.format == "pair":
             details["features"] = "[u, v, |u-v|, u*v]"
     else:
@@ -404,8 +412,9 @@ def _long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) ->
         t_texts, t_owner = chunks_of(train)
         yt = np.array([e.label for e in train.examples])[t_owner]
         xt = _encode(h, t_texts, batch_size=batch_size, progress=progress)
-        clf = _probe().fit(xt, yt)
+        clf = _probe(len(yt)).fit(xt, yt)
         details["probe_C"] = float(np.ravel(clf[-1].C_)[0])
+        details["probe"] = _probe_name(len(yt))
         chunk_p = clf.predict_proba(_encode(h, texts, batch_size=batch_size, progress=progress))[:, 1]
         details.update(method="linear probe on chunk embeddings (each chunk labelled with its note's label)",
                        probe_train_split=bench.probe_split, probe_train_notes=len(train), probe_train_chunks=len(t_texts))

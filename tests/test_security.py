@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -171,3 +172,21 @@ def test_results_json_from_a_request_is_never_executed_as_code(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(run))
     runs = results.load_runs(tmp_path)
     assert runs["model"].tolist() == [run["model"]]
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../../../../../etc/passwd", "results/../../../etc/hostname"])
+def test_no_request_string_opens_a_file_outside_its_directory(client, path):
+    """String inputs that name files (the leaderboard drilldown's run, the VideoBERT sample) never reach
+    outside their directory: the answer is a message, never the file."""
+    from gradio_client.exceptions import AppError
+
+    for api_name, kwargs in (("/leaderboard_drilldown", {"run_file": path, "top": 5}),
+                             ("/video_tokenize", {"sample": path})):
+        try:
+            answer = client.predict(api_name=api_name, **kwargs)
+        except AppError as exc:
+            answer = str(exc)
+        text = json.dumps(answer, default=str)
+        assert "root:" not in text and "daemon:" not in text, (api_name, text[:300])
+        assert isinstance(answer, str) and re.search(r"not in the list of choices|pick a|no per-example|missing", answer), \
+            (api_name, text[:300])

@@ -202,6 +202,14 @@ def _probe(n_train: int):
                                                                 use_legacy_attributes=False))
 
 
+def _load_train(bench: tasks.Benchmark, train_data) -> Dataset:
+    try:
+        return tasks.load(bench, bench.probe_split, train_data)
+    except ValueError as exc:
+        raise ValueError(f"the linear probe needs {bench.key}'s {bench.probe_split} split: {exc} "
+                         "(for the probe's training file use --train-data PATH)") from None
+
+
 def _label_map(bench: tasks.Benchmark, config) -> list[int]:
     """Model class index -> task label index, by label name when the names match, else by position."""
     id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
@@ -236,7 +244,7 @@ def _classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_d
     elif h.kind == "sentence-embedding":
         x = _features(h, ds, batch_size=batch_size, progress=progress)
         if bench.probe_split:
-            train = tasks.load(bench, bench.probe_split, train_data)
+            train = _load_train(bench, train_data)
             rng = np.random.default_rng(seed)
             cap = min(probe_train_size, len(train))
             keep = np.sort(rng.permutation(len(train))[:cap])
@@ -408,7 +416,7 @@ def _long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) ->
         chunk_p = torch.softmax(logits, -1).numpy()[:, mapping.index(1)]
         details["method"] = "fine-tuned classifier on each chunk"
     else:
-        train = tasks.load(bench, bench.probe_split, train_data or ds.path)
+        train = _load_train(bench, train_data or ds.path)
         t_texts, t_owner = chunks_of(train)
         yt = np.array([e.label for e in train.examples])[t_owner]
         xt = _encode(h, t_texts, batch_size=batch_size, progress=progress)

@@ -227,3 +227,11 @@ def test_unknown_and_offline_hub_models_are_clear_errors():
         runner.resolve_model("someone/some-model")
     with pytest.raises(ValueError, match="unknown model 'nonsense'"):
         runner.resolve_model("nonsense")
+
+
+def test_probe_without_train_file_names_train_data(tmp_path, tiny_checkpoint, monkeypatch):
+    monkeypatch.setenv("BERTVARIANTS_SHARED_DATA", str(tmp_path))
+    p = tmp_path / "dev.tsv"
+    p.write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    with pytest.raises(ValueError, match="--train-data PATH"):
+        runner.run("sst2", str(tiny_checkpoint("feature-extraction")), data=str(p), progress=False)

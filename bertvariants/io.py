@@ -104,14 +104,20 @@ def atomic_create_bytes(path: str | os.PathLike, data: bytes, *, max_tries: int 
 
 
 @contextlib.contextmanager
-def dir_lock(directory: str | os.PathLike, *, name: str = ".lock") -> Iterator[Path]:
-    """Hold an exclusive advisory lock on ``directory`` (``flock`` on ``<directory>/.lock``) — across threads
-    and processes — so "pick a free name, then write" cannot race: two runs writing at once both land."""
+def dir_lock(directory: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive advisory lock on ``directory`` — across threads and processes — so "pick a free name,
+    then write" cannot race: two runs writing at once both land.
+
+    The lock file lives in the system temp dir, named by a hash of the directory's real path, so the
+    directory itself (e.g. a committed ``results/``) never gets a stray lock file.
+    """
     import fcntl
+    import hashlib
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / name, os.O_RDWR | os.O_CREAT, 0o644)
+    key = hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:16]
+    fd = os.open(Path(tempfile.gettempdir()) / f"bertvariants-{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield directory

@@ -141,7 +141,7 @@ def test_ctrl_c_leaves_no_partial_result_and_says_so(tmp_path):
     last = stderr.strip().splitlines()[-1]
     assert "interrupted" in last and "no result was written" in last
     assert stdout.strip() == ""
-    left = [p.name for p in out.rglob("*") if p.is_file() and p.name != ".lock"] if out.exists() else []
+    left = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
     assert left == []
 
 

@@ -293,3 +293,9 @@ def test_bad_videos_are_refused_with_the_reason(videos, tmp_path):
 def test_check_video_file_enforces_the_upload_area(videos, tmp_path):
     with pytest.raises(ValueError, match="only files uploaded to this app"):
         bio.check_video_file(str(videos["mp4"]), roots=[tmp_path])
+
+
+def test_dir_lock_leaves_nothing_in_the_directory(tmp_path):
+    with bio.dir_lock(tmp_path / "results"):
+        pass
+    assert list((tmp_path / "results").iterdir()) == []

@@ -3,17 +3,17 @@
 How a model is evaluated depends on the benchmark's format (``tasks.Benchmark.format``) and the model's kind:
 
 - sentence embeddings: STS by the cosine of the two embeddings (Sentence-BERT §4.1); classification and pair
-  tasks by a **linear probe**: logistic regression on standardised frozen embeddings, features (u) for single sentences and
-  (u, v, |u−v|, u∗v) for pairs (Sentence-BERT §3, the classification objective's features), trained on the
-  task's train split (capped at ``probe_train_size`` examples, a seeded sample), or by stratified 10-fold
-  cross-validation on the evaluation split when the task has no train split here (RTE);
+  tasks by a **linear probe**: logistic regression (C by 5-fold CV) on standardised frozen embeddings, features
+  (u) for single sentences and (u, v, |u−v|, u∗v) for pairs (Sentence-BERT §3, the classification objective's
+  features), trained on the task's train split (capped at ``probe_train_size`` examples, a seeded sample), or by
+  stratified 10-fold cross-validation on the evaluation split when the task has no train split here (RTE);
   long notes by a probe over chunk embeddings, chunk probabilities aggregated as in ClinicalBERT §3.4.
 - fine-tuned classifiers: logits → label, the head's ``id2label`` mapped onto the task's label names;
 - question answering: windows + n-best span decoding (``bertvariants.spanbert``), official SQuAD scoring;
 - seq2seq summarizers: ``generate``; ``lead3``: the first three sentences (See et al. 2017).
 
-Every forward pass goes through ``bertvariants.inference`` (``encode`` / ``classify`` / ``run_batched``),
-except seq2seq ``generate``, which that module does not cover.
+Forward passes go through ``bertvariants.inference`` (``encode`` / ``classify``), except seq2seq ``generate``
+(not covered by that module) and SQuAD, whose windows run in ``bertvariants.spanbert.answer_questions``.
 """
 
 from __future__ import annotations
@@ -135,6 +135,9 @@ def resolve_model(name: str) -> ModelHandle:
             raise ValueError(f"{name!r} looks like a Hugging Face Hub id, but the Hub is unreachable (offline). "
                              f"Use a registry name ({registry.PACKAGED_NAME}, lead3, or a spaces.yml task: "
                              f"{', '.join(sorted(manifest.tasks))}) or a local checkpoint directory")
+        if not registry.model_allowed(name):  # before even its config is fetched
+            raise ValueError(f"{name!r} is not a model named in spaces.yml; set BERTVARIANTS_ALLOW_ANY_MODEL=1 "
+                             "to evaluate arbitrary Hub ids")
         loaded = registry.load_checkpoint(name, _kind_from_config(name))
         variant = "Hub checkpoint"
     else:

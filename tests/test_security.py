@@ -190,3 +190,18 @@ def test_no_request_string_opens_a_file_outside_its_directory(client, path):
         assert "root:" not in text and "daemon:" not in text, (api_name, text[:300])
         assert isinstance(answer, str) and re.search(r"not in the list of choices|pick a|no per-example|missing", answer), \
             (api_name, text[:300])
+
+
+def test_evaluation_refuses_unlisted_hub_ids_before_fetching_anything(monkeypatch):
+    from bertvariants import registry
+    from evaluation import runner
+
+    monkeypatch.delenv("BERTVARIANTS_ALLOW_ANY_MODEL", raising=False)
+    monkeypatch.setattr(registry, "hub_online", lambda *a, **k: True)  # as if online: the policy must still hold
+
+    def no_fetch(*a, **k):
+        raise AssertionError("fetched a config of a model that is not allowed")
+
+    monkeypatch.setattr(runner, "_kind_from_config", no_fetch)
+    with pytest.raises(ValueError, match="'evil-org/evil-model' is not a model named in spaces.yml"):
+        runner.resolve_model("evil-org/evil-model")

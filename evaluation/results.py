@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import re
@@ -25,7 +24,6 @@ import pandas as pd
 
 from . import tasks
 
-log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS_DIR = REPO_ROOT / "results"

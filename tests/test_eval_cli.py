@@ -9,7 +9,6 @@ import sys
 import types
 from pathlib import Path
 
-import pytest
 
 from evaluation.__main__ import main
 

@@ -101,7 +101,7 @@ def test_config_rejects_bad_values():
         config_from_args(Sst2TeacherConfig, {"stepz": 3})
     with pytest.raises(ValueError, match="steps and batch_size"):
         config_from_args(Sst2TeacherConfig, {"steps": 0})
-    assert config_from_args(Sst2TeacherConfig, {"steps": None, "scale": 2.5}).total_steps == 1000
+    assert config_from_args(Sst2TeacherConfig, {"steps": 100, "scale": 2.5}).total_steps == 250
 
 
 def test_sampler_is_seeded_and_covers_epochs():

@@ -6,6 +6,7 @@
    ``TMPDIR``, so every upload and temp file it makes is counted;
 2. warms up: one request per model-backed endpoint with the page's example inputs (its defaults in the
    API); endpoints whose model is unavailable here are dropped and named (offline they need training);
+   then one concurrent round of 2 × ``--clients`` requests (threads, arenas and sessions exist);
 3. records the server's resident memory (RSS, children included) and its temp files;
 4. ``--clients`` threads, each with its own ``gradio_client.Client``, send ``--requests`` requests in
    total, round-robin over the endpoints; each is ``ok``, an explicit ``queue full`` rejection (counted,
@@ -211,8 +212,26 @@ def run(*, clients: int = 32, requests: int = 500, endpoints: list[str] | None =
         live = [e for e in wanted if e not in unavailable]
         if not live:
             raise RuntimeError(f"no endpoint could serve a request: {unavailable}")
-        for e in live:
-            probe.predict(api_name=f"/{e}", **templates[e])
+        pool_clients = [Client(url, verbose=False, download_files=False) for _ in range(clients)]
+        # a concurrent warm-up round: worker threads, their allocator arenas and per-session state exist
+        # before the baseline, so that the RSS check measures growth per request, not first-use costs
+        warm = iter(range(2 * clients))
+        warm_lock = threading.Lock()
+
+        def warm_worker(c: Client) -> None:
+            while True:
+                with warm_lock:
+                    i = next(warm, None)
+                if i is None:
+                    return
+                try:
+                    c.predict(api_name=f"/{live[i % len(live)]}", **templates[live[i % len(live)]])
+                except Exception:  # noqa: BLE001 - warm-up only; the measured run counts failures
+                    pass
+
+        with ThreadPoolExecutor(clients) as ex:
+            list(ex.map(warm_worker, pool_clients))
+        time.sleep(1.0)
         rss_warm = rss_bytes(proc.pid)
         files_warm = count_files(dirs["gradio"], dirs["tmp"])
 
@@ -220,7 +239,6 @@ def run(*, clients: int = 32, requests: int = 500, endpoints: list[str] | None =
         latencies: dict[str, list[float]] = defaultdict(list)
         lock = threading.Lock()
         counter = iter(range(requests))
-        pool_clients = [Client(url, verbose=False, download_files=False) for _ in range(clients)]
 
         def worker(c: Client) -> None:
             while True:

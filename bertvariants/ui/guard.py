@@ -1,4 +1,5 @@
-"""Fixes around two gradio 6.31 defects, and per-request validation for batched endpoints.
+"""Fixes around two gradio 6.31 defects and a first-request import race, and per-request validation for
+batched endpoints.
 
 Upload temp files: ``gr.File(type="filepath")`` / ``gr.UploadButton`` preprocessing creates an empty
 ``NamedTemporaryFile(delete=False)`` in the upload cache for every request and never deletes or tracks it,
@@ -38,6 +39,28 @@ def install_fixes() -> None:
     """Everything this module patches; idempotent. Called by ``build_demo``."""
     install_validator_fix()
     install_upload_fix()
+    preload_lazy_imports()
+
+
+def preload_lazy_imports() -> None:
+    """Import, once and up front, what handlers would otherwise import lazily on their first request.
+
+    Concurrent first requests crashed (found by ``python -m evaluation.loadtest``): Plotly imports
+    ``narwhals.stable.v1`` while scikit-learn (k-means, PCA, t-SNE) imports ``narwhals.stable.v2`` inside
+    a call; two threads doing both at once form an import cycle and Python raises
+    ``_DeadlockError: deadlock detected by _ModuleLock('narwhals.stable.v2')`` in one of them.
+    """
+    import importlib
+
+    for name in ("narwhals", "narwhals.stable.v1", "narwhals.stable.v2", "sklearn.utils.validation"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    import plotly.graph_objects as go
+
+    # one trace of each kind the tabs draw: plotly loads each trace type's validators on first use
+    go.Figure([go.Scatter(x=[0], y=[0]), go.Bar(x=[0], y=[0]), go.Heatmap(z=[[0]])]).to_json()
 
 
 def install_upload_fix() -> None:

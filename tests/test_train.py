@@ -158,6 +158,15 @@ def test_sst2_teacher_tiny_run_is_reproducible_and_served_offline(data_dir, tiny
     assert loaded.model.config.id2label[1] == "positive"
 
 
+def test_time_budget_stops_early_but_still_saves_and_scores(data_dir, tiny_base, tmp_path):
+    rep = run_recipe("sst2-teacher", tiny(data_dir, tiny_base, tmp_path / "t", steps=50, batch_size=4,
+                                          max_minutes=1e-9), progress=False)
+    assert rep.fit.steps == 1 and rep.fit.planned_steps == 50
+    rec = check_result(rep, "sst2")
+    assert rec["training"]["steps"] == 1 and rec["training"]["planned_steps"] == 50
+    assert "stopped early" in (rep.output / "README.md").read_text()
+
+
 @pytest.mark.parametrize("masking", ["dynamic", "static"])
 def test_mlm_tiny_run(data_dir, tiny_base, tmp_path, masking):
     rep = run_recipe(f"mlm-{masking}", tiny(data_dir, tiny_base, tmp_path / masking, steps=10, batch_size=4,

@@ -332,7 +332,7 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     stop = _StopFlag()
     step = 0
     for step in bar:
-        if stop.requested or (cfg.max_minutes and time.perf_counter() - start > 60 * cfg.max_minutes):
+        if step > 1 and (stop.requested or (cfg.max_minutes and time.perf_counter() - start > 60 * cfg.max_minutes)):
             step -= 1
             break
         # every process draws the same seeded stream and keeps its own slice: distinct data per GPU, reproducible
@@ -362,8 +362,6 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     if window:  # the last partial window when stopped early
         curve.append({"step": step, **{k: sum(v) / len(v) for k, v in window.items()},
                       "lr": sched.get_last_lr()[0], "seconds": round(time.perf_counter() - start, 2)})
-    if not curve:
-        raise RuntimeError(f"{desc}: stopped before the first step")
     seconds = time.perf_counter() - start
     setup.model = accelerator.unwrap_model(model)
     setup.model.eval()

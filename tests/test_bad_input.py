@@ -535,3 +535,13 @@ def test_first_concurrent_requests_cannot_race_in_lazy_imports():
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.strip().endswith("missing []"), out.stdout
     assert "install_fixes()" in (REPO / "bertvariants" / "ui" / "__init__.py").read_text()
+
+
+def test_uploads_are_judged_by_content_not_name(client, tiny_models, bad_files, tmp_path):
+    """A real video named .txt is tokenized; a text file named .mp4 is refused (see the matrix)."""
+    from gradio_client import handle_file
+
+    renamed = tmp_path / "holiday.txt"
+    renamed.write_bytes(bad_files["good"].read_bytes())
+    gallery, joint, md = client.predict(upload=handle_file(str(renamed)), api_name="/video_tokenize")
+    assert "holiday.txt" in md and len(gallery) >= 1

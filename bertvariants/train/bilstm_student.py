@@ -165,7 +165,7 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
     metrics = {"accuracy": acc_student, "teacher_accuracy": acc_teacher, "latency_ms_batch1": lat_student,
                "teacher_latency_ms_batch1": lat_teacher, "speedup_batch1": lat_teacher / lat_student}
     scored = own_result(task="sst2", split="dev", n=len(dev_texts), metrics=metrics, primary="accuracy",
-                        seconds=result.seconds, device="cpu", seed=cfg.seed, params=params_student,
+                        seconds=None, device="cpu", seed=cfg.seed, params=params_student,
                         details={"method": "BiLSTM student (Tang et al. 2019), logits through bertvariants.inference",
                                  "teacher": str(teacher_dir), "latency": f"median of {len(sample)} single sentences"})
     return finish(recipe=RECIPE, name=NAME, title="BiLSTM student of the SST-2 teacher (Tang et al. 2019)", cfg=cfg,

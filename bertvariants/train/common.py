@@ -496,17 +496,18 @@ def harness(task: str, checkpoint: Path, *, data: Path | None = None, split: str
     return result
 
 
-def own_result(*, task: str, split: str, n: int, metrics: dict[str, float], primary: str, seconds: float,
+def own_result(*, task: str, split: str, n: int, metrics: dict[str, float], primary: str, seconds: float | None,
                device: str, seed: int, params: int | None, details: dict | None = None) -> dict:
     """A result record in the evaluation results format for what the harness has no benchmark for
-    (held-out pretraining losses, RTD AUROC): same required fields, no bootstrap interval."""
+    (held-out pretraining losses, RTD AUROC): same required fields, no bootstrap interval. ``seconds`` is the
+    evaluation's wall time (None when it was not timed on its own)."""
     from evaluation.runner import versions
 
     clean = {k: round(float(v), 4) for k, v in metrics.items()}
     return {"task": task, "split": split, "n": n, "metrics": clean, "primary_metric": primary,
-            "score": clean[primary], "seconds": round(seconds, 3),
-            "examples_per_second": round(n / seconds, 3) if seconds > 0 else None,
-            "latency_ms": round(1000 * seconds / n, 3) if n else None, "device": device, "seed": seed,
+            "score": clean[primary], "seconds": round(seconds, 3) if seconds else None,
+            "examples_per_second": round(n / seconds, 3) if seconds else None,
+            "latency_ms": round(1000 * seconds / n, 3) if seconds and n else None, "device": device, "seed": seed,
             "params": params, "versions": versions(),
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
             "details": details or {}, "source": "measured"}

@@ -132,10 +132,19 @@ def test_ctrl_c_leaves_no_partial_result_and_says_so(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "evaluation", "run", "--task", "stsb", "--model", "minilm",
                              "--data", str(data), "--output", str(out), "--batch-size", "16"],
                             cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(12)  # imports + model load + into the encoding loop
-    assert proc.poll() is None, proc.communicate()[1][-1000:]
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(64), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while "encode:" not in "".join(err) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # wait until it is inside the encoding loop
+    assert proc.poll() is None and "encode:" in "".join(err), "".join(err)[-1000:]
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout = proc.stdout.read()
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    stderr = "".join(err)
     assert proc.returncode == 130, stderr[-1000:]
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]

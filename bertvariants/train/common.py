@@ -323,7 +323,9 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     optim = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * steps), steps)
-    model, optim, sched = accelerator.prepare(setup.model, optim, sched)
+    # the scheduler is stepped here once per optimizer step; accelerate's prepared scheduler would step it once
+    # per process, decaying n× too fast under ``accelerate launch``
+    model, optim = accelerator.prepare(setup.model, optim)
     model.train()
     curve: list[dict] = []
     window: dict[str, list[float]] = {}

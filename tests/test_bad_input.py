@@ -501,6 +501,14 @@ CLI_CASES = {
         {"pred.txt": "", "ref.txt": "a reference\n"},
         ["score", "--metric", "rouge", "--predictions", "{pred.txt}", "--references", "{ref.txt}"],
         r"(?i)empty|no (predictions|lines)|0 .*1|1 .*0|mismatch"),
+    "run unknown task": ({}, ["run", "--task", "nope", "--model", "minilm"], r"unknown task 'nope'; one of sst2"),
+    "run missing data file": ({}, ["run", "--task", "stsb", "--model", "minilm", "--data", "{nope.txt}"],
+                              r"data file not found: .*nope\.txt"),
+    "run limit 0": ({}, ["run", "--task", "stsb", "--model", "minilm", "--limit", "0"], r"--limit must be ≥ 1, got 0"),
+    "squad references not json": (
+        {"pred.json": json.dumps({"q1": "Ann Smith"}), "ref.txt": "not json at all\n"},
+        ["score", "--metric", "squad", "--predictions", "{pred.json}", "--references", "{ref.txt}"],
+        r"ref\.txt: not valid JSON"),
     "missing file": (
         {},
         ["score", "--metric", "rouge", "--predictions", "{nope.txt}", "--references", "{nope.txt}"],

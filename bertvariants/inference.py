@@ -1,10 +1,21 @@
 """One batched inference path for every tab and for ``evaluation``.
 
-Texts are tokenized once with the fast tokenizer, de-duplicated, sorted by length and cut into
-batches padded only to their own longest member (dynamic padding), run under
-``torch.inference_mode`` (SDPA attention is transformers' default), then scattered back into the
-caller's order. Precision: fp32 (CPU default), bf16 autocast on CPUs with native bf16
-(AVX-512 BF16 / AMX) or on CUDA, fp16 on CUDA.
+What makes it fast (measured by ``python -m evaluation bench``, see README "Performance"):
+
+1. **De-duplication** before any work: identical inputs (text, or text pair) are tokenized and run once,
+   then inputs that tokenize identically are merged too.
+2. **One tokenizer call** over all unique inputs with the fast (Rust) tokenizer, no padding, no
+   attention masks: the padded tensors are built here with NumPy, batch by batch (``tokenizer.pad``
+   costs more per batch than the whole padding copy).
+3. **Length-sorted bucketing with dynamic padding**: unique inputs are sorted by token count and cut
+   into batches of at most ``batch_size`` rows and ``max_tokens`` padded tokens, each padded only to
+   its own longest member. On STS-B dev this executes 4% more token positions than the useful ones,
+   where sentence-transformers' character-length sort with batch 32 executes 36% more.
+4. ``torch.inference_mode`` (no autograd bookkeeping) and transformers' SDPA attention, which skips
+   the mask entirely when a batch has no padding.
+5. **Precision**: fp32 (CPU default, exact), ``bf16`` autocast on CPUs with native bf16 (AVX-512
+   BF16 / AMX: twice the fp32 matmul rate on this machine) or on CUDA, fp16 on CUDA.
+6. Results come back in the caller's order with one gather (``index_select``), duplicates included.
 """
 
 from __future__ import annotations
@@ -13,11 +24,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from .common import pool
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_MAX_TOKENS = 16384  # padded tokens per batch: bounds activation memory for long inputs (64 × 256)
 
 
 @lru_cache(maxsize=1)
@@ -60,10 +74,16 @@ class Plan:
 def plan_batches(lengths: Sequence[int], keys: Sequence, *, batch_size: int, max_tokens: int | None = None) -> Plan:
     """De-duplicate ``keys`` and group the unique ones into length-sorted batches.
 
-    ``max_tokens`` caps batch_size × longest length, so a batch of long inputs gets fewer rows.
+    Every batch holds at most ``batch_size`` rows, and ``max_tokens`` caps rows × longest length (the
+    padded size), so a batch of long inputs gets fewer rows; a single input longer than ``max_tokens``
+    still gets a batch of its own. Ties keep first-appearance order (stable sort).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be ≥ 1 (or None), got {max_tokens}")
+    if len(lengths) != len(keys):
+        raise ValueError(f"got {len(lengths)} lengths but {len(keys)} keys")
     first: dict = {}
     unique_index = [first.setdefault(k, len(first)) for k in keys]
     uniq_len = [0] * len(first)
@@ -73,7 +93,7 @@ def plan_batches(lengths: Sequence[int], keys: Sequence, *, batch_size: int, max
     batches: list[list[int]] = []
     current: list[int] = []
     for u in order:
-        longest = uniq_len[current[0]] if current else uniq_len[u]
+        longest = uniq_len[current[0]] if current else uniq_len[u]  # sorted: the first row is the longest
         if current and (len(current) >= batch_size or (max_tokens and longest * (len(current) + 1) > max_tokens)):
             batches.append(current)
             current = []
@@ -83,6 +103,85 @@ def plan_batches(lengths: Sequence[int], keys: Sequence, *, batch_size: int, max
     return Plan(unique_index=unique_index, batches=batches)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Inputs de-duplicated, tokenized once and planned: what ``run_batched`` executes (and the bench counts)."""
+
+    features: dict[str, list[list[int]]]  # per unique text: input_ids (+ token_type_ids, ...), unpadded
+    pad_values: dict[str, int]
+    padding_side: str
+    plan: Plan  # over the unique texts: plan.unique_index maps unique text -> planned row
+    text_index: list[int]  # caller position -> unique text
+    source: list[int]  # planned row -> the unique text whose tokens it runs
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """(rows, padded length) of every forward pass, in execution order."""
+        ids = self.features["input_ids"]
+        return [(len(b), max(len(ids[self.source[u]]) for u in b)) for b in self.plan.batches]
+
+    def useful_tokens(self) -> list[int]:
+        """Real (non-padding) tokens of every forward pass, in execution order."""
+        ids = self.features["input_ids"]
+        return [sum(len(ids[self.source[u]]) for u in b) for b in self.plan.batches]
+
+    def padded(self, batch: list[int]) -> dict[str, torch.Tensor]:
+        """The (B, T) tensors of one batch: every tokenizer feature plus the attention mask, padded with NumPy."""
+        rows = [self.features["input_ids"][self.source[u]] for u in batch]
+        longest = max(len(r) for r in rows)
+        left = self.padding_side == "left"
+        mask = np.zeros((len(rows), longest), dtype=np.int64)
+        for i, r in enumerate(rows):
+            if left:
+                mask[i, longest - len(r):] = 1
+            else:
+                mask[i, :len(r)] = 1
+        out = {"attention_mask": mask}
+        for name, values in self.features.items():
+            arr = np.full((len(rows), longest), self.pad_values.get(name, 0), dtype=np.int64)
+            for i, u in enumerate(batch):
+                seq = values[self.source[u]]
+                if left:
+                    arr[i, longest - len(seq):] = seq
+                else:
+                    arr[i, :len(seq)] = seq
+            out[name] = arr
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+
+
+def prepare(tokenizer, texts: Sequence[str], text_pairs: Sequence[str] | None = None, *,
+            batch_size: int = DEFAULT_BATCH_SIZE, max_length: int | None = None,
+            max_tokens: int | None = DEFAULT_MAX_TOKENS) -> Prepared:
+    """De-duplicate, tokenize once (fast tokenizer, no padding) and plan length-sorted batches."""
+    if text_pairs is not None and len(text_pairs) != len(texts):
+        raise ValueError(f"got {len(texts)} texts but {len(text_pairs)} text pairs")
+    if len(texts) == 0:
+        raise ValueError("no input texts")
+    max_length = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    keys = list(texts) if text_pairs is None else list(zip(texts, text_pairs))
+    first: dict = {}
+    text_index = [first.setdefault(k, len(first)) for k in keys]  # exact-duplicate inputs are tokenized once
+    uniq = list(first)
+    firsts = uniq if text_pairs is None else [k[0] for k in uniq]
+    seconds = None if text_pairs is None else [k[1] for k in uniq]
+    enc = tokenizer(firsts, seconds, truncation=True, max_length=max_length, padding=False,
+                    return_attention_mask=False)
+    features = {k: v for k, v in enc.items() if k != "attention_mask"}
+    ids = features["input_ids"]
+    if "token_type_ids" in features and text_pairs is not None:
+        tok_keys = [(tuple(x), tuple(t)) for x, t in zip(ids, features["token_type_ids"])]
+    else:
+        tok_keys = [tuple(x) for x in ids]
+    plan = plan_batches([len(x) for x in ids], tok_keys, batch_size=batch_size, max_tokens=max_tokens)
+    pad_values = {"input_ids": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+                  "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0) or 0}
+    source = [-1] * (max(plan.unique_index) + 1)
+    for t, u in enumerate(plan.unique_index):
+        if source[u] < 0:
+            source[u] = t
+    return Prepared(features=features, pad_values=pad_values, padding_side=getattr(tokenizer, "padding_side", "right"),
+                    plan=plan, text_index=text_index, source=source)
+
+
 def run_batched(
     model,
     tokenizer,
@@ -90,45 +189,37 @@ def run_batched(
     text_pairs: Sequence[str] | None = None,
     *,
     head: Callable[[object, dict], torch.Tensor],
-    batch_size: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     max_length: int | None = None,
     precision: str = "fp32",
     progress: bool = False,
     desc: str = "batches",
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
 ) -> torch.Tensor:
-    """Run ``head(model, batch) -> (B, ...)`` over all inputs; returns a float32 tensor in input order."""
-    if text_pairs is not None and len(text_pairs) != len(texts):
-        raise ValueError(f"got {len(texts)} texts but {len(text_pairs)} text pairs")
-    if len(texts) == 0:
-        raise ValueError("no input texts")
+    """Run ``head(model, batch) -> (B, ...)`` over all inputs; returns a float32 tensor in input order.
+
+    ``batch`` is a dict of (B, T) tensors on the model's device: the tokenizer's features
+    (``input_ids``, ``token_type_ids`` when it makes them) and ``attention_mask``.
+    """
     device = str(next(model.parameters()).device)
-    dtype = resolve_precision(precision, device)
-    max_length = max_length or min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
-    enc = tokenizer(list(texts), list(text_pairs) if text_pairs is not None else None, truncation=True,
-                    max_length=max_length, padding=False)
-    ids = enc["input_ids"]
-    keys = [tuple(x) for x in ids] if text_pairs is None else [
-        (tuple(x), tuple(t)) for x, t in zip(ids, enc.get("token_type_ids", ids))]
-    plan = plan_batches([len(x) for x in ids], keys, batch_size=batch_size)
-    first_pos: dict[int, int] = {}
-    for pos, u in enumerate(plan.unique_index):
-        first_pos.setdefault(u, pos)
-    out: list[torch.Tensor | None] = [None] * len(first_pos)
-    batches = plan.batches
+    dtype = resolve_precision(precision, device)  # validate before any tokenization
+    prep = prepare(tokenizer, texts, text_pairs, batch_size=batch_size, max_length=max_length, max_tokens=max_tokens)
+    batches = prep.plan.batches
     if progress:
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, desc=desc, unit="batch")
+    results: list[torch.Tensor] = []
     with torch.inference_mode(), _autocast(device, dtype):
         for batch in batches:
-            feats = [{k: enc[k][first_pos[u]] for k in enc.keys()} for u in batch]
-            padded = tokenizer.pad(feats, padding="longest", return_tensors="pt")
-            padded = {k: v.to(device) for k, v in padded.items()}
-            result = head(model, padded).float().cpu()
-            for row, u in enumerate(batch):
-                out[u] = result[row]
-    stacked = torch.stack(out)  # (U, ...)
-    return stacked[torch.tensor(plan.unique_index)]
+            tensors = {k: v.to(device) for k, v in prep.padded(batch).items()}
+            results.append(head(model, tensors).float().cpu())
+    out = torch.cat(results) if len(results) > 1 else results[0]  # (U, ...) in execution order
+    executed = np.concatenate([np.asarray(b, dtype=np.int64) for b in prep.plan.batches])
+    row_of = np.empty(len(executed), dtype=np.int64)
+    row_of[executed] = np.arange(len(executed))  # planned unique input -> row of ``out``
+    gather = row_of[np.asarray(prep.plan.unique_index, dtype=np.int64)[np.asarray(prep.text_index, dtype=np.int64)]]
+    return out.index_select(0, torch.from_numpy(gather))
 
 
 def _embed_head(pooling: str, normalize: bool):
@@ -141,19 +232,25 @@ def _embed_head(pooling: str, normalize: bool):
 
 
 def encode(model, tokenizer, texts: Sequence[str], *, pooling: str = "mean", normalize: bool = True,
-           batch_size: int = 64, max_length: int | None = None, precision: str = "fp32",
-           progress: bool = False) -> torch.Tensor:
+           batch_size: int = DEFAULT_BATCH_SIZE, max_length: int | None = None, precision: str = "fp32",
+           progress: bool = False, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> torch.Tensor:
     """Sentence embeddings (N, H), float32, in input order (Sentence-BERT pooling, §3)."""
     return run_batched(model, tokenizer, texts, head=_embed_head(pooling, normalize), batch_size=batch_size,
-                       max_length=max_length, precision=precision, progress=progress, desc="encode")
+                       max_length=max_length, precision=precision, progress=progress, desc="encode",
+                       max_tokens=max_tokens)
+
+
+def _logits_head(model, batch):
+    return model(**batch).logits
 
 
 def classify(model, tokenizer, texts: Sequence[str], text_pairs: Sequence[str] | None = None, *,
-             batch_size: int = 64, max_length: int | None = None, precision: str = "fp32",
-             progress: bool = False) -> torch.Tensor:
+             batch_size: int = DEFAULT_BATCH_SIZE, max_length: int | None = None, precision: str = "fp32",
+             progress: bool = False, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> torch.Tensor:
     """Logits (N, C) of a sequence classifier, float32, in input order."""
-    return run_batched(model, tokenizer, texts, text_pairs, head=lambda m, b: m(**b).logits, batch_size=batch_size,
-                       max_length=max_length, precision=precision, progress=progress, desc="classify")
+    return run_batched(model, tokenizer, texts, text_pairs, head=_logits_head, batch_size=batch_size,
+                       max_length=max_length, precision=precision, progress=progress, desc="classify",
+                       max_tokens=max_tokens)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,236 @@
+"""The one batched inference path: order restoration, de-duplication, equality with a naive loop,
+batch planning, precision options. No timing asserts (the bench measures speed)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from bertvariants import inference
+from bertvariants.inference import classify, encode, plan_batches, prepare, resolve_precision, run_batched
+
+WORDS = "the a cat dog sat ran on under mat table quickly slowly red blue big small".split()
+
+
+def sentences(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 23))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tiny_checkpoint):
+    from bertvariants.registry import load_checkpoint
+
+    m = load_checkpoint(str(tiny_checkpoint("feature-extraction")), "feature-extraction", device="cpu")
+    return m.model, m.tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tiny_checkpoint):
+    from bertvariants.registry import load_checkpoint
+
+    m = load_checkpoint(str(tiny_checkpoint("sequence-classification", num_labels=3)), "sequence-classification",
+                        device="cpu")
+    return m.model, m.tokenizer
+
+
+def naive_encode(model, tok, texts):
+    """One text at a time, no padding at all: the reference the batched path must reproduce."""
+    out = []
+    with torch.inference_mode():
+        for t in texts:
+            b = tok(t, return_tensors="pt", truncation=True, max_length=512)
+            h = model(**b).last_hidden_state[0]  # (T, H)
+            out.append(torch.nn.functional.normalize(h.mean(0), dim=-1))
+    return torch.stack(out)
+
+
+# ---------------------------------------------------------------------------------- plan_batches
+def test_plan_batches_dedups_and_sorts_longest_first():
+    lengths = [3, 9, 3, 5, 9, 1, 5]
+    keys = ["a", "b", "a", "c", "d", "e", "c"]
+    plan = plan_batches(lengths, keys, batch_size=2)
+    assert plan.unique_index == [0, 1, 0, 2, 3, 4, 2]  # first-appearance numbering, duplicates share an index
+    flat = [u for b in plan.batches for u in b]
+    assert sorted(flat) == [0, 1, 2, 3, 4]  # every unique input exactly once
+    uniq_len = {0: 3, 1: 9, 2: 5, 3: 9, 4: 1}
+    assert [uniq_len[u] for u in flat] == sorted(uniq_len.values(), reverse=True)
+    assert flat[:2] == [1, 3]  # ties keep first-appearance order
+    assert all(len(b) <= 2 for b in plan.batches)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_plan_batches_respects_caps_on_random_inputs(seed):
+    rng = random.Random(seed)
+    n = rng.randint(1, 301)
+    lengths = [rng.randint(1, 97) for _ in range(n)]
+    keys = [rng.randint(0, n // 2 + 1) for _ in range(n)]
+    lengths = [dict(zip(keys, lengths))[k] for k in keys]  # one length per key, as tokenization gives
+    batch_size, max_tokens = rng.randint(1, 37), rng.randint(50, 700)
+    plan = plan_batches(lengths, keys, batch_size=batch_size, max_tokens=max_tokens)
+    uniq_len = {plan.unique_index[i]: lengths[i] for i in range(n)}
+    flat = [u for b in plan.batches for u in b]
+    assert sorted(flat) == list(range(len(set(keys))))
+    for b in plan.batches:
+        assert 1 <= len(b) <= batch_size
+        longest = max(uniq_len[u] for u in b)
+        assert longest == uniq_len[b[0]]
+        assert len(b) == 1 or longest * len(b) <= max_tokens  # only a lone over-long input may exceed it
+    # batches are greedy: a batch is closed only when the next input would break a cap
+    for b, nxt in zip(plan.batches, plan.batches[1:]):
+        assert len(b) == batch_size or uniq_len[b[0]] * (len(b) + 1) > max_tokens, (b, nxt)
+
+
+def test_plan_batches_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="batch_size must be ≥ 1"):
+        plan_batches([1], ["a"], batch_size=0)
+    with pytest.raises(ValueError, match="max_tokens must be ≥ 1"):
+        plan_batches([1], ["a"], batch_size=4, max_tokens=0)
+    with pytest.raises(ValueError, match="got 2 lengths but 1 keys"):
+        plan_batches([1, 2], ["a"], batch_size=4)
+
+
+# ---------------------------------------------------------------------------------- run_batched
+def test_encode_equals_naive_unbatched_loop_in_fp32(tiny_encoder):
+    model, tok = tiny_encoder
+    texts = sentences(23, seed=1)
+    batched = encode(model, tok, texts, batch_size=5)
+    assert batched.shape == (23, model.config.hidden_size) and batched.dtype == torch.float32
+    torch.testing.assert_close(batched, naive_encode(model, tok, texts), atol=1e-5, rtol=1e-5)
+
+
+def test_order_is_restored_whatever_the_input_order(tiny_encoder):
+    model, tok = tiny_encoder
+    texts = sentences(29, seed=2)
+    ref = encode(model, tok, texts, batch_size=4)
+    perm = list(range(29))
+    random.Random(3).shuffle(perm)
+    shuffled = encode(model, tok, [texts[i] for i in perm], batch_size=4)
+    torch.testing.assert_close(shuffled, ref[perm], atol=1e-5, rtol=1e-5)
+
+
+def test_duplicates_run_once_and_come_back_everywhere(tiny_encoder, monkeypatch):
+    model, tok = tiny_encoder
+    base = sentences(7, seed=4)
+    texts = [base[i % 7] for i in range(31)]  # each sentence 4-5 times
+    rows_run = []
+
+    def counting_head(m, batch):
+        rows_run.append(batch["input_ids"].shape[0])
+        return m(**batch).last_hidden_state[:, 0]
+
+    out = run_batched(model, tok, texts, head=counting_head, batch_size=3)
+    assert sum(rows_run) == len(set(base))  # one forward row per unique sentence
+    for i, t in enumerate(texts):
+        torch.testing.assert_close(out[i], out[texts.index(t)], atol=0, rtol=0)
+    prep = prepare(tok, texts, batch_size=3)
+    assert len(prep.text_index) == 31 and max(prep.text_index) + 1 == len(set(base))
+
+
+def test_texts_that_tokenize_identically_are_merged(tiny_encoder):
+    model, tok = tiny_encoder
+    texts = ["The cat sat.", "the cat  sat.", "THE CAT SAT.", "a dog"]  # uncased WordPiece: same tokens
+    prep = prepare(tok, texts)
+    assert len(prep.features["input_ids"]) == 4  # 4 distinct strings tokenized once each
+    assert sum(len(b) for b in prep.plan.batches) == 2  # but only 2 distinct token sequences run
+    out = encode(model, tok, texts)
+    torch.testing.assert_close(out[0], out[2], atol=0, rtol=0)
+
+
+def test_batch_has_attention_mask_and_token_types_padded_right(tiny_encoder):
+    model, tok = tiny_encoder
+    seen = []
+
+    def head(m, batch):
+        seen.append({k: v.clone() for k, v in batch.items()})
+        return m(**batch).last_hidden_state[:, 0]
+
+    run_batched(model, tok, ["a b c d e f", "a"], ["x", "y z"], head=head)
+    batch = seen[0]
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask"}
+    lengths = batch["attention_mask"].sum(1).tolist()
+    assert lengths == sorted(lengths, reverse=True)
+    short = batch["attention_mask"][1]
+    assert short[: lengths[1]].all() and not short[lengths[1]:].any()  # right padding
+    assert (batch["input_ids"][1, lengths[1]:] == tok.pad_token_id).all()
+    assert batch["token_type_ids"][0].max() == 1  # the pair's second segment
+
+
+def test_pairs_match_naive_loop_and_dedup_on_the_pair(tiny_classifier):
+    model, tok = tiny_classifier
+    a, b = sentences(13, seed=5), sentences(13, seed=6)
+    a[7], b[7] = a[2], b[2]  # a repeated pair
+    b[3] = b[2]  # same second text, different first: not a duplicate
+    logits = classify(model, tok, a, b, batch_size=4)
+    with torch.inference_mode():
+        naive = torch.cat([model(**tok(x, y, return_tensors="pt")).logits for x, y in zip(a, b)])
+    torch.testing.assert_close(logits, naive, atol=1e-5, rtol=1e-5)
+    assert sum(len(x) for x in prepare(tok, a, b).plan.batches) == 12
+
+
+def test_max_tokens_splits_long_batches_without_changing_results(tiny_encoder):
+    model, tok = tiny_encoder
+    texts = sentences(23, seed=7)
+    small = prepare(tok, texts, batch_size=64, max_tokens=40)
+    assert all(r * t <= 40 or r == 1 for r, t in small.shapes())
+    torch.testing.assert_close(encode(model, tok, texts, max_tokens=40), encode(model, tok, texts, max_tokens=None),
+                               atol=1e-5, rtol=1e-5)
+    assert sum(small.useful_tokens()) == sum(len(x) for x in tok(list(dict.fromkeys(texts)))["input_ids"])
+
+
+def test_truncation_to_max_length(tiny_encoder):
+    model, tok = tiny_encoder
+    prep = prepare(tok, ["word " * 300], max_length=17)
+    assert prep.shapes() == [(1, 17)]
+
+
+def test_bad_inputs_raise_value_errors(tiny_encoder):
+    model, tok = tiny_encoder
+    with pytest.raises(ValueError, match="no input texts"):
+        encode(model, tok, [])
+    with pytest.raises(ValueError, match="got 2 texts but 1 text pairs"):
+        classify(model, tok, ["a", "b"], ["c"])
+    with pytest.raises(ValueError, match="precision must be one of"):
+        encode(model, tok, ["a"], precision="int4")
+
+
+# ---------------------------------------------------------------------------------- precision
+def test_resolve_precision_validates():
+    assert resolve_precision("fp32", "cpu") is None
+    assert resolve_precision("auto", "cpu") is None  # exact fp32 stays the CPU default
+    assert resolve_precision("bf16", "cpu") is torch.bfloat16
+    with pytest.raises(ValueError, match="fp16 is only supported on CUDA"):
+        resolve_precision("fp16", "cpu")
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16, auto"):
+        resolve_precision("float32", "cpu")
+
+
+def test_bf16_is_close_to_fp32(tiny_encoder):
+    model, tok = tiny_encoder
+    texts = sentences(19, seed=8)
+    fp32 = encode(model, tok, texts)
+    bf16 = encode(model, tok, texts, precision="bf16")
+    assert bf16.dtype == torch.float32  # results always come back in fp32
+    cos = (fp32 * bf16).sum(-1)  # both are unit vectors
+    assert cos.min() > 0.995
+    assert not torch.equal(fp32, bf16)  # bf16 really ran (it rounds)
+
+
+@pytest.mark.parametrize("flags, expected", [("fpu avx512f avx512_bf16 gfni", True), ("fpu amx_bf16 amx_tile", True),
+                                             ("fpu avx2 avx512f", False), (None, False)])
+def test_cpu_bf16_detection_reads_cpu_flags(monkeypatch, flags, expected):
+    import io
+
+    def fake_open(path, *a, **k):
+        if flags is None:
+            raise OSError("no /proc/cpuinfo here")
+        return io.StringIO(f"processor : 0\nflags : {flags}\n")
+
+    monkeypatch.setattr(inference, "open", fake_open, raising=False)
+    inference.cpu_has_native_bf16.cache_clear()
+    try:
+        assert inference.cpu_has_native_bf16() is expected
+    finally:
+        inference.cpu_has_native_bf16.cache_clear()

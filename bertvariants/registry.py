@@ -445,6 +445,11 @@ def load_checkpoint(location: str, kind: str, *, tokenizer_location: str | None 
     return LoadedModel(resolution=resolution, kind=kind, model=model, tokenizer=tokenizer, device=device)
 
 
+# transformers builds models under a process-global meta-device context; two loads in two threads at once
+# failed with "Cannot copy out of meta tensor; no data!" (found by python -m evaluation.loadtest)
+_LOAD_LOCK = threading.Lock()
+
+
 class ModelCache:
     """Thread-safe bounded LRU of loaded models: each model loads once per process."""
 
@@ -464,7 +469,8 @@ class ModelCache:
             with self._lock:
                 if key in self._items:
                     return self._items[key]
-            loaded = loader()
+            with _LOAD_LOCK:  # one load at a time, process-wide: from_pretrained is not thread-safe (issue 8)
+                loaded = loader()
             with self._lock:
                 self._items[key] = loaded
                 while len(self._items) > self.max_items:

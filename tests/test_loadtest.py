@@ -68,3 +68,48 @@ def test_tiny_bounded_run_counts_queue_full_separately_and_cleans_up(tmp_path):
 def test_bad_arguments_are_refused_before_starting_anything():
     with pytest.raises(ValueError, match="--clients and --requests must be at least 1"):
         loadtest.run(clients=0, requests=10)
+
+
+# ----------------------------------------------------------------------------------------------- what it found
+def test_model_loads_never_overlap_across_threads():
+    """Two different models requested at once load one after the other (from_pretrained under a
+    process-global meta-device context failed with 'Cannot copy out of meta tensor' when overlapped),
+    while a model already loaded is served without waiting."""
+    import threading
+    import time
+
+    from bertvariants.registry import ModelCache
+
+    cache = ModelCache(max_items=4)
+    active, overlaps = [0], []
+    lock = threading.Lock()
+
+    def loader(tag):
+        def load():
+            with lock:
+                active[0] += 1
+                overlaps.append(active[0])
+            time.sleep(0.05)
+            with lock:
+                active[0] -= 1
+            return tag
+        return load
+
+    threads = [threading.Thread(target=cache.get, args=((k,), loader(k))) for k in "abcdef" for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert max(overlaps) == 1 and len(overlaps) == 6  # serial, and each key loaded once
+    assert cache.get(("f",), loader("never")) == "f"
+
+
+def test_malloc_arenas_are_capped_on_glibc(monkeypatch):
+    from bertvariants.ui import guard
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert guard.limit_malloc_arenas() is False  # the operator's setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    import platform
+
+    assert guard.limit_malloc_arenas(2) is (platform.libc_ver()[0] == "glibc")

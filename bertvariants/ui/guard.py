@@ -61,7 +61,11 @@ def limit_malloc_arenas(n: int | None = None) -> bool:
     n = n or int(os.environ.get("BERTVARIANTS_MALLOC_ARENAS", "2"))
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(-8, n))  # M_ARENA_MAX = -8 in glibc's malloc.h
+        ok = bool(libc.mallopt(-8, n))  # M_ARENA_MAX = -8 in glibc's malloc.h
+        # a fixed 1 MiB mmap threshold (M_MMAP_THRESHOLD = -3): video frames and batch tensors are mmapped and
+        # returned to the OS when freed, instead of glibc raising the threshold and keeping them in the heap
+        ok &= bool(libc.mallopt(-3, 1 << 20))
+        return ok
     except (OSError, AttributeError):
         return False
 

@@ -114,19 +114,21 @@ class EncoderShape:
         return float(self.layers * rows * length * per_token)
 
 
-def matmul_peak(dtype_name: str, *, n: int = 2048, repeats: int = 5) -> float:
-    """Best-of-``repeats`` GFLOP/s of one n×n×n torch.matmul in ``dtype`` (all threads torch uses)."""
+def matmul_peak(dtype_name: str, *, n: int = 2048, repeats: int = 5) -> tuple[float, float]:
+    """GFLOP/s of one n×n×n torch.matmul in ``dtype``: best of ``repeats`` by wall time and by this
+    process's CPU time (the latter is what one thread reaches on a core nobody else uses)."""
     import torch
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     a @ b
-    best = float("inf")
+    wall = cpu = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+        wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+    flop = 2 * n ** 3
+    return flop / wall / 1e9, flop / max(cpu, 1e-9) * torch.get_num_threads() / 1e9  # cpu time sums threads
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,9 +224,14 @@ def bench_flops(args, out: dict, detail: dict) -> None:
     useful_unique = sum(shape.flops(1, len(ids[prep.source[u]])) for batch in prep.plan.batches for u in batch)
     lengths = [len(x) for x in tok(texts, truncation=True, max_length=256)["input_ids"]]
     useful_all = sum(shape.flops(1, n) for n in lengths)  # every sentence, duplicates included
-    peak = {p: matmul_peak(p) for p in ("fp32", "bf16")}
+    measured = {p: matmul_peak(p) for p in ("fp32", "bf16")}
+    peak = {p: max(w, c) for p, (w, c) in measured.items()}  # the machine's rate when nobody else runs
+    stsb = detail["stsb"]
+    cpu_fp32, cpu_fast = (stsb["cpu_seconds"][k] for k in ("ours fp32", f"ours fast ({FAST_PRECISION})"))
     out["achieved_gflops"] = round(executed / t_fp32 / 1e9, 1)
     out["achieved_gflops_fast"] = round(executed / t_fast / 1e9, 1)
+    out["achieved_gflops_per_cpu_second"] = round(executed / cpu_fp32 / 1e9, 1)
+    out["achieved_gflops_per_cpu_second_fast"] = round(executed / cpu_fast / 1e9, 1)
     out["floor_seconds"] = round(useful_unique / (peak["fp32"] * 1e9), 3)
     out["floor_seconds_fast"] = round(useful_unique / (peak["bf16"] * 1e9), 3)
     out["matmul_peak_gflops_fp32"] = round(peak["fp32"], 1)
@@ -232,8 +239,9 @@ def bench_flops(args, out: dict, detail: dict) -> None:
     detail["flops"] = {"executed_gflop": executed / 1e9, "useful_gflop_unique": useful_unique / 1e9,
                        "useful_gflop_all_sentences": useful_all / 1e9, "shape": shape.__dict__,
                        "seconds_fp32": t_fp32, "seconds_fast": t_fast,
-                       "fraction_of_peak_fp32": executed / t_fp32 / 1e9 / peak["fp32"],
-                       "fraction_of_peak_fast": executed / t_fast / 1e9 / peak["bf16"]}
+                       "matmul_gflops_wall_and_cpu": measured,
+                       "fraction_of_peak_fp32_cpu": executed / cpu_fp32 / 1e9 / peak["fp32"],
+                       "fraction_of_peak_fast_cpu": executed / cpu_fast / 1e9 / peak["bf16"]}
 
 
 def _sst2_classifier(tmp: Path):
@@ -508,29 +516,49 @@ RATIO_KEYS = ("stsb_encode_vs_sentence_transformers_fp32", "stsb_encode_vs_sente
               "sst2_vs_pipeline_bs1", "sst2_vs_pipeline_bs32", "app_batching_speedup")
 
 
+CPU_KEYS = {  # ratio key -> the same ratio taken on this process's CPU seconds (stable on a shared machine)
+    "stsb_encode_vs_sentence_transformers_fp32": "stsb_cpu_time_ratio_fp32",
+    "stsb_encode_vs_sentence_transformers_fast": "stsb_cpu_time_ratio_fast",
+    "sst2_vs_pipeline_bs1": "sst2_cpu_time_ratio_bs1",
+    "sst2_vs_pipeline_bs32": "sst2_cpu_time_ratio_bs32",
+    "app_batching_speedup": "app_handler_batching_speedup",
+}
+
+
 def svg_chart(out: dict) -> str:
-    """A hand-written SVG bar chart of the speed-up ratios against their goals (renders in a README)."""
+    """A hand-written SVG bar chart of the speed-ups against their goals (renders in a README).
+
+    Each key gets two bars: the wall-time ratio (dark) and the CPU-time ratio (light; for the app, the
+    handler alone without HTTP). Colour: goal met or not."""
     keys = [k for k in RATIO_KEYS if k in out]
-    width, bar_h, gap, left, top = 720, 26, 14, 300, 40
-    height = top + len(keys) * (bar_h + gap) + 30
-    vmax = max([out[k] for k in keys] + [GOALS[k][0] for k in keys] + [1.0]) * 1.1
+    width, bar_h, gap, left, top = 760, 16, 18, 310, 44
+    height = top + len(keys) * (2 * bar_h + gap) + 34
+    values = [out[k] for k in keys] + [out.get(CPU_KEYS[k], 0) for k in keys] + [GOALS[k][0] for k in keys]
+    vmax = max(values + [1.0]) * 1.12
     x = lambda v: left + (width - left - 60) * v / vmax  # noqa: E731
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-             'font-size="13">', f'<text x="10" y="22" font-size="15" font-weight="bold">Speed-up of the batched '
-             'inference path (× faster, one run, median of alternating repeats)</text>',
-             f'<line x1="{x(1):.1f}" y1="{top - 6}" x2="{x(1):.1f}" y2="{height - 24}" stroke="#999" '
+             'font-size="12">', '<rect width="100%" height="100%" fill="white"/>',
+             '<text x="10" y="20" font-size="14" font-weight="bold">Speed-up of the batched inference path '
+             '(× faster; medians of alternating repeats, one run)</text>',
+             f'<line x1="{x(1):.1f}" y1="{top - 8}" x2="{x(1):.1f}" y2="{height - 28}" stroke="#999" '
              'stroke-dasharray="3,3"/>']
     for i, k in enumerate(keys):
-        y = top + i * (bar_h + gap)
+        y = top + i * (2 * bar_h + gap)
         goal = GOALS[k][0]
-        color = "#2a9d8f" if out[k] >= goal else "#e76f51"
-        parts.append(f'<text x="{left - 8}" y="{y + bar_h * 0.68:.1f}" text-anchor="end">{k}</text>')
-        parts.append(f'<rect x="{left}" y="{y}" width="{x(out[k]) - left:.1f}" height="{bar_h}" fill="{color}"/>')
-        parts.append(f'<text x="{x(out[k]) + 4:.1f}" y="{y + bar_h * 0.68:.1f}">{out[k]:.2f}×</text>')
-        parts.append(f'<line x1="{x(goal):.1f}" y1="{y - 3}" x2="{x(goal):.1f}" y2="{y + bar_h + 3}" stroke="#222" '
-                     'stroke-width="2"/>')
-    parts.append(f'<text x="{left}" y="{height - 8}" fill="#555">black tick: goal · dashed: 1× (no gain) · '
-                 'green: goal met</text></svg>')
+        parts.append(f'<text x="{left - 8}" y="{y + bar_h + 4}" text-anchor="end">{k}</text>')
+        for j, (value, light) in enumerate([(out[k], False), (out.get(CPU_KEYS[k]), True)]):
+            if value is None:
+                continue
+            yy = y + j * bar_h
+            color = ("#8fd3c9" if light else "#2a9d8f") if value >= goal else ("#f4b8a6" if light else "#e76f51")
+            parts.append(f'<rect x="{left}" y="{yy}" width="{max(x(value) - left, 1):.1f}" height="{bar_h - 2}" '
+                         f'fill="{color}"/>')
+            parts.append(f'<text x="{x(value) + 4:.1f}" y="{yy + bar_h - 5}">{value:.2f}×'
+                         f'{" (cpu)" if light else " (wall)"}</text>')
+        parts.append(f'<line x1="{x(goal):.1f}" y1="{y - 3}" x2="{x(goal):.1f}" y2="{y + 2 * bar_h + 1}" '
+                     'stroke="#222" stroke-width="2"/>')
+    parts.append(f'<text x="10" y="{height - 10}" fill="#555">dark: wall-time ratio · light: CPU-time ratio (app: the '
+                 'handler alone) · black tick: goal · dashed: 1× · green: goal met</text></svg>')
     return "\n".join(parts)
 
 

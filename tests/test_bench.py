@@ -1,0 +1,54 @@
+"""The benchmark's pure parts: FLOP counting, A/B alternation, table and plot. (The bench itself is a
+command, not a timed test.)"""
+
+from __future__ import annotations
+
+import xml.dom.minidom
+
+import pytest
+
+from evaluation import bench
+
+
+def test_flops_count_matches_a_hand_count():
+    shape = bench.EncoderShape(layers=6, hidden=384, intermediate=1536)  # all-MiniLM-L6-v2
+    # per token and layer: QKV+O 4·384² and FFN 2·384·1536 weights, 2 FLOPs each; attention 4·T·H
+    per_token_weights = 2 * (4 * 384 ** 2 + 2 * 384 * 1536)
+    assert per_token_weights == 3_538_944
+    t = 17
+    assert shape.flops(5, t) == 6 * 5 * t * (per_token_weights + 4 * t * 384)
+    assert shape.flops(2, 10) == 2 * shape.flops(1, 10)  # linear in rows
+    assert shape.flops(1, 20) > 2 * shape.flops(1, 10)  # attention makes length super-linear
+
+
+def test_alternate_rotates_and_records_every_repeat():
+    calls = []
+    fns = {n: (lambda n=n: calls.append(n)) for n in "abc"}
+    cpu: dict = {}
+    times = bench.alternate(fns, 3, cpu)
+    assert calls == list("abc" "bca" "cab")  # each side goes first once
+    assert all(len(v) == 3 for v in times.values()) and set(cpu) == set("abc")
+
+
+def test_table_marks_goals_both_ways():
+    text = bench.table({"sst2_vs_pipeline_bs32": 1.6, "cold_start_seconds": 9.0, "extra": 1})
+    lines = {line.split()[0]: line for line in text.splitlines()[2:]}
+    assert lines["sst2_vs_pipeline_bs32"].rstrip().endswith("yes")
+    assert lines["cold_start_seconds"].rstrip().endswith("NO")  # lower is better: 9 > 8
+    assert "extra" in lines
+
+
+def test_svg_chart_is_valid_xml_with_a_bar_per_ratio():
+    out = {"stsb_encode_vs_sentence_transformers_fp32": 1.3, "stsb_cpu_time_ratio_fp32": 1.4,
+           "app_batching_speedup": 0.9}
+    svg = bench.svg_chart(out)
+    doc = xml.dom.minidom.parseString(svg)
+    bars = [r for r in doc.getElementsByTagName("rect") if r.getAttribute("height") != "100%"]
+    assert len(bars) == 3  # two for STS-B (wall, cpu), one for the app (no handler ratio given)
+    assert "1.30× (wall)" in svg and "1.40× (cpu)" in svg
+
+
+def test_main_rejects_unknown_sections(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "stsb,warp-drive"])
+    assert "unknown section(s) warp-drive" in capsys.readouterr().err

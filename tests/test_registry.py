@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import time
 from pathlib import Path
 
@@ -228,4 +229,5 @@ def test_library_never_imports_gradio():
     for path in list((REPO / "bertvariants").glob("*.py")) + list((REPO / "evaluation").rglob("*.py")) + \
             list((REPO / "bertvariants" / "train").glob("*.py")):
         src = path.read_text()
-        assert "import gradio" not in src and "from gradio" not in src, path
+        # gradio_client (a plain HTTP client, used by evaluation/loadtest.py to drive the app) is not gradio
+        assert not re.search(r"\b(import|from) gradio\b(?!_client)", src), path

@@ -10,6 +10,7 @@ from .. import sentence_bert as sb
 from ..inference import encode
 from ..registry import get_model
 from .common import number, safe, text
+from .guard import per_input_validator
 
 TASK = "similarity"
 MAX_CHARS = sb.MAX_CHARS
@@ -96,7 +97,9 @@ def build(spec, tab) -> None:
         go_btn = gr.Button("Compare", variant="primary")
         score = gr.Number(label="Cosine similarity", precision=4)
     go_btn.click(similarity_batch, [a, b], [score], api_name="similarity", batch=True, max_batch_size=32,
-                 concurrency_limit=1)
+                 concurrency_limit=1, validator=per_input_validator(
+                     lambda v: text(v, "Sentence A", max_chars=MAX_CHARS),
+                     lambda v: text(v, "Sentence B", max_chars=MAX_CHARS)))
 
     with gr.Accordion("Siamese view: both sentences through one encoder, pooled, compared", open=False):
         pooling = gr.Radio(list(sb.POOLING_MODES), value="mean", label="Pooling (§3)")

@@ -15,12 +15,13 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+
+from bertvariants.io import atomic_write_text, safe_dataframe
 
 from . import tasks
 
@@ -40,22 +41,6 @@ def _slug(text: str) -> str:
 def result_name(result: dict) -> str:
     stamp = re.sub(r"[^0-9]", "", result.get("timestamp", ""))[:14]
     return f"{_slug(result['task'])}__{_slug(result['model'])}__{_slug(result['split'])}__{stamp}"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_result(result: dict, out_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
@@ -180,24 +165,9 @@ def flat(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df.drop(columns=["metrics", "predictions_file"], errors="ignore"), metric_cols], axis=1)
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def escape_formula(value):
-    """Prefix a text cell that a spreadsheet would evaluate (=, +, -, @, tab, CR) with a quote (OWASP CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def to_csv(df: pd.DataFrame, path: str | os.PathLike | None = None) -> str:
-    """CSV text of ``df`` with formula-like text cells escaped; written to ``path`` when given."""
-    safe = df.copy()
-    for col in safe.columns:
-        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
-            safe[col] = safe[col].map(escape_formula)
-    safe.columns = [escape_formula(str(c)) for c in safe.columns]
-    text = safe.to_csv(index=False)
+    """CSV text of ``df`` with formula-like text cells escaped; written atomically to ``path`` when given."""
+    text = safe_dataframe(df).to_csv(index=False)
     if path is not None:
         atomic_write_text(Path(path), text)
     return text

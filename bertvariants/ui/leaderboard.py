@@ -8,6 +8,7 @@ Shareable links: ``?task=stsb,sst2&source=measured&variant=Sentence-BERT&q=minil
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 from evaluation import dashboard, results
 from evaluation.tasks import BENCHMARKS
 
+from ..io import atomic_write_text
 from .common import number, safe, text
 
 SOURCES = ("measured", "paper")
@@ -28,6 +30,17 @@ DEFAULT_COLUMNS = ("model", "variant", "task", "split", "source", "primary_metri
 METRIC_COLUMNS = tuple(dict.fromkeys(m for b in BENCHMARKS for m in b.metrics))
 ALL_COLUMNS = BASE_COLUMNS + METRIC_COLUMNS
 MAX_PARAMS = 1e6  # millions: no filter above this
+
+
+def export_csv(view: pd.DataFrame) -> str:
+    """Write the table's CSV (formula cells escaped) under one export folder, named by its content's hash:
+    the same view reuses one file and nothing piles up per request (Gradio's cache cleanup removes old ones)."""
+    text = results.to_csv(view)
+    folder = Path(tempfile.gettempdir()) / "bertvariants-exports"
+    path = folder / f"leaderboard-{hashlib.sha256(text.encode()).hexdigest()[:16]}.csv"
+    if not path.exists():
+        atomic_write_text(path, text)
+    return str(path)
 
 
 def results_dir() -> Path:
@@ -93,9 +106,7 @@ def leaderboard_table(search, tasks, variants, sources, min_params, max_params, 
     rows = filter_rows(results.leaderboard(results_dir()), **_inputs(search, tasks, variants, sources, min_params,
                                                                         max_params))
     view = table_view(rows, columns, sort_by, ascending)
-    path = Path(tempfile.mkdtemp(prefix="leaderboard-")) / "leaderboard.csv"
-    results.to_csv(view, path)
-    return view, str(path)
+    return view, export_csv(view)
 
 
 @safe
@@ -104,13 +115,12 @@ def render(search, tasks, variants, sources, min_params, max_params, columns, so
     board = results.leaderboard(results_dir())
     rows = filter_rows(board, **_inputs(search, tasks, variants, sources, min_params, max_params))
     view = table_view(rows, columns, sort_by, ascending)
-    path = Path(tempfile.mkdtemp(prefix="leaderboard-")) / "leaderboard.csv"
-    results.to_csv(view, path)
+    path = export_csv(view)
     one_task = _split_list(tasks)[0] if len(_split_list(tasks)) == 1 else None
     runs = rows[(rows["source"] == "measured") & rows["predictions_file"].notna()] if not rows.empty else rows
     choices = [(f"{r.model} · {r.task} · {r.split} · {r.timestamp}", r.file) for r in runs.itertuples()]
     variant_choices = sorted(v for v in board["variant"].dropna().unique() if v)
-    return (view, str(path),
+    return (view, path,
             dashboard.safe_figure(dashboard.bars_by_task, rows),
             dashboard.safe_figure(dashboard.score_vs_params, rows, one_task),
             dashboard.safe_figure(dashboard.glue_radar, rows),

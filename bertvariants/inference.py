@@ -9,8 +9,9 @@ What makes it fast (measured by ``python -m evaluation bench``, see README "Perf
    costs more per batch than the whole padding copy).
 3. **Length-sorted bucketing with dynamic padding**: unique inputs are sorted by token count and cut
    into batches of at most ``batch_size`` rows and ``max_tokens`` padded tokens, each padded only to
-   its own longest member. On STS-B dev this executes 4% more token positions than the useful ones,
-   where sentence-transformers' character-length sort with batch 32 executes 36% more.
+   its own longest member. On STS-B dev (3,000 sentences, 48,709 real tokens, 47,749 after de-duplication)
+   this executes 49,675 token positions; sentence-transformers' character-length sort with batch 32
+   executes 66,048.
 4. ``torch.inference_mode`` (no autograd bookkeeping) and transformers' SDPA attention, which skips
    the mask entirely when a batch has no padding.
 5. **Precision**: fp32 (CPU default, exact), ``bf16`` autocast on CPUs with native bf16 (AVX-512

@@ -204,8 +204,15 @@ def call(client, endpoint: str, kwargs: dict) -> Outcome:
     """One request through gradio_client; errors come back as AppError / ValidationError."""
     from gradio_client.exceptions import AppError, ValidationError
 
+    import concurrent.futures
+
     try:
-        result = client.submit(api_name=endpoint, **kwargs).result(timeout=CALL_TIMEOUT)
+        try:
+            result = client.submit(api_name=endpoint, **kwargs).result(timeout=CALL_TIMEOUT)
+        except concurrent.futures.CancelledError:
+            # gradio_client cancels its own job when its event stream drops (seen only on a CPU loaded by other
+            # processes, on a 1 MB upload); the server's answer is what is judged, so ask once more
+            result = client.submit(api_name=endpoint, **kwargs).result(timeout=CALL_TIMEOUT)
     except (AppError, ValidationError) as exc:
         return judge_message(getattr(exc, "message", None) or str(exc))
     except TimeoutError:

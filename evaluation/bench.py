@@ -317,44 +317,6 @@ def _pairs_for_clients(n: int, path: str | None) -> list[tuple[str, str]]:
         return [(f"A sentence about topic number {i}.", f"Another sentence, this one about item {i}.") for i in range(n)]
 
 
-def similarity_variants_demo(max_batch_size: int):
-    """The app's similarity handler behind three endpoints: ``batched`` (the app's setting), ``unbatched``
-    (one request per call, the queue's default concurrency) and ``noop`` (batched, no model: the
-    framework's own ceiling on requests/s)."""
-    import gradio as gr
-
-    from bertvariants.ui import queue
-    from bertvariants.ui.sentence_bert import similarity_batch
-
-    def single(a: str, b: str) -> float:
-        return similarity_batch([a], [b])[0][0]
-
-    def noop(first: list[str], second: list[str]) -> list[list[float]]:
-        return [[0.0] * len(first)]
-
-    with gr.Blocks() as demo:
-        a, b, s = gr.Textbox(), gr.Textbox(), gr.Number()
-        btn = gr.Button()
-        btn.click(similarity_batch, [a, b], [s], api_name="batched", batch=True, max_batch_size=max_batch_size,
-                  concurrency_limit=1)
-        btn.click(single, [a, b], [s], api_name="unbatched")
-        btn.click(noop, [a, b], [s], api_name="noop", batch=True, max_batch_size=max_batch_size, concurrency_limit=1)
-    return queue(demo)
-
-
-def serve_similarity_variants(port: int, max_batch_size: int, threads: int | None) -> None:
-    """Run :func:`similarity_variants_demo` in this process (the bench starts it as a subprocess, so the
-    server never shares a GIL with the 16 client threads)."""
-    import torch
-
-    from bertvariants.ui.sentence_bert import _model as load_similarity_model
-
-    if threads:
-        torch.set_num_threads(threads)
-    load_similarity_model()  # the model loads once, before either variant is timed
-    similarity_variants_demo(max_batch_size).launch(server_name="127.0.0.1", server_port=port, quiet=True)
-
-
 def bench_app(args, out: dict, detail: dict) -> None:
     """Same handler, batch=True (the app's setting) vs one request per call, 16 concurrent clients."""
     import subprocess
@@ -379,7 +341,7 @@ def bench_app(args, out: dict, detail: dict) -> None:
     out["app_handler_batching_speedup"] = round(handler["handler, 16 calls of 1"] / handler["handler, one call of 16"], 3)
 
     port = free_port()
-    cmd = [sys.executable, "-m", "evaluation.bench", "--serve-app", str(port), "--max-batch-size",
+    cmd = [sys.executable, "-m", "bertvariants.ui.bench_app", str(port), "--max-batch-size",
            str(args.max_batch_size)] + (["--threads", str(args.threads)] if args.threads else [])
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -598,11 +560,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch threads, the same for both sides (default 1: on a CPU shared with other jobs a "
                         "multi-threaded OpenMP region stalls whenever one of its threads is descheduled; 0 = torch's default)")
     p.add_argument("--out", default=str(REPO / "artifacts" / "bench"), help="directory for bench.json and plots")
-    p.add_argument("--serve-app", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the app section's server
     args = p.parse_args(argv)
-    if args.serve_app:
-        serve_similarity_variants(args.serve_app, args.max_batch_size, args.threads)
-        return 0
     only = [s.strip() for s in (args.only or ",".join(SECTIONS)).split(",") if s.strip()]
     unknown = [s for s in only if s not in SECTIONS]
     if unknown:

@@ -544,13 +544,15 @@ def test_cli_bad_files_exit_nonzero_with_one_line_reason(name, tmp_path):
 def test_first_concurrent_requests_cannot_race_in_lazy_imports():
     """build_demo imports up front what Plotly and scikit-learn import lazily (narwhals v1 / v2): two first
     requests drawing a figure and fitting k-means at once used to fail with _DeadlockError."""
-    code = ("import sys; from bertvariants.ui import guard; "
+    # the preload runs on a background thread (the page is served meanwhile); every @safe handler waits for it
+    code = ("import sys; from bertvariants.ui import guard, common; "
             "assert 'narwhals.stable.v2' not in sys.modules; guard.install_fixes(); "
+            "first = common.safe(lambda: guard._PRELOADED.is_set())(); "
             "missing = [m for m in ('narwhals.stable.v1', 'narwhals.stable.v2', 'plotly.graph_objects') "
-            "if m not in sys.modules]; print('missing', missing)")
+            "if m not in sys.modules]; print('first request after preload', first, 'missing', missing)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-1000:]
-    assert out.stdout.strip().endswith("missing []"), out.stdout
+    assert out.stdout.strip().endswith("first request after preload True missing []"), out.stdout
     assert "install_fixes()" in (REPO / "bertvariants" / "ui" / "__init__.py").read_text()
 
 

@@ -13,6 +13,7 @@ import math
 import gradio as gr
 
 from ..registry import ManifestError, ModelUnavailable, TabSpec, default_manifest, describe
+from .guard import wait_until_preloaded
 
 log = logging.getLogger("bertvariants.ui")
 
@@ -35,6 +36,7 @@ def safe(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        wait_until_preloaded()  # first requests never race the start-up imports (see guard.preload_lazy_imports)
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a message

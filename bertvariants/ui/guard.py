@@ -29,6 +29,7 @@ Usage (one line per batched event)::
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Callable
 
 import gradio as gr
@@ -39,8 +40,34 @@ def install_fixes() -> None:
     """Everything this module patches; idempotent. Called by ``build_demo``."""
     install_validator_fix()
     install_upload_fix()
-    preload_lazy_imports()
+    preload_in_background()
     limit_malloc_arenas()
+
+
+_PRELOADED = threading.Event()
+_PRELOAD_STARTED = threading.Lock()
+
+
+def preload_in_background() -> None:
+    """Run :func:`preload_lazy_imports` on a daemon thread (once): the page is served while it runs (cold
+    start stays a few seconds shorter), and handlers wait for it through :func:`wait_until_preloaded`."""
+    if not _PRELOAD_STARTED.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            preload_lazy_imports()
+        finally:
+            _PRELOADED.set()
+
+    threading.Thread(target=run, name="bertvariants-preload", daemon=True).start()
+
+
+def wait_until_preloaded(timeout: float = 300) -> None:
+    """Block a handler until the lazy imports are done, so no first request imports them concurrently.
+    Returns at once when no preload was started (library use, unit tests of single handlers)."""
+    if _PRELOAD_STARTED.locked():
+        _PRELOADED.wait(timeout)
 
 
 def limit_malloc_arenas(n: int | None = None) -> bool:

@@ -218,7 +218,7 @@ def test_electra_tiny_run_maps_bert_weights_and_is_served(data_dir, tiny_base, t
                                  "batch_size": 4, "max_length": 33, "heldout_docs": 1, "eval_blocks": 8},
                      progress=False)
     rec = check_result(rep, "wikipedia-rtd")
-    assert 0.0 <= rec["metrics"]["auroc"] <= 1.0
+    assert 0.0 <= rec["metrics"]["auroc"] <= 100.0  # points, like the harness
     assert {"mlm_loss", "disc_loss", "disc_acc"} <= set(rep.fit.curve[0])
     manifest = registry.load_manifest()
     for task, kind in (("electra-discriminator", "electra-discriminator"), ("electra-generator", "masked-lm")):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from ..common import make_generator
+from ..common import make_generator, word_ids_from_tokens
 from ..spanbert import SpanBoundaryHead, SpanMaskingConfig, sbo_loss, sbo_targets, span_mask
 from .common import (
     RunReport,
@@ -76,17 +76,8 @@ class SpanBertModel(nn.Module):
 
 def block_word_ids(tokenizer, block: torch.Tensor) -> list[int | None]:
     """WordPiece word index of each token of a block ("##" continues the previous word); specials -> None."""
-    special = set(tokenizer.all_special_ids)
-    out: list[int | None] = []
-    word = -1
-    for tok_id, tok in zip(block.tolist(), tokenizer.convert_ids_to_tokens(block.tolist())):
-        if tok_id in special:
-            out.append(None)
-            continue
-        if not tok.startswith("##") or word < 0:
-            word += 1
-        out.append(word)
-    return out
+    return word_ids_from_tokens(tokenizer.convert_ids_to_tokens(block.tolist()),
+                                special_tokens=tokenizer.all_special_tokens)
 
 
 def mask_blocks(tokenizer, blocks: torch.Tensor, word_ids: list[list[int | None]], *, generator: torch.Generator,

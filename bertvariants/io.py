@@ -250,10 +250,6 @@ def escape_csv_cell(value: Any) -> Any:
     return value
 
 
-def escape_csv_rows(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
-    return [[escape_csv_cell(v) for v in row] for row in rows]
-
-
 def csv_text(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None) -> str:
     """CSV text with every cell (header included) formula-escaped; NaN written as an empty cell."""
     buf = io.StringIO()

@@ -21,7 +21,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from bertvariants.io import atomic_write_text, safe_dataframe
+from bertvariants.io import atomic_write_text, read_json, safe_dataframe
 
 from . import tasks
 
@@ -68,9 +68,9 @@ def write_result(result: dict, out_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
 def read_result(path: Path) -> dict | None:
     """One result file, or None (with a warning naming the file) when it is corrupt or incomplete."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        warnings.warn(f"skipping result file {path.name}: not valid JSON ({exc})", stacklevel=2)
+        data = read_json(path)
+    except ValueError as exc:
+        warnings.warn(f"skipping result file {path.name}: {exc}", stacklevel=2)
         return None
     if not isinstance(data, dict) or any(k not in data for k in REQUIRED) or not isinstance(data["metrics"], dict):
         warnings.warn(f"skipping result file {path.name}: missing fields "

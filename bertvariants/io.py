@@ -47,13 +47,9 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None = 0o644) -> Path:
-    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, ``os.replace``.
-
-    The temp file lives next to the target so the rename never crosses a filesystem. On any failure
-    (including KeyboardInterrupt) the temp file is removed and the previous ``path``, if any, is intact.
-    """
-    path = Path(path)
+def _write_temp_beside(path: Path, data: bytes, mode: int | None) -> str:
+    """Write ``data`` to a fsynced temp file next to ``path`` (same filesystem, so a rename is atomic);
+    on failure nothing is left behind. Returns the temp file's path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
@@ -63,6 +59,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None
             os.fsync(f.fileno())
         if mode is not None:
             os.chmod(tmp, mode)  # mkstemp creates 0600; results are meant to be readable
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None = 0o644) -> Path:
+    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, ``os.replace``.
+
+    The temp file lives next to the target so the rename never crosses a filesystem. On any failure
+    (including KeyboardInterrupt) the temp file is removed and the previous ``path``, if any, is intact.
+    """
+    path = Path(path)
+    tmp = _write_temp_beside(path, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -81,14 +93,8 @@ def atomic_create_bytes(path: str | os.PathLike, data: bytes, *, max_tries: int 
     its own name. Returns the path written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    tmp = _write_temp_beside(path, data, 0o644)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
         for k in range(1, max_tries + 1):
             candidate = path if k == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
             try:

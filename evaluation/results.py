@@ -5,7 +5,10 @@
 - :func:`load_runs` reads every run (the history); corrupt or truncated files are skipped with a warning
   that names the file. :func:`latest` keeps the newest run per (model, task, split).
 - :func:`references` reads ``evaluation/references.csv`` (published numbers, with citations).
-- :func:`leaderboard` = latest measured rows + paper rows, one row per (model, task, split, source).
+- :func:`leaderboard` = latest measured rows + paper rows, one row per (model, task, split, source), best first
+  within a task in the task's own direction (:func:`higher_is_better`: a held-out loss ranks ascending).
+- :func:`training_runs` / :func:`training_curves`: the variant lab's runs (records with a ``training`` key,
+  written by ``bertvariants.train.common.finish``) and their logged curves in long form, for the training view.
 - :func:`to_csv` escapes cells that a spreadsheet would run as a formula (=, +, -, @).
 """
 
@@ -31,7 +34,11 @@ DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
 REFERENCES_CSV = Path(__file__).resolve().parent / "references.csv"
 REQUIRED = ("task", "model", "split", "metrics", "primary_metric", "timestamp")
 COLUMNS = ("model", "variant", "task", "split", "source", "primary_metric", "score", "ci95_low", "ci95_high",
-           "params_millions", "latency_ms", "examples_per_second", "n", "metrics", "timestamp", "citation", "file")
+           "params_millions", "latency_ms", "examples_per_second", "n", "metrics", "timestamp", "citation", "file",
+           "higher_is_better")
+TRAINING_COLUMNS = ("run", "model", "recipe", "task", "split", "primary_metric", "score", "higher_is_better", "steps",
+                    "seconds", "device", "timestamp", "file")
+CURVE_COLUMNS = ("run", "model", "file", "step", "seconds", "metric", "value")
 
 
 def _slug(text: str) -> str:
@@ -79,6 +86,18 @@ def read_result(path: Path) -> dict | None:
     return data
 
 
+def higher_is_better(task: str, details: dict | None = None) -> bool:
+    """Direction of a task's primary metric: the benchmark table's ``higher_is_better`` for a known task; for a
+    task the table does not know (a recipe's own held-out metric), the record's ``details.higher_is_better``;
+    else True (scores in points)."""
+    try:
+        return bool(tasks.benchmark(str(task)).higher_is_better)
+    except ValueError:
+        pass
+    flag = (details or {}).get("higher_is_better") if isinstance(details, dict) else None
+    return flag if isinstance(flag, bool) else True
+
+
 def _num(x):
     try:
         x = float(x)
@@ -108,6 +127,7 @@ def load_runs(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> pd.DataFr
             "n": r.get("n"), "metrics": {k: _num(v) for k, v in r["metrics"].items()},
             "timestamp": str(r["timestamp"]), "citation": f"measured here ({r.get('device', '?')}, seed {r.get('seed')})",
             "file": f.name, "predictions_file": r.get("predictions_file"),
+            "higher_is_better": higher_is_better(r["task"], r.get("details")),
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS) + ["predictions_file"])
     return df.sort_values("timestamp", ascending=False, kind="stable").reset_index(drop=True)
@@ -138,12 +158,21 @@ def references(path: str | os.PathLike = REFERENCES_CSV) -> pd.DataFrame:
                      "primary_metric": primary, "score": metrics[primary], "ci95_low": None, "ci95_high": None,
                      "params_millions": params, "latency_ms": None, "examples_per_second": None, "n": None,
                      "metrics": metrics, "timestamp": "", "citation": "; ".join(dict.fromkeys(g["source"])),
-                     "file": "", "predictions_file": None})
+                     "file": "", "predictions_file": None, "higher_is_better": higher_is_better(task)})
     return pd.DataFrame(rows, columns=list(COLUMNS) + ["predictions_file"])
 
 
+def _direction(value) -> bool:
+    """True unless ``value`` says lower is better (a missing direction ranks like points)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return bool(value)
+
+
 def leaderboard(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR, *, include_paper: bool = True) -> pd.DataFrame:
-    """Latest measured rows + the papers' rows (source = measured | paper), best score first within a task."""
+    """Latest measured rows + the papers' rows (source = measured | paper), best score first within a task:
+    descending where higher is better, ascending for lower-is-better tasks (a held-out loss); see
+    :func:`higher_is_better`. Rows without a score come last."""
     parts = [latest(load_runs(results_dir))]
     if include_paper and REFERENCES_CSV.is_file():
         parts.append(references())
@@ -151,7 +180,97 @@ def leaderboard(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR, *, include
     if not parts:
         return pd.DataFrame(columns=list(COLUMNS) + ["predictions_file"])
     df = pd.concat(parts, ignore_index=True)
-    return df.sort_values(["task", "score"], ascending=[True, False], kind="stable", na_position="last").reset_index(drop=True)
+    score = pd.to_numeric(df["score"], errors="coerce")
+    up = df["higher_is_better"].map(_direction)
+    rank = score.where(up, -score)  # higher rank = better in both directions
+    return (df.assign(_rank=rank).sort_values(["task", "_rank"], ascending=[True, False], kind="stable",
+                                              na_position="last")
+            .drop(columns="_rank").reset_index(drop=True))
+
+
+def _training_records(results_dir: str | os.PathLike) -> list[tuple[Path, dict]]:
+    """(file, record) of every readable result that carries a ``training`` dict, newest first."""
+    d = Path(results_dir)
+    found = []
+    for f in sorted(d.glob("*.json")) if d.is_dir() else []:
+        r = read_result(f)
+        if r is None or "training" not in r:
+            continue
+        if not isinstance(r["training"], dict):
+            warnings.warn(f"skipping training data of {f.name}: 'training' is not an object", stacklevel=3)
+            continue
+        found.append((f, r))
+    found.sort(key=lambda fr: str(fr[1]["timestamp"]), reverse=True)
+    return found
+
+
+def _run_labels(keys: list[tuple[str, str, str]]) -> list[str]:
+    """The model name, or ``model · task · split`` where one model has training records on several tasks."""
+    models = [m for m, _, _ in keys]
+    return [m if models.count(m) == 1 else f"{m} · {t} · {s}" for m, t, s in keys]
+
+
+def training_runs(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> pd.DataFrame:
+    """One row per trained model: the newest record per (model, task, split) that has a ``training`` key
+    (the variant lab's ``finish`` writes it). Columns :data:`TRAINING_COLUMNS`; ``run`` is the model name
+    (``model · task · split`` when a model was trained for several tasks); newest first."""
+    rows, seen = [], set()
+    for f, r in _training_records(results_dir):
+        key = (str(r["model"]), str(r["task"]), str(r["split"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        t = r["training"]
+        primary = r["primary_metric"]
+        rows.append({"model": key[0], "recipe": str(t.get("recipe") or key[0]), "task": key[1], "split": key[2],
+                     "primary_metric": primary, "score": _num(r["metrics"].get(primary)),
+                     "higher_is_better": higher_is_better(key[1], r.get("details")),
+                     "steps": _num(t.get("steps")), "seconds": _num(t.get("seconds")),
+                     "device": str(t.get("device") or r.get("device") or "?"), "timestamp": str(r["timestamp"]),
+                     "file": f.name})
+    for row, label in zip(rows, _run_labels([(x["model"], x["task"], x["split"]) for x in rows])):
+        row["run"] = label
+    return pd.DataFrame(rows, columns=list(TRAINING_COLUMNS))
+
+
+def training_curves(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+                    files: Iterable[str] | None = None) -> pd.DataFrame:
+    """The logged training curves of :func:`training_runs` (or of the result ``files`` named), long form:
+    one row per (run, step, metric) with columns :data:`CURVE_COLUMNS`. ``seconds`` is the wall time at that
+    step. Every numeric column of a curve row other than ``step`` / ``seconds`` is a metric (loss, lr and the
+    recipe's extras, e.g. ``hidden_cos``). A record whose curve is missing or malformed is skipped with a
+    warning naming its file; a malformed row (no numeric step) is dropped with one warning per file."""
+    runs = training_runs(results_dir)
+    if files is not None:
+        wanted = [Path(str(f)).name for f in files]  # a name, never a path outside the results directory
+        unknown = sorted(set(wanted) - set(runs["file"]))
+        if unknown:
+            raise ValueError(f"not a training run in the results: {', '.join(unknown)}")
+        runs = runs[runs["file"].isin(wanted)]
+    d = Path(results_dir)
+    rows = []
+    for run in runs.itertuples():
+        r = read_result(d / run.file)
+        curve = (r or {}).get("training", {}).get("curve")
+        if not isinstance(curve, list) or not curve:
+            warnings.warn(f"skipping the training curve of {run.file}: no 'training.curve' list", stacklevel=2)
+            continue
+        bad = 0
+        for point in curve:
+            step = _num(point.get("step")) if isinstance(point, dict) else None
+            if step is None:
+                bad += 1
+                continue
+            seconds = _num(point.get("seconds"))
+            for metric, value in point.items():
+                value = None if isinstance(value, bool) else _num(value)
+                if metric in ("step", "seconds") or value is None:
+                    continue
+                rows.append({"run": run.run, "model": run.model, "file": run.file, "step": step, "seconds": seconds,
+                             "metric": str(metric), "value": value})
+        if bad:
+            warnings.warn(f"{run.file}: dropped {bad} training-curve row(s) without a numeric step", stacklevel=2)
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
 def flat(df: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 Table with search, filters (task, variant, source, size range), column choice, sorting and CSV download;
 Plotly figures (grouped bars per task, score vs parameters, GLUE radar, per-run drilldown of the worst
-examples). Everything renders lazily when the tab is selected; a failing plot shows an error figure.
+examples) and the training view (the variant lab's loss curves, e.g. RoBERTa's dynamic vs static masking, with
+which run ends best and by how much). Everything renders lazily when the tab is selected; a failing plot shows an error figure.
 Shareable links: ``?task=stsb,sst2&source=measured&variant=Sentence-BERT&q=minilm&min_params=0&max_params=200``.
 """
 
@@ -139,6 +140,76 @@ def drilldown(run_file: str, top: float):
     return dashboard.safe_figure(dashboard.drilldown_figure, pred, top=k), pred.head(k)
 
 
+TRAINING_X = ("step", "seconds")
+DEFAULT_TRAINING_RUNS = ("mlm-dynamic", "mlm-static")  # issue #6: RoBERTa's static vs dynamic masking
+MAX_TRAINING_RUNS = 12
+NO_TRAINING_RUNS = ("No training runs in the results yet: each variant-lab recipe adds one, e.g. "
+                    "`python -m bertvariants.train mlm-dynamic` and `python -m bertvariants.train mlm-static`.")
+
+
+def default_training_runs(runs: pd.DataFrame) -> list[str]:
+    """mlm-dynamic + mlm-static when both were trained, else the two newest runs."""
+    names = list(runs["run"])
+    if all(n in names for n in DEFAULT_TRAINING_RUNS):
+        return list(DEFAULT_TRAINING_RUNS)
+    return names[:2]
+
+
+def training_view(selected, metric, x, smooth, *, keep_going: bool = False):
+    """(figure, one-line comparison, run choices, metric choices) of the chosen training runs.
+
+    ``keep_going``: when the chosen runs do not log ``metric`` (the UI just changed the runs), fall back to
+    ``loss`` instead of refusing (the API refuses: it names the metrics that exist)."""
+    runs = results.training_runs(results_dir())
+    if runs.empty:
+        return (dashboard.error_figure("No training runs yet"), NO_TRAINING_RUNS,
+                gr.update(choices=[], value=[]), gr.update(choices=["loss"], value="loss"))
+    names = list(dict.fromkeys(_split_list(selected))) or default_training_runs(runs)
+    known = list(runs["run"])
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        shown = ", ".join(known[:MAX_TRAINING_RUNS]) + (" …" if len(known) > MAX_TRAINING_RUNS else "")
+        raise ValueError(f"unknown training run(s) {', '.join(repr(n[:60]) for n in unknown[:3])}; "
+                         f"trained runs: {shown}")
+    if len(names) > MAX_TRAINING_RUNS:
+        raise ValueError(f"choose at most {MAX_TRAINING_RUNS} runs, got {len(names)}")
+    if x not in TRAINING_X:
+        raise ValueError(f"x axis must be step or seconds, got {x!r}")
+    weight = number(0 if smooth in (None, "") else smooth, "Smoothing", lo=0, hi=0.99)
+    chosen = runs.set_index("run").loc[names].reset_index()  # in the order picked
+    curves = results.training_curves(results_dir(), files=chosen["file"])
+    logged = sorted(set(curves["metric"]), key=lambda m: (m != "loss", m))
+    metric = metric or "loss"
+    if metric not in logged:
+        if not (keep_going and logged):
+            raise ValueError(f"the chosen runs log no curve {str(metric)[:60]!r}; "
+                             f"choose one of {', '.join(logged) or '(none: their curves are missing)'}")
+        metric = "loss" if "loss" in logged else logged[0]
+    fig = dashboard.safe_figure(dashboard.training_curves_figure, curves, metric=metric, x=x, smooth=weight,
+                                runs=chosen)
+    if len(names) < 2:
+        summary = f"Pick a second run to compare with **{names[0]}**."
+    else:
+        try:
+            summary = "**Which wins:** " + dashboard.run_comparison(curves, chosen, metric=metric).text
+        except ValueError as exc:
+            summary = f"No comparison: {exc}"
+    return fig, summary, gr.update(choices=known, value=names), gr.update(choices=logged, value=metric)
+
+
+@safe
+def leaderboard_training(runs, metric, x, smooth):
+    """Public API ``leaderboard_training``: the training curves of the chosen runs (default: mlm-dynamic +
+    mlm-static, else the two newest) and which run ends best by how much."""
+    return training_view(runs, metric, x, smooth)
+
+
+@safe
+def training_render(runs, metric, x, smooth):
+    """The training view on tab select / run change: a metric the new runs do not log falls back to loss."""
+    return training_view(runs, metric, x, smooth, keep_going=True)
+
+
 def from_query(request: gr.Request):
     """Filters from the URL's query parameters (a shareable link); unknown values are ignored."""
     q = dict(request.query_params) if request is not None else {}
@@ -187,6 +258,15 @@ def build(spec, tab) -> None:
         drill_plot = gr.Plot()
         drill_table = gr.Dataframe(interactive=False, wrap=True)
 
+    with gr.Accordion("Training runs: the variant lab's curves (python -m bertvariants.train)", open=True):
+        with gr.Row():
+            train_runs = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, label="Runs", scale=3)
+            train_metric = gr.Dropdown(["loss"], value="loss", allow_custom_value=True, label="Curve")
+            train_x = gr.Radio(list(TRAINING_X), value="step", label="x axis")
+            train_smooth = gr.Slider(0, 0.99, value=0, step=0.01, label="Smoothing (EMA weight)")
+        train_summary = gr.Markdown()
+        train_plot = gr.Plot(label="Training curves")
+
     filters = [search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending]
     everything = [table, csv_file, bars, scatter, radar, run, variants]
     tab.select(render, filters, everything, api_visibility="private")
@@ -196,6 +276,12 @@ def build(spec, tab) -> None:
     gr.on([tasks.input, variants.input, sources.input, min_params.submit, max_params.submit, search.submit],
           render, filters, everything, api_visibility="private")
     gr.on([run.change, top.release], drilldown, [run, top], [drill_plot, drill_table], api_name="leaderboard_drilldown")
+    train_in = [train_runs, train_metric, train_x, train_smooth]
+    train_out = [train_plot, train_summary, train_runs, train_metric]
+    tab.select(training_render, train_in, train_out, api_visibility="private")
+    train_runs.input(training_render, train_in, train_out, api_visibility="private")
+    gr.on([train_metric.input, train_x.input, train_smooth.release], leaderboard_training, train_in, train_out,
+          api_name="leaderboard_training")
     root = gr.context.Context.root_block
     if root is not None:  # shareable links: the URL's query parameters preset the filters
         root.load(from_query, None, [search, tasks, variants, sources, min_params, max_params],

@@ -400,12 +400,15 @@ class BiLSTMStudent(nn.Module):
         self.classifier = nn.Linear(config.fc_size, config.num_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_) -> StudentOutput:
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        lengths = attention_mask.sum(-1).clamp(min=1).cpu()  # (B,)
         x = self.dropout(self.embedding(input_ids))  # (B, T, E)
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, (h_n, _) = self.lstm(packed)  # h_n: (2, B, H): final forward and backward states
+        if attention_mask is None or bool(attention_mask.all()):
+            # no padding (always so at batch 1): the plain LSTM gives the same final states as the packed one
+            # without pack/unpack bookkeeping, which dominates a one-sentence forward pass
+            _, (h_n, _) = self.lstm(x)
+        else:
+            lengths = attention_mask.sum(-1).clamp(min=1).cpu()  # (B,)
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            _, (h_n, _) = self.lstm(packed)  # h_n: (2, B, H): final forward and backward states
         h = torch.cat([h_n[0], h_n[1]], dim=-1)  # (B, 2H)
         h = self.dropout(torch.relu(self.fc(h)))  # (B, fc)
         return StudentOutput(logits=self.classifier(h))  # (B, C)

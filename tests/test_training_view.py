@@ -244,8 +244,14 @@ def test_training_tab_without_mlm_pair_or_any_run(tmp_path, monkeypatch):
     fig, summary, run_update, _ = lb.leaderboard_training(None, "loss", "step", 0)
     assert "No training runs" in summary and fig.layout.meta["error"] and run_update["choices"] == []
     _write(tmp_path, *(_record(f"r{i}", ts=f"2026-11-25T1{i}:00:00+00:00") for i in range(3)))
-    _, _, run_update, _ = lb.leaderboard_training(None, "loss", "step", 0)
-    assert run_update["value"] == ["r2", "r1"]  # the two newest
+    _, summary, run_update, _ = lb.leaderboard_training(None, "loss", "step", 0)
+    assert run_update["value"] == ["r2", "r1"] and "different tasks" not in summary  # the two newest
+    _write(tmp_path, _record("student", task="stsb", primary="spearman", score=80.0, higher=True,
+                             ts="2026-11-25T19:00:00+00:00"))
+    _, summary, run_update, _ = lb.leaderboard_training(None, "loss", "step", 0)
+    assert run_update["value"] == ["student", "r2"]
+    assert summary.endswith("(different tasks: stsb, wikipedia-mlm; their losses are not on one scale)")
+    assert "final training loss" in summary  # no common held-out metric: the curves' last values are compared
 
 
 def test_training_endpoint_is_public_and_wired(tmp_path, monkeypatch):

@@ -194,6 +194,9 @@ def training_view(selected, metric, x, smooth, *, keep_going: bool = False):
             summary = "**Which wins:** " + dashboard.run_comparison(curves, chosen, metric=metric).text
         except ValueError as exc:
             summary = f"No comparison: {exc}"
+        trained_on = sorted(set(chosen["task"]))
+        if len(trained_on) > 1:
+            summary += f" (different tasks: {', '.join(trained_on)}; their losses are not on one scale)"
     return fig, summary, gr.update(choices=known, value=names), gr.update(choices=logged, value=metric)
 
 

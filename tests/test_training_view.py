@@ -78,7 +78,8 @@ def test_training_runs_newest_trained_record_per_model(lab):
 def test_run_labels_name_the_task_when_one_model_was_trained_twice(tmp_path):
     _write(tmp_path, _record("student", task="stsb", primary="spearman", score=80.0, higher=True),
            _record("student", task="sst2", primary="accuracy", score=85.0, higher=True))
-    assert sorted(results.training_runs(tmp_path)["run"]) == ["student · sst2 · heldout", "student · stsb · heldout"]
+    labels = sorted(results.training_runs(tmp_path)["run"])
+    assert labels == ["student · sst2 · heldout", "student · stsb · heldout"]
 
 
 def test_training_curves_long_form_and_bad_records_skipped_by_name(lab):

@@ -9,6 +9,7 @@
 - SQuAD json (official ``{"version", "data": [articles → paragraphs → qas]}``).
 - Summarization jsonl: CNN/DM (``article`` → ``highlights``), XSum (``document`` → ``summary``).
 - MTSamples csv (transcription, medical_specialty) and a BIOSSES-style pair file (sentence1, sentence2, score).
+- A pretraining corpus (JSONL with ``text``, or .txt): its last documents are the held-out split.
 
 Hugging Face ``datasets`` is not used: everything here reads local files, so the harness runs offline.
 """
@@ -313,3 +314,27 @@ def load_mtsamples(path, *, split="test", positive: str = MTSAMPLES_POSITIVE, te
         raise ValueError(f"MTSamples split must be train, test or all, got {split!r}")
     out = [Example(id=ids[i], text=notes[i][ti], label=labels[i]) for i in order]
     return Dataset("mtsamples", split, path, out, meta={"positive": positive})
+
+
+def load_corpus(path, *, task: str = "wikipedia", split: str = "heldout", heldout_docs: int | None = None) -> Dataset:
+    """A pretraining corpus (JSONL with a ``text`` field, or .txt with blank-line-separated documents), read by
+    the recipes' own reader (``bertvariants.train.common.read_corpus``) so documents are counted identically.
+
+    ``split`` 'heldout' = the last ``heldout_docs`` documents (default
+    :data:`evaluation.metrics.pretraining.HELDOUT_DOCS` = 6), the ones the recipes never train on. ``raw`` keeps
+    every document: the runner cuts the held-out blocks exactly as the recipes do.
+    """
+    from bertvariants.train.common import read_corpus
+
+    from .metrics.pretraining import HELDOUT_DOCS
+
+    if split != "heldout":
+        raise ValueError(f"a pretraining corpus has one evaluation split, 'heldout'; got {split!r}")
+    k = HELDOUT_DOCS if heldout_docs is None else heldout_docs
+    path = _open_checked(path)
+    docs = read_corpus(path)
+    if k < 1 or len(docs) <= k:
+        raise ValueError(f"{path.name} has {len(docs)} documents; holding out the last {k} needs at least {k + 1}")
+    start = len(docs) - k
+    out = [Example(id=f"doc-{start + j}", text=d) for j, d in enumerate(docs[start:])]
+    return Dataset(task, split, path, out, raw=docs, meta={"documents": len(docs), "heldout_docs": k})

@@ -10,10 +10,15 @@ How a model is evaluated depends on the benchmark's format (``tasks.Benchmark.fo
   long notes by a probe over chunk embeddings, chunk probabilities aggregated as in ClinicalBERT §3.4.
 - fine-tuned classifiers: logits → label, the head's ``id2label`` mapped onto the task's label names;
 - question answering: windows + n-best span decoding (``bertvariants.spanbert``), official SQuAD scoring;
-- seq2seq summarizers: ``generate``; ``lead3``: the first three sentences (See et al. 2017).
+- seq2seq summarizers: ``generate``; ``lead3``: the first three sentences (See et al. 2017);
+- held-out pretraining (formats ``mlm``, ``rtd``, ``span``): the corpus's held-out blocks, corrupted with a fixed
+  seed, scored by :mod:`evaluation.metrics.pretraining` (masked-LM loss, ELECTRA's replaced-token detection,
+  SpanBERT's MLM + SBO); ``options`` set the split (:class:`~evaluation.metrics.pretraining.HeldoutConfig`),
+  ``--limit`` keeps the first N blocks, and the bootstrap resamples blocks.
 
 Forward passes go through ``bertvariants.inference`` (``encode`` / ``classify``), except seq2seq ``generate``
-(not covered by that module) and SQuAD, whose windows run in ``bertvariants.spanbert.answer_questions``.
+(not covered by that module), SQuAD, whose windows run in ``bertvariants.spanbert.answer_questions``, and the
+pretraining objectives, whose heads run on the masked positions only (:mod:`evaluation.metrics.pretraining`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -53,6 +58,7 @@ class ModelHandle:
     params: int | None = None
     pooling: str = "mean"
     max_length: int | None = None
+    parts: dict = field(default_factory=dict)  # further models a format needs (ELECTRA's generator, SpanBERT's SBO)
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,6 +161,87 @@ def resolve_model(name: str) -> ModelHandle:
                        max_length=min(x for x in limits if isinstance(x, int) and x > 0))
 
 
+def _checkpoint_dir(name: str) -> Path:
+    """A local checkpoint directory: as given, or the one a spaces.yml task resolves to here."""
+    from bertvariants import registry
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    manifest = registry.default_manifest()
+    if name in manifest.tasks:
+        location = Path(registry.resolve(name, manifest).location)  # ModelUnavailable says how to build one
+        if location.is_dir():
+            return location
+    raise ValueError(f"{name!r} is not a local directory: the held-out pretraining benchmarks take a checkpoint "
+                     "directory (e.g. models/mlm-dynamic, models/electra, models/spanbert) or a spaces.yml task "
+                     "served by one")
+
+
+def _architecture(path: Path) -> str:
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
+    return (json.loads(cfg.read_text(encoding="utf-8")).get("architectures") or ["(none recorded)"])[0]
+
+
+def electra_pair(path: Path) -> tuple[Path, Path]:
+    """(generator dir, discriminator dir) of ``path``: a directory holding ``generator/`` and ``discriminator/``
+    (what ``python -m bertvariants.train electra`` saves), or a discriminator directory with ``../generator``."""
+    if (path / "generator").is_dir() and (path / "discriminator").is_dir():
+        gen, disc = path / "generator", path / "discriminator"
+    elif (path / "config.json").is_file() and (path.parent / "generator").is_dir() and path.name != "generator":
+        gen, disc = path.parent / "generator", path
+    else:
+        raise ValueError(f"wikipedia-rtd needs an ELECTRA generator and discriminator: a directory holding "
+                         f"generator/ and discriminator/ (python -m bertvariants.train electra saves one) or a "
+                         f"discriminator directory with ../generator beside it; {path} is neither")
+    if (arch := _architecture(disc)) != "ElectraForPreTraining":
+        raise ValueError(f"{disc} holds a {arch}, not an ELECTRA discriminator (ElectraForPreTraining)")
+    if not (arch := _architecture(gen)).endswith("ForMaskedLM"):
+        raise ValueError(f"{gen} holds a {arch}, not a masked-LM generator (*ForMaskedLM)")
+    return gen, disc
+
+
+def resolve_pretraining_model(name: str, bench: tasks.Benchmark) -> ModelHandle:
+    """Load what a held-out pretraining benchmark needs: a masked LM (``mlm``), an ELECTRA generator +
+    discriminator (``rtd``), or a masked LM with SpanBERT's boundary head ``sbo_head.safetensors`` (``span``).
+    A checkpoint without the head the objective needs is refused: a fresh random head would score nonsense."""
+    from bertvariants import registry
+
+    path = _checkpoint_dir(name)
+    if bench.format == "rtd":
+        gen_dir, disc_dir = electra_pair(path)
+        disc = registry.load_checkpoint(str(disc_dir), "electra-discriminator")
+        gen = registry.load_checkpoint(str(gen_dir), "masked-lm", device=disc.device)
+        if gen.model.config.vocab_size != disc.model.config.vocab_size:
+            raise ValueError(f"generator vocabulary {gen.model.config.vocab_size} != discriminator vocabulary "
+                             f"{disc.model.config.vocab_size}")
+        return ModelHandle(name, "electra-rtd", disc, variant="ELECTRA", params=disc.num_parameters,
+                           revision=f"discriminator {_weights_hash(disc_dir)}; generator {_weights_hash(gen_dir)}",
+                           max_length=disc.model.config.max_position_embeddings, parts={"generator": gen.model})
+    arch = _architecture(path)
+    if not arch.endswith("ForMaskedLM"):
+        raise ValueError(f"{path} holds a {arch}, which has no masked-LM head: {bench.key} needs a *ForMaskedLM "
+                         "checkpoint (e.g. models/mlm-dynamic)")
+    parts: dict = {}
+    if bench.format == "span":
+        head = path / "sbo_head.safetensors"
+        if not head.is_file():
+            raise ValueError(f"{path} has no sbo_head.safetensors: wikipedia-span needs SpanBERT's span-boundary "
+                             "head (python -m bertvariants.train spanbert saves it beside the masked LM)")
+    loaded = registry.load_checkpoint(str(path), "masked-lm")
+    params = loaded.num_parameters
+    if bench.format == "span":
+        from bertvariants.train.spanbert import load_span_model
+
+        parts["span_model"] = model = load_span_model(loaded.model, path / "sbo_head.safetensors")
+        params = sum(p.numel() for p in model.parameters())
+    return ModelHandle(name, "masked-lm", loaded, revision=_weights_hash(path),
+                       variant={"span": "SpanBERT"}.get(bench.format, "local checkpoint"), params=params,
+                       max_length=loaded.model.config.max_position_embeddings, parts=parts)
+
+
 # --------------------------------------------------------------------------------------------
 # Per-format evaluation: each returns an Outcome
 # --------------------------------------------------------------------------------------------
@@ -164,6 +251,7 @@ class Outcome:
     primary_fn: Callable[[np.ndarray], float]  # index array -> primary metric (for the bootstrap)
     records: list[dict]  # per-example predictions, with "error" (higher = worse)
     details: dict
+    n: int | None = None  # units scored and resampled when they are not the dataset's examples (corpus blocks)
 
 
 def _encode(h: ModelHandle, texts, *, batch_size: int, progress: bool):
@@ -438,8 +526,64 @@ def _long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) ->
     return Outcome(metrics, lambda idx: fn(y[idx], note_p[idx]), records, details)
 
 
+def _heldout_blocks(h: ModelHandle, ds: Dataset, *, heldout, limit: int | None):
+    from .metrics import pretraining as P
+
+    if heldout.block_tokens > (h.max_length or heldout.block_tokens):
+        raise ValueError(f"blocks of {heldout.block_tokens} tokens exceed the model's {h.max_length} positions")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be ≥ 1, got {limit}")
+    return P.heldout_blocks(h.loaded.tokenizer, ds.raw, heldout)[:limit]
+
+
+def _block_details(ds: Dataset, blocks, heldout, method: str) -> dict:
+    return {"method": method, "heldout": asdict(heldout), "blocks": len(blocks), "documents": ds.meta["documents"],
+            "heldout_documents": [e.id for e in ds.examples], "bootstrap": "blocks resampled"}
+
+
+def _held_out_mlm(bench, h, ds, *, batch_size, limit, heldout, **_) -> Outcome:
+    """BERT §3.1 masked LM on held-out blocks: mean cross-entropy per masked token (lower is better)."""
+    from .metrics import pretraining as P
+
+    blocks = _heldout_blocks(h, ds, heldout=heldout, limit=limit)
+    s = P.masked_lm_scores(h.loaded.model, h.loaded.tokenizer, blocks, seed=heldout.mask_seed, batch_size=batch_size)
+    details = _block_details(ds, blocks, heldout, "BERT masking (15%, 80/10/10), fixed seed; cross-entropy of the "
+                                                  "masked-LM head at the masked positions")
+    details.update(masked_tokens=int(s.count.sum()), masked_fraction=round(100 * s.masked_fraction, 3))
+    return Outcome(P.mlm_metrics(s), s.mean_loss, s.records, details, n=len(blocks))
+
+
+def _held_out_rtd(bench, h, ds, *, batch_size, limit, heldout, **_) -> Outcome:
+    """ELECTRA §2 on held-out blocks: the generator fills 15% masks, the discriminator flags replaced tokens."""
+    from .metrics import pretraining as P
+
+    blocks = _heldout_blocks(h, ds, heldout=heldout, limit=limit)
+    s = P.rtd_scores(h.parts["generator"], h.loaded.model, h.loaded.tokenizer, blocks, seed=heldout.mask_seed,
+                     batch_size=batch_size)
+    details = _block_details(ds, blocks, heldout, "15% of the tokens masked (fixed seed), filled by samples of the "
+                                                  "generator (seed + 1); AUROC of the discriminator's P(replaced) "
+                                                  "over every non-special token")
+    details.update(tokens=len(s.replaced), masked_fraction=round(100 * float(s.masked.sum()) / len(s.replaced), 3))
+    return Outcome(P.rtd_metrics(s), s.auroc, s.records, details, n=len(blocks))
+
+
+def _held_out_span(bench, h, ds, *, batch_size, limit, heldout, **_) -> Outcome:
+    """SpanBERT §3.1–3.2 on held-out blocks: span masking (fixed seed), MLM and SBO losses, SBO accuracy."""
+    from .metrics import pretraining as P
+
+    blocks = _heldout_blocks(h, ds, heldout=heldout, limit=limit)
+    s = P.span_scores(h.parts["span_model"], h.loaded.tokenizer, blocks, seed=heldout.mask_seed,
+                      batch_size=min(batch_size, 16))
+    details = _block_details(ds, blocks, heldout, "span masking (whole words, lengths ~ Geometric(0.2) clipped at 10, "
+                                                  "15% of the words, 80/10/10 per span), fixed seed; MLM from each "
+                                                  "token's state, SBO from the span's boundaries")
+    details.update(masked_tokens=int(s.sbo.count.sum()), masked_fraction=round(100 * s.sbo.masked_fraction, 3))
+    return Outcome(P.span_metrics(s), s.sbo.accuracy, s.sbo.records, details, n=len(blocks))
+
+
 EVALUATORS = {"single": _classification, "pair": _classification, "sts": _sts, "qa": _qa,
-              "summarization": _summarization, "long-note": _long_notes}
+              "summarization": _summarization, "long-note": _long_notes,
+              "mlm": _held_out_mlm, "rtd": _held_out_rtd, "span": _held_out_span}
 
 
 def _clip(text: str, pair: str | None, n: int = 300) -> str:
@@ -490,25 +634,40 @@ def _display_path(path: Path) -> str:
 
 def run(task: str, model: str, *, data: str | None = None, split: str | None = None, limit: int | None = None,
         batch_size: int = 64, seed: int = DEFAULT_SEED, probe_train_size: int = PROBE_TRAIN_SIZE,
-        train_data: str | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
+        train_data: str | None = None, progress: bool = True, options: dict | None = None) -> tuple[dict, list[dict]]:
     """Evaluate ``model`` on ``task``; returns (result record, per-example records).
 
     ``train_data``: the probe's training file when the task's default train file is not available.
+    ``options``: the held-out pretraining benchmarks' split settings (names of
+    :class:`evaluation.metrics.pretraining.HeldoutConfig`: ``heldout_docs``, ``block_tokens``, ``eval_blocks``,
+    ``mask_seed``); the recipes pass their own so that they and the CLI agree. ``limit`` caps blocks there.
     """
     if batch_size < 1:
         raise ValueError(f"--batch-size must be ≥ 1, got {batch_size}")
     bench = tasks.benchmark(task)
     split = split or bench.default_split
-    ds = tasks.load(bench, split, data).limit(limit)
+    block_kw: dict = {}  # the held-out pretraining evaluators' settings
+    if bench.format in tasks.BLOCK_FORMATS:
+        from .metrics.pretraining import heldout_config
+
+        heldout = heldout_config(options)
+        ds = tasks.load(bench, split, data, heldout_docs=heldout.heldout_docs)
+        block_kw = {"limit": limit, "heldout": heldout}
+    elif options:
+        raise ValueError(f"{bench.key} takes no options (got {', '.join(options)})")
+    else:
+        ds = tasks.load(bench, split, data).limit(limit)
     if not ds.examples:
         raise ValueError(f"{ds.path.name} has no examples")
-    handle = resolve_model(model)
+    handle = resolve_pretraining_model(model, bench) if block_kw else resolve_model(model)
     device = handle.loaded.device if handle.loaded is not None else "cpu"
     t0 = time.perf_counter()
     outcome = EVALUATORS[bench.format](bench, handle, ds, seed=seed, batch_size=batch_size,
-                                       probe_train_size=probe_train_size, train_data=train_data, progress=progress)
+                                       probe_train_size=probe_train_size, train_data=train_data, progress=progress,
+                                       **block_kw)
     seconds = time.perf_counter() - t0
-    result = make_result(task=bench.key, model=model, split=split, n=len(ds), outcome=outcome, primary=bench.primary,
+    n = outcome.n if outcome.n is not None else len(ds)
+    result = make_result(task=bench.key, model=model, split=split, n=n, outcome=outcome, primary=bench.primary,
                          seconds=seconds, device=device, seed=seed, data_sha256=sha256_file(ds.path),
                          model_revision=handle.revision, variant=handle.variant, params=handle.params,
                          extra={"data": _display_path(ds.path), "limit": limit, "source": "measured"})

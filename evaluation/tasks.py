@@ -16,17 +16,19 @@ from pathlib import Path
 from typing import Callable
 
 from . import loaders
+from .metrics import pretraining as P
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-FORMATS = ("single", "pair", "sts", "qa", "summarization", "long-note")
+FORMATS = ("single", "pair", "sts", "qa", "summarization", "long-note", "mlm", "rtd", "span")
+BLOCK_FORMATS = ("mlm", "rtd", "span")  # held-out pretraining: scored on corpus blocks, options = HeldoutConfig
 
 
 @dataclass(frozen=True)
 class Benchmark:
     key: str
     name: str
-    family: str  # glue | squad | summarization | clinical: groups columns and plots
+    family: str  # glue | squad | summarization | clinical | pretraining: groups columns and plots
     format: str  # one of FORMATS: decides how a model is run on it
     metrics: tuple[str, ...]
     primary: str
@@ -43,6 +45,12 @@ class Benchmark:
 
 def _sim(path, *, split="test"):
     return loaders.load_sentence_similarity(path, split=split)
+
+
+PRETRAINING_CORPUS = {"heldout": "corpus/enwiki_sample.jsonl"}
+_HELDOUT = (f"held-out split = the corpus's last {P.HELDOUT_DOCS} documents (the variant lab's recipes never train on "
+            f"them), {P.BLOCK_TOKENS}-token blocks, the first {P.EVAL_BLOCKS}, corruption seed {P.MASK_SEED}; "
+            "--limit N scores the first N of them")
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -91,6 +99,27 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("biosses", "BIOSSES-style similarity", "clinical", "sts", ("spearman", "pearson"), "spearman", _sim,
               {"test": "clinical/biosses.tsv"}, "test", "Soğancıoğlu et al. 2017",
               notes="format: sentence1, sentence2, score (or annotator columns); no BIOSSES data ships here"),
+    Benchmark("wikipedia-mlm", "Wikipedia held-out masked LM", "pretraining", "mlm",
+              ("heldout_mlm_loss", "heldout_perplexity", "heldout_mlm_accuracy"), "heldout_mlm_loss",
+              partial(loaders.load_corpus, task="wikipedia-mlm"), PRETRAINING_CORPUS, "heldout",
+              "Devlin et al. 2019 §3.1 (masked LM, 15% 80/10/10); Liu et al. 2019 §4.1 (static vs dynamic masking)",
+              higher_is_better=False,
+              notes="any *ForMaskedLM checkpoint; loss = mean cross-entropy per masked token (nats), "
+                    "perplexity = e^loss; " + _HELDOUT),
+    Benchmark("wikipedia-rtd", "Wikipedia held-out replaced-token detection", "pretraining", "rtd",
+              ("auroc", "accuracy", "replaced_fraction", "generator_mlm_accuracy"), "auroc",
+              partial(loaders.load_corpus, task="wikipedia-rtd"), PRETRAINING_CORPUS, "heldout",
+              "Clark et al. 2020 (ELECTRA) §2",
+              notes="model = a directory holding generator/ and discriminator/ (what the electra recipe saves), or a "
+                    "discriminator directory beside ../generator; AUROC of P(replaced) over every real token; "
+                    + _HELDOUT),
+    Benchmark("wikipedia-span", "Wikipedia held-out span boundary objective", "pretraining", "span",
+              ("heldout_sbo_accuracy", "heldout_sbo_loss", "heldout_mlm_loss", "heldout_mlm_accuracy"),
+              "heldout_sbo_accuracy", partial(loaders.load_corpus, task="wikipedia-span"), PRETRAINING_CORPUS,
+              "heldout", "Joshi et al. 2020 (SpanBERT) §3.1 span masking, §3.2 span boundary objective",
+              notes="a BertForMaskedLM checkpoint with sbo_head.safetensors (the spanbert recipe's output); "
+                    "primary = SBO top-1 accuracy, the objective SpanBERT adds (its span-masked MLM loss is not "
+                    "comparable with wikipedia-mlm's token masking); " + _HELDOUT),
 )
 
 GLUE_TASKS = tuple(b.key for b in BENCHMARKS if b.family == "glue")
@@ -126,6 +155,8 @@ def data_path(bench: Benchmark, split: str, data: str | os.PathLike | None = Non
     return path
 
 
-def load(bench: Benchmark, split: str | None = None, data: str | os.PathLike | None = None) -> loaders.Dataset:
+def load(bench: Benchmark, split: str | None = None, data: str | os.PathLike | None = None,
+         **options) -> loaders.Dataset:
+    """The split's dataset; ``options`` go to the loader (the pretraining corpus takes ``heldout_docs``)."""
     split = split or bench.default_split
-    return bench.loader(data_path(bench, split, data), split=split)
+    return bench.loader(data_path(bench, split, data), split=split, **options)

@@ -171,11 +171,22 @@ def test_time_budget_stops_early_but_still_saves_and_scores(data_dir, tiny_base,
 def test_mlm_tiny_run(data_dir, tiny_base, tmp_path, masking):
     rep = run_recipe(f"mlm-{masking}", tiny(data_dir, tiny_base, tmp_path / masking, steps=10, batch_size=4,
                                             lr=1e-2, train_blocks=8, heldout_docs=1, eval_blocks=4), progress=False)
-    rec = check_result(rep, "wikipedia-mlm")
+    rec = check_result(rep, "wikipedia-mlm")  # scored by the evaluation harness, plus the recipe's own numbers
     assert rec["metrics"]["heldout_mlm_loss"] < rec["metrics"]["heldout_mlm_loss_before"]
-    assert rec["details"]["masking"] == masking
+    assert rec["metrics"]["epochs"] == pytest.approx(10 * 4 / 8)
+    assert rec["details"]["masking"] == masking and rec["ci95"]["low"] <= rec["score"]
+    assert rec["n"] == rec["details"]["blocks"] == 2  # the one held-out document (~330 tokens): 2 blocks of 128
     loaded = registry.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
     assert loaded.model.config.vocab_size == 30522
+    # heldout_mlm_loss_before is measured in-process on the recipe's own held-out blocks: the same blocks and masks
+    # as the harness's, so the saved model scored that way gives the harness's number
+    from bertvariants.train.common import corpus_blocks, read_corpus
+    from evaluation.metrics.pretraining import masked_lm_scores
+
+    _, held = corpus_blocks(loaded.tokenizer, read_corpus(data_dir / "corpus" / "enwiki_sample.jsonl"), block=128,
+                            heldout_docs=1)
+    own = masked_lm_scores(loaded.model, loaded.tokenizer, held[:4]).mean_loss()
+    assert own == pytest.approx(rec["metrics"]["heldout_mlm_loss"], abs=1e-3)
 
 
 def test_static_masks_repeat_and_dynamic_masks_do_not(tiny_tokenizer_dir):
@@ -218,7 +229,7 @@ def test_electra_tiny_run_maps_bert_weights_and_is_served(data_dir, tiny_base, t
                                  "batch_size": 4, "max_length": 33, "heldout_docs": 1, "eval_blocks": 8},
                      progress=False)
     rec = check_result(rep, "wikipedia-rtd")
-    assert 0.0 <= rec["metrics"]["auroc"] <= 100.0  # points, like the harness
+    assert 0.0 <= rec["metrics"]["auroc"] <= 100.0 and rec["n"] == 8  # the harness, on the recipe's held-out blocks
     assert {"mlm_loss", "disc_loss", "disc_acc"} <= set(rep.fit.curve[0])
     manifest = registry.load_manifest()
     for task, kind in (("electra-discriminator", "electra-discriminator"), ("electra-generator", "masked-lm")):
@@ -230,8 +241,9 @@ def test_electra_tiny_run_maps_bert_weights_and_is_served(data_dir, tiny_base, t
 def test_spanbert_tiny_run(data_dir, tiny_base, tmp_path):
     rep = run_recipe("spanbert", tiny(data_dir, tiny_base, tmp_path / "span", steps=8, batch_size=4, lr=1e-2,
                                       max_length=41, heldout_docs=1, eval_blocks=6), progress=False)
-    rec = check_result(rep, "wikipedia-span-mlm")
-    assert 0.0 <= rec["metrics"]["heldout_sbo_accuracy"] <= 1.0 and rec["metrics"]["masked_tokens"] > 0
+    rec = check_result(rep, "wikipedia-span")  # scored by the evaluation harness
+    assert 0.0 <= rec["metrics"]["heldout_sbo_accuracy"] <= 100.0 and rec["details"]["masked_tokens"] > 0
+    assert rec["n"] == 6 and rec["details"]["heldout"]["block_tokens"] == 41  # the recipe's own split settings
     assert {"mlm_loss", "sbo_loss"} <= set(rep.fit.curve[0])
     assert (rep.output / "sbo_head.safetensors").is_file()
     registry.load_checkpoint(str(rep.output), "masked-lm", device="cpu")

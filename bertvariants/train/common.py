@@ -583,3 +583,15 @@ def block_batches(blocks: torch.Tensor, *, batch_size: int, seed: int) -> Iterat
     """Seeded batches of corpus blocks, (B, T) each, forever."""
     for idx in Sampler(len(blocks), batch_size, seed=seed):
         yield torch.tensor(idx), blocks[torch.tensor(idx)]
+
+
+def heldout_harness(task: str, checkpoint: Path, *, data: Path, heldout_docs: int, block_tokens: int,
+                    eval_blocks: int, limit: int | None = None) -> dict:
+    """:func:`harness` for the held-out pretraining benchmarks (``wikipedia-mlm``, ``wikipedia-rtd``,
+    ``wikipedia-span``) with a recipe's own split settings, so that the recipe and
+    ``python -m evaluation run --task ... --model <checkpoint>`` score the same blocks with the same masks."""
+    from evaluation import runner
+
+    options = {"heldout_docs": heldout_docs, "block_tokens": block_tokens, "eval_blocks": eval_blocks}
+    result, _ = runner.run(task, str(checkpoint), data=str(data), limit=limit, progress=False, options=options)
+    return result

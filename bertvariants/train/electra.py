@@ -7,21 +7,23 @@ is an ``ElectraForMaskedLM`` ¼ the discriminator's width (§3.2: ¼–½ works 
 position and segment embeddings with it (§3.2 "Weight sharing"). The data path and the loss
 L_MLM + λ·L_Disc with λ = 50 are :mod:`bertvariants.electra`'s (:class:`ReplacedTokenDetection`).
 
-Outputs ``models/electra/generator`` and ``models/electra/discriminator`` (the ELECTRA tab's offline models)
-and the discriminator's AUROC at telling replaced from original tokens on held-out Wikipedia documents.
+Outputs ``models/electra/generator`` and ``models/electra/discriminator`` (the ELECTRA tab's offline models),
+scored by the evaluation harness's ``wikipedia-rtd`` benchmark (the same code as
+``python -m evaluation run --task wikipedia-rtd --model models/electra``): the discriminator's AUROC at telling
+replaced from original tokens on held-out Wikipedia documents (:func:`evaluation.metrics.pretraining.rtd_scores`).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from evaluation.metrics.pretraining import BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS
+
 from ..common import make_generator
-from ..electra import (RTDConfig, ReplacedTokenDetection, generator_config, mask_for_generator, rtd_loss,
-                       sample_replacements)
+from ..electra import RTDConfig, ReplacedTokenDetection, generator_config, mask_for_generator, rtd_loss
 from .common import (
     RunReport,
     Setup,
@@ -31,7 +33,7 @@ from .common import (
     copy_tokenizer,
     finish,
     fit,
-    own_result,
+    heldout_harness,
     output_dir,
     save_checkpoint,
     seed_everything,
@@ -39,7 +41,6 @@ from .common import (
 )
 
 NAME = "electra"
-EVAL_SEED = 1234
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,11 @@ class ElectraConfig(TrainConfig):
     steps: int = 250
     batch_size: int = 8
     lr: float = 1e-4
-    max_length: int = 128
+    max_length: int = BLOCK_TOKENS  # block length; the harness's wikipedia-rtd blocks have the same
     generator_multiplier: float = 0.25  # §3.2: generator width / discriminator width
     disc_weight: float = 50.0  # λ (§2, Appendix A)
-    heldout_docs: int = 6
-    eval_blocks: int = 64
+    heldout_docs: int = HELDOUT_DOCS  # last documents of the corpus, never trained on
+    eval_blocks: int = EVAL_BLOCKS
 
 
 def electra_config_from_bert(bert_config):
@@ -144,47 +145,13 @@ def rtd_loss_fn(rng_seed: int):
     return loss_fn
 
 
-@torch.no_grad()
-def heldout_rtd(gen, disc, blocks: torch.Tensor, *, mask_token_id: int, special_ids, batch_size: int = 32,
-                seed: int = EVAL_SEED) -> dict[str, float]:
-    """Mask held-out blocks (fixed seed), let the generator fill them, score every non-special token with the
-    discriminator. AUROC of P(replaced) against the truth, accuracy at 0.5, and the replaced fraction."""
-    from sklearn.metrics import roc_auc_score
-
-    gen.eval(), disc.eval()
-    rng = make_generator(seed)
-    device = next(disc.parameters()).device
-    scores, truth, gen_hits, gen_total = [], [], 0, 0
-    for i in range(0, len(blocks), batch_size):
-        ids = blocks[i:i + batch_size]
-        masked = mask_for_generator(ids, mask_token_id=mask_token_id, vocab_size=disc.config.vocab_size,
-                                    generator=rng, special_ids=special_ids)
-        gen_logits = gen(input_ids=masked.input_ids.to(device)).logits.float().cpu()
-        repl = sample_replacements(gen_logits, ids, masked.selected, generator=rng)
-        probs = torch.sigmoid(disc(input_ids=repl.input_ids.to(device)).logits.float().cpu())
-        real = ~torch.isin(ids, torch.tensor(sorted(special_ids)))
-        scores.append(probs[real])
-        truth.append(repl.is_replaced[real])
-        gen_hits += int((gen_logits.argmax(-1) == ids)[masked.selected].sum())
-        gen_total += int(masked.selected.sum())
-    s, t = torch.cat(scores), torch.cat(truth)
-    if t.all() or not t.any():
-        raise ValueError("held-out set needs both replaced and original tokens to compute AUROC")
-    # percentage points, like every metric of the evaluation harness (the Leaderboard reads these records)
-    return {"auroc": 100 * float(roc_auc_score(t.numpy(), s.numpy())),
-            "accuracy": 100 * float(((s > 0.5) == t).float().mean()),
-            "replaced_fraction": 100 * float(t.float().mean()),
-            "generator_mlm_accuracy": 100 * gen_hits / max(gen_total, 1)}
-
-
 def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
     from transformers import AutoTokenizer
 
     seed_everything(cfg.seed)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    train, heldout, corpus = wikipedia_blocks(cfg, tokenizer, block=cfg.max_length, heldout_docs=cfg.heldout_docs)
-    heldout = heldout[: cfg.eval_limit or cfg.eval_blocks]
+    train, _, corpus = wikipedia_blocks(cfg, tokenizer, block=cfg.max_length, heldout_docs=cfg.heldout_docs)
     gen, disc = build_pair(base, multiplier=cfg.generator_multiplier)
     specials = tuple(tokenizer.all_special_ids)
     rtd = SparseRTD(ReplacedTokenDetection(gen, disc, mask_token_id=tokenizer.mask_token_id, special_ids=specials,
@@ -197,25 +164,21 @@ def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
     setup = Setup(model=rtd, batches=batches(), loss_fn=rtd_loss_fn(cfg.seed + 1))
     result = fit(setup, cfg, desc=NAME, progress=progress)
     rtd = setup.model
-    t0 = time.perf_counter()
-    metrics = heldout_rtd(rtd.generator_model, rtd.discriminator_model, heldout,
-                          mask_token_id=tokenizer.mask_token_id, special_ids=specials)
-    eval_seconds = time.perf_counter() - t0
     out = output_dir(cfg, NAME)
     save_checkpoint(rtd.generator_model, tokenizer, out / "generator")
     save_checkpoint(rtd.discriminator_model, tokenizer, out / "discriminator")
     copy_tokenizer(out / "discriminator", out)
-    scored = own_result(task="wikipedia-rtd", split="heldout", n=len(heldout), metrics=metrics, primary="auroc",
-                        seconds=eval_seconds, device=result.device, seed=cfg.seed,
-                        params=sum(p.numel() for p in rtd.discriminator_model.parameters()),
-                        details={"mask_seed": EVAL_SEED, "generator": str(out / "generator"),
-                                 "discriminator": str(out / "discriminator")})
+    scored = heldout_harness("wikipedia-rtd", out, data=corpus, heldout_docs=cfg.heldout_docs,
+                             block_tokens=cfg.max_length, eval_blocks=cfg.eval_blocks, limit=cfg.eval_limit)
+    scored = {**scored, "details": {**scored["details"], "generator": str(out / "generator"),
+                                    "discriminator": str(out / "discriminator")}}
     sharing = rtd.rtd.sharing.shared_parameters if rtd.rtd.sharing else 0
     return finish(recipe=NAME, name=NAME, title="ELECTRA from MiniLM (generator + discriminator)", cfg=cfg,
                   fit=result, out=out, paper="Clark et al. 2020 §2 replaced-token detection, §3.2 weight sharing",
                   result=scored, variant="ELECTRA",
                   data={"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
-                        "heldout": f"last {cfg.heldout_docs} documents, {len(heldout)} blocks, mask seed {EVAL_SEED}"},
+                        "heldout": f"last {cfg.heldout_docs} documents, {scored['n']} blocks, "
+                                   f"mask seed {scored['details']['heldout']['mask_seed']} (evaluation harness)"},
                   notes=(f"`generator/`: ElectraForMaskedLM, width ×{cfg.generator_multiplier}; `discriminator/`: "
                          f"ElectraForPreTraining initialised from MiniLM. Shared embedding parameters: {sharing:,}. "
                          f"Loss = L_MLM + {cfg.disc_weight:g}·L_Disc."))

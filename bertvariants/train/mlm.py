@@ -8,18 +8,21 @@ Wikipedia blocks for the same number of steps; only *when the mask is drawn* dif
 - dynamic (RoBERTa): a fresh mask is drawn every time a sequence is fed to the model.
 
 The difference only shows when sequences repeat, so the default trains on ``train_blocks`` = 320 blocks of
-128 tokens for 300 steps × 8 = 7.5 epochs. Both are scored on the same held-out documents with the same
-fixed-seed masks (held-out MLM loss, lower is better). MiniLM ships without an MLM head: a new one is
+128 tokens for 300 steps × 8 = 7.5 epochs. Both are scored by the evaluation harness's ``wikipedia-mlm``
+benchmark (the same code as ``python -m evaluation run --task wikipedia-mlm --model models/mlm-dynamic``): the
+same held-out documents with the same fixed-seed masks, held-out MLM loss, lower is better; the loss of the
+untrained head on those masks is kept as ``heldout_mlm_loss_before``. MiniLM ships without an MLM head: a new one is
 initialised (its decoder tied to the word embeddings) and trained here; ``mlm-dynamic`` then serves the
 RoBERTa and ALBERT fill-mask tabs offline.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
+
+from evaluation.metrics.pretraining import BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS, MASK_SEED, masked_lm_scores
 
 from ..common import make_generator, mask_tokens, tokenizer_masking_kwargs
 from .common import (
@@ -30,9 +33,8 @@ from .common import (
     block_batches,
     finish,
     fit,
-    own_result,
+    heldout_harness,
     output_dir,
-    perplexity,
     save_checkpoint,
     seed_everything,
     sparse_mlm_loss,
@@ -40,7 +42,6 @@ from .common import (
 )
 
 MASKINGS = ("dynamic", "static")
-EVAL_SEED = 1234  # held-out masks: identical for every model compared
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ class MLMConfig(TrainConfig):
     steps: int = 300
     batch_size: int = 8
     lr: float = 2e-4  # the MLM head is new
-    max_length: int = 128  # block length (tokens, incl. [CLS]/[SEP])
+    max_length: int = BLOCK_TOKENS  # block length (tokens, incl. [CLS]/[SEP]); the harness's blocks have the same
     train_blocks: int | None = 320  # sequences that repeat across epochs (None = the whole corpus)
-    heldout_docs: int = 6  # last documents of the corpus, never trained on
-    eval_blocks: int = 96
+    heldout_docs: int = HELDOUT_DOCS  # last documents of the corpus, never trained on
+    eval_blocks: int = EVAL_BLOCKS
     mlm_probability: float = 0.15
     freeze_word_embeddings: bool = True  # the tied decoder keeps MiniLM's token geometry; halves optimizer work
 
@@ -82,26 +83,6 @@ def mlm_loss_fn(model, batch):
     return {"loss": sparse_mlm_loss(hidden, batch["labels"], model.cls)}
 
 
-@torch.no_grad()
-def heldout_mlm_loss(model, blocks: torch.Tensor, *, batch_size: int = 32, seed: int = EVAL_SEED,
-                     **mask_kwargs) -> float:
-    """Mean MLM cross-entropy per masked token on held-out blocks with fixed-seed masks."""
-    model.eval()
-    inputs, labels = static_masks(blocks, seed=seed, **mask_kwargs)
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
-    for i in range(0, len(inputs), batch_size):
-        ids, lab = inputs[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)
-        hidden = model.bert(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
-        n = int((lab != -100).sum())
-        if n:
-            total += float(sparse_mlm_loss(hidden, lab, model.cls)) * n
-            count += n
-    if not count:
-        raise ValueError("held-out set has no masked tokens")
-    return total / count
-
-
 def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> RunReport:
     from transformers import AutoTokenizer, BertForMaskedLM
 
@@ -114,30 +95,28 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
     train, heldout, corpus = wikipedia_blocks(cfg, tokenizer, block=cfg.max_length, heldout_docs=cfg.heldout_docs)
     if cfg.train_blocks:
         train = train[: cfg.train_blocks]
-    heldout = heldout[: cfg.eval_limit or cfg.eval_blocks]
     model = BertForMaskedLM.from_pretrained(base)  # new MLM head, decoder tied to the word embeddings
     if cfg.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    # the untrained head on exactly the harness's blocks and masks (wikipedia_blocks and the harness cut the
+    # corpus with the same corpus_blocks; the harness keeps the first eval_blocks, then --limit)
+    before = masked_lm_scores(model, tokenizer, heldout[: cfg.eval_blocks][: cfg.eval_limit], seed=MASK_SEED).mean_loss()
     kw = dict(tokenizer_masking_kwargs(tokenizer), mlm_probability=cfg.mlm_probability)
-    before = heldout_mlm_loss(model, heldout, **kw)
     setup = Setup(model=model, loss_fn=mlm_loss_fn,
                   batches=masked_batches(train, masking=masking, batch_size=cfg.batch_size, seed=cfg.seed, **kw))
     result = fit(setup, cfg, desc=name, progress=progress)
-    t0 = time.perf_counter()
-    loss = heldout_mlm_loss(setup.model, heldout, **kw)
-    eval_seconds = time.perf_counter() - t0
     out = output_dir(cfg, name)
     save_checkpoint(setup.model, tokenizer, out)
     epochs = result.steps * cfg.batch_size / len(train)
-    metrics = {"heldout_mlm_loss": loss, "heldout_perplexity": perplexity(loss), "heldout_mlm_loss_before": before,
-               "epochs": epochs}
-    scored = own_result(task="wikipedia-mlm", split="heldout", n=len(heldout), metrics=metrics,
-                        primary="heldout_mlm_loss", seconds=eval_seconds, device=result.device, seed=cfg.seed,
-                        params=sum(p.numel() for p in setup.model.parameters()),
-                        details={"masking": masking, "mask_seed": EVAL_SEED, "higher_is_better": False})
+    scored = heldout_harness("wikipedia-mlm", out, data=corpus, heldout_docs=cfg.heldout_docs,
+                             block_tokens=cfg.max_length, eval_blocks=cfg.eval_blocks, limit=cfg.eval_limit)
+    scored = {**scored, "metrics": {**scored["metrics"], "heldout_mlm_loss_before": round(before, 4),
+                                    "epochs": round(epochs, 4)},
+              "details": {**scored["details"], "masking": masking}}
     return finish(recipe=name, name=name, title=f"MiniLM + MLM head, {masking} masking", cfg=cfg, fit=result, out=out,
                   paper="Liu et al. 2019 (RoBERTa) §4.1 static vs dynamic masking; Devlin et al. 2019 §3.1 masked LM",
                   result=scored, variant="RoBERTa",
                   data={"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
-                        "heldout": f"last {cfg.heldout_docs} documents, {len(heldout)} blocks, mask seed {EVAL_SEED}"},
+                        "heldout": f"last {cfg.heldout_docs} documents, {scored['n']} blocks, "
+                                   f"mask seed {MASK_SEED} (evaluation harness)"},
                   notes=f"{masking} masking; {epochs:.1f} epochs over the training blocks.")

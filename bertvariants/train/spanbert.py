@@ -6,17 +6,21 @@ the span boundary and MLM objectives"): the MLM head predicts every masked token
 :class:`~bertvariants.spanbert.SpanBoundaryHead` from the span's two boundary states x_{s−1}, x_{e+1} and the
 relative position. MiniLM has neither head: both are new; the SBO decoder is tied to the word embeddings.
 
-Reports held-out MLM loss, SBO loss and SBO accuracy (top-1) on held-out Wikipedia spans with fixed-seed
-masks. Output: ``models/spanbert`` (a BertForMaskedLM checkpoint + ``sbo_head.safetensors``).
+Output: ``models/spanbert`` (a BertForMaskedLM checkpoint + ``sbo_head.safetensors``, reloaded by
+:func:`load_span_model`), scored by the evaluation harness's ``wikipedia-span`` benchmark: held-out MLM loss,
+SBO loss and SBO top-1 accuracy on span-masked held-out Wikipedia blocks with fixed-seed masks
+(:func:`evaluation.metrics.pretraining.span_scores`; the same command as
+``python -m evaluation run --task wikipedia-span --model models/spanbert``).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
+
+from evaluation.metrics.pretraining import BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS
 
 from ..common import make_generator, word_ids_from_tokens
 from ..spanbert import SpanBoundaryHead, SpanMaskingConfig, sbo_loss, sbo_targets, span_mask
@@ -28,8 +32,8 @@ from .common import (
     block_batches,
     finish,
     fit,
+    heldout_harness,
     output_dir,
-    own_result,
     save_checkpoint,
     seed_everything,
     sparse_mlm_loss,
@@ -37,7 +41,7 @@ from .common import (
 )
 
 NAME = "spanbert"
-EVAL_SEED = 1234
+SBO_HEAD_FILE = "sbo_head.safetensors"
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,9 @@ class SpanBertConfig(TrainConfig):
     steps: int = 300
     batch_size: int = 16
     lr: float = 2e-4  # both heads are new
-    max_length: int = 128
-    heldout_docs: int = 6
-    eval_blocks: int = 64
+    max_length: int = BLOCK_TOKENS  # block length; the harness's wikipedia-span blocks have the same
+    heldout_docs: int = HELDOUT_DOCS  # last documents of the corpus, never trained on
+    eval_blocks: int = EVAL_BLOCKS
     max_span_tokens: int = 32  # relative-position table of the SBO head (spans ≤ 10 words)
     freeze_word_embeddings: bool = True
 
@@ -91,28 +95,20 @@ def mask_blocks(tokenizer, blocks: torch.Tensor, word_ids: list[list[int | None]
             "sbo": sbo_targets([r.spans for r in rows], labels, max_span_tokens=max_span_tokens)}
 
 
-@torch.no_grad()
-def heldout_losses(model: SpanBertModel, tokenizer, blocks: torch.Tensor, *, max_span_tokens: int,
-                   batch_size: int = 16, seed: int = EVAL_SEED) -> dict[str, float]:
-    model.eval()
-    gen = make_generator(seed)
-    words = [block_word_ids(tokenizer, b) for b in blocks]
-    device = next(model.parameters()).device
-    mlm = sbo = hits = n = 0.0
-    for i in range(0, len(blocks), batch_size):
-        batch = mask_blocks(tokenizer, blocks[i:i + batch_size], words[i:i + batch_size], generator=gen,
-                            config=SpanMaskingConfig(), max_span_tokens=max_span_tokens)
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        out = model.losses(batch)
-        m = out["sbo_n"]
-        mlm += float(out["mlm_loss"]) * m  # every masked token has one MLM and one SBO prediction
-        sbo += float(out["sbo_loss"]) * m
-        hits += float(out["sbo_hits"])
-        n += m
-    if not n:
-        raise ValueError("held-out blocks produced no masked spans")
-    return {"heldout_mlm_loss": mlm / n, "heldout_sbo_loss": sbo / n, "heldout_sbo_accuracy": hits / n,
-            "masked_tokens": n}
+def load_span_model(mlm, head_file) -> SpanBertModel:
+    """A saved SpanBERT: ``mlm`` (the loaded ``BertForMaskedLM``) plus the SBO head saved beside it in
+    ``sbo_head.safetensors`` (its decoder is the tied word-embedding matrix, so it is not in the file)."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(head_file))
+    if "position.weight" not in state:
+        raise ValueError(f"{head_file} is not a span-boundary head (no position.weight)")
+    model = SpanBertModel(mlm, max_span_tokens=state["position.weight"].shape[0])
+    result = model.sbo.load_state_dict(state, strict=False)
+    if result.unexpected_keys or set(result.missing_keys) != {"decoder.weight"}:
+        raise ValueError(f"{head_file} does not match the span-boundary head: missing {result.missing_keys}, "
+                         f"unexpected {result.unexpected_keys}")
+    return model.to(next(mlm.parameters()).device).eval()
 
 
 def run(cfg: SpanBertConfig, *, progress: bool = True) -> RunReport:
@@ -122,8 +118,7 @@ def run(cfg: SpanBertConfig, *, progress: bool = True) -> RunReport:
     seed_everything(cfg.seed)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    train, heldout, corpus = wikipedia_blocks(cfg, tokenizer, block=cfg.max_length, heldout_docs=cfg.heldout_docs)
-    heldout = heldout[: cfg.eval_limit or cfg.eval_blocks]
+    train, _, corpus = wikipedia_blocks(cfg, tokenizer, block=cfg.max_length, heldout_docs=cfg.heldout_docs)
     mlm = BertForMaskedLM.from_pretrained(base)
     if cfg.freeze_word_embeddings:
         mlm.bert.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -142,22 +137,18 @@ def run(cfg: SpanBertConfig, *, progress: bool = True) -> RunReport:
 
     setup = Setup(model=model, batches=batches(), loss_fn=loss_fn)
     result = fit(setup, cfg, desc=NAME, progress=progress)
-    t0 = time.perf_counter()
-    metrics = heldout_losses(setup.model, tokenizer, heldout, max_span_tokens=cfg.max_span_tokens)
-    eval_seconds = time.perf_counter() - t0
     out = output_dir(cfg, NAME)
     save_checkpoint(setup.model.mlm, tokenizer, out)
     sbo_state = {k: v.detach().cpu().contiguous() for k, v in setup.model.sbo.state_dict().items()
                  if k != "decoder.weight"}  # the decoder is the (saved) word-embedding matrix
-    save_file(sbo_state, str(out / "sbo_head.safetensors"))
-    scored = own_result(task="wikipedia-span-mlm", split="heldout", n=len(heldout), metrics=metrics,
-                        primary="heldout_sbo_accuracy", seconds=eval_seconds, device=result.device, seed=cfg.seed,
-                        params=sum(p.numel() for p in setup.model.parameters()),
-                        details={"mask_seed": EVAL_SEED, "masking": "span (Geometric(0.2), max 10 words, 15%)"})
+    save_file(sbo_state, str(out / SBO_HEAD_FILE))
+    scored = heldout_harness("wikipedia-span", out, data=corpus, heldout_docs=cfg.heldout_docs,
+                             block_tokens=cfg.max_length, eval_blocks=cfg.eval_blocks, limit=cfg.eval_limit)
     return finish(recipe=NAME, name=NAME, title="SpanBERT-style continued pretraining of MiniLM", cfg=cfg,
                   fit=result, out=out, result=scored, variant="SpanBERT",
                   paper="Joshi et al. 2020 §3.1 span masking, §3.2 span boundary objective",
                   data={"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
-                        "heldout": f"last {cfg.heldout_docs} documents, {len(heldout)} blocks, mask seed {EVAL_SEED}"},
+                        "heldout": f"last {cfg.heldout_docs} documents, {scored['n']} blocks, "
+                                   f"mask seed {scored['details']['heldout']['mask_seed']} (evaluation harness)"},
                   notes="BertForMaskedLM (MLM head new) + span-boundary head in `sbo_head.safetensors` "
                         "(its decoder is tied to the word embeddings).")

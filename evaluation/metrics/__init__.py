@@ -1,7 +1,8 @@
-"""Metrics of the evaluation harness, all reported in percentage points (0–100).
+"""Metrics of the evaluation harness, reported in percentage points (0–100) except losses (raw).
 
 ``glue`` (accuracy, F1, MCC, Pearson, Spearman), ``squad`` (the official v1.1 / v2.0 scorer's semantics),
-``rouge`` (rouge-score with stemming, ROUGE-Lsum on one sentence per line), ``clinical`` (AUROC, AUPRC, RP80).
+``rouge`` (rouge-score with stemming, ROUGE-Lsum on one sentence per line), ``clinical`` (AUROC, AUPRC, RP80),
+``pretraining`` (held-out masked-LM / span-boundary losses in nats, raw; accuracies and RTD AUROC in points).
 :func:`bootstrap_ci` gives the 95% interval of any of them from per-example data with a fixed seed.
 """
 

@@ -224,22 +224,19 @@ def resolve_pretraining_model(name: str, bench: tasks.Benchmark) -> ModelHandle:
     if not arch.endswith("ForMaskedLM"):
         raise ValueError(f"{path} holds a {arch}, which has no masked-LM head: {bench.key} needs a *ForMaskedLM "
                          "checkpoint (e.g. models/mlm-dynamic)")
-    parts: dict = {}
-    if bench.format == "span":
-        head = path / "sbo_head.safetensors"
-        if not head.is_file():
-            raise ValueError(f"{path} has no sbo_head.safetensors: wikipedia-span needs SpanBERT's span-boundary "
-                             "head (python -m bertvariants.train spanbert saves it beside the masked LM)")
+    head = path / "sbo_head.safetensors"
+    if bench.format == "span" and not head.is_file():
+        raise ValueError(f"{path} has no sbo_head.safetensors: wikipedia-span needs SpanBERT's span-boundary "
+                         "head (python -m bertvariants.train spanbert saves it beside the masked LM)")
     loaded = registry.load_checkpoint(str(path), "masked-lm")
-    params = loaded.num_parameters
+    handle = ModelHandle(name, "masked-lm", loaded, revision=_weights_hash(path), variant="local checkpoint",
+                         params=loaded.num_parameters, max_length=loaded.model.config.max_position_embeddings)
     if bench.format == "span":
         from bertvariants.train.spanbert import load_span_model
 
-        parts["span_model"] = model = load_span_model(loaded.model, path / "sbo_head.safetensors")
-        params = sum(p.numel() for p in model.parameters())
-    return ModelHandle(name, "masked-lm", loaded, revision=_weights_hash(path),
-                       variant={"span": "SpanBERT"}.get(bench.format, "local checkpoint"), params=params,
-                       max_length=loaded.model.config.max_position_embeddings, parts=parts)
+        handle.parts["span_model"] = span = load_span_model(loaded.model, head)
+        handle.params, handle.variant = sum(p.numel() for p in span.parameters()), "SpanBERT"
+    return handle
 
 
 # --------------------------------------------------------------------------------------------

@@ -241,7 +241,51 @@ def encode(model, tokenizer, texts: Sequence[str], *, pooling: str = "mean", nor
                        max_tokens=max_tokens)
 
 
+def _cls_only_applies(model) -> bool:
+    """BERT sequence classifiers in eval mode: the logits read only [CLS]'s final state (through the pooler)."""
+    return (type(model).__name__ == "BertForSequenceClassification" and not model.training
+            and getattr(model.bert, "pooler", None) is not None and not model.config.is_decoder)
+
+
+def bert_cls_logits(model, batch) -> torch.Tensor:
+    """Logits of a ``BertForSequenceClassification`` with its last layer computed at [CLS] only.
+
+    The classifier reads ``pooler(h_L[:, 0])`` (Devlin et al. 2019, §3 / §4.1), and in the last layer a position's
+    output depends on its own query, every key and value, and its own feed-forward pass. So the last layer needs
+    keys and values for all T tokens but the query projection, attention output, both feed-forward matmuls and
+    LayerNorms for one token: per sequence it costs 2·T·H² + O(H²) multiply-adds instead of 12·T·H² (1/6 of
+    the encoder's matmul work for a 6-layer model, minus the K/V share). Same modules, same arithmetic for the
+    [CLS] row, so the logits equal the full forward pass up to float rounding (tests check 1e-5).
+    """
+    from transformers.masking_utils import create_bidirectional_mask
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.models.bert.modeling_bert import eager_attention_forward
+
+    bert = model.bert
+    h = bert.embeddings(input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids"))  # (B, T, H)
+    mask = batch.get("attention_mask")
+    ext = None
+    if mask is not None and not bool(mask.all()):
+        ext = create_bidirectional_mask(config=bert.config, inputs_embeds=h, attention_mask=mask)
+    *body, last = bert.encoder.layer
+    for layer in body:
+        h = layer(h, ext)
+    att = last.attention.self
+    heads = (h.shape[0], -1, att.num_attention_heads, att.attention_head_size)
+    q = att.query(h[:, :1]).view(heads).transpose(1, 2)  # (B, heads, 1, d): the [CLS] query only
+    k = att.key(h).view(heads).transpose(1, 2)  # (B, heads, T, d)
+    v = att.value(h).view(heads).transpose(1, 2)
+    if ext is not None and ext.dim() == 4 and ext.shape[2] > 1:
+        ext = ext[:, :, :1]  # the [CLS] query's row of the (B, 1, T, T) mask
+    attend = ALL_ATTENTION_FUNCTIONS.get_interface(bert.config._attn_implementation, eager_attention_forward)
+    ctx, _ = attend(att, q, k, v, ext, dropout=0.0, scaling=att.scaling)
+    a = last.attention.output(ctx.reshape(h.shape[0], 1, -1), h[:, :1])  # dense + residual + LayerNorm, (B, 1, H)
+    return model.classifier(model.dropout(bert.pooler(last.feed_forward_chunk(a))))  # (B, C)
+
+
 def _logits_head(model, batch):
+    if _cls_only_applies(model):
+        return bert_cls_logits(model, batch)
     return model(**batch).logits
 
 

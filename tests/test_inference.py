@@ -234,3 +234,37 @@ def test_cpu_bf16_detection_reads_cpu_flags(monkeypatch, flags, expected):
         assert inference.cpu_has_native_bf16() is expected
     finally:
         inference.cpu_has_native_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_cls_only_last_layer_equals_the_full_forward(tiny_classifier, attn):
+    """bert_cls_logits computes the last layer at [CLS] only; padded pairs, both attention kernels."""
+    from bertvariants import inference
+
+    model, tok = tiny_classifier
+    before = model.config._attn_implementation
+    model.config._attn_implementation = attn
+    try:
+        a, b = sentences(9, seed=11), sentences(9, seed=12)
+        batch = dict(tok(a, b, padding=True, return_tensors="pt"))
+        assert not bool(batch["attention_mask"].all())  # the mask path is exercised
+        with torch.inference_mode():
+            full = model(**batch).logits
+            fast = inference.bert_cls_logits(model, batch)
+            one = inference.bert_cls_logits(model, dict(tok(a[0], b[0], return_tensors="pt")))
+        torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(one[0], full[0], atol=1e-5, rtol=1e-5)
+    finally:
+        model.config._attn_implementation = before
+
+
+def test_cls_only_path_is_used_in_eval_and_not_in_training(tiny_classifier, monkeypatch):
+    from bertvariants import inference
+
+    model, _ = tiny_classifier
+    assert inference._cls_only_applies(model)
+    model.train()
+    try:
+        assert not inference._cls_only_applies(model)  # dropout would differ: the stock forward runs
+    finally:
+        model.eval()

@@ -362,3 +362,38 @@ def test_albert_init_is_the_best_low_rank_factorization(tiny_base):
         svd_factorize(w, 0)
     with pytest.raises(ValueError, match="shared_from"):
         albert_from_bert(bert, shared_from=9)
+
+
+def test_cpu_bf16_only_where_asked_and_native(monkeypatch):
+    from bertvariants import inference
+    from bertvariants.train.common import TrainConfig, make_accelerator, mixed_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    assert mixed_precision(TrainConfig()) == "no"  # fp32 unless the recipe asks
+    assert mixed_precision(TrainConfig(cpu_bf16=True)) == "bf16"
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
+    assert mixed_precision(TrainConfig(cpu_bf16=True)) == "no"  # emulated bf16 would be slower than fp32
+    # recipes of different precisions in one process (``train all``): the accelerate singleton is re-made
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    assert make_accelerator(TrainConfig(cpu_bf16=True)).mixed_precision == "bf16"
+    assert make_accelerator(TrainConfig()).mixed_precision == "no"
+
+
+def test_distillation_loss_uses_cached_targets_and_optional_hidden_term(tiny_base):
+    from transformers import AutoTokenizer, BertModel
+
+    from bertvariants.train.distil_student import embedding_distillation_loss, teacher_targets
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    teacher = BertModel.from_pretrained(tiny_base).eval()
+    sents = ["a man plays a guitar", "the sun sets", "two dogs run in a park"]
+    targets = teacher_targets(teacher, tok, sents, max_length=16, progress=False)
+    batch = dict(tok(sents, padding=True, return_tensors="pt"))
+    batch["index"] = torch.arange(3)
+    out = embedding_distillation_loss(targets)(teacher, batch)  # the teacher as its own student: loss 0
+    assert abs(float(out["loss"])) < 1e-5 and "hidden_cos" not in out
+    both = embedding_distillation_loss(targets, teacher=teacher, hidden_weight=0.5)(teacher, batch)
+    assert abs(float(both["hidden_cos"])) < 1e-5
+    with pytest.raises(ValueError, match="needs the teacher"):
+        embedding_distillation_loss(targets, hidden_weight=1.0)

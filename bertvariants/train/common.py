@@ -72,6 +72,7 @@ class TrainConfig:
     eval_limit: int | None = None
     base_model: str | None = None  # None = the packaged all-MiniLM-L6-v2
     max_minutes: float | None = None  # wall-time budget: stop early (checkpoint + evaluation still happen)
+    cpu_bf16: bool = False  # bf16 autocast on a CPU with native bf16 (AVX-512 BF16 / AMX); GPUs always use bf16
 
     @property
     def total_steps(self) -> int:
@@ -292,6 +293,7 @@ class FitResult:
     device: str
     processes: int
     planned_steps: int = 0  # steps the schedule was built for (> steps when stopped early)
+    precision: str = "fp32"  # "bf16" when the loss ran under bf16 autocast (weights and optimizer stay fp32)
 
     @property
     def first_loss(self) -> float:
@@ -302,11 +304,28 @@ class FitResult:
         return self.curve[-1]["loss"]
 
 
-def make_accelerator():
-    """bf16 mixed precision on GPU, plain fp32 on CPU; multi-process when launched with ``accelerate launch``."""
-    from accelerate import Accelerator
+def mixed_precision(cfg: TrainConfig | None = None) -> str:
+    """accelerate's ``mixed_precision``: bf16 on GPU; on CPU bf16 autocast only when the recipe asks for it
+    (``cpu_bf16``) and the processor multiplies bf16 natively (else autocast would emulate it, slower than fp32)."""
+    if torch.cuda.is_available():
+        return "bf16"
+    from ..inference import cpu_has_native_bf16
 
-    return Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    return "bf16" if cfg is not None and cfg.cpu_bf16 and cpu_has_native_bf16() else "no"
+
+
+def make_accelerator(cfg: TrainConfig | None = None):
+    """Mixed precision per :func:`mixed_precision`; multi-process when launched with ``accelerate launch``."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    precision = mixed_precision(cfg)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") not in (None, precision):
+        # the state is a process-wide singleton: ``train all`` runs recipes of different precisions in one
+        # process, so drop the previous recipe's choice (the process group, PartialState, is kept)
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=precision)
 
 
 def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, accelerator=None) -> FitResult:
@@ -314,7 +333,7 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
-    accelerator = accelerator or make_accelerator()
+    accelerator = accelerator or make_accelerator(cfg)
     steps = cfg.total_steps
     params = list(setup.parameters) if setup.parameters is not None else [
         p for p in setup.model.parameters() if p.requires_grad]
@@ -368,7 +387,8 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     setup.model = accelerator.unwrap_model(model)
     setup.model.eval()
     return FitResult(steps=step, seconds=seconds, curve=curve, device=str(accelerator.device),
-                     processes=accelerator.num_processes, planned_steps=steps)
+                     processes=accelerator.num_processes, planned_steps=steps,
+                     precision="bf16" if accelerator.mixed_precision == "bf16" else "fp32")
 
 
 class _StopFlag:
@@ -473,7 +493,7 @@ Implements: {paper}.
 ## Training
 - base model: `{cfg.base_model or 'sentence-transformers/all-MiniLM-L6-v2 (packaged)'}`
 - steps: {fit.steps}{f" (stopped early; schedule planned for {fit.planned_steps})" if fit.planned_steps > fit.steps else ""} × batch {cfg.batch_size} × {fit.processes} process(es), peak lr {cfg.lr}, warm-up {cfg.warmup:.0%}, max length {cfg.max_length}
-- wall time: {fit.seconds:.0f} s on `{fit.device}`
+- wall time: {fit.seconds:.0f} s on `{fit.device}` ({fit.precision}{" autocast, fp32 weights" if fit.precision == "bf16" else ""})
 - seed: {cfg.seed} (reruns with the same seed reproduce on the same hardware)
 - loss: {fit.first_loss:.4f} (first logged) → {fit.last_loss:.4f} (last logged); curve in `loss_curve.csv`
 
@@ -536,7 +556,7 @@ def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, 
     record["training"] = {
         "recipe": recipe, "config": asdict(cfg), "steps": fit.steps, "planned_steps": fit.planned_steps,
         "seconds": round(fit.seconds, 1),
-        "device": fit.device, "processes": fit.processes, "data": data, "curve_csv": str(out / "loss_curve.csv"),
+        "device": fit.device, "precision": fit.precision, "processes": fit.processes, "data": data, "curve_csv": str(out / "loss_curve.csv"),
         "curve": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in fit.curve],
     }
     (out / "README.md").write_text(model_card(title=title, recipe=recipe, paper=paper, cfg=cfg, fit=fit,

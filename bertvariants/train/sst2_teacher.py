@@ -4,10 +4,13 @@ BERT §4.1 (Devlin et al. 2019): a classifier on the [CLS] (pooled) representati
 with cross-entropy. The result serves ``distillation-teacher`` offline (``models/sst2-teacher``) and is the
 teacher whose logits the ``bilstm-student`` (Tang et al. 2019) regresses.
 
-Default: 1000 steps × 32 sentences (≈ 32k of SST-2's 67k training phrases; 400 steps reached 86.7%), lr 1e-4 (small 6-layer models
-want a larger rate than BERT-base's 2e-5), max length 64 (SST-2 sentences are short), word embeddings frozen
-(the 30,522 × 384 table is half of MiniLM's weights: freezing it halves the optimizer's work on a CPU and
-keeps words unseen in SST-2 where pretraining put them).
+Default: 4000 steps × 32 sentences (≈ 1.9 epochs of SST-2's 67k training phrases), lr 1e-4 (small 6-layer
+models want a larger rate than BERT-base's 2e-5) decayed linearly to 0, max length 64 (SST-2 sentences are
+short), word embeddings frozen (the 30,522 × 384 table is half of MiniLM's weights: freezing it halves the
+optimizer's work on a CPU and keeps words unseen in SST-2 where pretraining put them), and bf16 autocast on a
+CPU with native bf16 (``cpu_bf16``: 1.4× faster steps here; weights and AdamW state stay fp32). Measured on
+this recipe (dev accuracy every 400 steps of one 4000-step run): 84.1 at 400, 87.2 at 1200, 87.5 at 2000,
+88.4 at 3200: the last third of the linear decay is where it passes 88, so shorter schedules stop near 87.9.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ LABELS = ("negative", "positive")  # GLUE SST-2: 0 = negative, 1 = positive
 
 @dataclass(frozen=True)
 class Sst2TeacherConfig(TrainConfig):
-    steps: int = 1000
+    steps: int = 4000
     batch_size: int = 32
     lr: float = 1e-4
     max_length: int = 64
+    cpu_bf16: bool = True
     freeze_word_embeddings: bool = True  # 11.7M of MiniLM's 22.7M weights; halves optimizer work, keeps rare words' geometry
     train_file: str | None = None  # default <data>/glue/sst2/train.tsv
     dev_file: str | None = None  # default <data>/glue/sst2/dev.tsv

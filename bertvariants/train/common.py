@@ -545,6 +545,20 @@ def results_dir() -> Path:
     return DEFAULT_RESULTS_DIR
 
 
+def repo_relative(path: Path) -> str:
+    """``models/<name>`` for a path inside the repository (records are shared; machine paths are not)."""
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _portable(text: str) -> str:
+    """Data descriptions with the shared data directory written as ``shared/data`` (as the harness records it)."""
+    base = shared_data_dir()
+    return text.replace(str(base), "shared/data") if base is not None else text
+
+
 def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, fit: FitResult, out: Path,
            result: dict, data: dict[str, str], notes: str = "", variant: str = "") -> RunReport:
     """Write the loss curve, the model card and the result JSON (``<out>/result.json`` + the Leaderboard's
@@ -552,11 +566,11 @@ def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, 
     write_curve(out / "loss_curve.csv", fit.curve)
     metrics = {k: float(v) for k, v in result["metrics"].items() if v is not None}
     record = {**result, "model": name, "variant": variant or result.get("variant", ""),
-              "model_path": str(out), "model_revision": result.get("model_revision", "trained")}
+              "model_path": repo_relative(out), "model_revision": result.get("model_revision", "trained")}
     record["training"] = {
         "recipe": recipe, "config": asdict(cfg), "steps": fit.steps, "planned_steps": fit.planned_steps,
         "seconds": round(fit.seconds, 1),
-        "device": fit.device, "precision": fit.precision, "processes": fit.processes, "data": data, "curve_csv": str(out / "loss_curve.csv"),
+        "device": fit.device, "precision": fit.precision, "processes": fit.processes, "data": {k: _portable(str(v)) for k, v in data.items()}, "curve_csv": repo_relative(out / "loss_curve.csv"),
         "curve": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in fit.curve],
     }
     (out / "README.md").write_text(model_card(title=title, recipe=recipe, paper=paper, cfg=cfg, fit=fit,

@@ -392,8 +392,8 @@ def test_distillation_loss_uses_cached_targets_and_optional_hidden_term(tiny_bas
     batch = dict(tok(sents, padding=True, return_tensors="pt"))
     batch["index"] = torch.arange(3)
     out = embedding_distillation_loss(targets)(teacher, batch)  # the teacher as its own student: loss 0
-    assert abs(float(out["loss"])) < 1e-5 and "hidden_cos" not in out
+    assert abs(out["loss"].item()) < 1e-5 and "hidden_cos" not in out
     both = embedding_distillation_loss(targets, teacher=teacher, hidden_weight=0.5)(teacher, batch)
-    assert abs(float(both["hidden_cos"])) < 1e-5
+    assert abs(both["hidden_cos"].item()) < 1e-5
     with pytest.raises(ValueError, match="needs the teacher"):
         embedding_distillation_loss(targets, hidden_weight=1.0)

@@ -365,13 +365,26 @@ def resolve(task: TaskSpec | str, manifest: Manifest | None = None, *, online: b
     raise ModelUnavailable(unavailable_message(spec, manifest))
 
 
+def _build_time(command: str) -> str:
+    """`` (≈ 9 min on a 2-core CPU, after ...)`` for a ``python -m bertvariants.train RECIPE`` command, else ""."""
+    from .train import build_note
+
+    words = command.split()
+    if len(words) >= 4 and words[1:3] == ["-m", "bertvariants.train"]:
+        try:
+            return f" ({build_note(words[3])})"
+        except ValueError:
+            return ""
+    return ""
+
+
 def unavailable_message(spec: TaskSpec, manifest: Manifest) -> str:
     parts = [f"No model can serve '{spec.key}' here."]
     if spec.hub:
         parts.append(f"Online it uses `{spec.hub}` (Hugging Face Hub unreachable and not cached).")
     if spec.trained_name:
         parts.append(f"Offline it uses a checkpoint trained by this project in `{manifest.models_dir / spec.trained_name}`"
-                     + (f": build it with `{spec.build}`." if spec.build else "."))
+                     + (f": build it with `{spec.build}`{_build_time(spec.build)}." if spec.build else "."))
     parts.append(f"Or point `{spec.env_var}` at a local checkpoint directory.")
     return " ".join(parts)
 

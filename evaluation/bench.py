@@ -556,9 +556,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--app-repeats", type=int, default=1, help="alternating repeats of the app pair (default 1)")
     p.add_argument("--max-batch-size", type=int, default=32, help="max_batch_size of the batched endpoint")
     p.add_argument("--endpoint-timeout", type=float, default=300, help="seconds per endpoint in the rss section")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads, the same for both sides (default 1: on a CPU shared with other jobs a "
-                        "multi-threaded OpenMP region stalls whenever one of its threads is descheduled; 0 = torch's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads, the same for both sides (default 0 = torch's default, one per core, what a "
+                        "user gets; on a CPU shared with other jobs pass 1: a multi-threaded OpenMP region stalls "
+                        "whenever one of its threads is descheduled)")
     p.add_argument("--out", default=str(REPO / "artifacts" / "bench"), help="directory for bench.json and plots")
     args = p.parse_args(argv)
     only = [s.strip() for s in (args.only or ",".join(SECTIONS)).split(",") if s.strip()]

@@ -231,3 +231,16 @@ def test_library_never_imports_gradio():
         src = path.read_text()
         # gradio_client (a plain HTTP client, used by evaluation/loadtest.py to drive the app) is not gradio
         assert not re.search(r"\b(import|from) gradio\b(?!_client)", src), path
+
+
+def test_unavailable_message_says_how_long_the_build_takes(tmp_path):
+    from bertvariants.train import RECIPES, build_note
+
+    manifest = _manifest(tmp_path)
+    msg = reg.unavailable_message(manifest.task("distillation-student"), manifest)
+    assert "python -m bertvariants.train bilstm-student` (≈ 9 min on a 2-core CPU, after " \
+           "`python -m bertvariants.train sst2-teacher` (≈ 22 min))" in msg
+    assert all(1 <= r.minutes <= 30 for r in RECIPES)  # the lab's budget: ≈ 15 min per recipe, none wildly off
+    assert build_note("mlm-static") == "≈ 6 min on a 2-core CPU"
+    with pytest.raises(ValueError, match="unknown recipe"):
+        build_note("nope")

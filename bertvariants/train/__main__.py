@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.recipe == "list":
         for r in RECIPES:
-            print(f"{r.name:16s} -> {', '.join('models/' + b for b in r.builds):45s} {r.summary}")
+            print(f"{r.name:16s} -> {', '.join('models/' + b for b in r.builds):45s} ≈{r.minutes:3d} min  {r.summary}")
         return 0
     if args.threads:
         import torch

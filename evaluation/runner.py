@@ -115,6 +115,25 @@ def _max_seq(path: Path) -> int | None:
     return None
 
 
+def _is_bilstm(path: Path) -> bool:
+    from bertvariants.distillation import is_bilstm_checkpoint
+
+    return is_bilstm_checkpoint(path)
+
+
+def _bilstm_loaded(path: Path):
+    """A Tang et al. BiLSTM student (``python -m bertvariants.train bilstm-student``), which transformers' Auto
+    classes cannot load, as a registry ``LoadedModel`` of kind sequence-classification (it runs through
+    ``inference.classify`` like any classifier)."""
+    from bertvariants import registry
+    from bertvariants.distillation import load_student
+
+    student = load_student(path)
+    res = registry.Resolution("local", "trained", str(path), str(path))
+    return registry.LoadedModel(resolution=res, kind="sequence-classification", model=student.model,
+                                tokenizer=student.tokenizer, device="cpu")
+
+
 def resolve_model(name: str) -> ModelHandle:
     """``lead3`` | ``minilm`` (packaged) | a spaces.yml task key | a local checkpoint dir | a Hub id (online)."""
     from bertvariants import registry
@@ -134,8 +153,11 @@ def resolve_model(name: str) -> ModelHandle:
         path = Path(name).expanduser()
         if not (path / "config.json").is_file():
             raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
-        loaded = registry.load_checkpoint(str(path), _kind_from_config(str(path)))
-        variant = "local checkpoint"
+        if _is_bilstm(path):
+            loaded, variant = _bilstm_loaded(path), "Distillation"
+        else:
+            loaded = registry.load_checkpoint(str(path), _kind_from_config(str(path)))
+            variant = "local checkpoint"
     elif "/" in name and not Path(name).exists():
         if not registry.hub_online():
             raise ValueError(f"{name!r} looks like a Hugging Face Hub id, but the Hub is unreachable (offline). "

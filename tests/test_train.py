@@ -271,6 +271,12 @@ def test_bilstm_student_tiny_run(data_dir, tiny_checkpoint, tmp_path):
     losses = [r["loss"] for r in rep.fit.curve]
     assert sum(losses[-3:]) < sum(losses[:3])
     assert load_student(rep.output).architecture == "BiLSTMStudent"
+    # the accuracy is the evaluation harness's (bootstrap CI, data hash), and the CLI path scores the same checkpoint
+    from evaluation import runner
+
+    assert rec["ci95"] and rec["data_sha256"]
+    again, _ = runner.run("sst2", str(rep.output), data=str(data_dir / "glue" / "sst2" / "dev.tsv"), progress=False)
+    assert again["metrics"]["accuracy"] == rec["metrics"]["accuracy"] and again["variant"] == "Distillation"
 
 
 def test_tang_augmentation_rates():

@@ -31,8 +31,9 @@ from .common import (
     TrainConfig,
     finish,
     fit,
+    harness,
     output_dir,
-    own_result,
+    repo_relative,
     read_sst2,
     seed_everything,
 )
@@ -162,15 +163,12 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
     out = output_dir(cfg, NAME)
     student.save_pretrained(out, tokenizer=tokenizer)
 
-    # SST-2 dev through the shared inference path; same metric semantics (accuracy in points) as the harness
-    from evaluation.metrics import glue
-
-    dev_texts, dev_labels = read_sst2(dev_path)
-    if cfg.eval_limit:
-        dev_texts, dev_labels = dev_texts[: cfg.eval_limit], dev_labels[: cfg.eval_limit]
-    y = torch.tensor(dev_labels).numpy()
-    acc_student = glue.FUNCTIONS["accuracy"](classify(student, tokenizer, dev_texts).argmax(-1).numpy(), y)
-    acc_teacher = glue.FUNCTIONS["accuracy"](classify(teacher, tokenizer, dev_texts).argmax(-1).numpy(), y)
+    # SST-2 dev accuracy of student and teacher from the evaluation harness (the Leaderboard's code path)
+    scored_student = harness("sst2", out, data=dev_path, limit=cfg.eval_limit)
+    scored_teacher = harness("sst2", teacher_dir, data=dev_path, limit=cfg.eval_limit)
+    acc_student = scored_student["metrics"]["accuracy"]
+    acc_teacher = scored_teacher["metrics"]["accuracy"]
+    dev_texts, _ = read_sst2(dev_path)
     sample = dev_texts[: cfg.latency_sentences]
     pair = {"teacher": teacher, "student": student}
     with_tok = batch1_latency_ms(pair, tokenizer, sample)
@@ -182,15 +180,17 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
                "teacher_latency_ms_batch1": lat_teacher, "speedup_batch1": lat_teacher / lat_student,
                "model_latency_ms_batch1": model_student, "teacher_model_latency_ms_batch1": model_teacher,
                "model_speedup_batch1": model_teacher / model_student}
-    scored = own_result(task="sst2", split="dev", n=len(dev_texts), metrics=metrics, primary="accuracy",
-                        seconds=None, device="cpu", seed=cfg.seed, params=params_student,
-                        details={"method": "BiLSTM student (Tang et al. 2019), logits through bertvariants.inference",
-                                 "teacher": str(teacher_dir), "latency": f"median of {len(sample)} single sentences × 3 rounds, teacher and student taking turns by round; latency_* includes tokenization, "
-                                            "model_latency_* times the forward pass alone"})
+    scored = {**scored_student, "metrics": {**scored_student["metrics"], **metrics}, "variant": "Distillation",
+              "details": {**scored_student.get("details", {}),
+                          "method": "BiLSTM student (Tang et al. 2019), scored by the evaluation harness",
+                          "teacher": repo_relative(teacher_dir), "teacher_params": scored_teacher.get("params"),
+                          "latency": f"median of {len(sample)} single sentences × 3 rounds, teacher and student "
+                                     "taking turns by round; latency_* includes tokenization, model_latency_* times "
+                                     "the forward pass alone"}}
     return finish(recipe=RECIPE, name=NAME, title="BiLSTM student of the SST-2 teacher (Tang et al. 2019)", cfg=cfg,
                   fit=result, out=out, result=scored, variant="Distillation",
                   paper="Tang et al. 2019 §3.2 logit-regression distillation, §3.3 augmentation, §4.2 BiLSTM",
                   data={"train": f"{train_path} ({len(texts)} sentences incl. {cfg.augment}× augmentation)",
-                        "dev": str(dev_path), "teacher": str(teacher_dir)},
+                        "dev": str(dev_path), "teacher": repo_relative(teacher_dir)},
                   notes=f"Load with `bertvariants.distillation.BiLSTMStudent.from_pretrained`. "
                         f"{params_student:,} parameters; α = {cfg.alpha}.")

@@ -508,31 +508,21 @@ Implements: {paper}.
 
 
 def harness(task: str, checkpoint: Path, *, data: Path | None = None, split: str | None = None,
-            limit: int | None = None) -> dict:
+            limit: int | None = None, options: dict | None = None) -> dict:
     """Score a saved checkpoint with the evaluation harness (``evaluation.runner.run``: the same code path as
-    ``python -m evaluation run`` and the Leaderboard). Returns its result record (metrics in points)."""
+    ``python -m evaluation run`` and the Leaderboard). Returns its result record (metrics in points).
+    ``options``: the benchmark's split settings (:func:`heldout_options` for the held-out pretraining tasks)."""
     from evaluation import runner
 
     result, _ = runner.run(task, str(checkpoint), data=str(data) if data else None, split=split, limit=limit,
-                           progress=False)
+                           progress=False, options=options)
     return result
 
 
-def own_result(*, task: str, split: str, n: int, metrics: dict[str, float], primary: str, seconds: float | None,
-               device: str, seed: int, params: int | None, details: dict | None = None) -> dict:
-    """A result record in the evaluation results format for what the harness has no benchmark for
-    (held-out pretraining losses, RTD AUROC): same required fields, no bootstrap interval. ``seconds`` is the
-    evaluation's wall time (None when it was not timed on its own)."""
-    from evaluation.runner import versions
-
-    clean = {k: round(float(v), 4) for k, v in metrics.items()}
-    return {"task": task, "split": split, "n": n, "metrics": clean, "primary_metric": primary,
-            "score": clean[primary], "seconds": round(seconds, 3) if seconds else None,
-            "examples_per_second": round(n / seconds, 3) if seconds else None,
-            "latency_ms": round(1000 * seconds / n, 3) if seconds and n else None, "device": device, "seed": seed,
-            "params": params, "versions": versions(),
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-            "details": details or {}, "source": "measured"}
+def heldout_options(cfg) -> dict:
+    """A pretraining recipe's held-out split as the harness's ``wikipedia-*`` options, so that the recipe and
+    ``python -m evaluation run --task ... --model <checkpoint>`` score the same blocks with the same masks."""
+    return {"heldout_docs": cfg.heldout_docs, "block_tokens": cfg.max_length, "eval_blocks": cfg.eval_blocks}
 
 
 def results_dir() -> Path:
@@ -618,14 +608,3 @@ def block_batches(blocks: torch.Tensor, *, batch_size: int, seed: int) -> Iterat
     for idx in Sampler(len(blocks), batch_size, seed=seed):
         yield torch.tensor(idx), blocks[torch.tensor(idx)]
 
-
-def heldout_harness(task: str, checkpoint: Path, *, data: Path, heldout_docs: int, block_tokens: int,
-                    eval_blocks: int, limit: int | None = None) -> dict:
-    """:func:`harness` for the held-out pretraining benchmarks (``wikipedia-mlm``, ``wikipedia-rtd``,
-    ``wikipedia-span``) with a recipe's own split settings, so that the recipe and
-    ``python -m evaluation run --task ... --model <checkpoint>`` score the same blocks with the same masks."""
-    from evaluation import runner
-
-    options = {"heldout_docs": heldout_docs, "block_tokens": block_tokens, "eval_blocks": eval_blocks}
-    result, _ = runner.run(task, str(checkpoint), data=str(data), limit=limit, progress=False, options=options)
-    return result

@@ -33,8 +33,10 @@ from .common import (
     copy_tokenizer,
     finish,
     fit,
-    heldout_harness,
+    harness,
+    heldout_options,
     output_dir,
+    repo_relative,
     save_checkpoint,
     seed_everything,
     wikipedia_blocks,
@@ -168,10 +170,9 @@ def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
     save_checkpoint(rtd.generator_model, tokenizer, out / "generator")
     save_checkpoint(rtd.discriminator_model, tokenizer, out / "discriminator")
     copy_tokenizer(out / "discriminator", out)
-    scored = heldout_harness("wikipedia-rtd", out, data=corpus, heldout_docs=cfg.heldout_docs,
-                             block_tokens=cfg.max_length, eval_blocks=cfg.eval_blocks, limit=cfg.eval_limit)
-    scored = {**scored, "details": {**scored["details"], "generator": str(out / "generator"),
-                                    "discriminator": str(out / "discriminator")}}
+    scored = harness("wikipedia-rtd", out, data=corpus, limit=cfg.eval_limit, options=heldout_options(cfg))
+    scored = {**scored, "details": {**scored["details"], "generator": repo_relative(out / "generator"),
+                                    "discriminator": repo_relative(out / "discriminator")}}
     sharing = rtd.rtd.sharing.shared_parameters if rtd.rtd.sharing else 0
     return finish(recipe=NAME, name=NAME, title="ELECTRA from MiniLM (generator + discriminator)", cfg=cfg,
                   fit=result, out=out, paper="Clark et al. 2020 §2 replaced-token detection, §3.2 weight sharing",

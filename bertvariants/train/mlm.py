@@ -33,7 +33,8 @@ from .common import (
     block_batches,
     finish,
     fit,
-    heldout_harness,
+    harness,
+    heldout_options,
     output_dir,
     save_checkpoint,
     seed_everything,
@@ -108,8 +109,7 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
     out = output_dir(cfg, name)
     save_checkpoint(setup.model, tokenizer, out)
     epochs = result.steps * cfg.batch_size / len(train)
-    scored = heldout_harness("wikipedia-mlm", out, data=corpus, heldout_docs=cfg.heldout_docs,
-                             block_tokens=cfg.max_length, eval_blocks=cfg.eval_blocks, limit=cfg.eval_limit)
+    scored = harness("wikipedia-mlm", out, data=corpus, limit=cfg.eval_limit, options=heldout_options(cfg))
     scored = {**scored, "metrics": {**scored["metrics"], "heldout_mlm_loss_before": round(before, 4),
                                     "epochs": round(epochs, 4)},
               "details": {**scored["details"], "masking": masking}}

@@ -32,7 +32,8 @@ from .common import (
     block_batches,
     finish,
     fit,
-    heldout_harness,
+    harness,
+    heldout_options,
     output_dir,
     save_checkpoint,
     seed_everything,
@@ -142,8 +143,7 @@ def run(cfg: SpanBertConfig, *, progress: bool = True) -> RunReport:
     sbo_state = {k: v.detach().cpu().contiguous() for k, v in setup.model.sbo.state_dict().items()
                  if k != "decoder.weight"}  # the decoder is the (saved) word-embedding matrix
     save_file(sbo_state, str(out / SBO_HEAD_FILE))
-    scored = heldout_harness("wikipedia-span", out, data=corpus, heldout_docs=cfg.heldout_docs,
-                             block_tokens=cfg.max_length, eval_blocks=cfg.eval_blocks, limit=cfg.eval_limit)
+    scored = harness("wikipedia-span", out, data=corpus, limit=cfg.eval_limit, options=heldout_options(cfg))
     return finish(recipe=NAME, name=NAME, title="SpanBERT-style continued pretraining of MiniLM", cfg=cfg,
                   fit=result, out=out, result=scored, variant="SpanBERT",
                   paper="Joshi et al. 2020 §3.1 span masking, §3.2 span boundary objective",

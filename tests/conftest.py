@@ -142,3 +142,15 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:gradio.*")
     config.addinivalue_line("filterwarnings", "ignore:.*no_silent_downcasting.*")
     config.addinivalue_line("filterwarnings", "ignore:The copy keyword is deprecated.*")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and one thread avoids OpenMP stalls on a shared CPU (modules that
+    train tiny models use it for every test: ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

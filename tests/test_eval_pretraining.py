@@ -22,13 +22,7 @@ WORDS = ("the river flows north through the old city and the market opens at daw
 TASKS = ("wikipedia-mlm", "wikipedia-rtd", "wikipedia-span")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and one thread avoids OpenMP stalls on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

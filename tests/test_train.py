@@ -49,13 +49,7 @@ def tiny(data_dir, tiny_base, out, **kw):
     return {"data": str(data_dir), "base_model": str(tiny_base), "output": str(out), "log_every": 1, **kw}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and one thread avoids OpenMP stalls on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from bertvariants.ui import build_demo, launch_kwargs, queue  # noqa: E402
 
 if __name__ == "__main__":
-    from bertvariants.registry import hub_online
+    from bertvariants.runtime import hub_online
 
     hub_online()  # decide online/offline once, fast, before any hub call could sit through retries
     queue(build_demo()).launch(

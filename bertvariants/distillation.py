@@ -1,5 +1,5 @@
 """Knowledge distillation: Hinton et al. 2015, DistilBERT (Sanh et al. 2019), TinyBERT (Jiao et al. 2020),
-and a BiLSTM student (Tang et al. 2019).
+and Tang et al. 2019's logit-regression objective (the BiLSTM student itself: :mod:`bertvariants.students`).
 
 Every loss is a pure tensor function with keyword-only hyper-parameters; modules (the BiLSTM student,
 TinyBERT's projection) only hold weights. The training recipes import from here.
@@ -18,10 +18,9 @@ trained on the teacher's soft targets (both at the same T) and on hard targets (
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -351,126 +350,6 @@ def tang_objective(student_logits: torch.Tensor, teacher_logits: torch.Tensor, l
     return DistillationLosses(loss=alpha * student + (1 - alpha) * distill, distill=distill, student=student,
                               hard_targets=labels.long(), hard_target_source="gold", temperature=1.0,
                               alpha=1 - alpha, beta=alpha)
-
-
-@dataclass
-class BiLSTMConfig:
-    """Tang et al. §4.2 single-sentence model: 300-d embeddings, one BiLSTM layer with 150 units per direction,
-    the two final states concatenated, a 400-unit ReLU layer, then the classifier."""
-
-    vocab_size: int = 30522
-    embedding_dim: int = 300
-    hidden_size: int = 150
-    fc_size: int = 400
-    num_labels: int = 2
-    dropout: float = 0.1
-    pad_token_id: int = 0
-    id2label: dict = field(default_factory=lambda: {0: "NEGATIVE", 1: "POSITIVE"})
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["id2label"] = {str(k): v for k, v in self.id2label.items()}
-        d["label2id"] = {v: int(k) for k, v in self.id2label.items()}
-        return {"architectures": ["BiLSTMStudent"], "model_type": "bilstm-student", **d}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "BiLSTMConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        kw = {k: v for k, v in d.items() if k in known}
-        if "id2label" in kw:
-            kw["id2label"] = {int(k): v for k, v in kw["id2label"].items()}
-        return cls(**kw)
-
-
-@dataclass
-class StudentOutput:
-    logits: torch.Tensor  # (B, C)
-
-
-class BiLSTMStudent(nn.Module):
-    """Tang et al.'s BiLSTM student. ``forward`` accepts a tokenizer's batch, so inference.classify runs it."""
-
-    def __init__(self, config: BiLSTMConfig):
-        super().__init__()
-        self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
-        self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
-        self.dropout = nn.Dropout(config.dropout)
-        self.fc = nn.Linear(2 * config.hidden_size, config.fc_size)
-        self.classifier = nn.Linear(config.fc_size, config.num_labels)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_) -> StudentOutput:
-        x = self.dropout(self.embedding(input_ids))  # (B, T, E)
-        if attention_mask is None or bool(attention_mask.all()):
-            # no padding (always so at batch 1): the plain LSTM gives the same final states as the packed one
-            # without pack/unpack bookkeeping, which dominates a one-sentence forward pass
-            _, (h_n, _) = self.lstm(x)
-        else:
-            lengths = attention_mask.sum(-1).clamp(min=1).cpu()  # (B,)
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            _, (h_n, _) = self.lstm(packed)  # h_n: (2, B, H): final forward and backward states
-        h = torch.cat([h_n[0], h_n[1]], dim=-1)  # (B, 2H)
-        h = self.dropout(torch.relu(self.fc(h)))  # (B, fc)
-        return StudentOutput(logits=self.classifier(h))  # (B, C)
-
-    def save_pretrained(self, directory: str | Path, tokenizer=None) -> Path:
-        """config.json ("architectures": ["BiLSTMStudent"]) + model.safetensors (+ the tokenizer's files)."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").write_text(json.dumps(self.config.to_json(), indent=2), encoding="utf-8")
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
-                  str(directory / "model.safetensors"))
-        if tokenizer is not None:
-            tokenizer.save_pretrained(directory)
-        return directory
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "BiLSTMStudent":
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        if "BiLSTMStudent" not in config.get("architectures", []):
-            raise ValueError(f"{directory} is not a BiLSTMStudent checkpoint (architectures: {config.get('architectures')})")
-        model = cls(BiLSTMConfig.from_json(config))
-        model.load_state_dict(load_file(str(directory / "model.safetensors")))
-        return model.eval()
-
-
-def is_bilstm_checkpoint(directory: str | Path) -> bool:
-    path = Path(directory) / "config.json"
-    if not path.is_file():
-        return False
-    try:
-        return "BiLSTMStudent" in json.loads(path.read_text(encoding="utf-8")).get("architectures", [])
-    except (OSError, ValueError):
-        return False
-
-
-@dataclass
-class LoadedStudent:
-    model: nn.Module
-    tokenizer: object
-    architecture: str  # "BiLSTMStudent" or the transformers class name
-
-
-def load_student(directory: str | Path, *, device: str = "cpu") -> LoadedStudent:
-    """Load a distillation student from a directory: a BiLSTMStudent or any transformers sequence classifier."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    directory = Path(directory)
-    if not (directory / "config.json").is_file():
-        raise ValueError(f"{directory} is not a checkpoint directory (no config.json)")
-    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-    if is_bilstm_checkpoint(directory):
-        model = BiLSTMStudent.from_pretrained(directory)
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True,
-                                                                   trust_remote_code=False)
-    model.to(device).eval()
-    return LoadedStudent(model=model, tokenizer=tokenizer, architecture=type(model).__name__)
 
 
 # --------------------------------------------------------------------------------------------

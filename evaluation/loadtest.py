@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bertvariants.paths import REPO_ROOT
 
 # Endpoints that run a model (the ones worth loading). Mechanism-only views are cheap and not the point.
 MODEL_BACKED = (
@@ -122,7 +121,7 @@ def start_server(workdir: Path, *, queue_size: int, timeout: float = 180) -> tup
            "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "BERTVARIANTS_QUEUE_SIZE": str(queue_size),
            "TOKENIZERS_PARALLELISM": "false"}
     log = open(workdir / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -182,10 +181,147 @@ def is_queue_full(exc: BaseException) -> bool:
     return (type(exc).__name__ == "QueueError" or "queue is full" in text) and not isinstance(exc, AppError)
 
 
-def run(*, clients: int = 32, requests: int = 500, endpoints: list[str] | None = None, queue_size: int = 64,
-        max_rss_growth: float = 10.0, request_timeout: float = 300, workdir: Path | None = None) -> Report:
+def endpoint_templates(probe, endpoints: list[str] | None, clip: Path) -> dict[str, dict]:
+    """The request of each endpoint to load (asked for, else every model-backed one the app has):
+    ``{name: kwargs}`` with the page's example inputs. ValueError names endpoints the app lacks."""
+    api = probe.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    wanted = endpoints or [e for e in MODEL_BACKED if f"/{e}" in api]
+    missing = [e for e in wanted if f"/{e}" not in api]
+    if missing:
+        raise ValueError(f"no such endpoint(s): {', '.join(missing)}; the app has {', '.join(sorted(api))}")
+    return {e: request_kwargs(api[f"/{e}"]["parameters"], clip) for e in wanted}
+
+
+def warm_up(probe, templates: dict[str, dict]) -> dict[str, str]:
+    """One request per endpoint (loads every model once); ``{endpoint: why}`` for those that cannot serve."""
+    unavailable: dict[str, str] = {}
+    for e, kwargs in templates.items():
+        try:
+            probe.predict(api_name=f"/{e}", **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal: offline some models need training
+            unavailable[e] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return unavailable
+
+
+def warm_concurrently(pool_clients: list, live: list[str], templates: dict[str, dict]) -> None:
+    """2 × clients requests at once, so that worker threads, their allocator arenas and per-session state
+    exist before the baseline: the RSS check then measures growth per request, not first-use costs."""
+    warm = iter(range(2 * len(pool_clients)))
+    warm_lock = threading.Lock()
+
+    def warm_worker(c) -> None:
+        while True:
+            with warm_lock:
+                i = next(warm, None)
+            if i is None:
+                return
+            try:
+                c.predict(api_name=f"/{live[i % len(live)]}", **templates[live[i % len(live)]])
+            except Exception:  # noqa: BLE001 - warm-up only; the measured run counts failures
+                pass
+
+    with ThreadPoolExecutor(len(pool_clients)) as ex:
+        list(ex.map(warm_worker, pool_clients))
+
+
+def send_requests(pool_clients: list, live: list[str], templates: dict[str, dict], report: Report, *,
+                  requests: int, request_timeout: float) -> dict[str, list[float]]:
+    """``requests`` requests round-robin over ``live``, one thread per client; counts ok / queue-full /
+    failed into ``report`` (and its wall time); returns the latencies in ms of each endpoint."""
+    latencies: dict[str, list[float]] = defaultdict(list)
+    lock = threading.Lock()
+    counter = iter(range(requests))
+
+    def worker(c) -> None:
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            e = live[i % len(live)]
+            t0 = time.perf_counter()
+            try:
+                c.submit(api_name=f"/{e}", **templates[e]).result(timeout=request_timeout)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                with lock:
+                    if is_queue_full(exc):
+                        report.queue_full += 1
+                    else:
+                        report.failed += 1
+                        if len(report.failures) < 10:
+                            report.failures.append(f"{e}: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            dt = (time.perf_counter() - t0) * 1000
+            with lock:
+                report.ok += 1
+                latencies[e].append(dt)
+
+    t_run = time.perf_counter()
+    with ThreadPoolExecutor(len(pool_clients)) as ex:
+        list(ex.map(worker, pool_clients))
+    report.wall_s = round(time.perf_counter() - t_run, 2)
+    return latencies
+
+
+def record_latencies(report: Report, latencies: dict[str, list[float]]) -> None:
+    """p50 / p95 / max overall and per endpoint, and the throughput, into ``report``."""
+    every = [x for xs in latencies.values() for x in xs]
+    report.p50_ms = _r(percentile(every, 50))
+    report.p95_ms = _r(percentile(every, 95))
+    report.max_ms = _r(max(every) if every else None)
+    report.throughput_rps = round(report.ok / report.wall_s, 2) if report.wall_s else 0.0
+    report.per_endpoint = {e: {"n": len(xs), "p50_ms": _r(percentile(xs, 50)), "p95_ms": _r(percentile(xs, 95))}
+                           for e, xs in sorted(latencies.items())}
+
+
+def load_session(proc: subprocess.Popen, url: str, dirs: dict, clip: Path, *, clients: int, requests: int,
+                 endpoints: list[str] | None, request_timeout: float) -> Report:
+    """Steps 2–5 against a running server: warm up, take the baseline, send the load, measure again."""
     from gradio_client import Client
 
+    probe = Client(url, verbose=False, download_files=False)
+    templates = endpoint_templates(probe, endpoints, clip)
+    unavailable = warm_up(probe, templates)
+    live = [e for e in templates if e not in unavailable]
+    if not live:
+        raise RuntimeError(f"no endpoint could serve a request: {unavailable}")
+    pool_clients = [Client(url, verbose=False, download_files=False) for _ in range(clients)]
+    warm_concurrently(pool_clients, live, templates)
+    time.sleep(1.0)
+    rss_warm = rss_bytes(proc.pid)
+    files_warm = count_files(dirs["gradio"], dirs["tmp"])
+
+    report = Report(clients=clients, requests=requests, endpoints=live, unavailable=unavailable)
+    latencies = send_requests(pool_clients, live, templates, report, requests=requests,
+                              request_timeout=request_timeout)
+    for c in pool_clients:
+        c.close()
+    probe.close()
+    record_latencies(report, latencies)
+    time.sleep(1.0)  # let the server finish post-processing before measuring
+    report.rss_warm_mb = round(rss_warm / 2**20, 1)
+    report.rss_after_mb = round(rss_bytes(proc.pid) / 2**20, 1)
+    report.rss_growth_pct = round(100 * (report.rss_after_mb - report.rss_warm_mb) / report.rss_warm_mb, 2)
+    report.temp_files_warm = files_warm
+    report.temp_files_after = count_files(dirs["gradio"], dirs["tmp"])
+    return report
+
+
+def checks_of(report: Report, *, requests: int, max_rss_growth: float) -> dict[str, bool]:
+    """The pass / fail checks of a finished run (step 5)."""
+    return {
+        "no_failed_requests": report.failed == 0,
+        "all_requests_answered": report.ok + report.queue_full + report.failed == requests,
+        f"rss_growth_within_{max_rss_growth:g}pct": report.rss_growth_pct <= max_rss_growth,
+        "no_temp_file_growth": report.temp_files_after <= report.temp_files_warm,
+        "temp_files_cleaned_at_exit": report.temp_files_left_after_exit == 0,
+    }
+
+
+def run(*, clients: int = 32, requests: int = 500, endpoints: list[str] | None = None, queue_size: int = 64,
+        max_rss_growth: float = 10.0, request_timeout: float = 300, workdir: Path | None = None) -> Report:
+    """The whole load test (steps 1–5 of the module docstring); the work directory is removed when the
+    run passes and none was given."""
     if clients < 1 or requests < 1:
         raise ValueError("--clients and --requests must be at least 1")
     own_dir = workdir is None
@@ -193,109 +329,13 @@ def run(*, clients: int = 32, requests: int = 500, endpoints: list[str] | None =
     proc, url, dirs = start_server(workdir, queue_size=queue_size)
     try:
         clip = make_clip(workdir / "clip.mp4")
-        probe = Client(url, verbose=False, download_files=False)
-        api = probe.view_api(print_info=False, return_format="dict")["named_endpoints"]
-        wanted = endpoints or [e for e in MODEL_BACKED if f"/{e}" in api]
-        missing = [e for e in wanted if f"/{e}" not in api]
-        if missing:
-            raise ValueError(f"no such endpoint(s): {', '.join(missing)}; the app has {', '.join(sorted(api))}")
-        templates = {e: request_kwargs(api[f"/{e}"]["parameters"], clip) for e in wanted}
-
-        # warm-up: load every model once, drop endpoints that cannot serve here, then a second round so that
-        # lazily built caches (tokenizers, codebooks) exist before the baseline measurement
-        unavailable: dict[str, str] = {}
-        for e in wanted:
-            try:
-                probe.predict(api_name=f"/{e}", **templates[e])
-            except Exception as exc:  # noqa: BLE001 - reported, not fatal: offline some models need training
-                unavailable[e] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        live = [e for e in wanted if e not in unavailable]
-        if not live:
-            raise RuntimeError(f"no endpoint could serve a request: {unavailable}")
-        pool_clients = [Client(url, verbose=False, download_files=False) for _ in range(clients)]
-        # a concurrent warm-up round: worker threads, their allocator arenas and per-session state exist
-        # before the baseline, so that the RSS check measures growth per request, not first-use costs
-        warm = iter(range(2 * clients))
-        warm_lock = threading.Lock()
-
-        def warm_worker(c: Client) -> None:
-            while True:
-                with warm_lock:
-                    i = next(warm, None)
-                if i is None:
-                    return
-                try:
-                    c.predict(api_name=f"/{live[i % len(live)]}", **templates[live[i % len(live)]])
-                except Exception:  # noqa: BLE001 - warm-up only; the measured run counts failures
-                    pass
-
-        with ThreadPoolExecutor(clients) as ex:
-            list(ex.map(warm_worker, pool_clients))
-        time.sleep(1.0)
-        rss_warm = rss_bytes(proc.pid)
-        files_warm = count_files(dirs["gradio"], dirs["tmp"])
-
-        report = Report(clients=clients, requests=requests, endpoints=live, unavailable=unavailable)
-        latencies: dict[str, list[float]] = defaultdict(list)
-        lock = threading.Lock()
-        counter = iter(range(requests))
-
-        def worker(c: Client) -> None:
-            while True:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    return
-                e = live[i % len(live)]
-                t0 = time.perf_counter()
-                try:
-                    c.submit(api_name=f"/{e}", **templates[e]).result(timeout=request_timeout)
-                except Exception as exc:  # noqa: BLE001 - classified below
-                    with lock:
-                        if is_queue_full(exc):
-                            report.queue_full += 1
-                        else:
-                            report.failed += 1
-                            if len(report.failures) < 10:
-                                report.failures.append(f"{e}: {type(exc).__name__}: {str(exc)[:200]}")
-                    continue
-                dt = (time.perf_counter() - t0) * 1000
-                with lock:
-                    report.ok += 1
-                    latencies[e].append(dt)
-
-        t_run = time.perf_counter()
-        with ThreadPoolExecutor(clients) as ex:
-            list(ex.map(worker, pool_clients))
-        report.wall_s = round(time.perf_counter() - t_run, 2)
-        for c in pool_clients:
-            c.close()
-        probe.close()
-
-        every = [x for xs in latencies.values() for x in xs]
-        report.p50_ms = _r(percentile(every, 50))
-        report.p95_ms = _r(percentile(every, 95))
-        report.max_ms = _r(max(every) if every else None)
-        report.throughput_rps = round(report.ok / report.wall_s, 2) if report.wall_s else 0.0
-        report.per_endpoint = {e: {"n": len(xs), "p50_ms": _r(percentile(xs, 50)), "p95_ms": _r(percentile(xs, 95))}
-                               for e, xs in sorted(latencies.items())}
-        time.sleep(1.0)  # let the server finish post-processing before measuring
-        report.rss_warm_mb = round(rss_warm / 2**20, 1)
-        report.rss_after_mb = round(rss_bytes(proc.pid) / 2**20, 1)
-        report.rss_growth_pct = round(100 * (report.rss_after_mb - report.rss_warm_mb) / report.rss_warm_mb, 2)
-        report.temp_files_warm = files_warm
-        report.temp_files_after = count_files(dirs["gradio"], dirs["tmp"])
+        report = load_session(proc, url, dirs, clip, clients=clients, requests=requests, endpoints=endpoints,
+                              request_timeout=request_timeout)
     finally:
         stop_server(proc)
     # what the server leaves behind once it has exited: uploads, cached outputs, handler temp files
     report.temp_files_left_after_exit = count_files(dirs["gradio"], dirs["tmp"])
-    report.checks = {
-        "no_failed_requests": report.failed == 0,
-        "all_requests_answered": report.ok + report.queue_full + report.failed == requests,
-        f"rss_growth_within_{max_rss_growth:g}pct": report.rss_growth_pct <= max_rss_growth,
-        "no_temp_file_growth": report.temp_files_after <= report.temp_files_warm,
-        "temp_files_cleaned_at_exit": report.temp_files_left_after_exit == 0,
-    }
+    report.checks = checks_of(report, requests=requests, max_rss_growth=max_rss_growth)
     report.passed = all(report.checks.values())
     if own_dir and report.passed:
         import shutil

@@ -8,7 +8,7 @@
 - :func:`leaderboard` = latest measured rows + paper rows, one row per (model, task, split, source), best first
   within a task in the task's own direction (:func:`higher_is_better`: a held-out loss ranks ascending).
 - :func:`training_runs` / :func:`training_curves`: the variant lab's runs (records with a ``training`` key,
-  written by ``bertvariants.train.common.finish``) and their logged curves in long form, for the training view.
+  written by ``bertvariants.train.records.finish``) and their logged curves in long form, for the training view.
 - :func:`to_csv` escapes cells that a spreadsheet would run as a formula (=, +, -, @).
 """
 
@@ -25,12 +25,12 @@ from typing import Iterable
 import pandas as pd
 
 from bertvariants.io import atomic_write_text, read_json, safe_dataframe
+from bertvariants.paths import RESULTS_DIR
 
 from . import tasks
 
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
+DEFAULT_RESULTS_DIR = RESULTS_DIR  # results/ in the repository; bertvariants.paths.results_dir() honours the env var
 REFERENCES_CSV = Path(__file__).resolve().parent / "references.csv"
 REQUIRED = ("task", "model", "split", "metrics", "primary_metric", "timestamp")
 COLUMNS = ("model", "variant", "task", "split", "source", "primary_metric", "score", "ci95_low", "ci95_high",

@@ -4,7 +4,8 @@ The runner, the CLI, the results store, the leaderboard columns and the tests al
 adding a benchmark = one loader in ``loaders.py`` and one row here.
 
 Default data: ``--data`` wins; otherwise the file named in ``files`` under the shared data directory
-(env ``BERTVARIANTS_SHARED_DATA``, else ``../shared/data`` next to the repository).
+(:func:`bertvariants.paths.shared_data_dir`: env ``BERTVARIANTS_DATA``, else ``../shared/data`` next to the
+repository).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from bertvariants.paths import shared_data_dir
+
 from . import loaders
 from .metrics import pretraining as P
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 FORMATS = ("single", "pair", "sts", "qa", "summarization", "long-note", "mlm", "rtd", "span")
 BLOCK_FORMATS = ("mlm", "rtd", "span")  # held-out pretraining: scored on corpus blocks, options = HeldoutConfig
@@ -75,8 +76,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               {"train": "glue/qnli/train.tsv", "dev": "glue/qnli/dev.tsv"}, "dev", "Rajpurkar et al. 2016; GLUE",
               labels=("entailment", "not_entailment"), probe_split="train"),
     Benchmark("squad_v1", "SQuAD v1.1", "squad", "qa", ("exact_match", "f1"), "f1",
-              partial(loaders.load_squad, task="squad_v1"), {"dev": "squad/dev-v1.1.json"}, "dev",
-              "Rajpurkar et al. 2016"),
+              partial(loaders.load_squad, task="squad_v1"), {"dev": "squad/dev-v1.1-slice.json"}, "dev",
+              "Rajpurkar et al. 2016", notes="shared data: 8 of the 48 dev articles (2,762 questions, official ids)"),
     Benchmark("squad_v2", "SQuAD v2.0", "squad", "qa",
               ("exact_match", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"), "f1",
               partial(loaders.load_squad, task="squad_v2"), {"dev": "squad/dev-v2.0-small.json"}, "dev",
@@ -133,11 +134,6 @@ def benchmark(key: str) -> Benchmark:
     raise ValueError(f"unknown task {key!r}; one of {', '.join(b.key for b in BENCHMARKS)}")
 
 
-def shared_data_dir() -> Path:
-    env = os.environ.get("BERTVARIANTS_SHARED_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
-
-
 def data_path(bench: Benchmark, split: str, data: str | os.PathLike | None = None) -> Path:
     """``data`` if given (must exist), else the split's default file in the shared data directory."""
     if data is not None:
@@ -151,7 +147,7 @@ def data_path(bench: Benchmark, split: str, data: str | os.PathLike | None = Non
     path = shared_data_dir() / bench.files[split]
     if not path.is_file():
         raise ValueError(f"{bench.key} {split}: default data {path} is not here; pass --data PATH "
-                         f"(a file in the task's original format) or set BERTVARIANTS_SHARED_DATA")
+                         f"(a file in the task's original format) or set BERTVARIANTS_DATA")
     return path
 
 

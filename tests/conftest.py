@@ -15,7 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("BERTVARIANTS_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("BERTVARIANTS_DATA", REPO.parent / "shared" / "data"))
 ARTIFACTS = REPO / "artifacts"
 
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data not present at {SHARED_DATA}")
@@ -30,7 +30,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
-    from bertvariants.registry import packaged_model_path
+    from bertvariants.models import packaged_model_path
 
     return packaged_model_path()
 
@@ -71,7 +71,7 @@ def tiny_bert_config():
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, tiny_tokenizer_dir, tiny_bert_config):
-    """Factory: tiny_checkpoint(kind) -> directory of a tiny saved checkpoint loadable by registry.load_checkpoint."""
+    """Factory: tiny_checkpoint(kind) -> directory of a tiny saved checkpoint loadable by models.load_checkpoint."""
     import transformers as tf
 
     classes = {
@@ -154,3 +154,8 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def unpack(evaluation) -> tuple[dict, list[dict]]:
+    """An ``evaluation.runner.Evaluation`` as (result JSON dict, per-example records), for short assertions."""
+    return evaluation.result.to_dict(), evaluation.records

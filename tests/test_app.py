@@ -1,10 +1,13 @@
-"""The app end to end: the public similarity API through gradio_client, and the page in a real browser."""
+"""The app end to end: the public similarity API through gradio_client, the page in a real browser, the tab
+modules built from registry.TABS, and ui.guard (its checked gradio patches, per-request validators, preload)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -37,14 +40,159 @@ def test_search_and_heatmap_endpoints(client):
     assert len(hits["data"]) == 2
 
 
+def test_similarity_survives_a_burst_with_bad_requests(client):
+    """Concurrent good and bad /similarity requests: every bad one gets its message, and the server
+    keeps serving good requests afterwards."""
+    from gradio_client.exceptions import AppError, ValidationError
+
+    def one(i):
+        a = " " if i % 4 == 0 else f"A man is eating food number {i}."
+        try:
+            return client.predict(a, "Someone is having a meal.", api_name="/similarity")
+        except (AppError, ValidationError) as exc:
+            return exc
+
+    with ThreadPoolExecutor(8) as ex:
+        answers = list(ex.map(one, range(16)))
+    for i, ans in enumerate(answers):
+        if i % 4 == 0:
+            assert isinstance(ans, (AppError, ValidationError)) and "Sentence A is empty" in str(ans)
+        else:  # a bad request batched with good ones must not fail them (per-request validator)
+            assert isinstance(ans, float) and 0 < ans < 1, (i, ans)
+    good = client.predict("A man is eating food.", "Someone is having a meal.", api_name="/similarity")
+    assert good == pytest.approx(0.689, abs=0.001)
+
+
 def test_import_has_no_side_effects():
     """Importing app.py loads no model and starts no server."""
-    code = ("import threading, app; from bertvariants import registry; "
-            "assert len(registry._CACHE) == 0; assert threading.active_count() == 1, threading.enumerate(); "
+    code = ("import threading, app; from bertvariants import models, registry; "
+            "assert len(models.CACHE) == 0; assert threading.active_count() == 1, threading.enumerate(); "
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+def test_demo_has_one_tab_per_registry_entry_in_order():
+    import gradio as gr
+
+    from bertvariants.ui import build_demo
+
+    keys = {t.key for t in TABS}
+    tabs = [b for b in build_demo().blocks.values() if isinstance(b, gr.Tab) and b.id in keys]
+    assert [(t.id, t.label) for t in tabs] == [(t.key, t.label) for t in TABS]
+
+
+def test_a_tab_without_its_ui_module_fails_at_build_time(monkeypatch):
+    """A TABS entry with no bertvariants/ui/<key>.py is an error naming what to add, not a header-only tab."""
+    import bertvariants.ui as ui
+    from bertvariants.registry import TabSpec
+
+    ghost = TabSpec("ghost_bert", "GhostBERT", "Nobody 2030, GhostBERT", "https://example.org", "Nothing changed.")
+    monkeypatch.setattr(ui, "TABS", (*TABS, ghost))
+    with pytest.raises(RuntimeError, match=r"tab 'ghost_bert' \(GhostBERT\) but there is no module "
+                                           r"bertvariants\.ui\.ghost_bert: add bertvariants/ui/ghost_bert\.py"):
+        ui.build_demo()
+
+
+def test_guard_fails_loudly_when_gradio_changed_under_a_patch(monkeypatch):
+    """The patched gradio internals are checked at start-up: a changed signature or a missing attribute is a
+    RuntimeError naming it, the expected and found parameters and the pinned version, before anything is patched."""
+    import gradio.context
+    import gradio.queueing
+    from gradio.components import UploadButton
+
+    from bertvariants.ui import guard
+
+    guard.check_gradio()  # the pinned gradio passes
+    monkeypatch.setattr(gradio.queueing, "create_validator_fn", lambda fn, extra=None: fn)
+    with pytest.raises(RuntimeError, match=r"(?s)gradio\.queueing\.create_validator_fn should take \(fn\) but "
+                                           r"takes \(fn, extra\).*pins gradio==" + re.escape(guard.PINNED_GRADIO)):
+        guard.install_fixes()
+    monkeypatch.undo()
+    monkeypatch.delattr(UploadButton, "_process_single_file")
+    monkeypatch.delattr(gradio.context.Context, "root_block")
+    with pytest.raises(RuntimeError) as info:
+        guard.per_input_validator(lambda v: v)
+    assert "UploadButton._process_single_file is missing" in str(info.value)
+    assert "gradio.context.Context.root_block is missing" in str(info.value)
+
+
+def test_per_request_validator_isolates_bad_requests_in_a_batch():
+    """With ui.guard's validator a bad request is answered alone (422 → ValidationError) and never fails
+    the good requests batched with it; each request is validated before it joins a batch."""
+    import gradio as gr
+    from gradio_client import Client
+    from gradio_client.exceptions import ValidationError
+
+    from bertvariants.ui.common import number, text
+    from bertvariants.ui.guard import per_input_validator
+
+    from .test_bad_input import raw_call
+
+    batches: list[int] = []
+
+    def lengths(first: list[str], second: list[str]):
+        batches.append(len(first))
+        time.sleep(0.2)  # let concurrent requests pile up into one batch
+        for a in first:
+            assert a.strip(), "a bad request reached the batch"
+        return [[len(a) + len(b) for a, b in zip(first, second)]]
+
+    check = per_input_validator(lambda v: text(v, "Sentence A", max_chars=50), lambda v: text(v, "Sentence B", max_chars=50))
+    k_check = per_input_validator(lambda v: text(v, "Sentence A", max_chars=50),
+                                  lambda v: number(v, "top-k", lo=1, hi=20, integer=True))
+    with gr.Blocks() as demo:
+        a, b, out = gr.Textbox(), gr.Textbox(), gr.Number()
+        gr.Button().click(lengths, [a, b], [out], api_name="pair", batch=True, max_batch_size=16, validator=check)
+        k = gr.Slider(1, 20, value=3, step=1)
+        gr.Button().click(lambda xs, ks: [[len(x) * int(k) for x, k in zip(xs, ks)]], [a, k], [out], api_name="k",
+                          batch=True, validator=k_check)
+    port = free_port()
+    demo.queue(max_size=64).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+
+        def one(i):
+            first = "  " if i % 3 == 0 else "x" * i
+            try:
+                return client.predict(first, "yz", api_name="/pair")
+            except ValidationError as exc:
+                return str(exc)
+
+        with ThreadPoolExecutor(12) as ex:
+            answers = list(ex.map(one, range(12)))
+        # out of the slider's range / not finite: the check's message, not gradio's dropped HTTP 400
+        for bad, msg in ((1e12, "top-k must be between 1 and 20"), (-3, "top-k must be between 1 and 20"),
+                         (2.5, "top-k must be a whole number")):
+            with pytest.raises(ValidationError, match=msg):
+                client.predict("ab", bad, api_name="/k")
+        nan = raw_call(f"http://127.0.0.1:{port}/", "/k", '{"data": ["ab", NaN]}')
+        assert nan.kind == "message" and "top-k must be a finite number" in nan.text, nan
+        assert client.predict("ab", 4, api_name="/k") == 8
+    finally:
+        demo.close()
+    for i, ans in enumerate(answers):
+        if i % 3 == 0:
+            assert "Sentence A is empty" in ans
+        else:
+            assert ans == i + 2
+    assert max(batches) > 1  # good requests really were batched together
+
+
+def test_first_concurrent_requests_cannot_race_in_lazy_imports():
+    """build_demo imports up front what Plotly and scikit-learn import lazily (narwhals v1 / v2): two first
+    requests drawing a figure and fitting k-means at once used to fail with _DeadlockError."""
+    # the preload runs on a background thread (the page is served meanwhile); every @safe handler waits for it
+    code = ("import sys; from bertvariants.ui import guard, common; "
+            "assert 'narwhals.stable.v2' not in sys.modules; guard.install_fixes(); "
+            "first = common.safe(guard.preloaded)(); "
+            "missing = [m for m in ('narwhals.stable.v1', 'narwhals.stable.v2', 'plotly.graph_objects') "
+            "if m not in sys.modules]; print('first request after preload', first, 'missing', missing)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.strip().endswith("first request after preload True missing []"), out.stdout
+    assert "install_fixes()" in (REPO / "bertvariants" / "ui" / "__init__.py").read_text()
 
 
 def test_python_app_serves_offline(tmp_path):
@@ -74,7 +222,7 @@ def test_python_app_serves_offline(tmp_path):
 
 
 @needs_chromium
-def test_page_shows_all_ten_tabs(app_url, browser):
+def test_page_shows_every_tab(app_url, browser):
     page = browser.new_page()
     page.goto(app_url, wait_until="domcontentloaded")
     for spec in TABS:

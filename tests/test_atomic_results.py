@@ -157,10 +157,10 @@ def test_ctrl_c_leaves_no_partial_result_and_says_so(tmp_path):
 def test_interrupted_checkpoint_save_keeps_the_previous_checkpoint(tiny_checkpoint, tmp_path):
     """The variant lab's save_checkpoint: Ctrl-C after config.json but before the weights leaves the old
     checkpoint loadable, and no directory that looks like a checkpoint but is half written."""
-    from bertvariants import registry
-    from bertvariants.train.common import save_checkpoint
+    from bertvariants import models
+    from bertvariants.train.records import save_checkpoint
 
-    loaded = registry.load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm", device="cpu")
+    loaded = models.load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm", device="cpu")
     out = tmp_path / "models" / "mlm-dynamic"
     save_checkpoint(loaded.model, loaded.tokenizer, out)
     before = (out / "model.safetensors").read_bytes()
@@ -173,21 +173,22 @@ def test_interrupted_checkpoint_save_keeps_the_previous_checkpoint(tiny_checkpoi
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(Interrupted(), loaded.tokenizer, out)
     assert (out / "model.safetensors").read_bytes() == before
-    assert registry.load_checkpoint(str(out), "masked-lm", device="cpu").model is not None
+    assert models.load_checkpoint(str(out), "masked-lm", device="cpu").model is not None
     assert sorted(p.name for p in out.parent.iterdir()) == ["mlm-dynamic"]
 
 
 def test_training_result_json_is_atomic(tmp_path, monkeypatch):
-    from bertvariants.train import common
+    """The variant lab writes its result.json with the one atomic writer (bertvariants.io.atomic_write_json)."""
+    from bertvariants import io
 
     target = tmp_path / "result.json"
-    common.write_json_atomic(target, {"v": 1})
+    io.atomic_write_json(target, {"v": 1})
 
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(common.os, "replace", boom)
+    monkeypatch.setattr(io.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
-        common.write_json_atomic(target, {"v": 2})
+        io.atomic_write_json(target, {"v": 2})
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]

@@ -20,7 +20,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -119,6 +118,23 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
+# How the matrix gets a tiny model of each manifest kind (registry.KINDS): "bert" = conftest's tiny_checkpoint
+# (a tiny BertModel / BertFor<head>), "bart" / "electra" = the tiny models below.
+TINY_MAKERS: dict[str, str] = {
+    "sentence-embedding": "bert", "feature-extraction": "bert", "masked-lm": "bert",
+    "sequence-classification": "bert", "question-answering": "bert", "seq2seq": "bart",
+    "electra-discriminator": "electra",
+}
+
+
+def test_every_model_kind_has_a_tiny_maker():
+    from bertvariants.registry import KINDS
+
+    missing = sorted(set(KINDS) - set(TINY_MAKERS))
+    assert not missing, f"registry.KINDS has {missing}: add a tiny-model maker to TINY_MAKERS in tests/test_bad_input.py"
+    assert not set(TINY_MAKERS) - set(KINDS), "TINY_MAKERS names kinds registry.KINDS no longer has"
+
+
 @pytest.fixture(scope="module")
 def tiny_models(tiny_checkpoint, tiny_tokenizer_dir, tiny_bert_config, tmp_path_factory):
     """Point every task that the packaged MiniLM cannot serve at a tiny checkpoint of its kind."""
@@ -126,25 +142,25 @@ def tiny_models(tiny_checkpoint, tiny_tokenizer_dir, tiny_bert_config, tmp_path_
 
     from bertvariants.registry import default_manifest
 
-    def seq2seq():
+    def bart(kind):
         cfg = tf.BartConfig(vocab_size=30522, d_model=36, encoder_layers=1, decoder_layers=1, encoder_attention_heads=3,
                             decoder_attention_heads=3, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=128,
                             pad_token_id=0, bos_token_id=101, eos_token_id=102, decoder_start_token_id=102,
                             forced_eos_token_id=102)
         return save_tiny(tf.BartForConditionalGeneration, cfg, tiny_tokenizer_dir, tmp_path_factory.mktemp("bart"))
 
-    def electra():
+    def electra(kind):
         cfg = tf.ElectraConfig(vocab_size=30522, embedding_size=36, hidden_size=36, num_hidden_layers=2,
                                num_attention_heads=3, intermediate_size=37, max_position_embeddings=128)
         return save_tiny(tf.ElectraForPreTraining, cfg, tiny_tokenizer_dir, tmp_path_factory.mktemp("electra"))
 
-    makers = {"seq2seq": seq2seq, "electra-discriminator": electra}
+    makers = {"bert": tiny_checkpoint, "bart": bart, "electra": electra}
     saved = dict(os.environ)
     for task in default_manifest().tasks.values():
         if task.offline == "packaged":
             continue
-        path = makers[task.kind]() if task.kind in makers else tiny_checkpoint(task.kind)
-        os.environ[task.env_var] = str(path)
+        assert task.kind in TINY_MAKERS, f"task {task.key}: add kind {task.kind!r} to TINY_MAKERS"
+        os.environ[task.env_var] = str(makers[TINY_MAKERS[task.kind]](task.kind))
     yield
     os.environ.clear()
     os.environ.update(saved)
@@ -388,92 +404,7 @@ def test_pinned_messages(matrix, row):
     assert out.kind == "message" and re.search(row.message, out.text), (out.kind, out.text)
 
 
-# ----------------------------------------------------------------------------------------------- batching
-def test_per_request_validator_isolates_bad_requests_in_a_batch():
-    """With ui.guard's validator a bad request is answered alone (422 → ValidationError) and never fails
-    the good requests batched with it; each request is validated before it joins a batch."""
-    import gradio as gr
-    from gradio_client import Client
-    from gradio_client.exceptions import ValidationError
-
-    from bertvariants.ui.common import number, text
-    from bertvariants.ui.guard import per_input_validator
-
-    from .conftest import free_port
-
-    batches: list[int] = []
-
-    def lengths(first: list[str], second: list[str]):
-        batches.append(len(first))
-        time.sleep(0.2)  # let concurrent requests pile up into one batch
-        for a in first:
-            assert a.strip(), "a bad request reached the batch"
-        return [[len(a) + len(b) for a, b in zip(first, second)]]
-
-    check = per_input_validator(lambda v: text(v, "Sentence A", max_chars=50), lambda v: text(v, "Sentence B", max_chars=50))
-    k_check = per_input_validator(lambda v: text(v, "Sentence A", max_chars=50),
-                                  lambda v: number(v, "top-k", lo=1, hi=20, integer=True))
-    with gr.Blocks() as demo:
-        a, b, out = gr.Textbox(), gr.Textbox(), gr.Number()
-        gr.Button().click(lengths, [a, b], [out], api_name="pair", batch=True, max_batch_size=16, validator=check)
-        k = gr.Slider(1, 20, value=3, step=1)
-        gr.Button().click(lambda xs, ks: [[len(x) * int(k) for x, k in zip(xs, ks)]], [a, k], [out], api_name="k",
-                          batch=True, validator=k_check)
-    port = free_port()
-    demo.queue(max_size=64).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-
-        def one(i):
-            first = "  " if i % 3 == 0 else "x" * i
-            try:
-                return client.predict(first, "yz", api_name="/pair")
-            except ValidationError as exc:
-                return str(exc)
-
-        with ThreadPoolExecutor(12) as ex:
-            answers = list(ex.map(one, range(12)))
-        # out of the slider's range / not finite: the check's message, not gradio's dropped HTTP 400
-        for bad, msg in ((1e12, "top-k must be between 1 and 20"), (-3, "top-k must be between 1 and 20"),
-                         (2.5, "top-k must be a whole number")):
-            with pytest.raises(ValidationError, match=msg):
-                client.predict("ab", bad, api_name="/k")
-        nan = raw_call(f"http://127.0.0.1:{port}/", "/k", '{"data": ["ab", NaN]}')
-        assert nan.kind == "message" and "top-k must be a finite number" in nan.text, nan
-        assert client.predict("ab", 4, api_name="/k") == 8
-    finally:
-        demo.close()
-    for i, ans in enumerate(answers):
-        if i % 3 == 0:
-            assert "Sentence A is empty" in ans
-        else:
-            assert ans == i + 2
-    assert max(batches) > 1  # good requests really were batched together
-
-
-def test_similarity_survives_a_burst_with_bad_requests(client, tiny_models):
-    """Concurrent good and bad /similarity requests: every bad one gets its message, and the server
-    keeps serving good requests afterwards."""
-    from gradio_client.exceptions import AppError, ValidationError
-
-    def one(i):
-        a = " " if i % 4 == 0 else f"A man is eating food number {i}."
-        try:
-            return client.predict(a, "Someone is having a meal.", api_name="/similarity")
-        except (AppError, ValidationError) as exc:
-            return exc
-
-    with ThreadPoolExecutor(8) as ex:
-        answers = list(ex.map(one, range(16)))
-    for i, ans in enumerate(answers):
-        if i % 4 == 0:
-            assert isinstance(ans, (AppError, ValidationError)) and "Sentence A is empty" in str(ans)
-        else:  # a bad request batched with good ones must not fail them (per-request validator)
-            assert isinstance(ans, float) and 0 < ans < 1, (i, ans)
-    good = client.predict("A man is eating food.", "Someone is having a meal.", api_name="/similarity")
-    assert good == pytest.approx(0.689, abs=0.001)
-
-
+# batching: ui.guard's per-request validator and /similarity under a burst are tested in tests/test_app.py
 # ----------------------------------------------------------------------------------------------- the CLI
 def _cli(*args, cwd=REPO, timeout=120):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -539,21 +470,6 @@ def test_cli_bad_files_exit_nonzero_with_one_line_reason(name, tmp_path):
     last = err.splitlines()[-1] if err else ""
     assert re.search(reason, last), f"stderr last line: {last!r}"
     assert len(last) < 400
-
-
-def test_first_concurrent_requests_cannot_race_in_lazy_imports():
-    """build_demo imports up front what Plotly and scikit-learn import lazily (narwhals v1 / v2): two first
-    requests drawing a figure and fitting k-means at once used to fail with _DeadlockError."""
-    # the preload runs on a background thread (the page is served meanwhile); every @safe handler waits for it
-    code = ("import sys; from bertvariants.ui import guard, common; "
-            "assert 'narwhals.stable.v2' not in sys.modules; guard.install_fixes(); "
-            "first = common.safe(lambda: guard._PRELOADED.is_set())(); "
-            "missing = [m for m in ('narwhals.stable.v1', 'narwhals.stable.v2', 'plotly.graph_objects') "
-            "if m not in sys.modules]; print('first request after preload', first, 'missing', missing)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-1000:]
-    assert out.stdout.strip().endswith("first request after preload True missing []"), out.stdout
-    assert "install_fixes()" in (REPO / "bertvariants" / "ui" / "__init__.py").read_text()
 
 
 def test_uploads_are_judged_by_content_not_name(client, tiny_models, bad_files, tmp_path):

@@ -113,7 +113,7 @@ def test_centroid_ranking():
 
 
 def test_centroid_summary_with_real_minilm(minilm_path):
-    from bertvariants.registry import get_packaged
+    from bertvariants.models import get_packaged
 
     m = get_packaged()
     text = ("The storm hit the coast on Tuesday. Thousands lost power as the storm moved inland. "
@@ -142,7 +142,7 @@ def tiny_bart(tmp_path_factory, tiny_tokenizer_dir):
 
 
 def test_summarize_generate_path(tiny_bart):
-    from bertvariants.registry import load_checkpoint
+    from bertvariants.models import load_checkpoint
 
     m = load_checkpoint(str(tiny_bart), "seq2seq", device="cpu")
     settings = bart.GenerationSettings(num_beams=2, max_length=9)
@@ -174,7 +174,7 @@ def test_ui_noise_highlights():
 def test_ui_summarize_generate_and_fallback(tmp_path, monkeypatch, tiny_bart):
     import gradio as gr
 
-    from bertvariants import registry
+    from bertvariants import models
     from bertvariants.ui import bart as ui
 
     summary, md = ui.summarize(ui.EXAMPLE, 4, 100, True, "lead-3")  # no seq2seq model offline
@@ -186,7 +186,7 @@ def test_ui_summarize_generate_and_fallback(tmp_path, monkeypatch, tiny_bart):
                       (("x" * 1_000_000, 4, 100, True, "lead-3"), "limit")):
         with pytest.raises(gr.Error, match=msg):
             ui.summarize(*args)
-    assert registry.resolve("summarization").source == "local"
+    assert models.resolve("summarization").source == "local"
 
 
 def test_highlight_marks_only_block_starts_as_moved():

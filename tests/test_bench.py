@@ -8,10 +8,14 @@ import xml.dom.minidom
 import pytest
 
 from evaluation import bench
+from evaluation.bench.encode import EncoderShape
+from evaluation.bench.report import svg_chart, table
+from evaluation.bench.settings import BenchSettings
+from evaluation.bench.timing import alternate
 
 
 def test_flops_count_matches_a_hand_count():
-    shape = bench.EncoderShape(layers=6, hidden=384, intermediate=1536)  # all-MiniLM-L6-v2
+    shape = EncoderShape(layers=6, hidden=384, intermediate=1536)  # all-MiniLM-L6-v2
     # per token and layer: QKV+O 4·384² and FFN 2·384·1536 weights, 2 FLOPs each; attention 4·T·H
     per_token_weights = 2 * (4 * 384 ** 2 + 2 * 384 * 1536)
     assert per_token_weights == 3_538_944
@@ -25,13 +29,13 @@ def test_alternate_rotates_and_records_every_repeat():
     calls = []
     fns = {n: (lambda n=n: calls.append(n)) for n in "abc"}
     cpu: dict = {}
-    times = bench.alternate(fns, 3, cpu)
+    times = alternate(fns, 3, cpu)
     assert calls == list("abc" "bca" "cab")  # each side goes first once
     assert all(len(v) == 3 for v in times.values()) and set(cpu) == set("abc")
 
 
 def test_table_marks_goals_both_ways():
-    text = bench.table({"sst2_vs_pipeline_bs32": 1.6, "cold_start_seconds": 9.0, "extra": 1})
+    text = table({"sst2_vs_pipeline_bs32": 1.6, "cold_start_seconds": 9.0, "extra": 1})
     lines = {line.split()[0]: line for line in text.splitlines()[2:]}
     assert lines["sst2_vs_pipeline_bs32"].rstrip().endswith("yes")
     assert lines["cold_start_seconds"].rstrip().endswith("NO")  # lower is better: 9 > 8
@@ -41,7 +45,7 @@ def test_table_marks_goals_both_ways():
 def test_svg_chart_is_valid_xml_with_a_bar_per_ratio():
     out = {"stsb_encode_vs_sentence_transformers_fp32": 1.3, "stsb_cpu_time_ratio_fp32": 1.4,
            "app_batching_speedup": 0.9}
-    svg = bench.svg_chart(out)
+    svg = svg_chart(out)
     doc = xml.dom.minidom.parseString(svg)
     bars = [r for r in doc.getElementsByTagName("rect") if r.getAttribute("height") != "100%"]
     assert len(bars) == 3  # two for STS-B (wall, cpu), one for the app (no handler ratio given)
@@ -52,3 +56,12 @@ def test_main_rejects_unknown_sections(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--only", "stsb,warp-drive"])
     assert "unknown section(s) warp-drive" in capsys.readouterr().err
+
+
+def test_settings_put_stsb_before_flops_and_refuse_bad_values():
+    assert BenchSettings(sections=("flops", "app")).sections == ("stsb", "flops", "app")
+    assert BenchSettings().sections == bench.SECTIONS
+    with pytest.raises(ValueError, match="unknown section"):
+        BenchSettings(sections=("warp-drive",))
+    with pytest.raises(ValueError, match="must be ≥ 1"):
+        BenchSettings(repeats=0)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import pytest
 
-from bertvariants.registry import TABS
+from bertvariants.registry import tab, TABS
 
 from .conftest import ARTIFACTS, needs_chromium
 from .test_bad_input import tiny_models as _tiny_models_all  # noqa: F401 - the fixture, reused below
@@ -105,10 +105,11 @@ def tiny_models(_tiny_models_all):
 
 def leaderboard_top_model() -> str:
     """The first row the Leaderboard tab shows with its default filters (sorted by score, descending)."""
-    from bertvariants.ui import leaderboard as lb
+    from bertvariants.ui.leaderboard import leaderboard_table
+    from evaluation import leaderboard as lb
 
-    view, _ = lb.leaderboard_table("", [], [], list(lb.SOURCES), 0, lb.MAX_PARAMS, list(lb.DEFAULT_COLUMNS), "score",
-                                   False)
+    view, _ = leaderboard_table("", [], [], list(lb.SOURCES), 0, lb.MAX_PARAMS, list(lb.DEFAULT_COLUMNS), "score",
+                                False)
     assert len(view), "the leaderboard has no rows (evaluation/references.csv missing?)"
     return str(view.iloc[0]["model"])
 
@@ -120,16 +121,26 @@ def open_tab(page, app_url: str, label: str, subtab: str | None):
         page.get_by_role("tab", name=subtab, exact=True).click(timeout=30_000)
 
 
+def action_for(key: str) -> TabAction:
+    found = [a for a in ACTIONS if a.key == key]
+    assert len(found) == 1, (f"registry.TABS has the tab {key!r}: add one TabAction for it to ACTIONS in "
+                             f"tests/test_browser.py (its main button, the API call whose answer the page must show)")
+    return found[0]
+
+
 def test_actions_cover_every_tab():
-    assert [a.key for a in ACTIONS] == [t.key for t in TABS]
+    for spec in TABS:
+        action_for(spec.key)
+    stale = {a.key for a in ACTIONS} - {t.key for t in TABS}
+    assert not stale, f"ACTIONS has rows for tabs registry.TABS no longer has: {sorted(stale)}"
 
 
 @needs_chromium
-@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.key)
-def test_tab_main_action_in_the_browser(action, app_url, browser, client, tiny_models):
+@pytest.mark.parametrize("spec", TABS, ids=lambda t: t.key)
+def test_tab_main_action_in_the_browser(spec, app_url, browser, client, tiny_models):
     from playwright.sync_api import expect
 
-    spec = next(t for t in TABS if t.key == action.key)
+    action = action_for(spec.key)
     answer = client.predict(api_name=action.api, **action.api_kwargs)
     checks = action.expected(answer)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -162,7 +173,7 @@ def test_server_side_error_is_a_readable_message_in_the_page(app_url, browser):
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        open_tab(page, app_url, "Sentence-BERT", "Semantic search")
+        open_tab(page, app_url, tab("sentence_bert").label, "Semantic search")
         query = page.get_by_label("Query", exact=True)
         query.fill("   ")
         page.get_by_role("button", name="Search", exact=True).click()

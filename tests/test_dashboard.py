@@ -129,20 +129,21 @@ def test_drilldown_shows_worst_examples_on_top():
 # ------------------------------------------------------------------ the tab's handlers
 def test_leaderboard_tab_filters_and_query(tmp_path, monkeypatch):
     from bertvariants.ui import leaderboard as lb
+    from evaluation import leaderboard as data
 
     monkeypatch.setenv("BERTVARIANTS_RESULTS_DIR", str(tmp_path))
     results.write_result(_result(model="minilm"), tmp_path, [{"id": "1", "input": "", "prediction": 0.1,
                                                                "reference": 2.0, "error": 0.4}])
     board = results.leaderboard(tmp_path)
-    only = lb.filter_rows(board, tasks=["stsb"], sources=["measured"])
+    only = data.filter_rows(board, tasks=["stsb"], sources=["measured"])
     assert list(only["model"]) == ["minilm"]
-    small = lb.filter_rows(board, sources=["paper"], min_params=0, max_params=30)
+    small = data.filter_rows(board, sources=["paper"], min_params=0, max_params=30)
     assert (pd.to_numeric(small["params_millions"]).dropna() <= 30).all() and len(small) >= 1
-    assert set(lb.filter_rows(board, search="XXLARGE")["model"]) == {"ALBERT-xxlarge-v1"}  # case-insensitive
+    assert set(data.filter_rows(board, search="XXLARGE")["model"]) == {"ALBERT-xxlarge-v1"}  # case-insensitive
     view, csv_path = lb.leaderboard_table("", ["stsb"], [], ["measured", "paper"], 0, 1e6, ["model", "score"],
                                           "score", False)
     assert list(view.columns) == ["model", "score"] and view["score"].is_monotonic_decreasing
-    out = lb.render("", ["stsb"], [], ["measured", "paper"], 0, 1e6, list(lb.DEFAULT_COLUMNS), "score", False)
+    out = lb.render("", ["stsb"], [], ["measured", "paper"], 0, 1e6, list(data.DEFAULT_COLUMNS), "score", False)
     assert all(isinstance(f, go.Figure) for f in out[2:5])
     run_file = out[5]["value"]
     fig, table = lb.drilldown(run_file, 10)

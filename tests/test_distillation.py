@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from bertvariants import distillation as kd
+from bertvariants import models
+from bertvariants.students import BiLSTMConfig, BiLSTMStudent
 
 
 def _softmax(xs):
@@ -179,9 +181,9 @@ def test_bilstm_student_forward_backward_and_round_trip(tmp_path, tiny_tokenizer
     from bertvariants.inference import classify
 
     tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-    cfg = kd.BiLSTMConfig(vocab_size=tok.vocab_size, embedding_dim=13, hidden_size=11, fc_size=9, num_labels=2)
+    cfg = BiLSTMConfig(vocab_size=tok.vocab_size, embedding_dim=13, hidden_size=11, fc_size=9, num_labels=2)
     torch.manual_seed(0)
-    model = kd.BiLSTMStudent(cfg)
+    model = BiLSTMStudent(cfg)
     batch = tok(["a great film", "awful, boring and far too long"], padding=True, return_tensors="pt")
     logits = model(**batch).logits
     assert logits.shape == (2, 2)
@@ -192,20 +194,21 @@ def test_bilstm_student_forward_backward_and_round_trip(tmp_path, tiny_tokenizer
     alone = model(**tok(["a great film"], return_tensors="pt")).logits
     assert torch.allclose(alone[0], model(**batch).logits[0], atol=1e-5)
     out = model.save_pretrained(tmp_path / "student", tokenizer=tok)
-    assert kd.is_bilstm_checkpoint(out)
-    loaded = kd.load_student(out)
-    assert loaded.architecture == "BiLSTMStudent"
+    loaded = models.load_checkpoint(str(out), "sequence-classification", device="cpu")
+    assert models.loader_for(str(out), "sequence-classification").name == "bilstm-student"
+    assert loaded.architecture.startswith("BiLSTMStudent")
     assert loaded.model.config.id2label == {0: "NEGATIVE", 1: "POSITIVE"}
     got = classify(loaded.model, loaded.tokenizer, ["a great film", "awful, boring and far too long"])
     assert torch.allclose(got, model(**batch).logits, atol=1e-5)
 
 
 def test_load_student_transformers_and_errors(tmp_path, tiny_checkpoint):
-    loaded = kd.load_student(tiny_checkpoint("sequence-classification"))
-    assert loaded.architecture == "BertForSequenceClassification"
+    loaded = models.load_checkpoint(str(tiny_checkpoint("sequence-classification")), "sequence-classification",
+                                    device="cpu")
+    assert type(loaded.model).__name__ == "BertForSequenceClassification" and loaded.architecture == ""
     assert kd.size_on_disk(tiny_checkpoint("sequence-classification")) > 0
     with pytest.raises(ValueError, match="not a checkpoint"):
-        kd.load_student(tmp_path)
+        models.load_checkpoint(str(tmp_path), "sequence-classification", device="cpu")
 
 
 def test_temperature_figure():
@@ -261,9 +264,9 @@ def test_ui_compare_teacher_vs_bilstm_student(tmp_path, monkeypatch, tiny_checkp
     from bertvariants.ui import distillation as ui
 
     tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-    cfg = kd.BiLSTMConfig(vocab_size=tok.vocab_size, embedding_dim=7, hidden_size=5, fc_size=9,
+    cfg = BiLSTMConfig(vocab_size=tok.vocab_size, embedding_dim=7, hidden_size=5, fc_size=9,
                           id2label={0: "negative", 1: "positive"})
-    student_dir = kd.BiLSTMStudent(cfg).save_pretrained(tmp_path / "bilstm", tokenizer=tok)
+    student_dir = BiLSTMStudent(cfg).save_pretrained(tmp_path / "bilstm", tokenizer=tok)
     monkeypatch.setenv("BERTVARIANTS_MODEL_DISTILLATION_TEACHER", str(tiny_checkpoint("sequence-classification")))
     monkeypatch.setenv("BERTVARIANTS_MODEL_DISTILLATION_STUDENT", str(student_dir))
     df, md = ui.compare("a fine film")

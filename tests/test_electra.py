@@ -130,7 +130,7 @@ def test_forward_backward_and_seed_determinism():
 
 
 def test_inference_on_tiny_checkpoints(tiny_checkpoint, electra_disc_dir):
-    from bertvariants.registry import load_checkpoint
+    from bertvariants.models import load_checkpoint
 
     gen = load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm")
     disc = load_checkpoint(str(electra_disc_dir), "electra-discriminator")

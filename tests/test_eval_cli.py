@@ -95,7 +95,7 @@ def test_run_writes_the_same_json_it_prints(tmp_path, tiny_checkpoint, capsys):
 
 
 def test_run_errors_are_clear(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("BERTVARIANTS_SHARED_DATA", str(tmp_path))
+    monkeypatch.setenv("BERTVARIANTS_DATA", str(tmp_path))
     assert main(["run", "--task", "stsb", "--model", "minilm"]) == 2
     assert "pass --data PATH" in capsys.readouterr().err
     (tmp_path / "sts.csv").write_text("g\tf\t2012\t0\t1.0\tA.\tB.\n")

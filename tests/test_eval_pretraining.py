@@ -14,6 +14,8 @@ import pytest
 import torch
 
 from evaluation import results, runner, tasks
+
+from .conftest import unpack
 from evaluation.metrics import pretraining as P
 
 WORDS = ("the river flows north through the old city and the market opens at dawn while the bells ring . "
@@ -63,7 +65,7 @@ def tiny_span(tmp_path_factory, tiny_mlm) -> Path:
     from safetensors.torch import save_file
     from transformers import BertForMaskedLM
 
-    from bertvariants.train.spanbert import SpanBertModel
+    from bertvariants.spanbert import SpanBertModel
 
     out = tmp_path_factory.mktemp("span") / "spanbert"
     shutil.copytree(tiny_mlm, out)
@@ -75,7 +77,7 @@ def tiny_span(tmp_path_factory, tiny_mlm) -> Path:
 
 
 def run(task, model, corpus, **kw):
-    return runner.run(task, str(model), data=str(corpus), progress=False, **kw)
+    return unpack(runner.run(task, str(model), data=str(corpus), progress=False, **kw))
 
 
 # ------------------------------------------------------------------ the table and the split
@@ -102,10 +104,10 @@ def test_recipe_defaults_are_the_harness_defaults():
 
 @pytest.mark.parametrize("heldout_docs,block", [(6, 128), (2, 33)])
 def test_heldout_blocks_are_the_recipes_split(corpus, tiny_tokenizer_dir, heldout_docs, block):
-    """The harness cuts exactly the blocks the recipes hold out (bertvariants.train.common.corpus_blocks)."""
+    """The harness cuts exactly the blocks the recipes hold out (bertvariants.corpus.corpus_blocks)."""
     from transformers import AutoTokenizer
 
-    from bertvariants.train.common import corpus_blocks, read_corpus
+    from bertvariants.corpus import corpus_blocks, read_corpus
 
     tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
     docs = read_corpus(corpus)

@@ -7,7 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from bertvariants import models
 from evaluation import loaders, runner, tasks
+
+from .conftest import unpack
 from evaluation.metrics import glue
 from tests.conftest import needs_shared_data
 
@@ -30,7 +33,7 @@ def test_benchmark_table_is_consistent():
 
 
 def test_missing_default_data_says_pass_data(tmp_path, monkeypatch):
-    monkeypatch.setenv("BERTVARIANTS_SHARED_DATA", str(tmp_path))
+    monkeypatch.setenv("BERTVARIANTS_DATA", str(tmp_path))
     with pytest.raises(ValueError, match="pass --data PATH"):
         tasks.load(tasks.benchmark("stsb"))
     with pytest.raises(ValueError, match="data file not found"):
@@ -135,7 +138,7 @@ def test_biosses_style_pairs(tmp_path):
 
 @needs_shared_data
 def test_shared_data_row_counts(shared_data, monkeypatch):
-    monkeypatch.setenv("BERTVARIANTS_SHARED_DATA", str(shared_data))
+    monkeypatch.setenv("BERTVARIANTS_DATA", str(shared_data))
     counts = {("sst2", "dev"): 872, ("stsb", "dev"): 1500, ("mrpc", "test"): 1725, ("rte", "dev"): 277,
               ("squad_v2", "dev"): 14, ("cnndm", "test"): 250, ("xsum", "test"): 251}
     for (key, split), n in counts.items():
@@ -157,8 +160,8 @@ def _sts_file(tmp_path):
 def test_run_sts_embedding_model_is_deterministic(tmp_path, tiny_checkpoint):
     model = str(tiny_checkpoint("feature-extraction"))
     data = _sts_file(tmp_path)
-    a, recs = runner.run("stsb", model, data=str(data), progress=False)
-    b, _ = runner.run("stsb", model, data=str(data), progress=False)
+    a, recs = unpack(runner.run("stsb", model, data=str(data), progress=False))
+    b, _ = unpack(runner.run("stsb", model, data=str(data), progress=False))
     assert a["metrics"] == b["metrics"] and a["ci95"] == b["ci95"]
     assert a["n"] == 7 and a["primary_metric"] == "spearman" and -100 <= a["metrics"]["spearman"] <= 100
     assert a["model_revision"].startswith("sha256:") and len(a["data_sha256"]) == 64
@@ -169,10 +172,10 @@ def test_run_classifier_head_and_probe(tmp_path, tiny_checkpoint):
     p = tmp_path / "sst.tsv"
     lines = ["sentence\tlabel"] + [f"{'great fun' if i % 2 else 'dull mess'} number {i}\t{i % 2}" for i in range(24)]
     p.write_text("\n".join(lines) + "\n")
-    head, recs = runner.run("sst2", str(tiny_checkpoint("sequence-classification")), data=str(p), progress=False)
+    head, recs = unpack(runner.run("sst2", str(tiny_checkpoint("sequence-classification")), data=str(p), progress=False))
     assert head["details"]["method"] == "fine-tuned classification head" and len(recs) == 24
-    probe, _ = runner.run("sst2", str(tiny_checkpoint("feature-extraction")), data=str(p), train_data=str(p),
-                          probe_train_size=16, progress=False)
+    probe, _ = unpack(runner.run("sst2", str(tiny_checkpoint("feature-extraction")), data=str(p), train_data=str(p),
+                          probe_train_size=16, progress=False))
     assert probe["details"]["probe_train_size"] == 16
     assert probe["metrics"]["accuracy"] >= 75  # two word patterns: separable even by a random tiny encoder
     assert probe["ci95"]["low"] <= probe["metrics"]["accuracy"] <= probe["ci95"]["high"]
@@ -182,7 +185,7 @@ def test_run_pair_probe_by_cross_validation(tmp_path, tiny_checkpoint):
     p = tmp_path / "rte.tsv"
     rows = ["sentence1\tsentence2\tlabel\tidx"] + [f"Text number {i}.\tHypothesis {i % 3}.\t{i % 2}\t{i}" for i in range(30)]
     p.write_text("\n".join(rows) + "\n")
-    res, _ = runner.run("rte", str(tiny_checkpoint("feature-extraction")), data=str(p), progress=False)
+    res, _ = unpack(runner.run("rte", str(tiny_checkpoint("feature-extraction")), data=str(p), progress=False))
     assert "10-fold cross-validation" in res["details"]["method"]
     assert res["details"]["features"] == "[u, v, |u-v|, u*v]"
 
@@ -194,7 +197,7 @@ def test_run_squad_with_qa_head(tmp_path, tiny_checkpoint):
             {"id": "q2", "question": "Who ate the moon?", "answers": []}]}]}]}
     p = tmp_path / "dev.json"
     p.write_text(json.dumps(data))
-    res, recs = runner.run("squad_v2", str(tiny_checkpoint("question-answering")), data=str(p), progress=False)
+    res, recs = unpack(runner.run("squad_v2", str(tiny_checkpoint("question-answering")), data=str(p), progress=False))
     assert set(res["metrics"]) >= {"exact_match", "f1", "HasAns_f1", "NoAns_f1"}
     assert {r["id"] for r in recs} == {"q1", "q2"}
     with pytest.raises(ValueError, match="needs a question-answering model"):
@@ -205,7 +208,7 @@ def test_run_lead3_and_long_notes(tmp_path, tiny_checkpoint):
     p = tmp_path / "cnn.jsonl"
     p.write_text("".join(json.dumps({"id": str(i), "article": "First fact here. Second fact. Third one. Fourth.",
                                      "highlights": "First fact here . Second fact ."}) + "\n" for i in range(3)))
-    res, recs = runner.run("cnndm", "lead3", data=str(p), progress=False)
+    res, recs = unpack(runner.run("cnndm", "lead3", data=str(p), progress=False))
     assert recs[0]["prediction"] == "First fact here.\nSecond fact.\nThird one."
     assert res["metrics"]["rouge2"] > 0 and res["params"] == 0
     mt = tmp_path / "mt.csv"
@@ -214,23 +217,23 @@ def test_run_lead3_and_long_notes(tmp_path, tiny_checkpoint):
         word = "incision suture scalpel" if i % 2 else "bladder kidney prostate"
         rows.append(f'{i},d, {"Surgery" if i % 2 else "Urology"},s,"{(word + " ") * (20 + 7 * i)}",k')
     mt.write_text("\n".join(rows) + "\n")
-    clf, recs = runner.run("mtsamples", str(tiny_checkpoint("sequence-classification")), data=str(mt), progress=False)
+    clf, recs = unpack(runner.run("mtsamples", str(tiny_checkpoint("sequence-classification")), data=str(mt), progress=False))
     assert set(clf["metrics"]) == {"auroc", "auprc", "rp80"} and clf["details"]["chunk_tokens"] == 128
     assert max(r["chunks"] for r in recs) >= 2  # long notes really are chunked
-    probe, _ = runner.run("mtsamples", str(tiny_checkpoint("feature-extraction")), data=str(mt), progress=False)
+    probe, _ = unpack(runner.run("mtsamples", str(tiny_checkpoint("feature-extraction")), data=str(mt), progress=False))
     assert probe["metrics"]["auroc"] == pytest.approx(100.0)  # disjoint vocabularies
     assert np.isfinite(probe["ci95"]["low"])
 
 
 def test_unknown_and_offline_hub_models_are_clear_errors():
     with pytest.raises(ValueError, match="Hub is unreachable"):
-        runner.resolve_model("someone/some-model")
+        models.load("someone/some-model")
     with pytest.raises(ValueError, match="unknown model 'nonsense'"):
-        runner.resolve_model("nonsense")
+        models.load("nonsense")
 
 
 def test_probe_without_train_file_names_train_data(tmp_path, tiny_checkpoint, monkeypatch):
-    monkeypatch.setenv("BERTVARIANTS_SHARED_DATA", str(tmp_path))
+    monkeypatch.setenv("BERTVARIANTS_DATA", str(tmp_path))
     p = tmp_path / "dev.tsv"
     p.write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
     with pytest.raises(ValueError, match="--train-data PATH"):

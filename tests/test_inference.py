@@ -21,7 +21,7 @@ def sentences(n: int, seed: int = 0) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tiny_checkpoint):
-    from bertvariants.registry import load_checkpoint
+    from bertvariants.models import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("feature-extraction")), "feature-extraction", device="cpu")
     return m.model, m.tokenizer
@@ -29,7 +29,7 @@ def tiny_encoder(tiny_checkpoint):
 
 @pytest.fixture(scope="module")
 def tiny_classifier(tiny_checkpoint):
-    from bertvariants.registry import load_checkpoint
+    from bertvariants.models import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("sequence-classification", num_labels=3)), "sequence-classification",
                         device="cpu")

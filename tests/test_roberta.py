@@ -132,7 +132,7 @@ def test_normalize_mask_text(tiny_tokenizer_dir, bpe):
 
 def test_fill_mask_on_tiny_checkpoint(tiny_checkpoint):
     from bertvariants.inference import fill_mask
-    from bertvariants.registry import load_checkpoint
+    from bertvariants.models import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm")
     texts = ["Paris is the [MASK] of France.", "A [MASK] and a [MASK] 🙂", "Paris is the [MASK] of France."]

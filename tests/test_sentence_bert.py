@@ -36,7 +36,7 @@ def test_cosine_matrix_by_hand():
 
 @pytest.fixture(scope="module")
 def tiny(tiny_checkpoint):
-    from bertvariants.registry import load_checkpoint
+    from bertvariants.models import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("feature-extraction")), "feature-extraction", device="cpu")
     return m.model, m.tokenizer
@@ -112,3 +112,23 @@ def test_check_sentences_limits():
 def test_heatmap_figure():
     fig = sb.heatmap_figure(["a", "b"], np.array([[1.0, 0.2], [0.2, 1.0]]))
     assert np.asarray(fig.data[0].z).shape == (2, 2)
+
+
+def test_similarity_pairs_is_the_cosine_of_encode_embeddings(tiny):
+    """The similarity endpoint's scores: cos of each pair's pooled embeddings, rounded, pairs kept apart."""
+    from bertvariants.inference import encode
+
+    model, tok = tiny
+    firsts, seconds = ["a cat sits", "x", "the red car"], ["a dog runs", "x", "green trees in spring"]
+    scores = sb.similarity_pairs(model, tok, firsts, seconds, decimals=None)
+    emb = encode(model, tok, firsts + seconds, normalize=False)
+    expected = [float(sb.cosine_matrix(emb[i:i + 1], emb[3 + i:4 + i])) for i in range(3)]
+    assert scores == pytest.approx(expected, abs=1e-5)
+    assert sb.similarity_pairs(model, tok, firsts, seconds) == [round(s, 4) for s in scores]  # default: 4 places
+    assert sb.similarity_pairs(model, tok, firsts[:1], seconds[:1], decimals=None)[0] == pytest.approx(scores[0], abs=1e-5)
+    with pytest.raises(ValueError, match="3 first sentences but 2"):
+        sb.similarity_pairs(model, tok, firsts, seconds[:2])
+    with pytest.raises(ValueError, match="pair 2: sentence B is empty"):
+        sb.similarity_pairs(model, tok, ["a", "b"], ["c", "  "])
+    with pytest.raises(ValueError, match="the limit is"):
+        sb.similarity_pairs(model, tok, ["a"], ["x" * (sb.MAX_CHARS + 1)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bertvariants import qa as qa_mod
 from bertvariants import spanbert as sp
 from bertvariants.common import IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, make_generator
 
@@ -129,38 +130,38 @@ def test_span_mask_text_and_figures(tiny_tokenizer_dir):
 
 @pytest.fixture(scope="module")
 def qa(tiny_checkpoint):
-    from bertvariants.registry import load_checkpoint
+    from bertvariants.models import load_checkpoint
 
     return load_checkpoint(str(tiny_checkpoint("question-answering")), "question-answering")
 
 
 def test_answer_questions_sliding_window_and_null(qa):
     context = " ".join(f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(30))
-    res = sp.answer_questions(qa.model, qa.tokenizer, ["What does sentence 5 talk about?"], [context],
+    res = qa_mod.answer_questions(qa.model, qa.tokenizer, ["What does sentence 5 talk about?"], [context],
                               max_length=64, stride=16, n_best=5, max_answer_len=8, allow_impossible=False)[0]
     assert res.num_windows > 5  # the long context was split into overlapping windows
     assert res.answer == context[res.start_char:res.end_char] and res.answer
     assert len(res.candidates) <= 5 and all(len(qa.tokenizer.tokenize(c["text"])) <= 8 for c in res.candidates)
     # SQuAD 2.0: a huge threshold never answers, a hugely negative one always does
-    never = sp.answer_questions(qa.model, qa.tokenizer, ["q?"], [context], max_length=64, stride=16,
+    never = qa_mod.answer_questions(qa.model, qa.tokenizer, ["q?"], [context], max_length=64, stride=16,
                                 null_threshold=-1e9)[0]
     assert never.answer == "" and never.is_impossible and never.start_char == -1
-    always = sp.answer_questions(qa.model, qa.tokenizer, ["q?"], [context], max_length=64, stride=16,
+    always = qa_mod.answer_questions(qa.model, qa.tokenizer, ["q?"], [context], max_length=64, stride=16,
                                  null_threshold=1e9)[0]
     assert always.answer
-    assert (always.answer, "answer") in sp.highlight_answer(always)
+    assert (always.answer, "answer") in qa_mod.highlight_answer(always)
     # deterministic and batched in input order
-    two = sp.answer_questions(qa.model, qa.tokenizer, ["q?", "What does sentence 5 talk about?"], [context, context],
+    two = qa_mod.answer_questions(qa.model, qa.tokenizer, ["q?", "What does sentence 5 talk about?"], [context, context],
                               max_length=64, stride=16, null_threshold=1e9)
     assert two[0].answer == always.answer and two[1].question.startswith("What")
 
 
 def test_null_decision_follows_threshold(qa):
-    res = sp.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."])[0]
+    res = qa_mod.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."])[0]
     diff = res.null_score - res.best_span_score
-    just_below = sp.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."],
+    just_below = qa_mod.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."],
                                      null_threshold=diff - 1e-3)[0]
-    just_above = sp.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."],
+    just_above = qa_mod.answer_questions(qa.model, qa.tokenizer, ["Who?"], ["Alice met Bob in Paris in 1999."],
                                      null_threshold=diff + 1e-3)[0]
     assert just_below.is_impossible and not just_above.is_impossible
 
@@ -168,11 +169,11 @@ def test_null_decision_follows_threshold(qa):
 @pytest.mark.parametrize("q, c, match", [("", "ctx", "question 1 is empty"), ("Who?", "  ", "has no context")])
 def test_qa_bad_input(qa, q, c, match):
     with pytest.raises(ValueError, match=match):
-        sp.answer_questions(qa.model, qa.tokenizer, [q], [c])
+        qa_mod.answer_questions(qa.model, qa.tokenizer, [q], [c])
 
 
 def test_qa_non_latin_and_emoji(qa):
-    res = sp.answer_questions(qa.model, qa.tokenizer, ["誰が来ましたか？ 🙂"], ["東京に田中さんが来ました 🙂 Привет мир."],
+    res = qa_mod.answer_questions(qa.model, qa.tokenizer, ["誰が来ましたか？ 🙂"], ["東京に田中さんが来ました 🙂 Привет мир."],
                               null_threshold=1e9)[0]
     assert res.answer == res.context[res.start_char:res.end_char]
 

@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertvariants import registry
-from bertvariants.train import RECIPES, recipe, run_recipe
-from bertvariants.train.common import Sampler, config_from_args, corpus_blocks, write_json_atomic
+from bertvariants import models, registry
+from bertvariants.corpus import corpus_blocks, read_corpus
+from bertvariants.io import atomic_write_json
+from bertvariants.train import RECIPES, build_note, recipe, run_recipe
+from bertvariants.train.config import TrainConfig, config_from_args
+from bertvariants.train.data import Sampler, data_file
 
 POS = ["a wonderful , moving film", "great acting and a lovely story", "funny , warm and smart", "a joy to watch",
        "brilliant and touching", "the best film of the year"]
@@ -88,6 +91,17 @@ def test_recipe_table_matches_manifest():
         recipe("bogus")
 
 
+def test_manifest_build_minutes_match_the_recipe_table():
+    """spaces.yml's ``build_minutes`` (shown when a model is unavailable) is what :func:`build_note` computes
+    from the recipe table, so the two cannot drift."""
+    checked = 0
+    for task in registry.load_manifest().tasks.values():
+        if task.build and task.build.startswith("python -m bertvariants.train "):
+            assert task.build_minutes == build_note(task.build.split()[-1]), task.key
+            checked += 1
+    assert checked
+
+
 def test_config_rejects_bad_values():
     from bertvariants.train.sst2_teacher import Sst2TeacherConfig
 
@@ -127,8 +141,17 @@ def test_missing_data_is_a_clear_error(tmp_path, tiny_base):
                                     "output": str(tmp_path / "o")}, progress=False)
 
 
-def test_write_json_atomic_leaves_no_temp(tmp_path):
-    write_json_atomic(tmp_path / "r.json", {"a": 1})
+def test_missing_shared_data_names_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTVARIANTS_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match=r"--data DIR.*DIR/glue/sst2/train\.tsv.*set BERTVARIANTS_DATA=DIR"):
+        data_file(TrainConfig(), "glue/sst2/train.tsv", what="SST-2 train")
+    (tmp_path / "nowhere").mkdir()
+    with pytest.raises(ValueError, match="does not exist"):
+        data_file(TrainConfig(), "glue/sst2/train.tsv", what="SST-2 train")
+
+
+def test_result_json_is_written_atomically_leaving_no_temp(tmp_path):
+    atomic_write_json(tmp_path / "r.json", {"a": 1})  # what the recipes' finish() writes result.json with
     assert json.loads((tmp_path / "r.json").read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
@@ -146,9 +169,9 @@ def test_sst2_teacher_tiny_run_is_reproducible_and_served_offline(data_dir, tiny
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns on a fixed seed
     b = run_recipe("sst2-teacher", {**kw, "output": str(tmp_path / "again")}, progress=False)
     assert [r["loss"] for r in b.fit.curve] == pytest.approx(losses, rel=1e-5)  # reruns reproduce
-    res = registry.resolve("distillation-teacher", registry.load_manifest(), online=False)
+    res = models.resolve("distillation-teacher", registry.load_manifest(), online=False)
     assert res.source == "trained" and Path(res.location) == a.output
-    loaded = registry.load_checkpoint(res.location, "sequence-classification", device="cpu")
+    loaded = models.load_checkpoint(res.location, "sequence-classification", device="cpu")
     assert loaded.model.config.id2label[1] == "positive"
 
 
@@ -170,11 +193,10 @@ def test_mlm_tiny_run(data_dir, tiny_base, tmp_path, masking):
     assert rec["metrics"]["epochs"] == pytest.approx(10 * 4 / 8)
     assert rec["details"]["masking"] == masking and rec["ci95"]["low"] <= rec["score"]
     assert rec["n"] == rec["details"]["blocks"] == 2  # the one held-out document (~330 tokens): 2 blocks of 128
-    loaded = registry.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
+    loaded = models.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
     assert loaded.model.config.vocab_size == 30522
     # heldout_mlm_loss_before is measured in-process on the recipe's own held-out blocks: the same blocks and masks
     # as the harness's, so the saved model scored that way gives the harness's number
-    from bertvariants.train.common import corpus_blocks, read_corpus
     from evaluation.metrics.pretraining import masked_lm_scores
 
     _, held = corpus_blocks(loaded.tokenizer, read_corpus(data_dir / "corpus" / "enwiki_sample.jsonl"), block=128,
@@ -210,7 +232,7 @@ def test_static_masks_repeat_and_dynamic_masks_do_not(tiny_tokenizer_dir):
 def test_electra_tiny_run_maps_bert_weights_and_is_served(data_dir, tiny_base, tmp_path, monkeypatch):
     from transformers import BertModel
 
-    from bertvariants.train.electra import discriminator_from_bert
+    from bertvariants.electra import discriminator_from_bert
 
     bert = BertModel.from_pretrained(tiny_base, add_pooling_layer=False)
     disc = discriminator_from_bert(bert)
@@ -227,9 +249,9 @@ def test_electra_tiny_run_maps_bert_weights_and_is_served(data_dir, tiny_base, t
     assert {"mlm_loss", "disc_loss", "disc_acc"} <= set(rep.fit.curve[0])
     manifest = registry.load_manifest()
     for task, kind in (("electra-discriminator", "electra-discriminator"), ("electra-generator", "masked-lm")):
-        res = registry.resolve(task, manifest, online=False)
+        res = models.resolve(task, manifest, online=False)
         assert res.source == "trained"
-        registry.load_checkpoint(res.location, kind, device="cpu")
+        models.load_checkpoint(res.location, kind, device="cpu")
 
 
 def test_spanbert_tiny_run(data_dir, tiny_base, tmp_path):
@@ -240,13 +262,13 @@ def test_spanbert_tiny_run(data_dir, tiny_base, tmp_path):
     assert rec["n"] == 6 and rec["details"]["heldout"]["block_tokens"] == 41  # the recipe's own split settings
     assert {"mlm_loss", "sbo_loss"} <= set(rep.fit.curve[0])
     assert (rep.output / "sbo_head.safetensors").is_file()
-    registry.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
+    models.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
 
 
 def test_block_word_ids_follow_wordpiece(tiny_tokenizer_dir):
     from transformers import AutoTokenizer
 
-    from bertvariants.train.spanbert import block_word_ids
+    from bertvariants.spanbert import block_word_ids
 
     tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
     enc = tok("unaffable river flows")
@@ -254,8 +276,6 @@ def test_block_word_ids_follow_wordpiece(tiny_tokenizer_dir):
 
 
 def test_bilstm_student_tiny_run(data_dir, tiny_checkpoint, tmp_path):
-    from bertvariants.distillation import load_student
-
     teacher = tiny_checkpoint("sequence-classification")
     rep = run_recipe("bilstm-student", {"data": str(data_dir), "teacher": str(teacher), "output": str(tmp_path / "s"),
                                         "log_every": 1, "steps": 15, "batch_size": 8, "lr": 1e-2, "augment": 1,
@@ -264,12 +284,14 @@ def test_bilstm_student_tiny_run(data_dir, tiny_checkpoint, tmp_path):
     assert {"latency_ms_batch1", "teacher_latency_ms_batch1", "speedup_batch1"} <= set(rec["metrics"])
     losses = [r["loss"] for r in rep.fit.curve]
     assert sum(losses[-3:]) < sum(losses[:3])
-    assert load_student(rep.output).architecture == "BiLSTMStudent"
+    loaded = models.load_checkpoint(str(rep.output), "sequence-classification", device="cpu")
+    assert loaded.architecture.startswith("BiLSTMStudent")
     # the accuracy is the evaluation harness's (bootstrap CI, data hash), and the CLI path scores the same checkpoint
     from evaluation import runner
 
     assert rec["ci95"] and rec["data_sha256"]
-    again, _ = runner.run("sst2", str(rep.output), data=str(data_dir / "glue" / "sst2" / "dev.tsv"), progress=False)
+    again = runner.run("sst2", str(rep.output), data=str(data_dir / "glue" / "sst2" / "dev.tsv"),
+                       progress=False).result.to_dict()
     assert again["metrics"]["accuracy"] == rec["metrics"]["accuracy"] and again["variant"] == "Distillation"
 
 
@@ -312,7 +334,7 @@ def test_clinical_tiny_run_scores_notes_with_chunk_aggregation(data_dir, tiny_ba
     assert rec["details"]["aggregation"].startswith("P = (P_max + P_mean*n/c)")
     assert rec["details"]["chunk_tokens"] == 40  # the harness chunks as training did
     assert rec["details"]["chunks"] > rec["n"]  # notes longer than one chunk
-    res = registry.resolve("clinical-classifier", registry.load_manifest(), online=False)
+    res = models.resolve("clinical-classifier", registry.load_manifest(), online=False)
     assert res.source == "trained"
 
 
@@ -366,7 +388,7 @@ def test_albert_init_is_the_best_low_rank_factorization(tiny_base):
 
 def test_cpu_bf16_only_where_asked_and_native(monkeypatch):
     from bertvariants import inference
-    from bertvariants.train.common import TrainConfig, make_accelerator, mixed_precision
+    from bertvariants.train.loop import make_accelerator, mixed_precision
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)

@@ -206,6 +206,24 @@ def test_training_figure_without_heldout_scores_compares_last_values(lab):
         "error"]
 
 
+# ------------------------------------------------------------------ the view's data (no gradio)
+def test_training_view_data_defaults_choices_and_errors(lab):
+    from evaluation import leaderboard as data
+
+    view = _quiet(data.training_view, None, "loss", "step", 0.0, directory=lab)
+    assert view.chosen == ["mlm-dynamic", "mlm-static"] and set(view.runs) == {"mlm-dynamic", "mlm-static"}
+    assert view.metrics == ["loss", "lr"] and view.metric == "loss" and isinstance(view.figure, go.Figure)
+    assert view.summary == "**Which wins:** " + view.figure.layout.title.text
+    assert _quiet(data.training_view, ["mlm-static"], "nope", "step", 0.0, keep_going=True, directory=lab).metric == "loss"
+    with pytest.raises(ValueError, match="log no curve 'nope'"):
+        _quiet(data.training_view, ["mlm-static"], "nope", "step", 0.0, directory=lab)
+    with pytest.raises(ValueError, match="unknown training run"):
+        _quiet(data.training_view, ["ghost"], "loss", "step", 0.0, directory=lab)
+    empty = lab / "empty"
+    empty.mkdir()
+    assert data.training_view(None, "loss", "step", 0.0, directory=empty).summary == data.NO_TRAINING_RUNS
+
+
 # ------------------------------------------------------------------ the tab's handler
 def test_training_tab_handler_defaults_errors_and_fallback(lab, monkeypatch):
     import gradio as gr

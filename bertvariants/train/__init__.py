@@ -3,7 +3,7 @@
 One module per recipe; :data:`RECIPES` is the one table the CLI, ``all`` and the tests walk. Each recipe
 module defines a frozen config dataclass (documented defaults sized for ≤ 15 min on a 2-core CPU) and
 ``run(cfg) -> RunReport``; checkpoints land in the registry's models directory (``spaces.yml`` ``models_dir``,
-env ``BERTVARIANTS_MODELS_DIR``), where :func:`bertvariants.registry.resolve` finds them as offline defaults.
+env ``BERTVARIANTS_MODELS_DIR``), where :func:`bertvariants.models.resolve` finds them as offline defaults.
 
 Nothing is imported or loaded until a recipe runs.
 """
@@ -78,7 +78,7 @@ def load(spec: RecipeSpec):
 
 def run_recipe(name: str, overrides: dict | None = None, *, progress: bool = True):
     """Build the recipe's config from ``overrides`` (None values keep the defaults) and run it."""
-    from .common import config_from_args
+    from .config import config_from_args
 
     spec = recipe(name)
     module, cls = load(spec)

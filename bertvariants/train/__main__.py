@@ -25,7 +25,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--max-length", type=int, dest="max_length")
     p.add_argument("--output", help="checkpoint directory (default: <models_dir>/<name>)")
-    p.add_argument("--data", help="data directory with the shared layout, or one input file (default ../shared/data)")
+    p.add_argument("--data", help="data directory with the shared layout, or one input file "
+                   "(default: $BERTVARIANTS_DATA, else ../shared/data)")
     p.add_argument("--base-model", dest="base_model", help="start from this local checkpoint instead of MiniLM")
     p.add_argument("--log-every", type=int, dest="log_every", help="steps between loss-curve rows")
     p.add_argument("--eval-limit", type=int, dest="eval_limit", help="evaluate on at most N examples")

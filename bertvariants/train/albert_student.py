@@ -19,17 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .common import (
-    RunReport,
-    TrainConfig,
-    base_model_path,
-    finish,
-    fit,
-    output_dir,
-    save_checkpoint,
-    seed_everything,
-)
+from .config import TrainConfig, base_model_path, output_dir
 from .distil_student import compare, distillation_sentences, distillation_setup, score_stsb
+from .loop import fit, seed_everything
+from .records import RunReport, finish, save_checkpoint
 
 NAME = "albert-student"
 

@@ -23,21 +23,17 @@ from dataclasses import dataclass
 
 import torch
 
+from evaluation.loaders import load_sst2
+
 from ..common import make_generator
-from ..distillation import BiLSTMConfig, BiLSTMStudent, tang_objective
-from .common import (
-    RunReport,
-    Setup,
-    TrainConfig,
-    finish,
-    fit,
-    harness,
-    output_dir,
-    repo_relative,
-    read_sst2,
-    seed_everything,
-)
-from .sst2_teacher import LABELS, sst2_files, text_batches
+from ..distillation import tang_objective
+from ..paths import portable_path
+from ..students import BiLSTMConfig, BiLSTMStudent
+from .config import TrainConfig, output_dir
+from .data import labelled_texts, text_batches
+from .loop import Setup, fit, seed_everything
+from .records import RunReport, finish, harness
+from .sst2_teacher import LABELS, sst2_files
 
 NAME = "distil-student-sst2"
 RECIPE = "bilstm-student"
@@ -140,7 +136,7 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
     seed_everything(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     teacher = BertForSequenceClassification.from_pretrained(teacher_dir).eval()
-    texts, labels = read_sst2(train_path)
+    texts, labels = labelled_texts(load_sst2(train_path, split="train"))
     order = torch.randperm(len(texts), generator=make_generator(cfg.seed)).tolist()[: cfg.train_limit or len(texts)]
     texts, labels = [texts[i] for i in order], [labels[i] for i in order]
     if cfg.augment:
@@ -168,7 +164,7 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
     scored_teacher = harness("sst2", teacher_dir, data=dev_path, limit=cfg.eval_limit)
     acc_student = scored_student["metrics"]["accuracy"]
     acc_teacher = scored_teacher["metrics"]["accuracy"]
-    dev_texts, _ = read_sst2(dev_path)
+    dev_texts, _ = labelled_texts(load_sst2(dev_path, split="dev"))
     sample = dev_texts[: cfg.latency_sentences]
     pair = {"teacher": teacher, "student": student}
     with_tok = batch1_latency_ms(pair, tokenizer, sample)
@@ -183,7 +179,7 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
     scored = {**scored_student, "metrics": {**scored_student["metrics"], **metrics}, "variant": "Distillation",
               "details": {**scored_student.get("details", {}),
                           "method": "BiLSTM student (Tang et al. 2019), scored by the evaluation harness",
-                          "teacher": repo_relative(teacher_dir), "teacher_params": scored_teacher.get("params"),
+                          "teacher": portable_path(teacher_dir), "teacher_params": scored_teacher.get("params"),
                           "latency": f"median of {len(sample)} single sentences × 3 rounds, teacher and student "
                                      "taking turns by round; latency_* includes tokenization, model_latency_* times "
                                      "the forward pass alone"}}
@@ -191,6 +187,6 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
                   fit=result, out=out, result=scored, variant="Distillation",
                   paper="Tang et al. 2019 §3.2 logit-regression distillation, §3.3 augmentation, §4.2 BiLSTM",
                   data={"train": f"{train_path} ({len(texts)} sentences incl. {cfg.augment}× augmentation)",
-                        "dev": str(dev_path), "teacher": repo_relative(teacher_dir)},
-                  notes=f"Load with `bertvariants.distillation.BiLSTMStudent.from_pretrained`. "
+                        "dev": str(dev_path), "teacher": portable_path(teacher_dir)},
+                  notes=f"Load with `bertvariants.students.BiLSTMStudent.from_pretrained`. "
                         f"{params_student:,} parameters; α = {cfg.alpha}.")

@@ -16,22 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..clinical_bert import chunk_note
-from .common import (
-    RunReport,
-    Setup,
-    TrainConfig,
-    base_model_path,
-    data_file,
-    finish,
-    fit,
-    harness,
-    output_dir,
-    save_checkpoint,
-    seed_everything,
-)
-from .sst2_teacher import _ce_loss, text_batches
+from .config import TrainConfig, base_model_path, output_dir
+from .data import data_file, text_batches
+from .loop import Setup, classification_loss, fit, seed_everything
+from .lora import save_model, with_lora
+from .records import RunReport, finish, harness
 
 NAME = "clinical"
+KIND = "sequence-classification"
 LABELS = ("other", "Surgery")  # the harness's mtsamples labels (1 = Surgery)
 
 
@@ -72,12 +64,15 @@ def run(cfg: ClinicalConfig, *, progress: bool = True) -> RunReport:
         base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
     if cfg.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    setup = Setup(model=model, loss_fn=_ce_loss,
+    if cfg.lora_rank:
+        model = with_lora(model, KIND, rank=cfg.lora_rank)
+    setup = Setup(model=model, loss_fn=classification_loss,
                   batches=text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size,
                                        max_length=cfg.max_length, seed=cfg.seed))
     result = fit(setup, cfg, desc=NAME, progress=progress)
     out = output_dir(cfg, NAME)
-    save_checkpoint(setup.model, tokenizer, out)
+    save_model(setup.model, tokenizer, out, cfg, name=NAME, kind=KIND,
+               config={"num_labels": 2, "id2label": dict(enumerate(LABELS)), "label2id": {l: i for i, l in enumerate(LABELS)}})
     scored = harness("mtsamples", out, data=path, split="test", limit=cfg.eval_limit)
     positives = sum(labels)
     return finish(recipe=NAME, name=NAME, title="MTSamples Surgery-vs-other long-note classifier (MiniLM)", cfg=cfg,

@@ -31,25 +31,15 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from evaluation.loaders import load_sst2, load_stsb
+
 from ..common import pool
+from ..corpus import read_corpus
 from ..distillation import cosine_embedding_loss, init_student_from_teacher
-from .common import (
-    BucketSampler,
-    RunReport,
-    Setup,
-    TrainConfig,
-    base_model_path,
-    data_file,
-    finish,
-    fit,
-    harness,
-    output_dir,
-    read_corpus,
-    read_sst2,
-    read_stsb,
-    save_checkpoint,
-    seed_everything,
-)
+from .config import TrainConfig, base_model_path, output_dir
+from .data import WIKIPEDIA, BucketSampler, data_file, labelled_texts
+from .loop import Setup, fit, seed_everything
+from .records import RunReport, finish, harness, save_checkpoint
 
 NAME = "distil-student"
 
@@ -72,13 +62,12 @@ def distillation_sentences(cfg: TrainConfig, *, limit: int) -> tuple[list[str], 
     """Unlabelled sentences: Wikipedia (split at sentence ends, 5–60 words), SST-2 train, STS-B train (both sides).
 
     Each source contributes what is available; shuffled with the config's seed and capped at ``limit``."""
-    wiki = data_file(cfg, "corpus/enwiki_sample.jsonl", what="Wikipedia corpus")
+    wiki = data_file(cfg, WIKIPEDIA, what="Wikipedia corpus")
     sst = data_file(cfg, "glue/sst2/train.tsv", what="SST-2 train")
     sts = data_file(cfg, "glue/stsb/sts-train.csv", what="STS-B train")
     sents = [s for doc in read_corpus(wiki) for s in _SPLIT.split(doc.replace("\n", " ")) if 5 <= len(s.split()) <= 60]
-    sents += [t for t in read_sst2(sst)[0] if len(t.split()) >= 4]
-    a, b, _ = read_stsb(sts)
-    sents += a + b
+    sents += [t for t in labelled_texts(load_sst2(sst, split="train"))[0] if len(t.split()) >= 4]
+    sents += [s for e in load_stsb(sts, split="train").examples for s in (e.text, e.text_pair)]
     sents = sorted(set(sents))
     random.Random(cfg.seed).shuffle(sents)
     return sents[:limit], {"wikipedia": str(wiki), "sst2": str(sst), "stsb": str(sts)}

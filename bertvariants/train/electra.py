@@ -2,8 +2,8 @@
 
 The discriminator is an ``ElectraForPreTraining`` whose encoder is initialised from MiniLM: ELECTRA's and
 BERT's embedding and transformer layers are the same modules under other names, so MiniLM's state dict maps
-over one to one (:func:`discriminator_from_bert`); only the per-token "replaced?" head is new. The generator
-is an ``ElectraForMaskedLM`` ¼ the discriminator's width (§3.2: ¼–½ works best) that shares the token,
+over one to one (:func:`bertvariants.electra.discriminator_from_bert`); only the per-token "replaced?" head is
+new. The generator is an ``ElectraForMaskedLM`` ¼ the discriminator's width (§3.2: ¼–½ works best) that shares the token,
 position and segment embeddings with it (§3.2 "Weight sharing"). The data path and the loss
 L_MLM + λ·L_Disc with λ = 50 are :mod:`bertvariants.electra`'s (:class:`ReplacedTokenDetection`).
 
@@ -23,24 +23,13 @@ from torch import nn
 from evaluation.metrics.pretraining import BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS
 
 from ..common import make_generator
-from ..electra import RTDConfig, ReplacedTokenDetection, generator_config, mask_for_generator, rtd_loss
-from .common import (
-    RunReport,
-    Setup,
-    TrainConfig,
-    base_model_path,
-    block_batches,
-    copy_tokenizer,
-    finish,
-    fit,
-    harness,
-    heldout_options,
-    output_dir,
-    repo_relative,
-    save_checkpoint,
-    seed_everything,
-    wikipedia_blocks,
-)
+from ..electra import (RTDConfig, ReplacedTokenDetection, discriminator_from_bert, generator_config,
+                       mask_for_generator, rtd_loss)
+from ..paths import portable_path
+from .config import TrainConfig, base_model_path, output_dir
+from .data import block_batches, wikipedia_blocks
+from .loop import Setup, fit, seed_everything
+from .records import RunReport, copy_tokenizer, finish, harness, heldout_options, save_checkpoint
 
 NAME = "electra"
 
@@ -55,33 +44,6 @@ class ElectraConfig(TrainConfig):
     disc_weight: float = 50.0  # λ (§2, Appendix A)
     heldout_docs: int = HELDOUT_DOCS  # last documents of the corpus, never trained on
     eval_blocks: int = EVAL_BLOCKS
-
-
-def electra_config_from_bert(bert_config):
-    """An ElectraConfig with exactly a BERT config's shapes (embedding_size = hidden_size: no projection)."""
-    from transformers import ElectraConfig as HFElectraConfig
-
-    keep = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-            "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
-            "initializer_range", "layer_norm_eps", "pad_token_id")
-    return HFElectraConfig(embedding_size=bert_config.hidden_size, **{k: getattr(bert_config, k) for k in keep})
-
-
-def discriminator_from_bert(bert):
-    """ElectraForPreTraining with ``bert``'s (a transformers BertModel) embeddings and encoder copied in.
-
-    Only ``discriminator_predictions`` (dense → GELU → 1 logit per token) is new; the BERT pooler has no ELECTRA
-    counterpart and is dropped. Raises if any other weight fails to map.
-    """
-    from transformers import ElectraForPreTraining
-
-    disc = ElectraForPreTraining(electra_config_from_bert(bert.config))
-    state = {f"electra.{k}": v for k, v in bert.state_dict().items() if not k.startswith("pooler.")}
-    result = disc.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("discriminator_predictions.")]
-    if missing or result.unexpected_keys:
-        raise ValueError(f"BERT -> ELECTRA mapping failed: missing {missing}, unexpected {result.unexpected_keys}")
-    return disc
 
 
 def build_pair(base: str, *, multiplier: float):
@@ -171,8 +133,8 @@ def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
     save_checkpoint(rtd.discriminator_model, tokenizer, out / "discriminator")
     copy_tokenizer(out / "discriminator", out)
     scored = harness("wikipedia-rtd", out, data=corpus, limit=cfg.eval_limit, options=heldout_options(cfg))
-    scored = {**scored, "details": {**scored["details"], "generator": repo_relative(out / "generator"),
-                                    "discriminator": repo_relative(out / "discriminator")}}
+    scored = {**scored, "details": {**scored["details"], "generator": portable_path(out / "generator"),
+                                    "discriminator": portable_path(out / "discriminator")}}
     sharing = rtd.rtd.sharing.shared_parameters if rtd.rtd.sharing else 0
     return finish(recipe=NAME, name=NAME, title="ELECTRA from MiniLM (generator + discriminator)", cfg=cfg,
                   fit=result, out=out, paper="Clark et al. 2020 §2 replaced-token detection, §3.2 weight sharing",

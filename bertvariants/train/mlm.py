@@ -24,25 +24,15 @@ import torch
 
 from evaluation.metrics.pretraining import BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS, MASK_SEED, masked_lm_scores
 
-from ..common import make_generator, mask_tokens, tokenizer_masking_kwargs
-from .common import (
-    RunReport,
-    Setup,
-    TrainConfig,
-    base_model_path,
-    block_batches,
-    finish,
-    fit,
-    harness,
-    heldout_options,
-    output_dir,
-    save_checkpoint,
-    seed_everything,
-    sparse_mlm_loss,
-    wikipedia_blocks,
-)
+from ..common import make_generator, mask_tokens, sparse_mlm_loss, tokenizer_masking_kwargs
+from .config import TrainConfig, base_model_path, output_dir
+from .data import block_batches, wikipedia_blocks
+from .loop import Setup, fit, seed_everything
+from .lora import save_model, with_lora
+from .records import RunReport, finish, harness, heldout_options
 
 MASKINGS = ("dynamic", "static")
+KIND = "masked-lm"
 
 
 @dataclass(frozen=True)
@@ -102,12 +92,14 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
     # the untrained head on exactly the harness's blocks and masks (wikipedia_blocks and the harness cut the
     # corpus with the same corpus_blocks; the harness keeps the first eval_blocks, then --limit)
     before = masked_lm_scores(model, tokenizer, heldout[: cfg.eval_blocks][: cfg.eval_limit], seed=MASK_SEED).mean_loss()
+    if cfg.lora_rank:  # after the "before" score: LoRA starts at B = 0, i.e. the same function
+        model = with_lora(model, KIND, rank=cfg.lora_rank)
     kw = dict(tokenizer_masking_kwargs(tokenizer), mlm_probability=cfg.mlm_probability)
     setup = Setup(model=model, loss_fn=mlm_loss_fn,
                   batches=masked_batches(train, masking=masking, batch_size=cfg.batch_size, seed=cfg.seed, **kw))
     result = fit(setup, cfg, desc=name, progress=progress)
     out = output_dir(cfg, name)
-    save_checkpoint(setup.model, tokenizer, out)
+    save_model(setup.model, tokenizer, out, cfg, name=name, kind=KIND)
     epochs = result.steps * cfg.batch_size / len(train)
     scored = harness("wikipedia-mlm", out, data=corpus, limit=cfg.eval_limit, options=heldout_options(cfg))
     scored = {**scored, "metrics": {**scored["metrics"], "heldout_mlm_loss_before": round(before, 4),

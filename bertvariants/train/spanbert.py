@@ -6,43 +6,30 @@ the span boundary and MLM objectives"): the MLM head predicts every masked token
 :class:`~bertvariants.spanbert.SpanBoundaryHead` from the span's two boundary states x_{s−1}, x_{e+1} and the
 relative position. MiniLM has neither head: both are new; the SBO decoder is tied to the word embeddings.
 
-Output: ``models/spanbert`` (a BertForMaskedLM checkpoint + ``sbo_head.safetensors``, reloaded by
-:func:`load_span_model`), scored by the evaluation harness's ``wikipedia-span`` benchmark: held-out MLM loss,
-SBO loss and SBO top-1 accuracy on span-masked held-out Wikipedia blocks with fixed-seed masks
-(:func:`evaluation.metrics.pretraining.span_scores`; the same command as
+The model, its masking of corpus blocks and its saved form (:class:`~bertvariants.spanbert.SpanBertModel`,
+:func:`~bertvariants.spanbert.mask_blocks`, :func:`~bertvariants.spanbert.load_span_model`) live in the core
+:mod:`bertvariants.spanbert`, which the evaluation harness and the SpanBERT tab load from too.
+
+Output: ``models/spanbert`` (a BertForMaskedLM checkpoint + ``sbo_head.safetensors``), scored by the evaluation
+harness's ``wikipedia-span`` benchmark: held-out MLM loss, SBO loss and SBO top-1 accuracy on span-masked held-out
+Wikipedia blocks with fixed-seed masks (:func:`evaluation.metrics.pretraining.span_scores`; the same command as
 ``python -m evaluation run --task wikipedia-span --model models/spanbert``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
-import torch
-from torch import nn
+from dataclasses import dataclass
 
 from evaluation.metrics.pretraining import BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS
 
-from ..common import make_generator, word_ids_from_tokens
-from ..spanbert import SpanBoundaryHead, SpanMaskingConfig, sbo_loss, sbo_targets, span_mask
-from .common import (
-    RunReport,
-    Setup,
-    TrainConfig,
-    base_model_path,
-    block_batches,
-    finish,
-    fit,
-    harness,
-    heldout_options,
-    output_dir,
-    save_checkpoint,
-    seed_everything,
-    sparse_mlm_loss,
-    wikipedia_blocks,
-)
+from ..common import make_generator
+from ..spanbert import SBO_HEAD_FILE, SpanBertModel, SpanMaskingConfig, block_word_ids, mask_blocks
+from .config import TrainConfig, base_model_path, output_dir
+from .data import block_batches, wikipedia_blocks
+from .loop import Setup, fit, seed_everything
+from .records import RunReport, finish, harness, heldout_options, save_checkpoint
 
 NAME = "spanbert"
-SBO_HEAD_FILE = "sbo_head.safetensors"
 
 
 @dataclass(frozen=True)
@@ -55,61 +42,6 @@ class SpanBertConfig(TrainConfig):
     eval_blocks: int = EVAL_BLOCKS
     max_span_tokens: int = 32  # relative-position table of the SBO head (spans ≤ 10 words)
     freeze_word_embeddings: bool = True
-
-
-class SpanBertModel(nn.Module):
-    """A BertForMaskedLM plus a span-boundary head; ``forward`` returns the two losses (named)."""
-
-    def __init__(self, mlm, *, max_span_tokens: int = 32):
-        super().__init__()
-        self.mlm = mlm
-        emb = mlm.bert.embeddings.word_embeddings
-        self.sbo = SpanBoundaryHead(mlm.config.hidden_size, mlm.config.vocab_size, max_span_tokens=max_span_tokens,
-                                    decoder_weight=emb.weight)
-
-    def losses(self, batch) -> dict:
-        hidden = self.mlm.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        targets = batch["sbo"]
-        targets = type(targets)(**{f.name: getattr(targets, f.name).to(hidden.device) for f in fields(targets)})
-        mlm = sparse_mlm_loss(hidden, batch["labels"], self.mlm.cls)
-        logits = self.sbo(hidden, targets)
-        sbo = sbo_loss(logits, targets)
-        hits = (logits.argmax(-1) == targets.target).float().sum() if targets.target.numel() else hidden.new_zeros(())
-        return {"loss": mlm + sbo, "mlm_loss": mlm, "sbo_loss": sbo, "sbo_hits": hits,
-                "sbo_n": float(targets.target.numel())}
-
-
-def block_word_ids(tokenizer, block: torch.Tensor) -> list[int | None]:
-    """WordPiece word index of each token of a block ("##" continues the previous word); specials -> None."""
-    return word_ids_from_tokens(tokenizer.convert_ids_to_tokens(block.tolist()),
-                                special_tokens=tokenizer.all_special_tokens)
-
-
-def mask_blocks(tokenizer, blocks: torch.Tensor, word_ids: list[list[int | None]], *, generator: torch.Generator,
-                config: SpanMaskingConfig, max_span_tokens: int) -> dict:
-    """Span-mask each block; the batch dict holds ids, MLM labels and the SBO targets."""
-    rows = [span_mask(b, w, mask_token_id=tokenizer.mask_token_id, vocab_size=len(tokenizer), generator=generator,
-                      config=config) for b, w in zip(blocks, word_ids)]
-    labels = torch.stack([r.labels for r in rows])
-    ids = torch.stack([r.input_ids for r in rows])
-    return {"input_ids": ids, "labels": labels, "attention_mask": torch.ones_like(ids),
-            "sbo": sbo_targets([r.spans for r in rows], labels, max_span_tokens=max_span_tokens)}
-
-
-def load_span_model(mlm, head_file) -> SpanBertModel:
-    """A saved SpanBERT: ``mlm`` (the loaded ``BertForMaskedLM``) plus the SBO head saved beside it in
-    ``sbo_head.safetensors`` (its decoder is the tied word-embedding matrix, so it is not in the file)."""
-    from safetensors.torch import load_file
-
-    state = load_file(str(head_file))
-    if "position.weight" not in state:
-        raise ValueError(f"{head_file} is not a span-boundary head (no position.weight)")
-    model = SpanBertModel(mlm, max_span_tokens=state["position.weight"].shape[0])
-    result = model.sbo.load_state_dict(state, strict=False)
-    if result.unexpected_keys or set(result.missing_keys) != {"decoder.weight"}:
-        raise ValueError(f"{head_file} does not match the span-boundary head: missing {result.missing_keys}, "
-                         f"unexpected {result.unexpected_keys}")
-    return model.to(next(mlm.parameters()).device).eval()
 
 
 def run(cfg: SpanBertConfig, *, progress: bool = True) -> RunReport:

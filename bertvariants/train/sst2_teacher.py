@@ -19,25 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from evaluation.loaders import load_sst2
 
-from .common import (
-    RunReport,
-    BucketSampler,
-    Setup,
-    TrainConfig,
-    base_model_path,
-    data_file,
-    finish,
-    fit,
-    harness,
-    output_dir,
-    read_sst2,
-    save_checkpoint,
-    seed_everything,
-)
+from .config import TrainConfig, base_model_path, output_dir
+from .data import data_file, labelled_texts, text_batches
+from .loop import Setup, classification_loss, fit, seed_everything
+from .lora import save_model, with_lora
+from .records import RunReport, finish, harness
 
 NAME = "sst2-teacher"
+KIND = "sequence-classification"
 LABELS = ("negative", "positive")  # GLUE SST-2: 0 = negative, 1 = positive
 
 
@@ -59,27 +50,6 @@ def sst2_files(cfg) -> tuple[Path, Path]:
     return train, dev
 
 
-def text_batches(tokenizer, texts, labels, *, batch_size: int, max_length: int, seed: int, extra=None):
-    """Seeded length-bucketed batches of tokenized sentences (dynamic padding) with gold ``labels`` (and optional
-    per-example ``extra`` rows, e.g. the teacher's logits)."""
-    lengths = [len(t) for t in texts]  # characters: a free, monotone proxy for token counts
-    for idx in BucketSampler(lengths, batch_size, seed=seed):
-        enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
-                        return_tensors="pt")
-        batch = dict(enc)
-        batch["labels"] = torch.tensor([labels[i] for i in idx])
-        if extra is not None:
-            batch["extra"] = extra[torch.tensor(idx)]
-        yield batch
-
-
-def _ce_loss(model, batch):
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                token_type_ids=batch.get("token_type_ids"), labels=batch["labels"])
-    acc = (out.logits.argmax(-1) == batch["labels"]).float().mean()
-    return {"loss": out.loss, "train_acc": acc}
-
-
 def run(cfg: Sst2TeacherConfig, *, progress: bool = True) -> RunReport:
     from transformers import AutoTokenizer, BertForSequenceClassification
 
@@ -91,13 +61,16 @@ def run(cfg: Sst2TeacherConfig, *, progress: bool = True) -> RunReport:
         base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
     if cfg.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    texts, labels = read_sst2(train_path)
-    setup = Setup(model=model, loss_fn=_ce_loss,
+    if cfg.lora_rank:
+        model = with_lora(model, KIND, rank=cfg.lora_rank)
+    texts, labels = labelled_texts(load_sst2(train_path, split="train"))
+    setup = Setup(model=model, loss_fn=classification_loss,
                   batches=text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size,
                                        max_length=cfg.max_length, seed=cfg.seed))
     result = fit(setup, cfg, desc=NAME, progress=progress)
     out = output_dir(cfg, NAME)
-    save_checkpoint(setup.model, tokenizer, out)
+    save_model(setup.model, tokenizer, out, cfg, name=NAME, kind=KIND,
+               config={"num_labels": 2, "id2label": dict(enumerate(LABELS)), "label2id": {l: i for i, l in enumerate(LABELS)}})
     scored = harness("sst2", out, data=dev_path, limit=cfg.eval_limit)
     return finish(recipe=NAME, name=NAME, title="SST-2 teacher (MiniLM fine-tuned)", cfg=cfg, fit=result, out=out,
                   paper="Devlin et al. 2019 §4.1 (sentence classification fine-tuning)", result=scored,

@@ -1,4 +1,5 @@
-"""The Gradio app, built from the registry's table of tabs: one module per tab (``ui/<key>.py``)."""
+"""The Gradio app, built from the registry's table of tabs: one module per tab (``ui/<key>.py`` with
+``build(spec, tab)``; a tab without its module is an error at build time). Models load on first use only."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
-from ..registry import TABS, default_manifest  # noqa: E402
+from ..registry import default_manifest, TabSpec, TABS  # noqa: E402
 from .common import header  # noqa: E402
 from .guard import install_fixes  # noqa: E402
 
@@ -24,7 +25,7 @@ CSS = """
 def build_demo() -> gr.Blocks:
     """Build the Blocks: one tab per entry of ``registry.TABS``. Loads no model and starts no server."""
     default_manifest()  # validate spaces.yml before anything is shown: a bad manifest fails here, naming the key
-    install_fixes()  # gradio 6.31: no leaked temp file per upload; validators of batched events see one request
+    install_fixes()  # checks gradio's patched internals (fails loudly), then patches uploads and batched validators
     # uploads and cached outputs older than an hour are deleted every 10 minutes (and all of them at shutdown)
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nEach tab shows what the variant changed versus BERT and runs its task. "
@@ -34,9 +35,21 @@ def build_demo() -> gr.Blocks:
             for spec in TABS:
                 with gr.Tab(spec.label, id=spec.key) as tab:
                     header(spec)
-                    if importlib.util.find_spec(f"{__name__}.{spec.key}") is not None:
-                        importlib.import_module(f"{__name__}.{spec.key}").build(spec, tab)
+                    tab_module(spec).build(spec, tab)
     return demo
+
+
+def tab_module(spec: TabSpec):
+    """``bertvariants.ui.<key>``, which draws the tab ``spec`` with ``build(spec, tab)``; a tab of
+    ``registry.TABS`` without one is an error at build time (never a header-only tab)."""
+    name = f"{__name__}.{spec.key}"
+    if importlib.util.find_spec(name) is None:
+        raise RuntimeError(f"registry.TABS has the tab {spec.key!r} ({spec.label}) but there is no module {name}: "
+                           f"add bertvariants/ui/{spec.key}.py with build(spec, tab), or remove the tab from TABS")
+    module = importlib.import_module(name)
+    if not callable(getattr(module, "build", None)):
+        raise RuntimeError(f"{name} has no build(spec, tab): it must define one to draw the {spec.label} tab")
+    return module
 
 
 def launch_kwargs() -> dict:

@@ -8,7 +8,7 @@ import pandas as pd
 from .. import albert
 from ..common import make_generator, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
-from ..registry import get_model
+from ..models import get_model
 from .common import number, safe, text
 
 FEATURES_TASK = "albert-features"

@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import bart
 from ..common import make_generator
-from ..registry import ModelUnavailable, get_model, get_packaged
+from ..models import get_model, get_packaged, ModelUnavailable
 from .common import number, safe, text
 
 TASK = "summarization"

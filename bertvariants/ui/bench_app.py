@@ -40,11 +40,12 @@ def serve_similarity_variants(port: int, max_batch_size: int, threads: int | Non
     server never shares a GIL with the 16 client threads)."""
     import torch
 
-    from bertvariants.ui.sentence_bert import _model as load_similarity_model
+    from bertvariants.models import get_model
+    from bertvariants.ui.sentence_bert import TASK
 
     if threads:
         torch.set_num_threads(threads)
-    load_similarity_model()  # the model loads once, before either variant is timed
+    get_model(TASK)  # the model loads once (into the shared cache), before either variant is timed
     similarity_variants_demo(max_batch_size).launch(server_name="127.0.0.1", server_port=port, quiet=True)
 
 

@@ -3,15 +3,13 @@ medical term embeddings (public API `clinical_terms`)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import gradio as gr
 import numpy as np
 import pandas as pd
 
 from .. import clinical_bert as cb
 from ..inference import encode
-from ..registry import ModelUnavailable, get_model, packaged_model_path
+from ..models import get_model, ModelUnavailable, packaged_tokenizer
 from .common import number, safe, text
 
 CLASSIFIER, EMBEDDINGS = "clinical-classifier", "clinical-embeddings"
@@ -31,14 +29,6 @@ EXAMPLE_NOTE = (
     "to recovery in stable condition. ") * 4
 
 
-@lru_cache(maxsize=1)
-def _chunk_tokenizer():
-    """BERT's uncased WordPiece (the packaged MiniLM's tokenizer) for showing chunks when no classifier exists."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(packaged_model_path())
-
-
 @safe
 def score(note: str, max_tokens: float, stride: float, c: float, class_index: float):
     """Chunk a long note, score each chunk with the clinical classifier and aggregate (Huang et al. §3.4)."""
@@ -50,7 +40,8 @@ def score(note: str, max_tokens: float, stride: float, c: float, class_index: fl
     try:
         m = get_model(CLASSIFIER)
     except ModelUnavailable as exc:
-        chunks = cb.chunk_note(_chunk_tokenizer(), note, max_tokens=max_tokens, stride=stride)
+        # BERT's uncased WordPiece shows the chunks when no classifier exists
+        chunks = cb.chunk_note(packaged_tokenizer(), note, max_tokens=max_tokens, stride=stride)
         table = pd.DataFrame([{"chunk": ch.index + 1, "tokens": ch.num_tokens, "text": ch.text[:160] + "…"}
                               for ch in chunks])
         return None, (f"**No clinical classifier here**: {exc}\n\nThe note still splits into **{len(chunks)} chunk(s)** "

@@ -12,7 +12,8 @@ import math
 
 import gradio as gr
 
-from ..registry import ManifestError, ModelUnavailable, TabSpec, default_manifest, describe
+from ..models import describe, ModelUnavailable
+from ..registry import default_manifest, ManifestError, TabSpec
 from .guard import wait_until_preloaded
 
 log = logging.getLogger("bertvariants.ui")

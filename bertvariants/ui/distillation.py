@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -13,33 +12,17 @@ import torch
 
 from .. import distillation as kd
 from ..inference import classify
-from ..registry import ModelCache, ModelUnavailable, get_model, resolve
+from ..models import get_model, ModelUnavailable
 from .common import number, safe, text
 
 TEACHER, STUDENT = "distillation-teacher", "distillation-student"
 MAX_CHARS = 2000
 DEFAULT_LOGITS = "4.0, 1.5, -0.5, -2.0"
-_STUDENTS = ModelCache(max_items=2)  # BiLSTM students, which transformers' Auto classes cannot load
 
 
 def _labels(model, n: int) -> list[str]:
     id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
     return [str(id2label.get(i, f"class {i}")) for i in range(n)]
-
-
-def _student():
-    """(model, tokenizer, label, location) of the student: BiLSTMStudent checkpoints load with our loader."""
-    res = resolve(STUDENT)
-    if Path(res.location).is_dir() and kd.is_bilstm_checkpoint(res.location):
-        loaded = _STUDENTS.get(("bilstm", res.location), lambda: kd.load_student(res.location))
-        return loaded.model, loaded.tokenizer, f"{res.label} · BiLSTMStudent (Tang et al.)", res.location
-    m = get_model(STUDENT)
-    return m.model, m.tokenizer, m.label, m.resolution.location
-
-
-def _teacher():
-    m = get_model(TEACHER)
-    return m.model, m.tokenizer, m.label, m.resolution.location
 
 
 # --------------------------------------------------------------------------------------------
@@ -49,10 +32,10 @@ def _teacher():
 def teacher_logits(sentence: str):
     """The teacher's logits for a sentence, to explore at different temperatures."""
     sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
-    model, tok, label, _ = _teacher()
-    z = classify(model, tok, [sentence])[0]
-    labels = _labels(model, len(z))
-    return ", ".join(f"{v:.3f}" for v in z.tolist()), ", ".join(labels), f"Logits of the teacher {label}."
+    m = get_model(TEACHER)
+    z = classify(m.model, m.tokenizer, [sentence])[0]
+    labels = _labels(m.model, len(z))
+    return ", ".join(f"{v:.3f}" for v in z.tolist()), ", ".join(labels), f"Logits of the teacher {m.label}."
 
 
 @safe
@@ -112,21 +95,21 @@ def compare(sentence: str):
     """Teacher and student on the same sentence: prediction, live latency, parameters, size on disk."""
     sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
     rows, notes = [], []
-    for role, load in (("teacher", _teacher), ("student", _student)):
+    for role, task in (("teacher", TEACHER), ("student", STUDENT)):
         try:
-            model, tok, label, location = load()
+            m = get_model(task)  # the resolver loads any format, Tang et al.'s BiLSTM student included
         except ModelUnavailable as exc:
             notes.append(f"- **{role}** unavailable: {exc}")
             rows.append({"role": role, "model": "unavailable", "prediction": "—", "confidence": None,
                          "latency (ms, median of 5)": None, "parameters (M)": None, "size on disk (MB)": None})
             continue
-        logits, ms = _measure(model, tok, sentence)
+        logits, ms = _measure(m.model, m.tokenizer, sentence)
         p = torch.softmax(logits, -1)
         k = int(p.argmax())
-        size = kd.size_on_disk(location)
-        rows.append({"role": role, "model": label, "prediction": _labels(model, len(p))[k],
+        size = kd.size_on_disk(m.resolution.location)
+        rows.append({"role": role, "model": m.label, "prediction": _labels(m.model, len(p))[k],
                      "confidence": round(float(p[k]), 4), "latency (ms, median of 5)": round(ms, 2),
-                     "parameters (M)": round(kd.num_parameters(model) / 1e6, 3),
+                     "parameters (M)": round(kd.num_parameters(m.model) / 1e6, 3),
                      "size on disk (MB)": round(size / 2**20, 2) if size else None})
     md = "Latency is measured now, on this server, for one sentence." + ("\n\n" + "\n".join(notes) if notes else "")
     return pd.DataFrame(rows), md

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
-
-from functools import lru_cache
-
 import torch
 
 from .. import electra
-from ..registry import get_model, packaged_model_path
+from ..models import get_model, packaged_tokenizer
 from .common import number, safe, text
 
 GENERATOR_TASK = "electra-generator"
@@ -37,20 +34,13 @@ def _table(verdicts: list[electra.TokenVerdict]) -> pd.DataFrame:
                           "flagged": v.p_replaced > 0.5} for v in verdicts])
 
 
-@lru_cache(maxsize=1)
-def _wordpiece():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(packaged_model_path()))
-
-
 @safe
 def data_path(sentence: str, p_original, seed):
     """§2's data path with a stand-in generator, no weights needed (public API `electra_data_path`)."""
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     q = number(p_original, "generator accuracy", lo=0.0, hi=0.99)
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
-    tok = _wordpiece()
+    tok = packaged_tokenizer()
     ids = tok(sentence.strip())["input_ids"]
     if len(ids) > MAX_TOKENS:
         raise ValueError(f"the sentence has {len(ids)} tokens; the limit here is {MAX_TOKENS}")

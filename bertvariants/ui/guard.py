@@ -1,5 +1,11 @@
-"""Fixes around two gradio 6.31 defects and a first-request import race, and per-request validation for
-batched endpoints.
+"""What the app needs around gradio 6.31: two patches, one read of gradio's build context, a first-request import
+race, and per-request validation for batched endpoints.
+
+**Patches fail loudly.** requirements.txt pins gradio to :data:`PINNED_GRADIO` (README's ``sdk_version``).
+:data:`GRADIO_INTERNALS` is the one table of gradio internals this module touches; :func:`check_gradio` runs at
+start-up (from :func:`install_fixes`, before anything is patched) and raises RuntimeError naming the function,
+the parameters the patch expects, those found and the pinned version when an upgrade changed one of them. It
+never silently skips a patch.
 
 Upload temp files: ``gr.File(type="filepath")`` / ``gr.UploadButton`` preprocessing creates an empty
 ``NamedTemporaryFile(delete=False)`` in the upload cache for every request and never deletes or tracks it,
@@ -7,43 +13,141 @@ so each upload request leaves one more file behind (found by ``python -m evaluat
 :func:`install_upload_fix` returns the same value without creating it. Uploaded files themselves are
 tracked by gradio and removed by ``gr.Blocks(delete_cache=...)``.
 
-Batched events:
-
-A ``batch=True`` event (e.g. ``/similarity``) runs many users' requests in one call, so a ``gr.Error``
-raised for one bad request fails every request in its batch. Gradio 6's ``validator=`` runs before the
-request joins the queue — one request at a time — and answers a bad one alone with HTTP 422, which
-``gradio_client`` raises as ``ValidationError`` and the page shows on the input at fault.
-
-In gradio 6.31 this is broken for batched events: ``gradio.queueing.create_validator_fn`` copies
-``batch=True`` onto the validator while the request body is not batched, so ``process_api`` unpacks the
-inputs wrongly and every request fails with 400 "didn't receive enough input values ... Received
-inputs". :func:`install_validator_fix` makes the validator function unbatched (it always sees exactly
-one request) and gives it the raw payload (see the comment there); it is idempotent and only touches the
-validator, never the event itself.
-
-Usage (one line per batched event)::
+Batched events: a ``batch=True`` event (e.g. ``/similarity``) runs many users' requests in one call, so a
+``gr.Error`` raised for one bad request fails every request in its batch. Gradio 6's ``validator=`` runs before
+the request joins the queue — one request at a time — and answers a bad one alone with HTTP 422, which
+``gradio_client`` raises as ``ValidationError`` and the page shows on the input at fault. In gradio 6.31 this is
+broken for batched events: ``gradio.queueing.create_validator_fn`` copies ``batch=True`` onto the validator
+while the request body is not batched, so every request fails with 400 "didn't receive enough input values".
+:func:`install_validator_fix` makes the validator unbatched and gives it the raw payload. Usage (one line per
+batched event)::
 
     btn.click(fn, [a, b], [out], batch=True, validator=per_input_validator(check_a, check_b), ...)
 """
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib
+import inspect
+import logging
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import gradio as gr
-import gradio.queueing as _queueing
+
+from ..paths import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+PINNED_GRADIO = "6.31.0"  # == requirements.txt's gradio pin == README's sdk_version (tests/test_docs.py checks)
+
+
+# --------------------------------------------------------------------------------------------
+# The gradio internals we rely on, checked at start-up
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GradioInternal:
+    """One gradio internal: ``where`` (a module or ``module.Class``) holds ``name``.
+
+    ``params``: the parameter names the patch expects, in order (None: a plain attribute that must exist);
+    ``exact=False``: the signature must include them (it may have more). ``why``: the upstream problem.
+    """
+
+    where: str
+    name: str
+    params: tuple[str, ...] | None
+    why: str
+    exact: bool = True
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.where}.{self.name}"
+
+
+GRADIO_INTERNALS: tuple[GradioInternal, ...] = (
+    GradioInternal("gradio.queueing", "create_validator_fn", ("fn",),
+                   "validators of batch=True events are built batched though each sees one request (HTTP 400)"),
+    GradioInternal("gradio.block_function.BlockFunction", "__init__", ("self", "batch", "preprocess"),
+                   "the validator fix sets BlockFunction.batch and .preprocess", exact=False),
+    GradioInternal("gradio.components.file.File", "_process_single_file", ("self", "f"),
+                   "filepath preprocessing leaks one empty NamedTemporaryFile(delete=False) per upload"),
+    GradioInternal("gradio.components.upload_button.UploadButton", "_process_single_file", ("self", "f"),
+                   "filepath preprocessing leaks one empty NamedTemporaryFile(delete=False) per upload"),
+    GradioInternal("gradio_client.utils", "is_valid_file", ("file_path", "file_types"),
+                   "the upload fix checks file types exactly as gradio does"),
+    GradioInternal("gradio.context.Context", "root_block", None,
+                   "a tab builder gets no handle on the Blocks it is built in (root_blocks())"),
+)
+
+
+def _lookup(path: str):
+    """The object a dotted path names: the longest importable module prefix, then attributes."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(path)
+
+
+def check_gradio() -> None:
+    """Raise RuntimeError when an internal of :data:`GRADIO_INTERNALS` is missing or its signature changed."""
+    problems = []
+    for item in GRADIO_INTERNALS:
+        try:
+            obj = getattr(_lookup(item.where), item.name)
+        except (ImportError, AttributeError):
+            problems.append(f"{item.qualname} is missing (needed because: {item.why})")
+            continue
+        if item.params is None:
+            continue
+        found = tuple(inspect.signature(obj).parameters)  # follows __wrapped__: our own patch shows the original
+        ok = found == item.params if item.exact else set(item.params) <= set(found)
+        if not ok:
+            want = ("(" if item.exact else "(at least ") + ", ".join(item.params) + ")"
+            problems.append(f"{item.qualname} should take {want} but takes ({', '.join(found)}) "
+                            f"(needed because: {item.why})")
+    if problems:
+        raise RuntimeError(
+            f"bertvariants.ui.guard patches gradio internals, and gradio {gr.__version__} changed them:\n- "
+            + "\n- ".join(problems)
+            + f"\nrequirements.txt pins gradio=={PINNED_GRADIO} (README sdk_version): install that version, or "
+              "re-check the patches in bertvariants/ui/guard.py against this gradio and update GRADIO_INTERNALS.")
+    if gr.__version__ != PINNED_GRADIO:
+        log.warning("gradio %s is installed but %s is pinned; the patched signatures still match", gr.__version__,
+                    PINNED_GRADIO)
+
+
+def root_blocks() -> gr.Blocks:
+    """The Blocks being built (for a tab that wires a page-load event). Checked by :func:`check_gradio`."""
+    from gradio.context import Context
+
+    root = Context.root_block
+    if root is None:
+        raise RuntimeError("root_blocks() is called outside `with gr.Blocks():` (build the tab inside a Blocks)")
+    return root
 
 
 def install_fixes() -> None:
-    """Everything this module patches; idempotent. Called by ``build_demo``."""
+    """Check gradio, then everything this module patches; idempotent. Called by ``build_demo``."""
+    check_gradio()
     install_validator_fix()
     install_upload_fix()
     preload_in_background()
     limit_malloc_arenas()
 
 
+# --------------------------------------------------------------------------------------------
+# The first-request import race
+# --------------------------------------------------------------------------------------------
 _PRELOADED = threading.Event()
 _PRELOAD_STARTED = threading.Lock()
 
@@ -61,6 +165,11 @@ def preload_in_background() -> None:
             _PRELOADED.set()
 
     threading.Thread(target=run, name="bertvariants-preload", daemon=True).start()
+
+
+def preloaded() -> bool:
+    """True once the background preload has finished."""
+    return _PRELOADED.is_set()
 
 
 def wait_until_preloaded(timeout: float = 300) -> None:
@@ -97,12 +206,42 @@ def limit_malloc_arenas(n: int | None = None) -> bool:
         return False
 
 
-TRANSFORMERS_NAMES = (
-    "AutoConfig", "AutoTokenizer", "PreTrainedTokenizerFast", "AutoModel", "AutoModelForMaskedLM",
-    "AutoModelForSequenceClassification", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
-    "ElectraForPreTraining", "ElectraForMaskedLM", "BertModel", "BertForMaskedLM", "BertForSequenceClassification",
-    "AlbertModel", "AlbertConfig", "BertConfig", "ElectraConfig",
-)
+PACKAGE = REPO_ROOT / "bertvariants"  # the code the handlers run (core + ui)
+
+
+@dataclass(frozen=True)
+class TransformersUse:
+    """What the handlers' code takes from transformers: top-level names and submodules."""
+
+    names: tuple[str, ...]  # `from transformers import X`, `transformers.X`, `tf.X` (import transformers as tf)
+    modules: tuple[str, ...]  # `from transformers.sub import ...`, `import transformers.sub`
+
+
+def transformers_use(files=None) -> TransformersUse:
+    """Every transformers name and submodule that core + ui import, read from their source (no list to keep
+    in step with the tabs: a new tab's imports are found the day it lands)."""
+    files = files if files is not None else [*PACKAGE.glob("*.py"), *PACKAGE.glob("ui/*.py")]
+    names: set[str] = set()
+    modules: set[str] = set()
+    for path in files:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+        aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module == "transformers":
+                    names.update(a.name for a in node.names)
+                elif node.module.startswith("transformers."):
+                    modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name == "transformers":
+                        aliases.add(a.asname or a.name)
+                    elif a.name.startswith("transformers."):
+                        modules.add(a.name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+                names.add(node.attr)
+    return TransformersUse(tuple(sorted(names)), tuple(sorted(modules)))
 
 
 def preload_lazy_imports() -> None:
@@ -114,8 +253,6 @@ def preload_lazy_imports() -> None:
     ``_DeadlockError: deadlock detected by _ModuleLock('narwhals.stable.v2')`` in one of them. Likewise
     transformers' lazy module (see below). Costs a few seconds at startup, none per request.
     """
-    import importlib
-
     for name in ("narwhals", "narwhals.stable.v1", "narwhals.stable.v2", "sklearn.utils.validation",
                  "sklearn.cluster", "sklearn.decomposition", "sklearn.manifold"):
         try:
@@ -123,17 +260,23 @@ def preload_lazy_imports() -> None:
         except ImportError:
             pass
     # transformers' lazy module is not thread-safe on first access either: concurrent first requests got
-    # "ImportError: cannot import name 'AutoTokenizer' from 'transformers'". Touch every class the tabs use.
+    # "ImportError: cannot import name 'AutoTokenizer' from 'transformers'". Touch everything the code uses.
     import transformers
 
-    for name in TRANSFORMERS_NAMES:
-        getattr(transformers, name, None)
+    use = transformers_use()
+    for module in use.modules:
+        importlib.import_module(module)
+    for name in use.names:
+        getattr(transformers, name)
     import plotly.graph_objects as go
 
     # one trace of each kind the tabs draw: plotly loads each trace type's validators on first use
     go.Figure([go.Scatter(x=[0], y=[0]), go.Bar(x=[0], y=[0]), go.Heatmap(z=[[0]])]).to_json()
 
 
+# --------------------------------------------------------------------------------------------
+# The patches
+# --------------------------------------------------------------------------------------------
 def install_upload_fix() -> None:
     """``filepath`` preprocessing of File / UploadButton without the leaked empty temp file."""
     import gradio_client.utils as client_utils
@@ -146,6 +289,8 @@ def install_upload_fix() -> None:
         if getattr(original, "_bertvariants_fixed", False):
             continue
 
+        # upstream: gradio 6.31 File/UploadButton create NamedTemporaryFile(delete=False) per request, never removed
+        @functools.wraps(original)
         def _process_single_file(self, f, _original=original):
             if self.type != "filepath":
                 return _original(self, f)
@@ -159,10 +304,13 @@ def install_upload_fix() -> None:
 
 def install_validator_fix() -> None:
     """Run validators of batched events on the single request they validate (see module docstring)."""
-    current = _queueing.create_validator_fn
+    import gradio.queueing as queueing
+
+    current = queueing.create_validator_fn
     if getattr(current, "_bertvariants_unbatched", False):
         return
 
+    # upstream: gradio 6.31 create_validator_fn copies batch=True onto the validator of a batched event (HTTP 400)
     @functools.wraps(current)
     def create_validator_fn(fn):
         validator_fn = current(fn)
@@ -174,7 +322,7 @@ def install_validator_fix() -> None:
         return validator_fn
 
     create_validator_fn._bertvariants_unbatched = True
-    _queueing.create_validator_fn = create_validator_fn
+    queueing.create_validator_fn = create_validator_fn
 
 
 def per_input_validator(*checks: Callable[[object], object]) -> Callable:
@@ -184,6 +332,7 @@ def per_input_validator(*checks: Callable[[object], object]) -> Callable:
     that raises ValueError with a readable message. The validator never raises: an unexpected error
     would turn into an HTTP 400 without a message.
     """
+    check_gradio()
     install_validator_fix()
 
     def validator(*values):

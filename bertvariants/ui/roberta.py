@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import gradio as gr
 import pandas as pd
 import torch
@@ -11,7 +9,7 @@ import torch
 from .. import roberta as rb
 from ..common import MASK_SPELLINGS, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
-from ..registry import get_model, packaged_model_path
+from ..models import cached, get_model, packaged_tokenizer
 from .common import number, safe, text
 from .guard import per_input_validator
 
@@ -20,17 +18,9 @@ MAX_CHARS = 2000
 MAX_MASK_TOKENS = 64  # columns of the masking heatmap
 
 
-@lru_cache(maxsize=1)
-def wordpiece():
-    """The packaged MiniLM's WordPiece tokenizer (BERT's uncased 30,522-token vocabulary)."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(packaged_model_path()))
-
-
-@lru_cache(maxsize=1)
 def byte_bpe() -> rb.ByteBpe:
-    return rb.byte_bpe_tokenizer()
+    """RoBERTa's byte-level BPE (trained here on first use when offline), built once per process."""
+    return cached(("roberta-byte-bpe",), rb.byte_bpe_tokenizer)
 
 
 @safe
@@ -39,7 +29,7 @@ def masking(sentence: str, epochs, seed):
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     epochs = number(epochs, "epochs", lo=1, hi=40, integer=True)
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
-    tok = wordpiece()
+    tok = packaged_tokenizer()  # BERT's uncased WordPiece (30,522)
     ids = tok(sentence.strip())["input_ids"]
     if len(ids) > MAX_MASK_TOKENS:
         raise ValueError(f"the sentence has {len(ids)} tokens; this view shows at most {MAX_MASK_TOKENS}")
@@ -62,7 +52,7 @@ def tokenizers(sample: str):
     """The same text through WordPiece and byte-level BPE (public API `roberta_tokenizers`)."""
     text(sample, "Text", max_chars=MAX_CHARS)
     bpe = byte_bpe()
-    wp, bp, words = rb.compare_tokenizers(sample, wordpiece(), bpe.tokenizer, max_chars=MAX_CHARS)
+    wp, bp, words = rb.compare_tokenizers(sample, packaged_tokenizer(), bpe.tokenizer, max_chars=MAX_CHARS)
     md = (f"**WordPiece** (MiniLM / BERT uncased, 30,522): {wp.count} tokens, **{wp.num_unknown} [UNK]** · "
           f"**Byte-level BPE**: {bp.count} tokens, **{bp.num_unknown} unknown** — {bpe.label}.\n\n"
           "Byte-level tokens are shown as stored (Ġ = a leading space, other odd symbols = raw UTF-8 bytes).")

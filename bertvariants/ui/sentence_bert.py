@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import sentence_bert as sb
 from ..inference import encode
-from ..registry import get_model
+from ..models import get_model
 from .common import number, safe, text
 from .guard import per_input_validator
 
@@ -39,8 +39,7 @@ def similarity_batch(first: list[str], second: list[str]) -> list[list[float]]:
     for a, b in zip(first, second):
         check_pair(a, b)
     model, tok, _ = _model()
-    scores = sb.similarities(model, tok, first, second)
-    return [[round(s, 4) for s in scores]]
+    return [sb.similarity_pairs(model, tok, first, second, decimals=4)]  # gradio batch: one list per output
 
 
 def check_pair(a, b) -> None:

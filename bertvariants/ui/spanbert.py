@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import gradio as gr
 import pandas as pd
 
 from .. import spanbert as sp
 from ..common import make_generator
-from ..registry import get_model, packaged_model_path
+from ..models import get_model, packaged_tokenizer
+from ..qa import answer_questions, highlight_answer
 from .common import number, safe, text
 
 TASK = "spanbert-qa"
@@ -22,14 +21,6 @@ EXAMPLE = ("SpanBERT was released in 2019 by researchers at the University of Wa
            "boundary. On SQuAD 1.1 and 2.0 it improved over a tuned BERT baseline by several points of F1.")
 
 
-@lru_cache(maxsize=1)
-def _tokenizer():
-    """The packaged MiniLM's WordPiece tokenizer (fast: gives word ids for whole-word spans)."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(packaged_model_path()))
-
-
 @safe
 def spans(passage: str, seed, p, max_span):
     """Span-mask a text and compare span lengths with the clipped geometric law (public API `spanbert_spans`)."""
@@ -37,7 +28,7 @@ def spans(passage: str, seed, p, max_span):
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
     config = sp.SpanMaskingConfig(p=number(p, "p", lo=0.05, hi=1.0), max_span=number(max_span, "max span", lo=1,
                                                                                        hi=30, integer=True))
-    tok = _tokenizer()
+    tok = packaged_tokenizer()  # fast WordPiece: word ids give whole-word spans
     masking = sp.span_mask_text(passage, tok, generator=make_generator(seed), config=config)
     tokens = tok.convert_ids_to_tokens(tok(passage.strip())["input_ids"])
     # the law, estimated from many draws with the same seed (the text alone has too few spans for a histogram)
@@ -62,7 +53,7 @@ def qa(question: str, context: str, null_threshold, stride):
     threshold = number(null_threshold, "null-score threshold", lo=-100, hi=100)
     stride = number(stride, "stride", lo=16, hi=256, integer=True)
     m = get_model(TASK)
-    res = sp.answer_questions(m.model, m.tokenizer, [question], [context], max_length=384, stride=stride,
+    res = answer_questions(m.model, m.tokenizer, [question], [context], max_length=384, stride=stride,
                               null_threshold=threshold)[0]
     if res.is_impossible:
         md = (f"**No answer** (SQuAD 2.0): the null score {res.null_score:.2f} beats the best span "
@@ -73,7 +64,7 @@ def qa(question: str, context: str, null_threshold, stride):
     md += f"\n\n{res.num_windows} window(s) of 384 tokens, stride {stride} · served by {m.label}"
     nbest = pd.DataFrame([{"answer": c["text"], "score": round(c["score"], 3), "start": c["start_char"]}
                           for c in res.candidates[:10]])
-    return md, sp.highlight_answer(res), nbest
+    return md, highlight_answer(res), nbest
 
 
 def build(spec, tab) -> None:

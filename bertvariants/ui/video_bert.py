@@ -4,7 +4,6 @@ hierarchical k-means -> storyboard and the joint text-video sequence (public API
 from __future__ import annotations
 
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
@@ -12,7 +11,7 @@ import numpy as np
 
 from .. import video_bert as vb
 from ..io import check_file_size, safe_upload_path, sniff
-from ..registry import packaged_model_path
+from ..models import cached, packaged_tokenizer
 from .common import number, safe, text
 
 SYNTHETIC = "synthetic clip (generated)"
@@ -21,29 +20,31 @@ NPY_MAGIC = b"\x93NUMPY"
 MAX_TEXT_CHARS = 1000
 
 
-@lru_cache(maxsize=1)
-def _synthetic_path() -> Path:
-    out = Path(tempfile.mkdtemp(prefix="videobert-")) / "synthetic.mp4"
-    return vb.write_synthetic_clip(out, seconds=9.0, seed=0)
+def synthetic_clip() -> Path:
+    """A 9 s synthetic clip, written once per process."""
+    def build() -> Path:
+        out = Path(tempfile.mkdtemp(prefix="videobert-")) / "synthetic.mp4"
+        return vb.write_synthetic_clip(out, seconds=9.0, seed=0)
+
+    return cached(("videobert-synthetic-clip",), build)
 
 
-@lru_cache(maxsize=4)
-def _decoded_sample(name: str) -> vb.DecodedVideo:
-    path = _synthetic_path() if name == SYNTHETIC else vb.ASSETS / name
-    return vb.decode_video(path)
+def decoded_sample(name: str) -> vb.DecodedVideo:
+    """A sample clip (one of :data:`SAMPLES`), decoded once per process (only those names: the cache never
+    evicts these small shared objects)."""
+    if name not in SAMPLES:
+        raise ValueError(f"pick a sample clip: one of {', '.join(SAMPLES)}")
+    # dependencies are fetched before, never inside, a build: a build runs under the cache's process-wide load
+    # lock, and waiting there for another key's build could deadlock with a thread that holds that key
+    path = synthetic_clip() if name == SYNTHETIC else vb.ASSETS / name
+    return cached(("videobert-sample", name), lambda: vb.decode_video(path))
 
 
-@lru_cache(maxsize=1)
-def _sample_corpus_features() -> np.ndarray:
+def sample_corpus_features() -> np.ndarray:
     """Overlapping-window features of the shipped clips: extra points for fitting the codebook."""
-    return np.concatenate([vb.video_features(_decoded_sample(name).frames, hop=5) for name in vb.SAMPLE_CLIPS])
-
-
-@lru_cache(maxsize=1)
-def _text_tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(packaged_model_path())
+    clips = [decoded_sample(name) for name in vb.SAMPLE_CLIPS]  # outside the build (see decoded_sample)
+    return cached(("videobert-sample-features",),
+                  lambda: np.concatenate([vb.video_features(c.frames, hop=5) for c in clips]))
 
 
 def _load_input(upload, sample: str):
@@ -61,10 +62,9 @@ def _load_input(upload, sample: str):
             raise ValueError(f"{path.name!r} is not a video ({found}); upload an MP4, MOV, WebM, MKV or AVI file, "
                              "or a .npy array of segment features")
         return vb.decode_video(path), None, f"your upload {path.name}"
-    if sample not in SAMPLES:
-        raise ValueError(f"pick a sample clip: one of {', '.join(SAMPLES)}")
+    video = decoded_sample(sample)  # ValueError for a name that is not one of SAMPLES
     credit = vb.SAMPLE_CLIPS.get(sample, "a synthetic clip generated here (moving square, background changes every 1.5 s)")
-    return _decoded_sample(sample), None, credit
+    return video, None, credit
 
 
 @safe
@@ -76,7 +76,7 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
     seed = number(seed, "Seed", lo=0, hi=2**31 - 1, integer=True)
     video, feats, source = _load_input(upload, sample)
     if video is not None:
-        board = vb.tokenize_video(video, depth=d, branching=k, seed=seed, extra_fit=[_sample_corpus_features()])
+        board = vb.tokenize_video(video, depth=d, branching=k, seed=seed, extra_fit=[sample_corpus_features()])
         ids, stats = board.word_ids, board.stats
         gallery = [(thumb, f"{vb.visual_token(i)} ({'/'.join(map(str, vb.word_path(i, branching=k, depth=d)))}) "
                            f"{s / video.fps:.1f}–{e / video.fps:.1f} s")
@@ -89,7 +89,7 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
         tree = vb.HierarchicalKMeans(depth=d, branching=k, seed=seed).fit(feats)
         ids, stats, gallery = tree.predict(feats).tolist(), tree.stats(), []
         what = f"{feats.shape[0]} precomputed segment features of {feats.shape[1]} dims (no frames to show)."
-    tok = _text_tokenizer()
+    tok = packaged_tokenizer()
     words = tok.tokenize(caption)[:200]
     seq = vb.joint_sequence(words, ids, text_token_ids=tok.convert_tokens_to_ids(words), text_vocab_size=tok.vocab_size,
                             special_ids={vb.CLS: tok.cls_token_id, vb.SEP: tok.sep_token_id})

@@ -2,7 +2,7 @@
 
 The held-out set is the one the variant lab's recipes hold out (:class:`HeldoutConfig`): the corpus's last
 ``heldout_docs`` = 6 documents, never trained on, cut into contiguous blocks of ``block_tokens`` = 128 tokens
-([CLS] … [SEP]) by :func:`bertvariants.train.common.corpus_blocks` (the recipes' own function), of which the
+([CLS] … [SEP]) by :func:`bertvariants.corpus.corpus_blocks` (the recipes' own function), of which the
 first ``eval_blocks`` = 96 are scored. Corruption is drawn block after block from one generator seeded with
 ``mask_seed`` = 1234, so every model compared sees the same masks, the numbers do not depend on the batch size,
 and ``--limit N`` scores exactly the first N blocks of the full run.
@@ -74,7 +74,7 @@ def heldout_blocks(tokenizer, documents: Sequence[str], config: HeldoutConfig = 
     ``corpus_blocks`` tokenizes each side of its split on its own, so its held-out blocks depend only on the
     held-out documents: it is given just one training document in front of them (not the whole corpus).
     """
-    from bertvariants.train.common import corpus_blocks
+    from bertvariants.corpus import corpus_blocks
 
     k = config.heldout_docs
     if len(documents) <= k:
@@ -334,14 +334,14 @@ def span_scores(model, tokenizer, blocks, *, seed: int = MASK_SEED, batch_size: 
     """SpanBERT's two held-out losses and SBO accuracy: span masking from one seeded generator, then for every
     masked token the MLM prediction from its own state and the SBO prediction from its span's boundaries.
 
-    ``model``: :class:`bertvariants.train.spanbert.SpanBertModel` (a ``BertForMaskedLM`` + the SBO head).
+    ``model``: :class:`bertvariants.spanbert.SpanBertModel` (a ``BertForMaskedLM`` + the SBO head).
     """
     import torch
     from torch.nn import functional as F
 
     from bertvariants.common import IGNORE_INDEX, make_generator, special_tokens_mask
     from bertvariants.spanbert import SpanMaskingConfig
-    from bertvariants.train.spanbert import block_word_ids, mask_blocks
+    from bertvariants.spanbert import block_word_ids, mask_blocks
 
     gen = make_generator(seed)
     words = [block_word_ids(tokenizer, b) for b in blocks]

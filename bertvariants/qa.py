@@ -1,0 +1,190 @@
+"""Extractive question answering with a sliding window: SQuAD 1.1 / 2.0 decoding (Devlin et al. 2019 §4.2–4.3).
+
+Three steps, each testable alone:
+
+1. :func:`windows` — tokenize (question, context) pairs; a context longer than ``max_length`` is cut into
+   windows overlapping by ``stride`` tokens, each with its character offsets;
+2. :func:`window_logits` — run the QA head over the windows in batches → start / end logits per window;
+3. :func:`decode` — pure: in each window combine the ``n_best`` start and end logits into spans (end ≥ start, at
+   most ``max_answer_len`` tokens, inside the context), keep each span's best score over windows, and answer
+   "no answer" (SQuAD 2.0) when the null score (the [CLS] start + end logits, smallest over windows) beats the
+   best span by more than ``null_threshold``.
+
+:func:`answer_questions` chains them (as transformers' run_qa post-processing does). SpanBERT §4.1 fine-tunes on
+SQuAD with exactly this decoding; the SpanBERT tab and the harness's ``squad_v1`` / ``squad_v2`` use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+
+@dataclass(frozen=True)
+class QAResult:
+    """The answer to one question. ``answer == ""`` means "no answer" (SQuAD 2.0)."""
+
+    question: str
+    context: str
+    answer: str
+    start_char: int  # -1 for no answer
+    end_char: int
+    score: float  # start_logit + end_logit of the chosen span (or the null score)
+    null_score: float  # [CLS] start + end logit, minimum over windows
+    best_span_score: float  # best non-null span score (-inf if none)
+    probability: float  # softmax over the n-best candidates and the null answer
+    num_windows: int
+    candidates: list[dict] = field(default_factory=list)  # n-best: text, start_char, end_char, score
+
+    @property
+    def is_impossible(self) -> bool:
+        return self.answer == ""
+
+
+@dataclass
+class Windows:
+    """Tokenized windows of (question, context) pairs: ``encoding`` holds input ids etc. per window."""
+
+    encoding: object  # transformers BatchEncoding (offsets and sample mapping popped)
+    sample_map: list[int]  # window -> question index
+    offsets: list[list[tuple[int, int]]]  # window -> token -> (start_char, end_char) in the context
+    context_index: int  # which sequence of the pair is the context (0 or 1)
+
+    def __len__(self) -> int:
+        return len(self.encoding["input_ids"])
+
+
+@dataclass
+class WindowLogits:
+    start: list[torch.Tensor]  # window -> (T_w,) float32 on the CPU
+    end: list[torch.Tensor]
+
+
+def check_qa_inputs(questions: Sequence[str], contexts: Sequence[str]) -> None:
+    if len(questions) != len(contexts):
+        raise ValueError(f"got {len(questions)} questions but {len(contexts)} contexts")
+    if not questions:
+        raise ValueError("no questions given")
+    for i, (q, c) in enumerate(zip(questions, contexts)):
+        if not (q or "").strip():
+            raise ValueError(f"question {i + 1} is empty: please enter a question")
+        if not (c or "").strip():
+            raise ValueError(f"question {i + 1} has no context: extractive QA needs a passage to find the answer in")
+
+
+def windows(tokenizer, questions: Sequence[str], contexts: Sequence[str], *, max_length: int, stride: int) -> Windows:
+    """Cut each (question, context) pair into windows of ≤ ``max_length`` tokens overlapping by ``stride``."""
+    longest_q = max(len(tokenizer(q, add_special_tokens=False)["input_ids"]) for q in questions)
+    room = max_length - longest_q - 3  # [CLS] q [SEP] context [SEP]
+    if room < 16:
+        raise ValueError(f"the question is too long ({longest_q} tokens) for windows of {max_length} tokens")
+    stride = min(stride, room // 2)  # the overlap must leave room for new context in each window
+    pad_right = tokenizer.padding_side == "right"
+    enc = tokenizer(list(questions) if pad_right else list(contexts), list(contexts) if pad_right else list(questions),
+                    truncation="only_second" if pad_right else "only_first", max_length=max_length, stride=stride,
+                    return_overflowing_tokens=True, return_offsets_mapping=True, padding=False)
+    sample_map = list(enc.pop("overflow_to_sample_mapping"))
+    offsets = enc.pop("offset_mapping")
+    return Windows(enc, sample_map, offsets, 1 if pad_right else 0)
+
+
+def window_logits(model, tokenizer, wins: Windows, *, batch_size: int = 16) -> WindowLogits:
+    """Start / end logits of every window; windows of one request have the same length, so plain chunks pad little."""
+    enc, n = wins.encoding, len(wins)
+    device = next(model.parameters()).device
+    out = WindowLogits([], [])
+    with torch.inference_mode():
+        for lo in range(0, n, batch_size):
+            feats = [{k: enc[k][i] for k in enc.keys()} for i in range(lo, min(lo + batch_size, n))]
+            batch = {k: v.to(device) for k, v in tokenizer.pad(feats, padding="longest", return_tensors="pt").items()}
+            pred = model(**batch)
+            for row, feat in enumerate(feats):
+                t = len(feat["input_ids"])
+                out.start.append(pred.start_logits[row, :t].float().cpu())
+                out.end.append(pred.end_logits[row, :t].float().cpu())
+    return out
+
+
+def _window_candidates(wins: Windows, logits: WindowLogits, cls_token_id: int, *, n_best: int,
+                       max_answer_len: int) -> dict[int, dict]:
+    """question index -> {"null": min null score, "cands": [{start_char, end_char, score}], "windows": count}."""
+    best: dict[int, dict] = {}
+    for f in range(len(wins)):
+        seq_ids = wins.encoding.sequence_ids(f)
+        st, en, off = logits.start[f], logits.end[f], wins.offsets[f]
+        ids = wins.encoding["input_ids"][f]
+        cls = ids.index(cls_token_id) if cls_token_id in ids else 0
+        null = float(st[cls] + en[cls])
+        entry = best.setdefault(wins.sample_map[f], {"null": null, "cands": [], "windows": 0})
+        entry["null"] = min(entry["null"], null)
+        entry["windows"] += 1
+        k = min(n_best, len(st))
+        for s in torch.topk(st, k).indices.tolist():
+            for e in torch.topk(en, k).indices.tolist():
+                if seq_ids[s] != wins.context_index or seq_ids[e] != wins.context_index or e < s \
+                        or e - s + 1 > max_answer_len:
+                    continue
+                entry["cands"].append({"start_char": off[s][0], "end_char": off[e][1], "score": float(st[s] + en[e])})
+    return best
+
+
+def decide(question: str, context: str, entry: dict, *, n_best: int, null_threshold: float,
+           allow_impossible: bool) -> QAResult:
+    """Pure: one question's candidates (merged over windows) → its answer, or "no answer" (SQuAD 2.0)."""
+    merged: dict[tuple[int, int], float] = {}  # the same span seen from two overlapping windows: keep its best
+    for cand in entry["cands"]:
+        key = (cand["start_char"], cand["end_char"])
+        merged[key] = max(merged.get(key, float("-inf")), cand["score"])
+    ranked = sorted(merged.items(), key=lambda kv: -kv[1])[:n_best]
+    cands = [{"text": context[s:e], "start_char": s, "end_char": e, "score": sc} for (s, e), sc in ranked]
+    best_score = cands[0]["score"] if cands else float("-inf")
+    null = entry["null"]
+    scores = torch.tensor([x["score"] for x in cands] + ([null] if allow_impossible else []))
+    probs = torch.softmax(scores, 0).tolist() if len(scores) else []
+    if cands and (not allow_impossible or null - best_score <= null_threshold):
+        top = cands[0]
+        return QAResult(question, context, top["text"], top["start_char"], top["end_char"], top["score"], null,
+                        best_score, probs[0], entry["windows"], cands)
+    return QAResult(question, context, "", -1, -1, null, null, best_score, probs[-1] if probs else 1.0,
+                    entry["windows"], cands)
+
+
+def decode(wins: Windows, logits: WindowLogits, questions: Sequence[str], contexts: Sequence[str], *,
+           cls_token_id: int, n_best: int = 20, max_answer_len: int = 30, null_threshold: float = 0.0,
+           allow_impossible: bool = True) -> list[QAResult]:
+    """Pure: windows + their logits → one :class:`QAResult` per question (see the module docstring)."""
+    best = _window_candidates(wins, logits, cls_token_id, n_best=n_best, max_answer_len=max_answer_len)
+    return [decide(q, c, best[i], n_best=n_best, null_threshold=null_threshold, allow_impossible=allow_impossible)
+            for i, (q, c) in enumerate(zip(questions, contexts))]
+
+
+def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Sequence[str], *, max_length: int = 384,
+                     stride: int = 128, n_best: int = 20, max_answer_len: int = 30, null_threshold: float = 0.0,
+                     batch_size: int = 16, allow_impossible: bool = True) -> list[QAResult]:
+    """Answer each question from its context: :func:`windows` → :func:`window_logits` → :func:`decode`.
+
+    ``allow_impossible=False`` always returns a span (SQuAD 1.1).
+    """
+    check_qa_inputs(questions, contexts)
+    if not 0 <= stride < max_length:
+        raise ValueError(f"stride must be in [0, max_length), got stride={stride}, max_length={max_length}")
+    if n_best < 1 or max_answer_len < 1:
+        raise ValueError("n_best and max_answer_len must be ≥ 1")
+    questions = [q.strip() for q in questions]
+    # never feed more positions than the model has (tiny or distilled checkpoints may have fewer than 384)
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    max_length = min(max_length, positions) if positions else max_length
+    wins = windows(tokenizer, questions, contexts, max_length=max_length, stride=stride)
+    logits = window_logits(model, tokenizer, wins, batch_size=batch_size)
+    return decode(wins, logits, questions, contexts, cls_token_id=tokenizer.cls_token_id, n_best=n_best,
+                  max_answer_len=max_answer_len, null_threshold=null_threshold, allow_impossible=allow_impossible)
+
+
+def highlight_answer(result: QAResult) -> list[tuple[str, str | None]]:
+    """The context with the answer marked, for gr.HighlightedText."""
+    if result.is_impossible:
+        return [(result.context, None)]
+    c, s, e = result.context, result.start_char, result.end_char
+    return [(piece, label) for piece, label in ((c[:s], None), (c[s:e], "answer"), (c[e:], None)) if piece]

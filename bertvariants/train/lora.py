@@ -1,0 +1,102 @@
+"""LoRA fine-tuning (Hu et al. 2021) and the compact form the repository ships (:mod:`bertvariants.shipped`).
+
+Hu et al. §4.1: a frozen pretrained weight W₀ (d × k) is adapted as W₀ + (α / r)·B·A with B (d × r) = 0 and A
+(r × k) Gaussian at the start, r ≪ min(d, k); only A and B train, and after training B·A is merged into W₀, so
+inference costs nothing extra. We adapt every attention projection and both feed-forward linears of the packaged
+MiniLM (§7.1 finds adapting several matrices at a small rank beats one at a large rank) and train the task
+head in full (it starts from scratch).
+
+A recipe with ``lora_rank > 0`` saves its checkpoint in this compact form (``models/<name>/shipped.json`` + adapter
++ head; the resolver loads it like any checkpoint), and ``python -m bertvariants.train ship NAME`` copies it, with
+its model card and result record, into ``bertvariants/assets/models/<name>`` (what a fresh clone serves).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..io import atomic_directory, sha256_file
+from ..shipped import (ADAPTER_FILES, HEAD_FILE, HEAD_PREFIXES, LORA_TARGETS, SHIPPED_DIR, ShippedSpec,
+                       build_shipped_model, head_state, is_shipped, packaged_sha256, verify)
+
+SHIPPED_EXTRAS = ("README.md", "result.json")  # documentation shipped beside the weights (not hashed)
+
+
+def with_lora(model, kind: str, *, rank: int, alpha: float | None = None, dropout: float = 0.1):
+    """``model`` wrapped by peft with LoRA adapters of rank ``rank`` on :data:`LORA_TARGETS`; the base is frozen
+    and the task head (:data:`HEAD_PREFIXES`) trains in full. α defaults to 2r (the scale α/r = 2)."""
+    from peft import LoraConfig, get_peft_model
+
+    if rank < 1:
+        raise ValueError(f"lora_rank must be ≥ 1, got {rank}")
+    config = LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=dropout, target_modules=list(LORA_TARGETS))
+    peft_model = get_peft_model(model, config)
+    prefixes = HEAD_PREFIXES[kind]
+    for name, param in peft_model.base_model.model.named_parameters(remove_duplicate=False):
+        if prefixes and name.startswith(prefixes):
+            param.requires_grad_(True)
+    return peft_model
+
+
+def trainable_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _to_fp16(path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(path))
+    save_file({k: v.to(torch.float16).contiguous() for k, v in state.items()}, str(path))
+
+
+def export_compact(peft_model, out: Path, *, name: str, kind: str, base: str, config: dict,
+                   layers: tuple[int, ...] = (), recipe: str = "", max_length: int | None = None) -> Path:
+    """Write the compact form of a LoRA-trained model into ``out`` (atomically): the fp16 adapter, the fp16 task
+    head and ``shipped.json`` with their sha256; then load it back. The recipe's :func:`finish` adds the model
+    card, the loss curve and the result record beside them."""
+    from safetensors.torch import save_file
+
+    with atomic_directory(out) as tmp:
+        peft_model.save_pretrained(str(tmp))
+        (Path(tmp) / "README.md").unlink(missing_ok=True)  # peft's template card; finish() writes ours
+        _to_fp16(Path(tmp) / ADAPTER_FILES[1])
+        head = head_state(peft_model.base_model.model, kind)
+        if head:
+            save_file({k: v.to(torch.float16).contiguous() for k, v in head.items()}, str(Path(tmp) / HEAD_FILE))
+        files = {p.name: sha256_file(p) for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+        ShippedSpec(name=name, kind=kind, base=base, base_sha256=packaged_sha256(), files=files, config=config,
+                    layers=tuple(layers), recipe=recipe, max_length=max_length).write(tmp)
+    build_shipped_model(out)  # a compact form that does not load back is never left behind as done
+    return out
+
+
+def ship(checkpoint: Path, *, name: str, assets: Path = SHIPPED_DIR) -> Path:
+    """Copy the compact checkpoint a LoRA recipe saved (its weights, ``shipped.json``, model card and result
+    record) into ``assets/<name>``, after checking every hash."""
+    src = Path(checkpoint)
+    if not is_shipped(src):
+        raise ValueError(f"{src} is not a compact checkpoint (no shipped.json): train it with --set lora_rank=R "
+                         "(R ≥ 1) first")
+    spec = ShippedSpec.read(src)
+    verify(src, spec)
+    dst = Path(assets) / name
+    with atomic_directory(dst) as tmp:
+        for f in ("shipped.json", *spec.files, *SHIPPED_EXTRAS):
+            if (src / f).is_file():
+                shutil.copy2(src / f, Path(tmp) / f)
+    return dst
+
+
+def save_model(model, tokenizer, out: Path, cfg, *, name: str, kind: str, base: str = "minilm", config: dict | None = None,
+               layers: tuple[int, ...] = ()) -> Path:
+    """A recipe's checkpoint: the compact form when it trained a LoRA adapter (``cfg.lora_rank > 0``), else the
+    full ``save_pretrained`` checkpoint."""
+    from .records import save_checkpoint
+
+    if getattr(cfg, "lora_rank", 0):
+        return export_compact(model, out, name=name, kind=kind, base=base, config=config or {}, layers=layers,
+                              recipe=name, max_length=getattr(tokenizer, "model_max_length", None))
+    return save_checkpoint(model, tokenizer, out)

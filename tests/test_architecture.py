@@ -1,0 +1,172 @@
+"""The architecture, checked: layers import only downwards, no import cycles, files of one idea.
+
+Layers, lowest first (README "Architecture"): core (``bertvariants/*`` outside ``train/`` and ``ui/``) ←
+``evaluation`` ← ``bertvariants/train`` ← ``bertvariants/ui`` ← ``app.py``. Every import counts, function-local
+ones included: a function-local import still runs the imported module.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+PACKAGES = ("bertvariants", "evaluation")
+LAYERS = ("core", "evaluation", "train", "ui")  # lowest first
+MAX_FILE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def layer(module: str) -> str:
+    if module.startswith("bertvariants.ui"):
+        return "ui"
+    if module.startswith("bertvariants.train"):
+        return "train"
+    if module.startswith("evaluation"):
+        return "evaluation"
+    return "core"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def source_files() -> dict[str, Path]:
+    return {module_name(p): p for pkg in PACKAGES for p in sorted((REPO / pkg).rglob("*.py"))}
+
+
+def imported_modules(module: str, path: Path, known: set[str]) -> set[str]:
+    """Project modules ``module`` imports anywhere in its body (``from a import b`` counts a.b when it is a module)."""
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".") if is_package else module.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            names = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in known else prefix for a in node.names]
+        for name in names:
+            while name and name not in known:  # a name inside a module -> that module
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                found.add(name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = source_files()
+    return {m: imported_modules(m, p, set(files)) for m, p in files.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_graph_sees_function_local_imports():
+    graph = import_graph()
+    assert "bertvariants.models" in graph["evaluation.handle"]
+    assert "bertvariants.registry" in graph["bertvariants.models"]
+    assert layer("bertvariants.ui.albert") == "ui" and layer("bertvariants.train.mlm") == "train"
+    assert layer("evaluation.metrics.glue") == "evaluation" and layer("bertvariants.models") == "core"
+
+
+def test_no_module_imports_a_higher_layer():
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    upward = sorted(f"{a} ({layer(a)}) imports {b} ({layer(b)})" for a, deps in import_graph().items() for b in deps
+                    if rank[layer(b)] > rank[layer(a)])
+    assert not upward, "imports against the layer order:\n" + "\n".join(upward)
+
+
+def test_no_import_cycles():
+    assert not cycles(import_graph())
+
+
+def test_cycle_detection_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_library_code_never_imports_gradio():
+    offenders = []
+    for module, path in source_files().items():
+        if layer(module) == "ui":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            # gradio_client (an HTTP client: the load test's and the bench's clients) is not the UI framework
+            offenders += [f"{module} imports {n}" for n in names if n.split(".")[0] == "gradio"]
+    assert not offenders, offenders
+
+
+def test_no_private_name_is_imported_from_another_module():
+    offenders = []
+    for module, path in source_files().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in PACKAGES):
+                offenders += [f"{module}: from {'.' * node.level}{node.module or ''} import {a.name}"
+                              for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize("module", sorted(source_files()))
+def test_files_and_functions_hold_one_idea(module):
+    path = source_files()[module]
+    lines = path.read_text(encoding="utf-8").count("\n")
+    assert lines <= MAX_FILE_LINES, f"{path.relative_to(REPO)} has {lines} lines (> {MAX_FILE_LINES}): split it by idea"
+    long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines)" for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"{path.relative_to(REPO)}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
+
+
+def test_one_repo_root_and_one_shared_data_setting():
+    """REPO_ROOT is computed once (bertvariants.paths); the shared data directory has one env var."""
+    roots, data_envs = [], []
+    for module, path in source_files().items():
+        text = path.read_text(encoding="utf-8")
+        if "Path(__file__).resolve().parent.parent" in text and module != "bertvariants.paths":
+            roots.append(module)
+        if "BERTVARIANTS_SHARED_DATA" in text:
+            data_envs.append(module)
+    assert not roots, f"compute the repository root with bertvariants.paths.REPO_ROOT: {roots}"
+    assert not data_envs, f"the shared data setting is BERTVARIANTS_DATA (bertvariants.paths): {data_envs}"

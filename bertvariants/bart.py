@@ -365,9 +365,41 @@ def summarize(model, tokenizer, texts: Sequence[str], *, settings: GenerationSet
             enc = tokenizer(list(texts[i:i + batch_size]), truncation=True, max_length=limit, padding=True,
                             return_tensors="pt")
             # only ids and mask: seq2seq models take no token_type_ids (a BERT tokenizer would add them)
-            ids = model.generate(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device), num_beams=settings.num_beams, max_length=settings.max_length,
+            ids = model.generate(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
+                                 num_beams=settings.num_beams, max_length=settings.max_length,
                                  min_length=settings.min_length, early_stopping=settings.early_stopping,
                                  no_repeat_ngram_size=settings.no_repeat_ngram_size,
                                  length_penalty=settings.length_penalty)
             out.extend(s.strip() for s in tokenizer.batch_decode(ids, skip_special_tokens=True))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Which summarizer a resolved model is (the tab shows it honestly)
+# --------------------------------------------------------------------------------------------
+SUMMARIZER_KINDS = ("seq2seq", "causal-lm")  # an encoder-decoder like BART; a decoder prompted by instruction
+
+
+def summarize_with(loaded, texts: Sequence[str], *, settings: GenerationSettings = GenerationSettings()) -> list[str]:
+    """Abstractive summaries from a resolved model (:class:`bertvariants.models.LoadedModel`): a seq2seq model
+    through :func:`summarize`; a ``causal-lm`` instruction decoder (the offline stand-in) through
+    :func:`bertvariants.smollm.summarize`, with ``settings.max_length`` as its budget of new tokens."""
+    for t in texts:
+        check_document(t)
+    if loaded.kind == "seq2seq":
+        return summarize(loaded.model, loaded.tokenizer, texts, settings=settings)
+    if loaded.kind == "causal-lm":
+        from .smollm import summarize as instruct
+
+        return instruct(loaded.model, loaded.tokenizer, texts, num_beams=settings.num_beams,
+                        max_new_tokens=settings.max_length)
+    raise ValueError(f"a {loaded.kind} model cannot summarize: one of {', '.join(SUMMARIZER_KINDS)} is needed")
+
+
+def summarizer_note(kind: str, online: str | None) -> str:
+    """What the summarizer is, said plainly: a decoder-only stand-in is not BART."""
+    if kind != "causal-lm":
+        return "an encoder-decoder (seq2seq) summarizer"
+    from .smollm import STAND_IN
+
+    return STAND_IN + (f"; online: `{online}`" if online else "")

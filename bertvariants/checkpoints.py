@@ -8,53 +8,19 @@ Callers go through :mod:`bertvariants.models` (the one resolver), which re-expor
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from .io import sha256_file
-from .registry import (KINDS, PACKAGED_HUB_ID, PACKAGED_NAME, Manifest, auto_class, default_manifest,
+from .loaded import LoadedModel, ModelUnavailable, Resolution, revision_of, weights_hash
+from .registry import (KINDS, PACKAGED_NAME, Manifest, auto_class, default_manifest,
                        packaged_model_path)
 from .runtime import default_dtype, hub_online, pick_device, truthy
 from .shipped import is_shipped
 
 SOURCES = ("local", "hub-cache", "hub", "trained", "shipped", "packaged")
 SPECIAL_KINDS = ("electra-rtd", "span-mlm")  # what the held-out pretraining benchmarks ask for
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """Where a task's model comes from. ``location`` is a local directory or a Hub id."""
-
-    task: str
-    source: str  # one of SOURCES
-    location: str
-    tokenizer_location: str
-    revision: str | None = None
-    kind: str | None = None  # the kind this source serves, when it differs from the task's (a packaged decoder)
-    model_name: str = ""  # what the source is, for the label (packaged models: their Hub id)
-
-    @property
-    def label(self) -> str:
-        what = {
-            "local": "local checkpoint",
-            "hub-cache": "Hugging Face checkpoint (cached)",
-            "hub": "Hugging Face checkpoint",
-            "trained": "trained by this project (offline default)",
-            "shipped": "trained by this project, shipped in the repository (offline default)",
-            "packaged": ("pretrained weights shipped in a pip package (offline default)" if self.model_name
-                         else "packaged all-MiniLM-L6-v2 (offline default)"),
-        }[self.source]
-        name = self.location if self.source.startswith("hub") else Path(self.location).name or self.location
-        if self.source == "packaged":
-            name = self.model_name or PACKAGED_HUB_ID
-        return f"`{name}` — {what}"
-
-
-class ModelUnavailable(RuntimeError):
-    """No checkpoint can serve a task here; the message says what is missing and how to get it."""
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -74,79 +40,6 @@ def model_allowed(ref: str, manifest: Manifest | None = None) -> bool:
 # --------------------------------------------------------------------------------------------
 # A loaded model and its provenance
 # --------------------------------------------------------------------------------------------
-@dataclass
-class LoadedModel:
-    """A model ready for inference, with where it came from (shown in the UI and stored in results).
-
-    ``parts`` holds the further models a format brings (ELECTRA's generator, SpanBERT's MLM + SBO model);
-    ``architecture`` names a non-transformers format (e.g. "BiLSTMStudent") for the UI label.
-    """
-
-    resolution: Resolution
-    kind: str
-    model: Any
-    tokenizer: Any
-    device: str
-    parts: dict = field(default_factory=dict)
-    architecture: str = ""
-    revision: str = ""  # weights hash of a local directory, or the Hub commit / id
-
-    @property
-    def label(self) -> str:
-        return self.resolution.label + (f" · {self.architecture}" if self.architecture else "")
-
-    @property
-    def num_parameters(self) -> int:
-        model = self.parts.get("span_model", self.model)
-        return sum(p.numel() for p in model.parameters())
-
-    @property
-    def location(self) -> Path:
-        return Path(self.resolution.location)
-
-    @property
-    def pooling(self) -> str:
-        """The sentence-transformers pooling of the checkpoint (``1_Pooling/config.json``), else mean."""
-        cfg = self.location / "1_Pooling" / "config.json"
-        if cfg.is_file():
-            data = json.loads(cfg.read_text(encoding="utf-8"))
-            if data.get("pooling_mode_cls_token"):
-                return "cls"
-            if data.get("pooling_mode_max_tokens"):
-                return "max"
-        return "mean"
-
-    @property
-    def max_length(self) -> int:
-        """The longest input the model was trained on: sentence-transformers' max_seq_length, the position
-        table, the tokenizer's limit, BERT's 512 (whichever is smallest)."""
-        st = self.location / "sentence_bert_config.json"
-        limits = [json.loads(st.read_text(encoding="utf-8")).get("max_seq_length") if st.is_file() else None,
-                  getattr(getattr(self.model, "config", None), "max_position_embeddings", None),
-                  getattr(self.tokenizer, "model_max_length", None), 512]
-        return min(x for x in limits if isinstance(x, int) and x > 0)
-
-
-def weights_hash(path: Path) -> str:
-    """``sha256:<16 hex>`` over the weight files of a checkpoint directory (its revision in results)."""
-    files = sorted(p for p in Path(path).iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
-    if not files:
-        return "unknown"
-    h = hashlib.sha256()
-    for f in files:
-        h.update(sha256_file(f).encode())
-    return "sha256:" + h.hexdigest()[:16]
-
-
-def revision_of(location: str) -> str:
-    path = Path(location)
-    if path.is_dir():
-        if path.parent.name == "snapshots":  # a Hugging Face cache snapshot: its name is the commit sha
-            return f"hub:{path.name}"
-        return weights_hash(path)
-    return f"hub:{location}"
-
-
 def architecture_of(path: Path) -> str:
     """The model class a checkpoint directory holds (a compact shipped one: the class it is rebuilt as)."""
     if is_shipped(Path(path)):
@@ -276,13 +169,14 @@ def _load_shipped(location: str, kind: str, *, device: str, resolution: Resoluti
     if spec.kind != kind:
         raise ValueError(f"{location} is a shipped {spec.kind} model, not {kind}")
     model.to(device).eval()
-    if device.startswith("cuda"):
+    if device.startswith("cuda") and spec.base.startswith("minilm"):  # transformers models; the BiLSTM stays fp32
         model.to(default_dtype(device))
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_path()))
     if spec.max_length:
         tokenizer.model_max_length = spec.max_length  # e.g. the clinical classifier's 128-token chunks
-    return LoadedModel(resolution=resolution or Resolution("adhoc", "shipped", location, location), kind=kind,
-                       model=model, tokenizer=tokenizer, device=device, architecture=f"{type(model).__name__} (LoRA merged)",
+    return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, location), kind=kind,
+                       model=model, tokenizer=tokenizer, device=device,
+                       architecture=type(model).__name__ + (" (LoRA merged)" if spec.base.startswith("minilm") else ""),
                        revision="shipped:" + weights_hash(Path(location)))
 
 
@@ -296,10 +190,14 @@ def _load_gguf(location: str, kind: str, **kw) -> LoadedModel:
     return load_gguf_model(location, kind, **kw)
 
 
-def _load_onnx(location: str, kind: str, **kw) -> LoadedModel:
-    from .onnx_encoder import load_onnx_encoder  # sentence encoders shipped as ONNX in pip packages
+def _load_onnx(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
+               tokenizer_location: str | None = None, **_) -> LoadedModel:
+    from .onnx_encoder import open_onnx_encoder  # sentence encoders shipped as ONNX in pip packages
 
-    return load_onnx_encoder(location, kind, **kw)
+    enc = open_onnx_encoder(location, device=device, tokenizer_location=tokenizer_location)
+    return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, tokenizer_location or location),
+                       kind=kind, model=enc.model, tokenizer=enc.tokenizer, device=enc.device,
+                       architecture=enc.architecture, revision=enc.revision)
 
 
 def is_bilstm(path: Path) -> bool:

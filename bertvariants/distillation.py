@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, Sequence
 
 import plotly.graph_objects as go
@@ -357,14 +356,6 @@ def tang_objective(student_logits: torch.Tensor, teacher_logits: torch.Tensor, l
 # --------------------------------------------------------------------------------------------
 def num_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def size_on_disk(directory: str | Path) -> int:
-    """Bytes of the weight files in a checkpoint directory (safetensors / bin); 0 for a Hub id not on disk."""
-    path = Path(directory)
-    if not path.is_dir():
-        return 0
-    return sum(f.stat().st_size for f in path.iterdir() if f.suffix in {".safetensors", ".bin", ".pt", ".pth"})
 
 
 def temperature_figure(logits: Sequence[float], *, temperature: float, labels: Sequence[str] | None = None) -> go.Figure:

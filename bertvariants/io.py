@@ -453,3 +453,17 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf")
+
+
+def weights_size(location: str | os.PathLike) -> int:
+    """Bytes of the weight files of a checkpoint directory (or of one weight file); 0 when it is not on disk
+    (a Hub id). Tokenizer and config files do not count."""
+    path = Path(location)
+    if path.is_file():
+        return path.stat().st_size
+    if not path.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in path.iterdir() if f.is_file() and f.suffix in WEIGHT_SUFFIXES)

@@ -5,10 +5,16 @@ layer turns token states into one fixed-size vector (MEAN by default; CLS; MAX),
 the cosine of the two vectors is the similarity. That makes semantic search over n sentences cost
 n forward passes instead of the n·(n-1)/2 a cross-encoder needs (§1: 65 hours → 5 seconds for
 10,000 sentences).
+
+The same pair can also go through several encoders side by side (:func:`compare_models`): the packaged PyTorch
+all-MiniLM-L6-v2, paraphrase-MiniLM-L3-v2 as fp32 ONNX and all-MiniLM-L6-v2 with int8 ONNX weights
+(:data:`COMPARE_MODELS`), each with its cosine, live latency, parameter count and size on disk.
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,6 +24,7 @@ import torch
 
 from .common import POOLING_MODES, pool  # noqa: F401  (re-exported: pooling is this paper's mechanism)
 from .inference import encode
+from .io import weights_size
 
 MAX_SENTENCES = 2000  # list inputs in the UI / API
 MAX_CHARS = 5000  # per sentence
@@ -100,6 +107,60 @@ def similarity_pairs(model, tokenizer, firsts: Sequence[str], seconds: Sequence[
     check_pairs(firsts, seconds)
     scores = similarities(model, tokenizer, firsts, seconds, pooling=pooling)
     return scores if decimals is None else [round(s, decimals) for s in scores]
+
+
+# --------------------------------------------------------------------------------------------
+# One pair, several encoders
+# --------------------------------------------------------------------------------------------
+COMPARE_MODELS = ("minilm", "minilm-l3-onnx", "minilm-int8-onnx")  # names bertvariants.models.load accepts
+
+
+@dataclass(frozen=True)
+class TimedPair:
+    score: float  # cos(u, v)
+    latency_ms: float  # median wall time of one encode of the pair (tokenize + forward + pool), after a warm-up
+
+
+def timed_similarity(model, tokenizer, a: str, b: str, *, pooling: str = "mean", max_length: int | None = None,
+                     repeats: int = 5) -> TimedPair:
+    """Cosine of one pair and the median latency of encoding it (both sentences in one batched pass).
+
+    One untimed warm-up first: a fresh session or module allocates its buffers on the first call.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be ≥ 1, got {repeats}")
+    a, b = check_sentences([a], maximum=1)[0], check_sentences([b], maximum=1)[0]
+    encode(model, tokenizer, [a, b], pooling=pooling, max_length=max_length)
+    times, emb = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        emb = encode(model, tokenizer, [a, b], pooling=pooling, max_length=max_length)  # (2, H), unit rows
+        times.append((time.perf_counter() - t0) * 1000)
+    return TimedPair(score=float(emb[0] @ emb[1]), latency_ms=statistics.median(times))
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """One encoder's row of the side-by-side view."""
+
+    name: str  # the name it was loaded by (a :data:`COMPARE_MODELS` entry)
+    label: str  # where it comes from and what runs it
+    score: float
+    latency_ms: float
+    parameters: int
+    size_bytes: int
+
+
+def compare_models(loaded: Sequence[tuple[str, object]], a: str, b: str, *, repeats: int = 5) -> list[ModelComparison]:
+    """The same pair through every ``(name, LoadedModel)``: cosine with the model's own pooling, live latency,
+    parameters and size on disk. Models run one after another, so each latency is measured alone."""
+    rows = []
+    for name, m in loaded:
+        timed = timed_similarity(m.model, m.tokenizer, a, b, pooling=m.pooling, max_length=m.max_length,
+                                 repeats=repeats)
+        rows.append(ModelComparison(name=name, label=m.label, score=timed.score, latency_ms=timed.latency_ms,
+                                    parameters=m.num_parameters, size_bytes=weights_size(m.resolution.location)))
+    return rows
 
 
 @dataclass(frozen=True)

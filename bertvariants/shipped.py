@@ -6,16 +6,19 @@ A shipped model is a folder ``bertvariants/assets/models/<name>/`` holding:
 - ``shipped.json`` — what it is: the kind it serves, the **base** it is applied to (recomputed at load from the
   packaged all-MiniLM-L6-v2, whose sha256 is recorded and checked), the model config overrides (labels), and the
   sha256 of every file in the folder (checked at load: a changed or truncated file is refused);
-- ``adapter_model.safetensors`` + ``adapter_config.json`` — a LoRA adapter (Hu et al. 2021, §4.1: W = W₀ + BA,
-  rank r ≪ d) over the base's attention and feed-forward linears, saved by ``peft``; merged into the base at load
-  (``merge_and_unload``), so inference costs exactly what the plain model costs;
+- ``adapter_model.safetensors`` + ``adapter_config.json`` — a LoRA adapter (Hu et al. 2021, §4.1: rank r ≪ d)
+  over the base's attention and feed-forward linears, saved by ``peft``; merged into the base at load as
+  W₀ + (α/r)·B·A (:func:`merge_lora`, what peft's ``merge_and_unload`` computes, without importing peft), so
+  inference costs exactly what the plain model costs;
 - ``head.safetensors`` — the task head trained from scratch (classifier, QA span head, the MLM transform and
   bias, ELECTRA's replaced-token head), fp16; weights tied to the base (the MLM decoder = the word embeddings)
   are not stored;
 - ``README.md`` — the model card (recipe, data and its sha256, steps, seconds, harness metrics with CI, seed).
 
 Bases (:data:`BASES`): ``minilm`` (the packaged model with the kind's head), ``minilm-layers`` (only the listed
-encoder layers, DistilBERT-style), ``minilm-electra`` (the packaged weights as an ELECTRA discriminator). Only
+encoder layers, DistilBERT-style), ``minilm-electra`` (the packaged weights as an ELECTRA discriminator),
+``bilstm-minilm`` (Tang et al.'s BiLSTM student on the packaged, frozen token embeddings; everything else is in
+``head.safetensors``). Only
 safetensors are read; no pickle is ever loaded from the assets.
 """
 
@@ -150,13 +153,42 @@ def _minilm_electra(kind: str, config: dict, layers: tuple[int, ...]):
     return discriminator_from_bert(BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False))
 
 
-BASES: dict[str, Callable] = {"minilm": _minilm, "minilm-layers": _minilm_layers, "minilm-electra": _minilm_electra}
+def _bilstm_minilm(kind: str, config: dict, layers: tuple[int, ...]):
+    """Tang et al.'s BiLSTM student whose (frozen) word embeddings are the packaged MiniLM's token embeddings."""
+    from safetensors import safe_open
+
+    from .students import BiLSTMConfig, BiLSTMStudent
+
+    model = BiLSTMStudent(BiLSTMConfig.from_json(config))
+    with safe_open(str(packaged_model_path() / "model.safetensors"), framework="pt") as f:
+        emb = f.get_tensor("embeddings.word_embeddings.weight")
+    if tuple(emb.shape) != tuple(model.embedding.weight.shape):
+        raise ShippedModelError(f"the packaged embeddings {tuple(emb.shape)} do not fit the student's "
+                                f"{tuple(model.embedding.weight.shape)}")
+    model.embedding.weight.data.copy_(emb)
+    return model
+
+
+BASES: dict[str, Callable] = {"minilm": _minilm, "minilm-layers": _minilm_layers, "minilm-electra": _minilm_electra,
+                              "bilstm-minilm": _bilstm_minilm}
 
 
 def build_base(spec: ShippedSpec):
+    """The base rebuilt from the packaged model. transformers' load report would list the task head as "newly
+    initialized": true of the base, but the shipped head is copied in next, so the report is silenced here."""
+    from transformers.utils import logging as hf_logging
+
     if spec.base not in BASES:
         raise ShippedModelError(f"{spec.name}: unknown base {spec.base!r}; one of {', '.join(BASES)}")
-    return BASES[spec.base](spec.kind, dict(spec.config), spec.layers)
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return BASES[spec.base](spec.kind, dict(spec.config), spec.layers)
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def head_state(model, kind: str) -> dict:
@@ -181,10 +213,40 @@ def load_head(model, path: Path) -> None:
             params[name].copy_(value.to(params[name].dtype))
 
 
+def merge_lora(model, folder: Path) -> int:
+    """Hu et al. 2021 §4.1: W = W₀ + (α / r)·B·A for every adapted linear of the peft adapter in ``folder``, in
+    place (what peft's ``merge_and_unload`` computes; peft itself is needed only to train). Returns the number of
+    merged matrices. Adapter options that change the formula (rsLoRA, DoRA, per-module ranks) are refused."""
+    import torch
+    from safetensors.torch import load_file
+
+    config = json.loads((Path(folder) / ADAPTER_FILES[0]).read_text(encoding="utf-8"))
+    unsupported = [k for k in ("use_rslora", "use_dora", "fan_in_fan_out", "rank_pattern", "alpha_pattern")
+                   if config.get(k)]
+    if config.get("peft_type") != "LORA" or unsupported:
+        raise ShippedModelError(f"{folder}: only plain LoRA adapters are merged here (found {unsupported or config.get('peft_type')})")
+    scale = config["lora_alpha"] / config["r"]
+    state = load_file(str(Path(folder) / ADAPTER_FILES[1]))
+    modules = dict(model.named_modules())
+    merged = 0
+    for key, a in state.items():
+        if not key.endswith(".lora_A.weight"):
+            continue
+        name = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+        b = state.get(key.replace(".lora_A.", ".lora_B."))
+        linear = modules.get(name)
+        if b is None or linear is None or tuple(linear.weight.shape) != (b.shape[0], a.shape[1]):
+            raise ShippedModelError(f"{folder}: adapter entry {name} does not match the base")
+        with torch.no_grad():
+            linear.weight += scale * (b.float() @ a.float()).to(linear.weight.dtype)  # (out, r) @ (r, in)
+        merged += 1
+    if merged == 0 or merged * 2 != len(state):
+        raise ShippedModelError(f"{folder}: {len(state)} adapter tensors, {merged} merged")
+    return merged
+
+
 def build_shipped_model(folder: Path):
     """(model, spec): the base rebuilt from the packaged model, the head copied in, the adapter merged."""
-    from peft import PeftModel
-
     folder = Path(folder)
     spec = ShippedSpec.read(folder)
     verify(folder, spec)
@@ -192,5 +254,5 @@ def build_shipped_model(folder: Path):
     if (folder / HEAD_FILE).is_file():
         load_head(model, folder / HEAD_FILE)
     if (folder / ADAPTER_FILES[1]).is_file():
-        model = PeftModel.from_pretrained(model, str(folder), is_trainable=False).merge_and_unload()
+        merge_lora(model, folder)
     return model.eval(), spec

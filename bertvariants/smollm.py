@@ -8,8 +8,8 @@ version) no longer matches the recorded sha256, and the copy is rebuilt.
 
 It is a 135M decoder-only *instruction* model, not BART: it stands in for facebook/bart-large-cnn (the BART tab's
 online model) when the Hub is out of reach, and the tab says so. :func:`summarize` prompts it through its chat
-template and decodes only the new tokens (greedy beam search: deterministic). The loader is the ``gguf`` entry
-of :data:`bertvariants.checkpoints.LOADERS`; callers go through :mod:`bertvariants.models`.
+template and decodes only the new tokens (beam search without sampling: deterministic). The loader is the
+``gguf`` entry of :data:`bertvariants.checkpoints.LOADERS`; callers go through :mod:`bertvariants.models`.
 
 References: Allal et al. 2025, "SmolLM2: When Smol Goes Big" (arXiv:2502.02737); GGUF: ggml's single-file format.
 """
@@ -27,6 +27,7 @@ from typing import Sequence
 import torch
 
 from .io import atomic_directory, atomic_write_bytes, sha256_file
+from .loaded import LoadedModel, Resolution
 from .registry import default_manifest
 from .runtime import default_dtype
 
@@ -51,14 +52,15 @@ def gguf_file(location: str | Path) -> Path:
 
 
 @lru_cache(maxsize=8)
-def _digest(path: str, size: int, mtime_ns: int) -> str:
+def _digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
     return sha256_file(path)
 
 
 def gguf_sha256(path: Path) -> str:
-    """Hex sha256 of the GGUF file (hashed once per process per file version: ~0.2 s for 98 MB)."""
+    """Hex sha256 of the GGUF file, hashed once per process per version of the file (~0.2 s for 98 MB); a
+    reinstalled package writes a new file (new inode / size / mtime), which is hashed again."""
     st = Path(path).stat()
-    return _digest(str(path), st.st_size, st.st_mtime_ns)
+    return _digest(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def copy_dir_for(gguf: Path, models_dir: Path | None = None) -> Path:
@@ -152,14 +154,13 @@ def inference_dtype(device: str) -> torch.dtype:
     return torch.bfloat16 if cpu_native_bf16() else torch.float32
 
 
-def load_gguf_model(location: str, kind: str, *, device: str, resolution=None, tokenizer_location: str | None = None,
-                    revision: str | None = None):
+def load_gguf_model(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
+                    tokenizer_location: str | None = None, revision: str | None = None) -> LoadedModel:
     """The ``gguf`` loader (:data:`bertvariants.checkpoints.LOADERS`): a directory holding one GGUF decoder,
-    served from its bf16 copy (built on first use). ``tokenizer_location`` / ``revision`` do not apply: the
-    tokenizer is inside the GGUF and the revision is the GGUF's sha256."""
+    served from its bf16 copy (built on first use) in :func:`inference_dtype`. ``tokenizer_location`` and
+    ``revision`` do not apply: the tokenizer (with its chat template) is inside the GGUF, and the revision is
+    the GGUF's sha256."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .checkpoints import LoadedModel, Resolution
 
     if kind != "causal-lm":
         raise ValueError(f"a GGUF decoder serves kind 'causal-lm', not {kind!r}")

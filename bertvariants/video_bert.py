@@ -5,10 +5,12 @@ text-video sequence, and the linguistic-visual alignment classifier.
 is embedded by a pretrained S3D network (1024-d), and the embeddings are tokenized by hierarchical k-means with
 depth d = 4 and k = 12 branches per level, i.e. 12^4 = 20,736 visual words.
 
-Honest deviation: no pretrained video CNN is available offline, so :func:`segment_features` is a documented
-hand-crafted feature (colour histograms + a downsampled grey image + frame-difference motion energy). It captures
-colour, layout and how much moves, not semantics. Precomputed features (e.g. real S3D vectors in a .npy file)
-can be tokenized instead with :func:`load_features`.
+Honest deviation: the paper's S3D (a video CNN pretrained on Kinetics) is not available offline. The features are
+pluggable (a :data:`Featurizer` maps frames and [start, end) windows to vectors): :mod:`bertvariants.video_features`
+offers per-frame ImageNet EfficientNet-Lite0 features averaged over each segment (a pretrained image CNN: semantics,
+no motion), and :func:`segment_features` here is a documented hand-crafted feature (colour histograms + a
+downsampled grey image + frame-difference motion energy; colour, layout and how much moves, not semantics).
+Precomputed features (e.g. real S3D vectors in a .npy file) can be tokenized instead with :func:`load_features`.
 
 Decoding uses the ffmpeg binary that ships inside the ``imageio-ffmpeg`` wheel.
 """
@@ -16,9 +18,9 @@ Decoding uses the ffmpeg binary that ships inside the ``imageio-ffmpeg`` wheel.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -173,10 +175,17 @@ def segment_features(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([unit(hist), unit(layout), unit(motion), [float(diff.mean()) * 10]]).astype(np.float32)
 
 
+Featurizer = Callable[[np.ndarray, Sequence[tuple[int, int]]], np.ndarray]  # (frames, windows) -> (len(windows), D)
+
+
+def window_features(frames: np.ndarray, windows: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Hand-crafted features (S, FEATURE_DIM) of [start, end) frame windows: the default :data:`Featurizer`."""
+    return np.stack([segment_features(frames[s:e]) for s, e in windows])
+
+
 def video_features(frames: np.ndarray, *, segment_frames: int = SEGMENT_FRAMES, hop: int | None = None) -> np.ndarray:
     """(num_segments, FEATURE_DIM) features of consecutive segments of a decoded video."""
-    return np.stack([segment_features(frames[s:e]) for s, e in segment_bounds(len(frames), segment_frames=segment_frames,
-                                                                               hop=hop)])
+    return window_features(frames, segment_bounds(len(frames), segment_frames=segment_frames, hop=hop))
 
 
 def load_features(data: bytes | str | Path, *, max_rows: int = 100_000) -> np.ndarray:
@@ -414,16 +423,20 @@ class Storyboard:
 
 
 def tokenize_video(video: DecodedVideo, *, depth: int, branching: int, seed: int = 0,
-                   extra_fit: Sequence[np.ndarray] = (), fit_hop: int = 5) -> Storyboard:
+                   extra_fit: Sequence[np.ndarray] = (), fit_hop: int = 5,
+                   featurize: Featurizer = window_features) -> Storyboard:
     """Segment a decoded video, featurize, fit the hierarchical k-means and give each 1.5 s segment a visual word.
 
     A single clip has only a handful of 1.5 s segments, far too few to fit a k^d codebook, so the tree is fitted
     on overlapping windows (hop ``fit_hop`` frames) of this clip plus ``extra_fit`` feature arrays (e.g. the
-    sample clips), while the tokens are read off the non-overlapping segments, as in the paper.
+    sample clips, made by the same ``featurize``), while the tokens are read off the non-overlapping segments,
+    as in the paper.
     """
     bounds = segment_bounds(len(video.frames))
-    feats = np.stack([segment_features(video.frames[s:e]) for s, e in bounds])
-    fit_x = np.concatenate([video_features(video.frames, hop=fit_hop), *extra_fit], axis=0)
+    windows = [*bounds, *segment_bounds(len(video.frames), hop=fit_hop)]
+    x = featurize(video.frames, windows)  # one call: a CNN featurizer runs each sampled frame once
+    feats = x[:len(bounds)]
+    fit_x = np.concatenate([x[len(bounds):], *extra_fit], axis=0)
     tree = HierarchicalKMeans(depth=depth, branching=branching, seed=seed).fit(fit_x)
     ids = tree.predict(feats).tolist()
     thumbs = [video.frames[(s + e - 1) // 2] for s, e in bounds]

@@ -119,11 +119,11 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
 
 # ----------------------------------------------------------------------------------------------- fixtures
 # How the matrix gets a tiny model of each manifest kind (registry.KINDS): "bert" = conftest's tiny_checkpoint
-# (a tiny BertModel / BertFor<head>), "bart" / "electra" = the tiny models below.
+# (a tiny BertModel / BertFor<head>), "bart" / "electra" / "llama" = the tiny models below.
 TINY_MAKERS: dict[str, str] = {
     "sentence-embedding": "bert", "feature-extraction": "bert", "masked-lm": "bert",
     "sequence-classification": "bert", "question-answering": "bert", "seq2seq": "bart",
-    "electra-discriminator": "electra",
+    "electra-discriminator": "electra", "causal-lm": "llama",
 }
 
 
@@ -154,7 +154,17 @@ def tiny_models(tiny_checkpoint, tiny_tokenizer_dir, tiny_bert_config, tmp_path_
                                num_attention_heads=3, intermediate_size=37, max_position_embeddings=128)
         return save_tiny(tf.ElectraForPreTraining, cfg, tiny_tokenizer_dir, tmp_path_factory.mktemp("electra"))
 
-    makers = {"bert": tiny_checkpoint, "bart": bart, "electra": electra}
+    def llama(kind):  # a decoder-only instruction model (the BART tab's offline stand-in is one)
+        cfg = tf.LlamaConfig(vocab_size=30522, hidden_size=36, intermediate_size=37, num_hidden_layers=1,
+                             num_attention_heads=3, num_key_value_heads=1, max_position_embeddings=128,
+                             pad_token_id=0, bos_token_id=101, eos_token_id=102)
+        out = tmp_path_factory.mktemp("llama")
+        tok = tf.AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+        tok.chat_template = "{% for m in messages %}{{ m['content'] }} [SEP] {% endfor %}"
+        tok.save_pretrained(out)  # kept: save_tiny copies only the tokenizer files not already there
+        return save_tiny(tf.LlamaForCausalLM, cfg, tiny_tokenizer_dir, out)
+
+    makers = {"bert": tiny_checkpoint, "bart": bart, "electra": electra, "llama": llama}
     saved = dict(os.environ)
     for task in default_manifest().tasks.values():
         if task.offline == "packaged":

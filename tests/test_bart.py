@@ -177,16 +177,39 @@ def test_ui_summarize_generate_and_fallback(tmp_path, monkeypatch, tiny_bart):
     from bertvariants import models
     from bertvariants.ui import bart as ui
 
-    summary, md = ui.summarize(ui.EXAMPLE, 4, 100, True, "lead-3")  # no seq2seq model offline
-    assert "Extractive fallback" in md and summary == bart.lead_n(ui.EXAMPLE, 3).text
+    def nothing(task):
+        raise models.ModelUnavailable("no summarization model here.")
+
+    lead3 = bart.lead_n(ui.EXAMPLE, 3).text
+    with monkeypatch.context() as m:  # neither BART nor the packaged stand-in: the extractive fallback
+        m.setattr(ui, "get_model", nothing)
+        summary, md, beside = ui.summarize(ui.EXAMPLE, 4, 100, True, "lead-3")
+    assert "Extractive fallback" in md and summary == lead3 == beside
     monkeypatch.setenv("BERTVARIANTS_MODEL_SUMMARIZATION", str(tiny_bart))
-    summary, md = ui.summarize(ui.EXAMPLE, 2, 12, True, "lead-3")
+    summary, md, beside = ui.summarize(ui.EXAMPLE, 2, 12, True, "lead-3")
     assert md.startswith("Abstractive summary") and "num_beams=2" in md and isinstance(summary, str)
+    assert "encoder-decoder" in md and "standing in" not in md and beside == lead3
     for args, msg in (((" ", 4, 100, True, "lead-3"), "empty"), ((ui.EXAMPLE, 0, 100, True, "lead-3"), "num_beams"),
-                      (("x" * 1_000_000, 4, 100, True, "lead-3"), "limit")):
+                      (("x" * 1_000_000, 4, 100, True, "lead-3"), "limit"),
+                      ((ui.EXAMPLE, 2, 100, True, "no-such"), "fallback must be one of")):
         with pytest.raises(gr.Error, match=msg):
             ui.summarize(*args)
     assert models.resolve("summarization").source == "local"
+
+
+def test_ui_summarize_offline_stand_in_is_labelled(monkeypatch, one_torch_thread):
+    """Offline the task resolves to SmolLM2-135M-Instruct from its pip package: a real abstractive summary,
+    labelled as the decoder-only stand-in it is, with Lead-3 beside it."""
+    from bertvariants import models, packaged
+    from bertvariants.ui import bart as ui
+
+    monkeypatch.delenv("BERTVARIANTS_MODEL_SUMMARIZATION", raising=False)
+    if not packaged.available("smollm2") or models.resolve("summarization").source != "packaged":
+        pytest.skip("summarization is not served by the packaged SmolLM2 here")
+    summary, md, beside = ui.summarize(ui.EXAMPLE, 1, 20, True, "lead-3")
+    assert summary.strip() and summary != beside == bart.lead_n(ui.EXAMPLE, 3).text
+    assert "SmolLM2-135M-Instruct" in md and "standing in for BART offline" in md
+    assert "facebook/bart-large-cnn" in md and "num_beams=1" in md and "at most 20 new tokens" in md
 
 
 def test_highlight_marks_only_block_starts_as_moved():

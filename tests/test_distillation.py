@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from bertvariants.io import weights_size
 from bertvariants import distillation as kd
 from bertvariants import models
 from bertvariants.students import BiLSTMConfig, BiLSTMStudent
@@ -206,7 +207,7 @@ def test_load_student_transformers_and_errors(tmp_path, tiny_checkpoint):
     loaded = models.load_checkpoint(str(tiny_checkpoint("sequence-classification")), "sequence-classification",
                                     device="cpu")
     assert type(loaded.model).__name__ == "BertForSequenceClassification" and loaded.architecture == ""
-    assert kd.size_on_disk(tiny_checkpoint("sequence-classification")) > 0
+    assert weights_size(tiny_checkpoint("sequence-classification")) > 0
     with pytest.raises(ValueError, match="not a checkpoint"):
         models.load_checkpoint(str(tmp_path), "sequence-classification", device="cpu")
 

@@ -42,7 +42,15 @@ HEADED = _first(_TASKS, "served by a model with a task head", lambda t: t["kind"
 PACKAGED = _first(_TASKS, "served offline by the packaged MiniLM", lambda t: t["offline"] == "packaged")
 TRAINED = _first(_TASKS, "on the Hub and trained here offline",
                  lambda t: t.get("hub") and t["offline"].startswith("trained:") and t.get("build"))
-NO_OFFLINE = _first(_TASKS, "Hub-only (offline: none)", lambda t: t.get("hub") and t["offline"] == "none")
+SHIPPED = _first(_TASKS, "served offline by a model shipped in the repository", lambda t: t.get("shipped"))
+
+
+def _without_shipped(raw: dict | None = None) -> dict:
+    """The manifest as if the repository shipped no compact models (what a task falls back to without them)."""
+    raw = copy.deepcopy(raw or _raw())
+    for task in raw["tasks"].values():
+        task.pop("shipped", None)
+    return raw
 
 
 def tasks_named_by(path: Path) -> set[str]:
@@ -144,15 +152,20 @@ def test_build_demo_rejects_a_bad_manifest(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- resolution order
 def test_resolution_order(tmp_path, monkeypatch, tiny_checkpoint):
-    """explicit env path -> hub cache/online -> project-trained -> packaged -> unavailable."""
+    """explicit env path -> hub cache/online -> project-trained -> shipped -> packaged -> unavailable."""
     manifest = _manifest(tmp_path)
     spec = manifest.task(PACKAGED)
     fill = manifest.task(TRAINED)
 
-    # offline, nothing cached or trained: packaged MiniLM for embeddings, unavailable for a task head
+    # offline, nothing cached or trained: packaged MiniLM for embeddings, the shipped model for a task head
     assert models.resolve(spec, manifest, online=False).source == "packaged"
+    if fill.shipped:
+        res = models.resolve(fill, manifest, online=False)
+        assert (res.source, Path(res.location).name) == ("shipped", fill.shipped)
+    # without shipped models: unavailable, and the message says how to build one
+    bare = _manifest(tmp_path, _without_shipped())
     with pytest.raises(models.ModelUnavailable, match=re.escape(fill.build)):
-        models.resolve(fill, manifest, online=False)
+        models.resolve(bare.task(TRAINED), bare, online=False)
 
     # a project-trained checkpoint is found in the models directory
     trained = manifest.models_dir / fill.trained_name
@@ -198,7 +211,9 @@ def test_env_var_name_and_label(tmp_path):
     assert spec.env_var == "BERTVARIANTS_MODEL_ELECTRA_DISCRIMINATOR"
     res = models.resolve(PACKAGED, manifest, online=False)
     assert "packaged all-MiniLM-L6-v2" in res.label and reg.PACKAGED_HUB_ID in res.label
-    assert "unavailable" in models.describe(NO_OFFLINE, manifest)
+    raw = _without_shipped()
+    raw["tasks"][SHIPPED]["offline"] = "none"
+    assert "unavailable" in models.describe(SHIPPED, _manifest(tmp_path, raw))
 
 
 def test_offline_detection_is_fast_and_sticky(monkeypatch):

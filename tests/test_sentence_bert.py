@@ -1,4 +1,5 @@
-"""Sentence-BERT: pooling modes against hand-computed values, cosine, batched encoding, search, clustering."""
+"""Sentence-BERT: pooling modes against hand-computed values, cosine, batched encoding, search, clustering, and
+the same pair through three encoders (the compare view)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from bertvariants.io import weights_size
 from bertvariants import sentence_bert as sb
 from bertvariants.common import pool
 
@@ -132,3 +134,62 @@ def test_similarity_pairs_is_the_cosine_of_encode_embeddings(tiny):
         sb.similarity_pairs(model, tok, ["a", "b"], ["c", "  "])
     with pytest.raises(ValueError, match="the limit is"):
         sb.similarity_pairs(model, tok, ["a"], ["x" * (sb.MAX_CHARS + 1)])
+
+
+def test_size_on_disk_counts_every_weight_format(tmp_path):
+    for name, size in (("model.safetensors", 10), ("model.onnx", 7), ("model.gguf", 5), ("vocab.txt", 1000)):
+        (tmp_path / name).write_bytes(b"x" * size)
+    assert weights_size(tmp_path) == 22  # the vocabulary is not a weight file
+    assert weights_size(tmp_path / "model.onnx") == 7
+    assert weights_size(tmp_path / "missing") == 0 and weights_size("org/hub-id") == 0
+
+
+def test_timed_similarity_is_the_pair_cosine_with_a_latency(tiny):
+    model, tok = tiny
+    timed = sb.timed_similarity(model, tok, "a cat sits", "a dog runs", pooling="cls", repeats=2)
+    assert timed.score == pytest.approx(sb.similarity(model, tok, "a cat sits", "a dog runs", pooling="cls").score,
+                                        abs=1e-5)
+    assert timed.latency_ms > 0
+    with pytest.raises(ValueError, match="repeats must be"):
+        sb.timed_similarity(model, tok, "a", "b", repeats=0)
+    with pytest.raises(ValueError, match="at least 1 non-empty"):
+        sb.timed_similarity(model, tok, "  ", "b")
+
+
+def test_compare_models_gives_one_row_per_model(tiny_checkpoint):
+    from bertvariants.models import load_checkpoint
+
+    path = str(tiny_checkpoint("feature-extraction"))
+    m = load_checkpoint(path, "feature-extraction", device="cpu")
+    rows = sb.compare_models([("tiny", m), ("tiny again", m)], "a cat sits", "a dog runs", repeats=1)
+    assert [r.name for r in rows] == ["tiny", "tiny again"]
+    assert rows[0].score == pytest.approx(rows[1].score, abs=1e-6)
+    assert rows[0].parameters == sum(p.numel() for p in m.model.parameters())
+    assert rows[0].size_bytes == weights_size(path) > 0 and rows[0].latency_ms > 0
+
+
+def test_the_compare_endpoint_returns_three_rows():
+    """PyTorch MiniLM-L6, MiniLM-L3 ONNX, MiniLM-L6 int8 ONNX on one pair (the real packaged models, offline)."""
+    from bertvariants.models import available
+    from bertvariants.ui import sentence_bert as ui
+
+    df, md = ui.compare_similarity("A man is eating food.", "Someone is having a meal.")
+    assert list(df["model"]) == list(sb.COMPARE_MODELS) and list(df.columns) == list(ui.COMPARE_COLUMNS)
+    assert "measured now" in md
+    if not all(available(n) for n in sb.COMPARE_MODELS):
+        pytest.skip("an ONNX MiniLM pip package is not installed")
+    rows = df.set_index("model")
+    assert rows.loc["minilm", "cosine"] == pytest.approx(0.689, abs=0.01)  # README's reference pair
+    assert abs(rows.loc["minilm-int8-onnx", "cosine"] - rows.loc["minilm", "cosine"]) < 0.01
+    assert rows.loc["minilm-l3-onnx", "parameters (M)"] < rows.loc["minilm", "parameters (M)"]
+    assert rows.loc["minilm-int8-onnx", "size on disk (MB)"] < rows.loc["minilm", "size on disk (MB)"] / 3
+    assert (df["latency (ms, median of 5)"] > 0).all()
+
+
+def test_the_compare_endpoint_rejects_bad_input():
+    import gradio as gr
+
+    from bertvariants.ui import sentence_bert as ui
+
+    with pytest.raises(gr.Error, match="Sentence A is empty"):
+        ui.compare_similarity("   ", "b")

@@ -49,7 +49,7 @@ def test_compact_form_reloads_to_the_same_function(compact, tiny_tokenizer_dir):
     spec = shipped.ShippedSpec.read(out)
     assert spec.base_sha256 == shipped.packaged_sha256() and set(spec.files) >= {"adapter_model.safetensors"}
     loaded = models.load_checkpoint(str(out), "sequence-classification", device="cpu")
-    assert loaded.resolution.source == "shipped" and "LoRA merged" in loaded.label
+    assert loaded.resolution.source == "local" and "LoRA merged" in loaded.label  # loaded by path, not by task
     assert loaded.model.config.id2label == {0: "negative", 1: "positive"}
     assert not any("lora" in n for n, _ in loaded.model.named_parameters())  # merged: a plain model
     batch = loaded.tokenizer(["a gripping, beautifully acted film", "dull"], padding=True, return_tensors="pt")
@@ -57,6 +57,16 @@ def test_compact_form_reloads_to_the_same_function(compact, tiny_tokenizer_dir):
         want = peft_model(**batch).logits
         got = loaded.model(**batch).logits
     assert torch.allclose(got, want, atol=2e-2)  # fp16 storage of adapter and head
+
+
+def test_merge_is_hu_et_al_formula_without_peft(compact):
+    """merge_lora adds (α/r)·B·A to each adapted weight: the merged query weight equals peft's own merge."""
+    peft_model, out = compact
+    model, _ = shipped.build_shipped_model(out)
+    lora = peft_model.base_model.model.bert.encoder.layer[0].attention.self.query
+    want = lora.base_layer.weight + lora.scaling["default"] * lora.lora_B["default"].weight @ lora.lora_A["default"].weight
+    got = model.bert.encoder.layer[0].attention.self.query.weight
+    assert torch.allclose(got, want, atol=1e-3)  # fp16 storage of A and B
 
 
 def test_changed_file_or_other_base_is_refused(compact, tmp_path):

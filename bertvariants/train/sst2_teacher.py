@@ -12,6 +12,10 @@ CPU with native bf16 (``cpu_bf16``: 1.4× faster steps here; weights and AdamW s
 this recipe (dev accuracy every 400 steps of one 4000-step run): 84.1 at 400, 87.2 at 1200, 87.5 at 2000,
 88.4 at 3200, 89.2 at 3600, 88.5 at 4000: the last third of the linear decay is where it passes 88 (a
 2400-step schedule ended at 87.96).
+
+LoRA (the default since it ships in the repository, :mod:`bertvariants.train.lora`): rank 16 on every attention
+and feed-forward linear, lr 5e-4, the rest as above: SST-2 dev 88.99 (95% CI 86.8–90.9) against full fine-tuning's
+88.53 (86.5–90.6), 1.63 MB to ship (fp16 adapter + head) against 90.9 MB, the same 0.32 s/step on one CPU thread.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ LABELS = ("negative", "positive")  # GLUE SST-2: 0 = negative, 1 = positive
 class Sst2TeacherConfig(TrainConfig):
     steps: int = 4000
     batch_size: int = 32
-    lr: float = 1e-4
+    lr: float = 5e-4  # LoRA's rate; full fine-tuning (lora_rank=0) used 1e-4
+    lora_rank: int = 16  # the shipped teacher; 0 = full fine-tuning
     max_length: int = 64
     cpu_bf16: bool = True
     freeze_word_embeddings: bool = True  # 11.7M of MiniLM's 22.7M weights; halves optimizer work, keeps rare words' geometry

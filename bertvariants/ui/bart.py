@@ -1,5 +1,7 @@
 """BART tab: the five noising functions of §2.2 (public API `bart_noise`) and summarization (public API
-`summarize`), with an extractive fallback, clearly labelled, when no seq2seq model is available."""
+`summarize`): facebook/bart-large-cnn online; offline SmolLM2-135M-Instruct (shipped in a pip package), labelled
+as the decoder-only stand-in it is; Lead-3 always beside it; an extractive fallback, clearly labelled, when no
+model can serve the task."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import gradio as gr
 from .. import bart
 from ..common import make_generator
 from ..models import get_model, get_packaged, ModelUnavailable
+from ..registry import default_manifest
 from .common import number, safe, text
 
 TASK = "summarization"
@@ -45,30 +48,46 @@ def noise(doc: str, permute: bool, rotate: bool, mask_on: bool, mask_ratio: floa
     return bart.highlight_original(out, tokens), bart.highlight_corrupted(out), md
 
 
+def extractive(doc: str, fallback: str) -> tuple[bart.ExtractiveSummary, str]:
+    """The chosen extractive fallback and how it picks sentences."""
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}")
+    if fallback == "lead-3":
+        return bart.lead_n(doc, 3), "the document's first three sentences (Lead-3)"
+    p = get_packaged()
+    return (bart.centroid_summary(doc, p.model, p.tokenizer, n=3),
+            "the three sentences closest to the document's MiniLM embedding centroid")
+
+
 @safe
-def summarize(doc: str, num_beams: float, max_length: float, early_stopping: bool, fallback: str):
-    """Abstractive summary with BART's generate(); offline an extractive fallback, labelled as such."""
+def summarize(doc: str, num_beams: float, max_length: float, early_stopping: bool, fallback: str,
+              progress=gr.Progress()):
+    """Abstractive summary by the resolved model (BART online; offline a labelled decoder-only stand-in), with
+    Lead-3 beside it; with no model at all an extractive fallback, labelled as such."""
     doc = text(doc, "Document", max_chars=bart.MAX_DOC_CHARS)
     settings = bart.GenerationSettings(num_beams=number(num_beams, "num_beams", lo=1, hi=16, integer=True),
                                        max_length=number(max_length, "max_length", lo=5, hi=1024, integer=True),
                                        early_stopping=bool(early_stopping))
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}")
+    lead3 = bart.lead_n(doc, 3).text
+    progress(0.05, desc="Loading the summarizer (the first load of the offline model takes ~20 s)")
     try:
         m = get_model(TASK)
     except ModelUnavailable as exc:
-        if fallback not in FALLBACKS:
-            raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}") from None
-        if fallback == "lead-3":
-            s = bart.lead_n(doc, 3)
-            how = "the document's first three sentences (Lead-3)"
-        else:
-            p = get_packaged()
-            s = bart.centroid_summary(doc, p.model, p.tokenizer, n=3)
-            how = "the three sentences closest to the document's MiniLM embedding centroid"
+        s, how = extractive(doc, fallback)
         return s.text, (f"**Extractive fallback** ({how}) — not BART. {exc} Generation settings do not apply "
-                        "to an extractive summary.")
-    summary = bart.summarize(m.model, m.tokenizer, [doc], settings=settings)[0]
-    return summary, (f"Abstractive summary by {m.label}: beam search with num_beams={settings.num_beams}, "
-                     f"max_length={settings.max_length}, early_stopping={settings.early_stopping}.")
+                        "to an extractive summary."), lead3
+    progress(0.3, desc="Generating the summary")
+    summary = bart.summarize_with(m, [doc], settings=settings)[0]
+    note = bart.summarizer_note(m.kind, default_manifest().task(TASK).hub)
+    if m.kind == "causal-lm":
+        how = (f"prompted with the document's first 400 words; beam search with num_beams={settings.num_beams}, "
+               f"at most {settings.max_length} new tokens (max_length), no sampling")
+    else:
+        how = (f"beam search with num_beams={settings.num_beams}, max_length={settings.max_length}, "
+               f"early_stopping={settings.early_stopping}")
+    return summary, f"Abstractive summary by {m.label} — {note}: {how}.", lead3
 
 
 def build(spec, tab) -> None:
@@ -98,12 +117,14 @@ def build(spec, tab) -> None:
     with gr.Tab("Summarization"):
         s_doc = gr.Textbox(label="Document", lines=8, value=EXAMPLE)
         with gr.Row():
-            beams = gr.Slider(1, 8, value=4, step=1, label="num_beams")
+            beams = gr.Slider(1, 8, value=2, step=1, label="num_beams")
             max_len = gr.Slider(10, 300, value=100, step=10, label="max_length")
             early = gr.Checkbox(value=True, label="early_stopping")
             fallback = gr.Radio(list(FALLBACKS), value=FALLBACKS[0], label="Offline fallback (extractive)")
         s_btn = gr.Button("Summarize", variant="primary")
-        summary = gr.Textbox(label="Summary", lines=4)
+        with gr.Row():
+            summary = gr.Textbox(label="Summary", lines=4)
+            lead3 = gr.Textbox(label="Lead-3 (extractive baseline: the first three sentences)", lines=4)
         s_md = gr.Markdown()
-        s_btn.click(summarize, [s_doc, beams, max_len, early, fallback], [summary, s_md], api_name="summarize",
-                    concurrency_limit=1)
+        s_btn.click(summarize, [s_doc, beams, max_len, early, fallback], [summary, s_md, lead3],
+                    api_name="summarize", concurrency_limit=1)

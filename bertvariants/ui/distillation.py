@@ -12,6 +12,7 @@ import torch
 
 from .. import distillation as kd
 from ..inference import classify
+from ..io import weights_size
 from ..models import get_model, ModelUnavailable
 from .common import number, safe, text
 
@@ -106,7 +107,7 @@ def compare(sentence: str):
         logits, ms = _measure(m.model, m.tokenizer, sentence)
         p = torch.softmax(logits, -1)
         k = int(p.argmax())
-        size = kd.size_on_disk(m.resolution.location)
+        size = weights_size(m.resolution.location)
         rows.append({"role": role, "model": m.label, "prediction": _labels(m.model, len(p))[k],
                      "confidence": round(float(p[k]), 4), "latency (ms, median of 5)": round(ms, 2),
                      "parameters (M)": round(kd.num_parameters(m.model) / 1e6, 3),

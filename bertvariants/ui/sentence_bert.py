@@ -1,4 +1,5 @@
-"""Sentence-BERT tab: pair similarity (public API `similarity`), heatmap, semantic search, clustering."""
+"""Sentence-BERT tab: pair similarity (public API `similarity`), the same pair through three encoders
+(`compare_similarity`), heatmap, semantic search, clustering."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 
 from .. import sentence_bert as sb
 from ..inference import encode
-from ..models import get_model
+from ..models import available, get_model, load, packaged_model
 from .common import number, safe, text
 from .guard import per_input_validator
 
@@ -59,6 +60,44 @@ def pair_view(a: str, b: str, pooling: str):
     return md, dims
 
 
+COMPARE_COLUMNS = ("model", "served by", "cosine", "latency (ms, median of 5)", "parameters (M)", "size on disk (MB)")
+
+
+@safe
+def compare_similarity(a: str, b: str):
+    """The same two sentences through three encoders side by side: all-MiniLM-L6-v2 (the packaged PyTorch model),
+    paraphrase-MiniLM-L3-v2 as fp32 ONNX and all-MiniLM-L6-v2 with int8 ONNX weights (both run by onnxruntime).
+
+    Each row gives the cosine of the pair's embeddings (the model's own pooling), the latency of encoding the
+    pair measured now on this server (median of 5 after a warm-up), the parameter count and the size on disk.
+    A model whose pip package is not installed gets a row saying so.
+
+    Args:
+        a: Sentence A (at most 5,000 characters).
+        b: Sentence B (at most 5,000 characters).
+    Returns:
+        A table with one row per model, and a note on how the numbers were measured.
+    """
+    check_pair(a, b)
+    loaded, missing = [], []
+    for name in sb.COMPARE_MODELS:
+        if available(name):
+            loaded.append((name, load(name).loaded))
+        else:
+            missing.append(name)
+    rows = [{"model": r.name, "served by": r.label, "cosine": round(r.score, 4),
+             "latency (ms, median of 5)": round(r.latency_ms, 2), "parameters (M)": round(r.parameters / 1e6, 3),
+             "size on disk (MB)": round(r.size_bytes / 2**20, 1) if r.size_bytes else None}
+            for r in sb.compare_models(loaded, a, b)]
+    rows += [{"model": name, "served by": f"not installed (pip package {packaged_model(name).distribution})",
+              "cosine": None, "latency (ms, median of 5)": None, "parameters (M)": None, "size on disk (MB)": None}
+             for name in missing]
+    md = ("Latency is measured now, on this server: tokenize + encode both sentences in one batch, median of 5 "
+          "runs after a warm-up, one model at a time. MiniLM-L3 is a different (3-layer) model, so its cosine "
+          "differs; the int8 model agrees with the PyTorch MiniLM-L6 to within about 0.01.")
+    return pd.DataFrame(rows, columns=list(COMPARE_COLUMNS)), md
+
+
 @safe
 def heatmap(sentences: str):
     text(sentences, "Sentences", max_chars=MAX_CHARS * 10)
@@ -106,6 +145,14 @@ def build(spec, tab) -> None:
         pair_md = gr.Markdown()
         pair_df = gr.Dataframe(label="First 12 dimensions of u and v")
         pair_btn.click(pair_view, [a, b, pooling], [pair_md, pair_df], api_name="pair_view")
+
+    with gr.Accordion("Compare models on one input: PyTorch MiniLM-L6, MiniLM-L3 ONNX, MiniLM-L6 int8 ONNX",
+                      open=False):
+        cmp_btn = gr.Button("Compare the three encoders on A and B")
+        cmp_df = gr.Dataframe(label="Same pair, three encoders", headers=list(COMPARE_COLUMNS))
+        cmp_md = gr.Markdown()
+        cmp_btn.click(compare_similarity, [a, b], [cmp_df, cmp_md], api_name="compare_similarity",
+                      concurrency_limit=1)  # one comparison at a time: each latency is measured alone
 
     with gr.Tab("Similarity heatmap"):
         sents = gr.Textbox(label="Sentences (one per line, 2–60)", lines=6, value=EXAMPLE_LIST)

@@ -1,5 +1,6 @@
-"""VideoBERT tab: a video (upload, shipped sample or synthetic clip) or precomputed features -> visual words by
-hierarchical k-means -> storyboard and the joint text-video sequence (public API `video_tokenize`)."""
+"""VideoBERT tab: a video (upload, shipped sample or synthetic clip) or precomputed features -> visual features
+(EfficientNet-Lite0 or hand-crafted) -> visual words by hierarchical k-means -> storyboard and the joint text-video
+sequence (public API `video_tokenize`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ import gradio as gr
 import numpy as np
 
 from .. import video_bert as vb
+from .. import video_features as vf
 from ..io import check_file_size, safe_upload_path, sniff
 from ..models import cached, packaged_tokenizer
+from ..packaged import PackageMissing
 from .common import number, safe, text
 
 SYNTHETIC = "synthetic clip (generated)"
 SAMPLES = (*vb.SAMPLE_CLIPS, SYNTHETIC)
 NPY_MAGIC = b"\x93NUMPY"
 MAX_TEXT_CHARS = 1000
+FEATURE_CHOICES = [k.label for k in vf.FEATURE_KINDS]  # first = default (the CNN)
+FIT_HOP = 5  # overlapping windows for fitting the codebook: a new 1.5 s window every 0.25 s
 
 
 def synthetic_clip() -> Path:
@@ -40,11 +45,25 @@ def decoded_sample(name: str) -> vb.DecodedVideo:
     return cached(("videobert-sample", name), lambda: vb.decode_video(path))
 
 
-def sample_corpus_features() -> np.ndarray:
-    """Overlapping-window features of the shipped clips: extra points for fitting the codebook."""
+def sample_corpus_features(kind: vf.FeatureKind = vf.HANDCRAFTED) -> np.ndarray:
+    """Overlapping-window features of the shipped clips, of one feature kind: extra points for fitting the
+    codebook."""
     clips = [decoded_sample(name) for name in vb.SAMPLE_CLIPS]  # outside the build (see decoded_sample)
-    return cached(("videobert-sample-features",),
-                  lambda: np.concatenate([vb.video_features(c.frames, hop=5) for c in clips]))
+    vf.prepare(kind)  # the CNN too
+    featurize = vf.featurizer(kind)
+    return cached(("videobert-sample-features", kind.key),
+                  lambda: np.concatenate([featurize(c.frames, vb.segment_bounds(len(c.frames), hop=FIT_HOP))
+                                          for c in clips]))
+
+
+def feature_choice(name: str) -> vf.FeatureKind:
+    """The chosen feature kind, with its model ready (ValueError for an unknown name or a missing package)."""
+    kind = vf.feature_kind(name)
+    try:
+        vf.prepare(kind)
+    except PackageMissing as exc:
+        raise ValueError(f"{exc}. Choose the hand-crafted features instead.") from None
+    return kind
 
 
 def _load_input(upload, sample: str):
@@ -68,15 +87,19 @@ def _load_input(upload, sample: str):
 
 
 @safe
-def tokenize(sample: str, caption: str, depth: float, branching: float, seed: float, upload=None):
+def tokenize(sample: str, caption: str, depth: float, branching: float, seed: float, upload=None,
+             features: str = FEATURE_CHOICES[0]):
     """Video -> 1.5 s segments -> features -> hierarchical k-means visual words; plus the joint sequence."""
     caption = text(caption, "Text", max_chars=MAX_TEXT_CHARS)
     d = number(depth, "Depth d", lo=1, hi=4, integer=True)
     k = number(branching, "Branching k", lo=2, hi=12, integer=True)
     seed = number(seed, "Seed", lo=0, hi=2**31 - 1, integer=True)
+    kind = vf.feature_kind(features or FEATURE_CHOICES[0])  # ValueError for an unknown name
     video, feats, source = _load_input(upload, sample)
     if video is not None:
-        board = vb.tokenize_video(video, depth=d, branching=k, seed=seed, extra_fit=[sample_corpus_features()])
+        kind = feature_choice(kind.key)  # loads the CNN (a clear message if its package is missing)
+        board = vb.tokenize_video(video, depth=d, branching=k, seed=seed, extra_fit=[sample_corpus_features(kind)],
+                                  fit_hop=FIT_HOP, featurize=vf.featurizer(kind))
         ids, stats = board.word_ids, board.stats
         gallery = [(thumb, f"{vb.visual_token(i)} ({'/'.join(map(str, vb.word_path(i, branching=k, depth=d)))}) "
                            f"{s / video.fps:.1f}–{e / video.fps:.1f} s")
@@ -84,11 +107,13 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
         what = (f"{len(video.frames)} frames at {video.fps} fps ({video.duration:.1f} s, source "
                 f"{video.source_size[0]}×{video.source_size[1]} at {video.source_fps:.2f} fps"
                 + (f", decoded up to {vb.MAX_SECONDS:g} s" if video.truncated else "") + f") → {len(ids)} segments of "
-                f"{vb.SEGMENT_FRAMES} frames. Codebook fitted on overlapping windows of this clip and the shipped samples.")
+                f"{vb.SEGMENT_FRAMES} frames. Features: {kind.summary} ({kind.dim} dims; the paper used S3D, a "
+                "pretrained video CNN). Codebook fitted on overlapping windows of this clip and the shipped samples.")
     else:
         tree = vb.HierarchicalKMeans(depth=d, branching=k, seed=seed).fit(feats)
         ids, stats, gallery = tree.predict(feats).tolist(), tree.stats(), []
-        what = f"{feats.shape[0]} precomputed segment features of {feats.shape[1]} dims (no frames to show)."
+        what = (f"{feats.shape[0]} precomputed segment features of {feats.shape[1]} dims (no frames to show; "
+                "the visual-features choice applies to videos only).")
     tok = packaged_tokenizer()
     words = tok.tokenize(caption)[:200]
     seq = vb.joint_sequence(words, ids, text_token_ids=tok.convert_tokens_to_ids(words), text_vocab_size=tok.vocab_size,
@@ -107,10 +132,11 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
 
 
 def build(spec, tab) -> None:
-    gr.Markdown("**Honest features:** no pretrained video CNN (the paper's S3D) is available offline, so each 1.5 s "
-                "segment is described by hand-crafted features — RGB colour histograms, an 8×8 grey thumbnail and "
-                "frame-difference motion energy. They capture colour, layout and motion, not meaning. Upload a .npy "
-                "array (segments × dims) to tokenize real precomputed features instead.")
+    gr.Markdown("**Visual features.** The paper embeds each 1.5 s segment with S3D, a video CNN pretrained on "
+                "Kinetics, which is not available offline. By default each segment gets real pretrained CNN "
+                f"features instead: {vf.CNN.summary} — an image CNN, so it sees objects and scenes but not motion. "
+                f"The alternative is {vf.HANDCRAFTED.summary}. Upload a .npy array (segments × dims) to tokenize "
+                "real precomputed features (e.g. S3D) instead.")
     with gr.Row():
         upload = gr.File(label="Upload a video or a .npy feature array (≤ 50 MB, first 60 s used)", type="filepath")
         sample = gr.Dropdown(list(SAMPLES), value=SAMPLES[0], label="…or a sample clip")
@@ -119,10 +145,11 @@ def build(spec, tab) -> None:
         depth = gr.Slider(1, 4, value=2, step=1, label="Depth d")
         branching = gr.Slider(2, 12, value=4, step=1, label="Branching k")
         seed = gr.Number(value=0, step=1, label="Seed")
+    features = gr.Radio(FEATURE_CHOICES, value=FEATURE_CHOICES[0], label="Visual features (the paper: S3D)")
     btn = gr.Button("Tokenize the video", variant="primary")
     gallery = gr.Gallery(label="Storyboard: one thumbnail per 1.5 s segment, with its visual word", columns=6,
                          height=260, object_fit="contain")
     joint = gr.HighlightedText(label="[CLS] text [>] visual words [SEP]", combine_adjacent=False)
     md = gr.Markdown()
-    btn.click(tokenize, [sample, caption, depth, branching, seed, upload], [gallery, joint, md],
+    btn.click(tokenize, [sample, caption, depth, branching, seed, upload, features], [gallery, joint, md],
               api_name="video_tokenize", concurrency_limit=1)

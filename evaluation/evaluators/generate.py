@@ -1,8 +1,9 @@
 """Span extraction (SQuAD) and summarization (ROUGE).
 
 - question answering: windows + n-best span decoding (:mod:`bertvariants.qa`), official SQuAD scoring;
-- seq2seq summarizers: ``generate`` (transformers 5 has no summarization pipeline); ``lead3``: the first three
-  sentences (See et al. 2017).
+- seq2seq summarizers: ``generate`` (transformers 5 has no summarization pipeline); ``causal-lm``: an instruction
+  decoder prompted through its chat template (:func:`bertvariants.smollm.summarize`, the BART tab's offline
+  stand-in); ``lead3``: the first three sentences (See et al. 2017).
 """
 
 from __future__ import annotations
@@ -60,9 +61,35 @@ def summarization(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
     elif h.kind == "seq2seq":
         preds = generate(h, docs, batch_size=max(1, min(batch_size, 8)), progress=progress)
         method = "model.generate with the checkpoint's generation config"
+    elif h.kind == "causal-lm":
+        return instruct_summaries(bench, h, ds, batch_size=max(1, min(batch_size, INSTRUCT_BATCH)), progress=progress)
     else:
-        raise ValueError(f"{bench.key} needs a seq2seq model or the lead3 baseline; {h.name} is {h.kind}")
+        raise ValueError(f"{bench.key} needs a seq2seq model, a causal-lm instruction model or the lead3 baseline; "
+                         f"{h.name} is {h.kind}")
     return rouge_outcome(bench, ds, preds, {"method": method})
+
+
+INSTRUCT_BATCH = 4  # documents per generate call (left-padded); bf16 results depend slightly on it: recorded
+
+
+def instruct_summaries(bench, h, ds, *, batch_size: int, progress: bool) -> Outcome:
+    """A decoder-only instruction model (e.g. SmolLM2-135M-Instruct) with the BART tab's default settings."""
+    from bertvariants import smollm
+
+    settings = {"max_words": 400, "num_beams": 2, "max_new_tokens": 100, "batch_size": batch_size}
+    docs = [e.text for e in ds.examples]
+    starts = range(0, len(docs), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="generate", unit="batch")
+    m = h.loaded
+    preds = [s for i in starts for s in smollm.summarize(m.model, m.tokenizer, docs[i:i + batch_size], **settings)]
+    details = {"method": "smollm.summarize: the document's first max_words words in a chat-template prompt, "
+                         "generate with beam search (no sampling), only the new tokens decoded",
+               "prompt": smollm.PROMPT, "settings": settings, "dtype": str(next(m.model.parameters()).dtype),
+               "stand_in": smollm.STAND_IN}
+    return rouge_outcome(bench, ds, preds, details)
 
 
 def rouge_outcome(bench, ds: Dataset, preds: list[str], details: dict) -> Outcome:

@@ -1,0 +1,114 @@
+"""``python -m bertvariants models``: which model serves every task slot here, from where, its size and load time.
+
+    python -m bertvariants models [--json] [--no-load]
+
+One row per task of ``spaces.yml`` (resolved by :mod:`bertvariants.models`, the one resolver): the source
+(local / hub-cache / hub / trained / shipped / packaged / unavailable), the model, its weights' size on disk and
+how long it took to load (``--no-load`` skips loading). Then the components that ship inside pip packages.
+Exit status 1 when any slot is unavailable, so a script (or CI) can insist on a complete app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+@dataclass(frozen=True)
+class SlotRow:
+    task: str
+    tab: str
+    source: str  # a models.SOURCES value, or "unavailable"
+    model: str
+    location: str
+    size_mb: float | None
+    load_seconds: float | None
+    note: str = ""
+
+
+def weights_size_mb(location: str) -> float | None:
+    """Weights on disk in MB, the ELECTRA pair's two directories included; None for a Hub id."""
+    from .io import weights_size
+
+    path = Path(location)
+    if not path.is_dir():
+        return None
+    return round(sum(weights_size(d) for d in (path, *(p for p in path.iterdir() if p.is_dir()))) / 1e6, 2)
+
+
+def slot_rows(*, load: bool = True) -> list[SlotRow]:
+    from . import models
+    from .paths import portable_path
+    from .registry import default_manifest
+
+    rows = []
+    for spec in default_manifest().tasks.values():
+        try:
+            res = models.resolve(spec)
+        except models.ModelUnavailable as exc:
+            rows.append(SlotRow(spec.key, spec.tab, "unavailable", "", "", None, None, str(exc)))
+            continue
+        seconds, note = None, ""
+        if load:
+            start = time.perf_counter()
+            try:
+                note = models.get_model(spec.key).label
+                seconds = round(time.perf_counter() - start, 2)
+            except Exception as exc:  # noqa: BLE001 - a slot that resolves but fails to load is reported, not fatal
+                rows.append(SlotRow(spec.key, spec.tab, "unavailable", res.label, portable_path(res.location),
+                                    weights_size_mb(res.location), None, f"load failed: {exc}"))
+                continue
+        rows.append(SlotRow(spec.key, spec.tab, res.source, res.label, portable_path(res.location),
+                            weights_size_mb(res.location), seconds, note))
+    return rows
+
+
+def component_rows() -> list[dict]:
+    from .packaged import PACKAGED_MODELS, available, locate
+
+    return [{"name": p.name, "package": p.distribution, "model": p.hub_id, "kind": p.kind or "component",
+             "available": available(p.name), "size_mb": weights_size_mb(str(locate(p.name))) if available(p.name)
+             else None} for p in PACKAGED_MODELS]
+
+
+def table(rows: list[SlotRow], components: list[dict]) -> str:
+    lines = [f"{'task':24s} {'source':12s} {'size MB':>8s} {'load s':>7s}  model"]
+    for r in rows:
+        size = f"{r.size_mb:8.1f}" if r.size_mb is not None else f"{'-':>8s}"
+        load = f"{r.load_seconds:7.2f}" if r.load_seconds is not None else f"{'-':>7s}"
+        what = r.model if r.source != "unavailable" else r.note
+        lines.append(f"{r.task:24s} {r.source:12s} {size} {load}  {what.replace('`', '')}")
+    lines.append("")
+    lines.append("pretrained weights from pip packages:")
+    for c in components:
+        state = "installed" if c["available"] else "MISSING"
+        size = f"{c['size_mb']:.1f} MB" if c["size_mb"] else ""
+        lines.append(f"  {c['name']:20s} {state:10s} {size:>9s}  {c['model']} ({c['package']}, {c['kind']})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bertvariants", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("models", help="which model serves each task slot here (exit 1 if any is unavailable)")
+    m.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    m.add_argument("--no-load", action="store_true", help="resolve only; do not load (no load times)")
+    args = p.parse_args(argv)
+    from .runtime import hub_online
+
+    hub_online()  # decide online/offline once, fast
+    rows = slot_rows(load=not args.no_load)
+    components = component_rows()
+    if args.json:
+        print(json.dumps({"slots": [asdict(r) for r in rows], "components": components}, ensure_ascii=False))
+    else:
+        print(table(rows, components))
+    return 1 if any(r.source == "unavailable" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The models this repository ships: every slot of spaces.yml that names one has it, it loads offline from the
+clone alone (no ../shared, no models/), runs one small inference, and all weights together stay ≤ 40 MB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from bertvariants import models
+from bertvariants.registry import load_manifest
+from bertvariants.shipped import SHIPPED_DIR, ShippedSpec, shipped_dir
+
+from .conftest import REPO
+
+WEIGHTS_BUDGET_MB = 40.0
+SHIPPED_TASKS = [t for t in load_manifest().tasks.values() if t.shipped]
+
+
+def test_every_model_slot_names_a_shipped_or_packaged_model():
+    """A fresh clone has no models/: each task needs a shipped model or a packaged one to be served offline."""
+    for task in load_manifest().tasks.values():
+        assert task.shipped or task.offline == "packaged" or task.package_name, task.key
+
+
+@pytest.mark.parametrize("task", SHIPPED_TASKS, ids=lambda t: t.key)
+def test_shipped_model_loads_and_runs(task):
+    folder = shipped_dir(task.shipped)
+    assert (folder / "shipped.json").is_file(), (f"{task.key}: spaces.yml ships {task.shipped!r} but {folder} has no "
+                                                 f"shipped.json; build it with `{task.build}` then "
+                                                 f"`python -m bertvariants.train ship {task.shipped}`")
+    spec = ShippedSpec.read(folder)
+    assert spec.kind == task.kind and (folder / "README.md").is_file()  # with its model card
+    loaded = models.load_checkpoint(str(folder), task.kind, device="cpu")
+    tok = loaded.tokenizer
+    with torch.inference_mode():
+        if task.kind == "question-answering":
+            from bertvariants.qa import answer_questions
+
+            res = answer_questions(loaded.model, tok, ["What is the capital of France?"],
+                                   ["Paris is the capital and most populous city of France."], allow_impossible=False)
+            assert res[0].answer
+        elif task.kind == "masked-lm":
+            enc = tok(f"The capital of France is {tok.mask_token}.", return_tensors="pt")
+            logits = loaded.model(**enc).logits
+            assert logits.shape[-1] == tok.vocab_size and torch.isfinite(logits).all()
+        else:
+            enc = tok(["a moving, funny and beautifully acted film"], return_tensors="pt")
+            logits = loaded.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+            assert torch.isfinite(logits).all()
+
+
+def test_shipped_weights_fit_the_budget():
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
+    files = [REPO / f for f in tracked.stdout.split("\0") if f]
+    weight_suffixes = (".safetensors", ".bin", ".onnx", ".pt", ".pth", ".gguf", ".npz", ".ckpt", ".h5")
+    total = sum(f.stat().st_size for f in files if f.suffix in weight_suffixes and f.is_file()) / 1e6
+    assert total <= WEIGHTS_BUDGET_MB, f"{total:.1f} MB of weight files in git (budget {WEIGHTS_BUDGET_MB} MB)"
+    pickles = [f for f in SHIPPED_DIR.rglob("*") if f.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+    assert not pickles, f"no pickle in the shipped assets: {pickles}"
+
+
+def test_models_command_reports_every_slot_served_on_a_fresh_clone(tmp_path):
+    """``python -m bertvariants models`` with an empty models directory (a fresh clone) and offline."""
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "BERTVARIANTS_MODELS_DIR": str(tmp_path),
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "bertvariants", "models", "--no-load", "--json"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    missing = [s["task"] for s in report["slots"] if s["source"] == "unavailable"]
+    assert out.returncode == 0 and not missing, (missing, out.stderr[-2000:])
+    assert {s["task"] for s in report["slots"]} == set(load_manifest().tasks)
+    assert all(s["source"] in ("shipped", "packaged") for s in report["slots"])
+
+
+def test_models_command_exits_1_and_says_why_when_a_slot_is_unavailable(tmp_path):
+    import yaml
+
+    manifest = yaml.safe_load((REPO / "spaces.yml").read_text())
+    manifest["tasks"]["spanbert-qa"]["shipped"] = "no-such-model"
+    (tmp_path / "spaces.yml").write_text(yaml.safe_dump(manifest))
+    env = {"HF_HUB_OFFLINE": "1", "BERTVARIANTS_MODELS_DIR": str(tmp_path / "models"), "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path), "BERTVARIANTS_MANIFEST": str(tmp_path / "spaces.yml")}
+    out = subprocess.run([sys.executable, "-m", "bertvariants", "models", "--no-load"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    row = next(line for line in out.stdout.splitlines() if line.startswith("spanbert-qa"))
+    assert "unavailable" in row and "python -m bertvariants.train squad" in row

@@ -153,15 +153,20 @@ def _minilm_electra(kind: str, config: dict, layers: tuple[int, ...]):
     return discriminator_from_bert(BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False))
 
 
-def _bilstm_minilm(kind: str, config: dict, layers: tuple[int, ...]):
-    """Tang et al.'s BiLSTM student whose (frozen) word embeddings are the packaged MiniLM's token embeddings."""
+def packaged_word_embeddings():
+    """The packaged MiniLM's token embedding table (30,522 × 384), read from its safetensors."""
     from safetensors import safe_open
 
+    with safe_open(str(packaged_model_path() / "model.safetensors"), framework="pt") as f:
+        return f.get_tensor("embeddings.word_embeddings.weight")
+
+
+def _bilstm_minilm(kind: str, config: dict, layers: tuple[int, ...]):
+    """Tang et al.'s BiLSTM student whose (frozen) word embeddings are the packaged MiniLM's token embeddings."""
     from .students import BiLSTMConfig, BiLSTMStudent
 
     model = BiLSTMStudent(BiLSTMConfig.from_json(config))
-    with safe_open(str(packaged_model_path() / "model.safetensors"), framework="pt") as f:
-        emb = f.get_tensor("embeddings.word_embeddings.weight")
+    emb = packaged_word_embeddings()
     if tuple(emb.shape) != tuple(model.embedding.weight.shape):
         raise ShippedModelError(f"the packaged embeddings {tuple(emb.shape)} do not fit the student's "
                                 f"{tuple(model.embedding.weight.shape)}")

@@ -28,6 +28,9 @@ class BiLSTMConfig:
     dropout: float = 0.1
     pad_token_id: int = 0
     id2label: dict = field(default_factory=lambda: {0: "NEGATIVE", 1: "POSITIVE"})
+    # > 0: the embedding table stays frozen (e.g. the packaged MiniLM's, recomputed at load, not stored) and a
+    # trained low-rank correction E + U·V (U: vocab × r, V: r × dim; LoRA's idea, Hu et al. 2021 §4.1) adapts it
+    embedding_rank: int = 0
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -56,13 +59,20 @@ class BiLSTMStudent(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        if config.embedding_rank:
+            r = config.embedding_rank
+            self.embedding_delta_u = nn.Parameter(torch.zeros(config.vocab_size, r))  # U = 0: starts at E exactly
+            self.embedding_delta_v = nn.Parameter(torch.randn(r, config.embedding_dim) / r ** 0.5)
         self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(config.dropout)
         self.fc = nn.Linear(2 * config.hidden_size, config.fc_size)
         self.classifier = nn.Linear(config.fc_size, config.num_labels)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_) -> StudentOutput:
-        x = self.dropout(self.embedding(input_ids))  # (B, T, E)
+        x = self.embedding(input_ids)  # (B, T, E)
+        if self.config.embedding_rank:
+            x = x + self.embedding_delta_u[input_ids] @ self.embedding_delta_v  # (B, T, r) @ (r, E)
+        x = self.dropout(x)
         if attention_mask is None or bool(attention_mask.all()):
             # no padding (always so at batch 1): the plain LSTM gives the same final states as the packed one
             # without pack/unpack bookkeeping, which dominates a one-sentence forward pass

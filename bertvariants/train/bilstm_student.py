@@ -28,6 +28,7 @@ from evaluation.loaders import load_sst2
 from ..common import make_generator
 from ..distillation import tang_objective
 from ..paths import portable_path
+from ..shipped import packaged_word_embeddings
 from ..students import BiLSTMConfig, BiLSTMStudent
 from .config import TrainConfig, output_dir
 from .data import labelled_texts, text_batches
@@ -55,6 +56,7 @@ class BiLSTMStudentConfig(TrainConfig):
     p_ngram: float = 0.25
     teacher: str | None = None  # default <models_dir>/sst2-teacher, else the shipped teacher
     freeze_embedding: bool = True  # keep MiniLM's token embeddings (= the teacher's, frozen there too): not stored
+    embedding_rank: int = 64  # with a frozen table: a trained low-rank correction U·V (stored, 2 MB at r = 64)
     latency_sentences: int = 100
     train_file: str | None = None
     dev_file: str | None = None
@@ -151,8 +153,8 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
 
     emb = teacher.bert.embeddings.word_embeddings.weight.detach()
     student = BiLSTMStudent(BiLSTMConfig(vocab_size=emb.shape[0], embedding_dim=emb.shape[1],
-                                         pad_token_id=tokenizer.pad_token_id,
-                                         id2label=dict(enumerate(LABELS))))
+                                         pad_token_id=tokenizer.pad_token_id, id2label=dict(enumerate(LABELS)),
+                                         embedding_rank=cfg.embedding_rank if cfg.freeze_embedding else 0))
     student.embedding.weight.data.copy_(emb)  # no GloVe offline: start from the teacher's token embeddings
     if cfg.freeze_embedding:
         student.embedding.weight.requires_grad_(False)
@@ -162,7 +164,9 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
     result = fit(setup, cfg, desc=RECIPE, progress=progress)
     student = setup.model.cpu().eval()
     out = output_dir(cfg, NAME)
-    if cfg.freeze_embedding:  # compact: the embedding table is the packaged MiniLM's, recomputed at load
+    if cfg.freeze_embedding and torch.equal(emb, packaged_word_embeddings()):
+        # compact: the (frozen) embedding table is the packaged MiniLM's (a teacher trained with frozen word
+        # embeddings on it), recomputed at load; only the rest is stored
         export_on_frozen_base(student, out, frozen=("embedding.",), name=NAME, kind="sequence-classification",
                               base="bilstm-minilm", config=student.config.to_json(), recipe=RECIPE,
                               max_length=tokenizer.model_max_length)

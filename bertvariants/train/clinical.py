@@ -31,7 +31,8 @@ LABELS = ("other", "Surgery")  # the harness's mtsamples labels (1 = Surgery)
 class ClinicalConfig(TrainConfig):
     steps: int = 150
     batch_size: int = 16
-    lr: float = 5e-5
+    lr: float = 5e-4  # LoRA's rate (full fine-tuning, lora_rank=0, used 5e-5)
+    lora_rank: int = 16  # the shipped classifier: a LoRA adapter + head (bertvariants.train.lora)
     max_length: int = 128  # tokens per chunk (with [CLS]/[SEP])
     freeze_word_embeddings: bool = True
 

@@ -115,9 +115,12 @@ def ship(checkpoint: Path, *, name: str, assets: Path = SHIPPED_DIR) -> Path:
     verify(src, spec)
     dst = Path(assets) / name
     with atomic_directory(dst) as tmp:
-        for f in ("shipped.json", *spec.files, *SHIPPED_EXTRAS):
-            if (src / f).is_file():
-                shutil.copy2(src / f, Path(tmp) / f)
+        for f in ("shipped.json", *spec.files):
+            shutil.copy2(src / f, Path(tmp) / f)
+        for f in SHIPPED_EXTRAS:  # a pair's part (electra/discriminator) has its card and record one level up
+            card = next((d / f for d in (src, src.parent) if (d / f).is_file()), None)
+            if card is not None:
+                shutil.copy2(card, Path(tmp) / f)
         _portable_adapter_config(Path(tmp))
         files = {f: sha256_file(Path(tmp) / f) for f in spec.files}
         ShippedSpec(**{**spec.__dict__, "files": files}).write(tmp)
@@ -127,11 +130,14 @@ def ship(checkpoint: Path, *, name: str, assets: Path = SHIPPED_DIR) -> Path:
 
 def save_model(model, tokenizer, out: Path, cfg, *, name: str, kind: str, base: str = "minilm", config: dict | None = None,
                layers: tuple[int, ...] = ()) -> Path:
-    """A recipe's checkpoint: the compact form when it trained a LoRA adapter (``cfg.lora_rank > 0``), else the
-    full ``save_pretrained`` checkpoint."""
+    """A recipe's checkpoint: the compact form when it trained a LoRA adapter (``cfg.lora_rank > 0``) on the
+    packaged MiniLM; a full ``save_pretrained`` checkpoint otherwise — a LoRA adapter over another base
+    (``--base-model``) is merged first, since the compact form rebuilds its base from the packaged model."""
     from .records import save_checkpoint
 
-    if getattr(cfg, "lora_rank", 0):
+    if getattr(cfg, "lora_rank", 0) and not cfg.base_model:
         return export_compact(model, out, name=name, kind=kind, base=base, config=config or {}, layers=layers,
                               recipe=name, max_length=getattr(tokenizer, "model_max_length", None))
+    if getattr(cfg, "lora_rank", 0):
+        model = model.merge_and_unload()
     return save_checkpoint(model, tokenizer, out)

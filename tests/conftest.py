@@ -159,3 +159,18 @@ def one_torch_thread():
 def unpack(evaluation) -> tuple[dict, list[dict]]:
     """An ``evaluation.runner.Evaluation`` as (result JSON dict, per-example records), for short assertions."""
     return evaluation.result.to_dict(), evaluation.records
+
+
+@pytest.fixture()
+def no_models_here(tmp_path, monkeypatch):
+    """As if no model could serve a trained slot: an empty models directory and no shipped models (the paths a
+    user sees when the repository's assets are missing), so the tabs' "unavailable" messages can be tested."""
+    from bertvariants import models, registry
+
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "empty-models"))
+    monkeypatch.setattr(models, "shipped_dir", lambda name: tmp_path / "no-shipped-models" / name)
+    registry.default_manifest.cache_clear()
+    models.CACHE.clear()
+    yield
+    registry.default_manifest.cache_clear()
+    models.CACHE.clear()

@@ -122,16 +122,10 @@ def test_ui_score_with_tiny_classifier(monkeypatch, tiny_checkpoint):
             ui.score(*args)
 
 
-def test_ui_score_without_classifier_still_chunks(tmp_path, monkeypatch):
-    from bertvariants import registry
+def test_ui_score_without_classifier_still_chunks(no_models_here):
     from bertvariants.ui import clinical_bert as ui
 
-    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))
-    registry.default_manifest.cache_clear()
-    try:
-        fig, md, table = ui.score(ui.EXAMPLE_NOTE, 128, 0, 2, 1)
-    finally:
-        registry.default_manifest.cache_clear()
+    fig, md, table = ui.score(ui.EXAMPLE_NOTE, 128, 0, 2, 1)
     assert fig is None and "No clinical classifier" in md and "python -m bertvariants.train clinical" in md
     assert len(table) >= 5 and (table["tokens"] <= 126).all()
 

@@ -221,16 +221,6 @@ def test_temperature_figure():
 # --------------------------------------------------------------------------------------------
 # The tab's handlers, end to end on tiny checkpoints
 # --------------------------------------------------------------------------------------------
-@pytest.fixture()
-def no_trained_models(tmp_path, monkeypatch):
-    from bertvariants import registry
-
-    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "empty-models"))
-    registry.default_manifest.cache_clear()
-    yield
-    registry.default_manifest.cache_clear()
-
-
 def test_ui_explorer_and_loss_calculator_bad_input():
     import gradio as gr
 
@@ -251,7 +241,7 @@ def test_ui_explorer_and_loss_calculator_bad_input():
         ui.explore("1, 2", "", 0)
 
 
-def test_ui_compare_without_models_is_a_clear_message(no_trained_models):
+def test_ui_compare_without_models_is_a_clear_message(no_models_here):
     from bertvariants.ui import distillation as ui
 
     df, md = ui.compare("a fine film")

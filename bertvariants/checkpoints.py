@@ -43,9 +43,9 @@ def model_allowed(ref: str, manifest: Manifest | None = None) -> bool:
 def architecture_of(path: Path) -> str:
     """The model class a checkpoint directory holds (a compact shipped one: the class it is rebuilt as)."""
     if is_shipped(Path(path)):
-        from .shipped import ARCHITECTURES, ShippedSpec
+        from .shipped import ShippedSpec, architecture
 
-        return ARCHITECTURES[ShippedSpec.read(Path(path)).kind]
+        return architecture(ShippedSpec.read(Path(path)))
     cfg = Path(path) / "config.json"
     if not cfg.is_file():
         raise ValueError(f"{path} is not a checkpoint directory (no config.json)")

@@ -46,7 +46,7 @@ __all__ = ["ALL_KINDS", "CACHE", "LOADERS", "SOURCES", "SPECIAL_KINDS", "LoadedM
            "ModelUnavailable", "Named", "Resolution", "architecture_of", "cached", "cached_checkpoint",
            "checkpoint_dir", "describe", "electra_pair", "get_model", "get_packaged", "is_bilstm", "is_checkpoint",
            "kind_from_config", "load", "load_checkpoint", "loader_for", "model_allowed", "packaged_model_path",
-           "packaged_tokenizer", "resolve", "revision_of", "weights_hash"]
+           "packaged_tokenizer", "project_model", "resolve", "revision_of", "servable", "weights_hash"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,11 +146,43 @@ class Named:
     variant: str
 
 
+def project_model(name: str) -> Resolution | None:
+    """A model this project trains, by its recipe's name (``distil-student``, ``albert-student``, …): the one the
+    user built in models/ (it overrides), else the one shipped in the repository; ``None`` if neither exists."""
+    trained = default_manifest().models_dir / name
+    if "/" not in name and is_checkpoint(trained):
+        return Resolution(name, "trained", str(trained), str(trained), model_name=name)
+    shipped = shipped_dir(name)
+    if "/" not in name and is_shipped(shipped):
+        return Resolution(name, "shipped", str(shipped), str(shipped), model_name=name)
+    return None
+
+
+def _recorded_variant(folder: str) -> str:
+    """The variant a project model's result record (``result.json``, written by its recipe) files it under."""
+    import json
+
+    try:
+        return json.loads((Path(folder) / "result.json").read_text(encoding="utf-8")).get("variant") or "project model"
+    except (OSError, ValueError):
+        return "project model"
+
+
+def servable(name: str) -> bool:
+    """``name`` can be loaded here: a packaged model whose pip package is installed, or a project model."""
+    if name in {p.name for p in PACKAGED_MODELS}:
+        return available(name)
+    return name == PACKAGED_NAME or project_model(name) is not None
+
+
 def checkpoint_dir(name: str) -> Path:
-    """A local checkpoint directory: as given, or the one a spaces.yml task resolves to here."""
+    """A local checkpoint directory: as given, the project model of that name, or the one a spaces.yml task
+    resolves to here."""
     path = Path(name).expanduser()
     if path.is_dir():
         return path
+    if (project := project_model(name)) is not None:
+        return Path(project.location)
     manifest = default_manifest()
     if name in manifest.tasks:
         location = Path(resolve(name, manifest).location)  # ModelUnavailable says how to build one
@@ -162,7 +194,8 @@ def checkpoint_dir(name: str) -> Path:
 
 
 def load(name: str, *, kind: str | None = None) -> Named:
-    """Load a model by name: ``minilm`` | a spaces.yml task key | a local checkpoint dir | a Hub id (online).
+    """Load a model by name: ``minilm`` | a packaged model | a spaces.yml task key | a project model (models/ or
+    shipped: :func:`project_model`) | a local checkpoint dir | a Hub id (online).
 
     ``kind`` asks for a specific kind (``masked-lm``, ``electra-rtd``, ``span-mlm``: the held-out pretraining
     benchmarks); by default the task's kind or the checkpoint's own. Not cached for local directories and Hub
@@ -185,6 +218,9 @@ def load(name: str, *, kind: str | None = None) -> Named:
         spec = manifest.task(name)
         return Named(get_model(name), tab(spec.tab).label)  # raises ModelUnavailable with the way to get one
     path = Path(name).expanduser()
+    if not path.is_dir() and (project := project_model(name)) is not None:
+        kind = kind_from_config(project.location)
+        return Named(cached_checkpoint(project.location, kind, resolution=project), _recorded_variant(project.location))
     if path.is_dir():
         if not is_checkpoint(path):
             raise ValueError(f"{path} is not a checkpoint directory (no config.json)")

@@ -112,7 +112,8 @@ def similarity_pairs(model, tokenizer, firsts: Sequence[str], seconds: Sequence[
 # --------------------------------------------------------------------------------------------
 # One pair, several encoders
 # --------------------------------------------------------------------------------------------
-COMPARE_MODELS = ("minilm", "minilm-l3-onnx", "minilm-int8-onnx")  # names bertvariants.models.load accepts
+# names bertvariants.models.load accepts: packaged models, then the project's shipped students
+COMPARE_MODELS = ("minilm", "minilm-l3-onnx", "minilm-int8-onnx", "distil-student", "albert-student")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ A shipped model is a folder ``bertvariants/assets/models/<name>/`` holding:
 Bases (:data:`BASES`): ``minilm`` (the packaged model with the kind's head), ``minilm-layers`` (only the listed
 encoder layers, DistilBERT-style), ``minilm-electra`` (the packaged weights as an ELECTRA discriminator),
 ``bilstm-minilm`` (Tang et al.'s BiLSTM student on the packaged, frozen token embeddings; everything else is in
-``head.safetensors``). Only
+``head.safetensors``), ``albert-minilm`` (ALBERT's factorized, shared encoder whose V×E table is the truncated SVD
+of the packaged embeddings; everything else is in ``head.safetensors``). Only
 safetensors are read; no pickle is ever loaded from the assets.
 """
 
@@ -174,8 +175,26 @@ def _bilstm_minilm(kind: str, config: dict, layers: tuple[int, ...]):
     return model
 
 
+def _albert_minilm(kind: str, config: dict, layers: tuple[int, ...]):
+    """ALBERT §3.1 from the packaged MiniLM: the V×E table by (sign-fixed) truncated SVD, one shared layer; the
+    student's trained weights (everything but that table) are then copied in from ``head.safetensors``."""
+    from transformers import BertModel
+
+    from .albert_init import albert_from_bert
+
+    bert = BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False)
+    return albert_from_bert(bert, embedding_size=int(config.get("embedding_size", 128)),
+                            shared_from=int(config.get("shared_from", 0)))
+
+
 BASES: dict[str, Callable] = {"minilm": _minilm, "minilm-layers": _minilm_layers, "minilm-electra": _minilm_electra,
-                              "bilstm-minilm": _bilstm_minilm}
+                              "bilstm-minilm": _bilstm_minilm, "albert-minilm": _albert_minilm}
+BASE_ARCHITECTURES = {"albert-minilm": "AlbertModel"}  # bases rebuilt as another class than their kind's
+
+
+def architecture(spec: ShippedSpec) -> str:
+    """The model class a shipped model is rebuilt as."""
+    return BASE_ARCHITECTURES.get(spec.base) or ARCHITECTURES[spec.kind]
 
 
 def build_base(spec: ShippedSpec):

@@ -53,6 +53,37 @@ def test_shipped_model_loads_and_runs(task):
             assert torch.isfinite(logits).all()
 
 
+SERVED = {t.shipped for t in SHIPPED_TASKS}
+EXTRA_SHIPPED = sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / "shipped.json").is_file() and p.name not in SERVED)
+
+
+@pytest.mark.parametrize("name", EXTRA_SHIPPED)
+def test_shipped_sentence_students_load_by_name_and_agree_with_their_teacher(name):
+    """The students no slot serves (distil-student, albert-student) load by name from the clone alone and embed
+    a paraphrase pair closer than an unrelated pair, as their teacher does."""
+    from bertvariants import sentence_bert as sb
+
+    named = models.load(name)
+    m = named.loaded
+    assert m.resolution.source in ("shipped", "trained") and named.variant in ("Distillation", "ALBERT")
+    assert (shipped_dir(name) / "README.md").is_file()
+    close, far = (sb.similarity(m.model, m.tokenizer, "A man is eating food.", b).score
+                  for b in ("Someone is having a meal.", "The stock market fell sharply today."))
+    assert close > far + 0.2
+
+
+def test_albert_student_table_is_recomputed_the_same_whatever_sign_lapack_returns():
+    """svd_factorize fixes each singular vector's sign, so the shipped ALBERT student's recomputed V×E table does
+    not depend on the LAPACK build: flipping the SVD's signs gives the same factors."""
+    from bertvariants.albert_init import svd_factorize
+
+    w = torch.randn(50, 12, generator=torch.Generator().manual_seed(0))
+    a, b = svd_factorize(w, 5)
+    a2, b2 = svd_factorize(-w, 5)  # the same subspace, every singular pair's sign flipped somewhere
+    assert torch.allclose(b, b2, atol=1e-5) and torch.allclose(a, -a2, atol=1e-5)
+    assert (b.gather(1, b.abs().argmax(1, keepdim=True)) > 0).all()
+
+
 def test_shipped_weights_fit_the_budget():
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
     files = [REPO / f for f in tracked.stdout.split("\0") if f]

@@ -76,6 +76,10 @@ def check_result(report, task: str):
     assert rows and {"step", "loss", "lr", "seconds"} <= set(rows[0])
     card = (report.output / "README.md").read_text()
     assert "seed" in card and "steps" in card and rec["primary_metric"] in card
+    if rec.get("ci95"):  # the harness headline: score with its interval and the evaluation data's sha256
+        assert f"**{rec['score']:.2f}** (95% CI {rec['ci95']['low']:.2f}–{rec['ci95']['high']:.2f}" in card
+    if rec.get("data_sha256"):
+        assert rec["data_sha256"] in card
     return rec
 
 
@@ -364,7 +368,7 @@ def test_sentence_students_tiny_run(recipe_name, data_dir, tiny_base, tmp_path):
 def test_albert_init_is_the_best_low_rank_factorization(tiny_base):
     from transformers import BertModel
 
-    from bertvariants.train.albert_student import albert_from_bert, svd_factorize
+    from bertvariants.albert_init import albert_from_bert, svd_factorize
 
     bert = BertModel.from_pretrained(tiny_base)
     w = bert.embeddings.word_embeddings.weight.detach()

@@ -2,7 +2,9 @@
 
 Recipes read the shared public corpora (SST-2, STS-B, Wikipedia, MTSamples) from the one shared data setting,
 :func:`bertvariants.paths.shared_data_dir` (env ``BERTVARIANTS_DATA``, else ``../shared/data``), or the files
-the user passes with ``--data``; nothing in the product requires them. Files are parsed by the strict readers
+the user passes with ``--data``; when neither has a file and the Hub is reachable, the public dataset it comes
+from is fetched with the ``datasets`` library (:mod:`bertvariants.train.public_data`, which also says, offline,
+what each file is and where to get it). Nothing in the product requires them. Files are parsed by the strict readers
 the evaluation harness uses (:mod:`evaluation.loaders`, :mod:`bertvariants.corpus`): a malformed row is an
 error naming the file and line, never a silently skipped example.
 
@@ -20,6 +22,7 @@ import torch
 from ..common import make_generator
 from ..corpus import corpus_blocks, read_corpus
 from ..paths import DATA_ENV, shared_data_dir
+from . import public_data
 from .config import TrainConfig
 
 WIKIPEDIA = "corpus/enwiki_sample.jsonl"  # the pretraining recipes' corpus, relative to the data directory
@@ -37,13 +40,16 @@ def data_file(cfg: TrainConfig, relative: str, *, what: str, override: str | Non
             path = path / relative
     else:
         base = shared_data_dir()
+        path = base / relative
+        if not path.is_file() and (fetched := public_data.fetch(relative)) is not None:
+            return fetched  # online: the public dataset, fetched once with the `datasets` library
         if not base.is_dir():
             raise ValueError(f"no {what} given and no shared data directory at {base}: pass --data DIR (laid out "
-                             f"like the shared data, with DIR/{relative}) or --data FILE, or set {DATA_ENV}=DIR")
-        path = base / relative
+                             f"like the shared data, with DIR/{relative}) or --data FILE, or set {DATA_ENV}=DIR."
+                             f"{public_data.how_to_get(relative)}")
     if not path.is_file():
         raise ValueError(f"{what}: {path} does not exist (pass --data PATH, or set {DATA_ENV} to a directory "
-                         f"with {relative})")
+                         f"with {relative}).{public_data.how_to_get(relative)}")
     return path
 
 

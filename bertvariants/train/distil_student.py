@@ -39,17 +39,21 @@ from ..distillation import cosine_embedding_loss, init_student_from_teacher
 from .config import TrainConfig, base_model_path, output_dir
 from .data import WIKIPEDIA, BucketSampler, data_file, labelled_texts
 from .loop import Setup, fit, seed_everything
-from .records import RunReport, finish, harness, save_checkpoint
+from .lora import save_model, with_lora
+from .records import RunReport, finish, harness
 
 NAME = "distil-student"
+KIND = "sentence-embedding"
 
 
 @dataclass(frozen=True)
 class DistilStudentConfig(TrainConfig):
     steps: int = 1200
     batch_size: int = 32
-    lr: float = 1e-4
+    lr: float = 5e-4  # LoRA's rate; full fine-tuning of the 3 layers (lora_rank=0) used 1e-4
     max_length: int = 64
+    lora_rank: int = 32  # the shipped student: LoRA over MiniLM's layers 1, 3, 5; 0 = full fine-tuning
+    cpu_bf16: bool = True
     student_layers: tuple[int, ...] = (1, 3, 5)  # teacher layers copied into the student (every other one)
     hidden_weight: float = 0.0  # weight of DistilBERT's hidden-state cosine loss (> 0 runs the teacher live)
     train_sentences: int = 40000  # cap; a run uses at most steps × batch_size of them (each seen once)
@@ -155,10 +159,13 @@ def run(cfg: DistilStudentConfig, *, progress: bool = True) -> RunReport:
     sentences, sources = distillation_sentences(cfg, limit=cfg.train_sentences)
     teacher = BertModel.from_pretrained(base).eval()
     student = init_student_from_teacher(teacher, layers=list(cfg.student_layers))
+    if cfg.lora_rank:  # the compact form: the packaged layers 1, 3, 5 rebuilt at load + this adapter
+        student = with_lora(student, KIND, rank=cfg.lora_rank)
     setup = distillation_setup(cfg, student, teacher, tokenizer, sentences, progress=progress)
     result = fit(setup, cfg, desc=NAME, progress=progress)
     out = output_dir(cfg, NAME)
-    save_checkpoint(setup.model, tokenizer, out)
+    save_model(setup.model, tokenizer, out, cfg, name=NAME, kind=KIND, base="minilm-layers",
+               layers=tuple(cfg.student_layers))
     scored = compare(*score_stsb(cfg, out, base))
     return finish(recipe=NAME, name=NAME, title=f"{len(cfg.student_layers)}-layer MiniLM student (DistilBERT-style)",
                   cfg=cfg, fit=result, out=out, result=scored, variant="Distillation",

@@ -65,11 +65,44 @@ class RunReport:
     result_path: Path
 
 
+def data_lines(data: dict[str, str]) -> str:
+    """The card's data list: each input with the sha256 of the file it was read from (when it is a file)."""
+    from ..io import sha256_file
+    from ..paths import REPO_ROOT, SHARED_DATA_LABEL, shared_data_dir
+
+    lines = []
+    for k, v in data.items():
+        v = str(v)
+        shared = v.startswith(SHARED_DATA_LABEL + "/")
+        if shared:
+            path = shared_data_dir() / v[len(SHARED_DATA_LABEL) + 1:]
+        else:
+            path = Path(v) if Path(v).is_absolute() else REPO_ROOT / v
+        digest = f" (sha256 {sha256_file(path)})" if path.is_file() else ""
+        lines.append(f"- {k}: `{portable_text(str(v))}`{digest}")
+    return "\n".join(lines)
+
+
+def harness_line(result: dict) -> str:
+    """The harness's headline for the card: task, split, n, the primary metric with its 95% CI, data sha256."""
+    ci = result.get("ci95") or {}
+    interval = f" (95% CI {ci['low']:.2f}–{ci['high']:.2f}, {ci.get('method', 'bootstrap')}, {ci.get('resamples')} resamples)" if ci else ""
+    data = f"; data sha256 {result['data_sha256']}" if result.get("data_sha256") else ""
+    return (f"Harness (`python -m evaluation run --task {result.get('task')} --model <this folder>`): "
+            f"{result.get('task')} {result.get('split')}, n = {result.get('n')}, {result.get('primary_metric')} "
+            f"**{float(result.get('score', float('nan'))):.2f}**{interval}{data}.")
+
+
 def model_card(*, title: str, recipe: str, paper: str, cfg: TrainConfig, fit: FitResult, metrics: dict[str, float],
-               data: dict[str, str], notes: str = "") -> str:
-    """README.md for a trained checkpoint: what it is, data, steps, seconds, metrics, seed, how to rebuild."""
+               data: dict[str, str], notes: str = "", result: dict | None = None) -> str:
+    """README.md for a trained checkpoint: what it is, data (with sha256), steps, seconds, metrics with their CI,
+    seed, the base model's sha256, how to rebuild."""
+    from ..shipped import packaged_sha256
+
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
-    data_rows = "\n".join(f"- {k}: `{v}`" for k, v in data.items())
+    data_rows = data_lines(data)
+    headline = harness_line(result) + "\n\n" if result and "score" in result else ""
+    base_sha = "" if cfg.base_model else f" (model.safetensors sha256 {packaged_sha256()})"
     overrides = " ".join((f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" if f.name in CLI_FLAGS
                           else f"--set {f.name}={getattr(cfg, f.name)}") for f in fields(cfg)
                          if getattr(cfg, f.name) != f.default and f.name not in ("output", "data", "base_model"))
@@ -87,7 +120,7 @@ Implements: {paper}.
 {notes}
 
 ## Training
-- base model: `{cfg.base_model or 'sentence-transformers/all-MiniLM-L6-v2 (packaged)'}`
+- base model: `{cfg.base_model or 'sentence-transformers/all-MiniLM-L6-v2 (packaged)'}`{base_sha}
 - steps: {fit.steps}{stopped} × batch {cfg.batch_size} × {fit.processes} process(es), peak lr {cfg.lr}, warm-up {cfg.warmup:.0%}, max length {cfg.max_length}
 - wall time: {fit.seconds:.0f} s on `{fit.device}` ({fit.precision}{autocast})
 - seed: {cfg.seed} (reruns with the same seed reproduce on the same hardware)
@@ -97,7 +130,7 @@ Implements: {paper}.
 {data_rows}
 
 ## Evaluation (evaluation results format, `result.json`; the Leaderboard reads it)
-| metric | value |
+{headline}| metric | value |
 |---|---|
 {rows}
 """
@@ -143,9 +176,9 @@ def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, 
     record = {**result, "model": name, "variant": variant or result.get("variant", ""),
               "model_path": portable_path(out), "model_revision": result.get("model_revision", "trained"),
               "training": training_record(recipe=recipe, cfg=cfg, fit=fit, out=out, data=data)}
-    card_data = {k: portable_text(str(v)) for k, v in data.items()}  # cards are shipped: no machine paths
     (out / "README.md").write_text(model_card(title=title, recipe=recipe, paper=paper, cfg=cfg, fit=fit,
-                                              metrics=metrics, data=card_data, notes=notes), encoding="utf-8")
+                                              metrics=metrics, data=data, notes=notes, result=result),
+                                   encoding="utf-8")  # cards are shipped: data_lines keeps no machine paths
     path = atomic_write_json(out / "result.json", record)
     write_result(record, results_dir())
     return RunReport(recipe=recipe, output=out, fit=fit, metrics=metrics, result_path=path)

@@ -1,4 +1,4 @@
-"""Sentence-BERT tab: pair similarity (public API `similarity`), the same pair through three encoders
+"""Sentence-BERT tab: pair similarity (public API `similarity`), the same pair through five encoders
 (`compare_similarity`), heatmap, semantic search, clustering."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import sentence_bert as sb
 from ..inference import encode
-from ..models import available, get_model, load, packaged_model
+from ..models import get_model, load, packaged_model, servable
 from .common import number, safe, text
 from .guard import per_input_validator
 
@@ -63,10 +63,19 @@ def pair_view(a: str, b: str, pooling: str):
 COMPARE_COLUMNS = ("model", "served by", "cosine", "latency (ms, median of 5)", "parameters (M)", "size on disk (MB)")
 
 
+def _missing(name: str) -> str:
+    try:
+        return f"not installed (pip package {packaged_model(name).distribution})"
+    except KeyError:
+        return f"not built here (python -m bertvariants.train {name})"
+
+
 @safe
 def compare_similarity(a: str, b: str):
-    """The same two sentences through three encoders side by side: all-MiniLM-L6-v2 (the packaged PyTorch model),
-    paraphrase-MiniLM-L3-v2 as fp32 ONNX and all-MiniLM-L6-v2 with int8 ONNX weights (both run by onnxruntime).
+    """The same two sentences through five encoders side by side: all-MiniLM-L6-v2 (the packaged PyTorch model),
+    paraphrase-MiniLM-L3-v2 as fp32 ONNX, all-MiniLM-L6-v2 with int8 ONNX weights (both run by onnxruntime), and
+    this project's two students of MiniLM: distil-student (its layers 1, 3, 5 + a LoRA adapter, DistilBERT-style)
+    and albert-student (factorized embeddings + one shared layer, ALBERT-style).
 
     Each row gives the cosine of the pair's embeddings (the model's own pooling), the latency of encoding the
     pair measured now on this server (median of 5 after a warm-up), the parameter count and the size on disk.
@@ -81,7 +90,7 @@ def compare_similarity(a: str, b: str):
     check_pair(a, b)
     loaded, missing = [], []
     for name in sb.COMPARE_MODELS:
-        if available(name):
+        if servable(name):
             loaded.append((name, load(name).loaded))
         else:
             missing.append(name)
@@ -89,12 +98,13 @@ def compare_similarity(a: str, b: str):
              "latency (ms, median of 5)": round(r.latency_ms, 2), "parameters (M)": round(r.parameters / 1e6, 3),
              "size on disk (MB)": round(r.size_bytes / 2**20, 1) if r.size_bytes else None}
             for r in sb.compare_models(loaded, a, b)]
-    rows += [{"model": name, "served by": f"not installed (pip package {packaged_model(name).distribution})",
+    rows += [{"model": name, "served by": _missing(name),
               "cosine": None, "latency (ms, median of 5)": None, "parameters (M)": None, "size on disk (MB)": None}
              for name in missing]
     md = ("Latency is measured now, on this server: tokenize + encode both sentences in one batch, median of 5 "
           "runs after a warm-up, one model at a time. MiniLM-L3 is a different (3-layer) model, so its cosine "
-          "differs; the int8 model agrees with the PyTorch MiniLM-L6 to within about 0.01.")
+          "differs; the int8 model agrees with the PyTorch MiniLM-L6 to within about 0.01; the two students were "
+          "distilled from MiniLM-L6 to reproduce its cosines (STS-B dev Spearman on the Leaderboard).")
     return pd.DataFrame(rows, columns=list(COMPARE_COLUMNS)), md
 
 
@@ -148,8 +158,8 @@ def build(spec, tab) -> None:
 
     with gr.Accordion("Compare models on one input: PyTorch MiniLM-L6, MiniLM-L3 ONNX, MiniLM-L6 int8 ONNX",
                       open=False):
-        cmp_btn = gr.Button("Compare the three encoders on A and B")
-        cmp_df = gr.Dataframe(label="Same pair, three encoders", headers=list(COMPARE_COLUMNS))
+        cmp_btn = gr.Button("Compare the five encoders on A and B")
+        cmp_df = gr.Dataframe(label="Same pair, five encoders", headers=list(COMPARE_COLUMNS))
         cmp_md = gr.Markdown()
         cmp_btn.click(compare_similarity, [a, b], [cmp_df, cmp_md], api_name="compare_similarity",
                       concurrency_limit=1)  # one comparison at a time: each latency is measured alone

@@ -65,3 +65,23 @@ def test_settings_put_stsb_before_flops_and_refuse_bad_values():
         BenchSettings(sections=("warp-drive",))
     with pytest.raises(ValueError, match="must be ≥ 1"):
         BenchSettings(repeats=0)
+
+
+def test_training_bench_counts_flops_and_exact_path_learns_like_plain():
+    """The training bench's three sides run; the lab's exact path (fused AdamW, sparse heads) follows the
+    plain step's loss from the same seed; the FLOP count is the hand count of the plain step."""
+    from types import SimpleNamespace
+
+    from bertvariants.train import bench as tb
+
+    cfg = SimpleNamespace(hidden_size=4, intermediate_size=8, vocab_size=10)
+    fwd = 6 * (4 * 16 + 2 * 4 * 8 + 2 * 5 * 4)  # per token, T = 5
+    assert tb.plain_flops("qa", cfg, batch=1, tokens=5) == 2 * 3 * fwd * 5
+    assert tb.plain_flops("mlm", cfg, batch=2, tokens=5) == 2 * 3 * (fwd + 16 + 40) * 10
+    result = tb.run(("qa", "mlm"), batch=2, tokens=16, repeats=1, loss_steps=2, progress=lambda *_: None)
+    for kind in ("qa", "mlm"):
+        r = result[kind]
+        assert r["plain"]["trainable_parameters"] > 20 * r["lab"]["trainable_parameters"]
+        assert r["losses"]["first"]["plain"] == r["losses"]["first"]["exact"]
+        assert r["losses"]["max_abs_diff_plain_exact"] < 0.05
+        assert r["lab_speedup"] > 0 and 0 < r["lab"]["share_of_peak"]

@@ -17,7 +17,7 @@ from . import RECIPES, recipe, run_recipe
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bertvariants.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", help="one of: " + ", ".join(r.name for r in RECIPES) + ", all, list (or: ship NAME...)")
+    p.add_argument("recipe", help="one of: " + ", ".join(r.name for r in RECIPES) + ", all, list (or: ship NAME..., bench)")
     p.add_argument("--steps", type=int, help="optimizer steps at scale 1 (default: the recipe's)")
     p.add_argument("--scale", type=float, help="multiply steps (e.g. 20 for a GPU run)")
     p.add_argument("--seed", type=int, help="seed (default 42); the same seed reproduces a run")
@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["ship"]:
         return ship_main(argv[1:])
+    if argv[:1] == ["bench"]:  # the training-step benchmark (plain PyTorch step vs the lab's)
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = parser().parse_args(argv)
     if args.recipe == "list":
         for r in RECIPES:

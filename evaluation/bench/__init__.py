@@ -1,6 +1,6 @@
 """Performance benchmark of the one inference path, against the tools a user would otherwise pick.
 
-    python -m evaluation bench [--only stsb,sst2,flops,app,cold,rss] [--repeats 3] [--stsb PATH] [--sst2 PATH]
+    python -m evaluation bench [--only stsb,sst2,flops,app,cold,rss,train] [--repeats 3] [--stsb PATH] [--sst2 PATH]
 
 Every A/B pair runs in this one process, alternating (A, B, C, then B, C, A, ...), ``--repeats`` times,
 and the median wall time of each side is compared, so a machine shared with other jobs slows both sides
@@ -14,6 +14,8 @@ tolerance). Sections, one module each:
 - ``app``, ``cold``, ``rss`` (:mod:`.app`): Gradio batching of the similarity handler (16 concurrent
   clients, requests/s, p50/p95); ``python app.py`` to the first HTTP 200; resident memory after one call
   of every endpoint.
+- ``train`` (:mod:`.train`, only when asked): the variant lab's training step against a plain PyTorch step
+  (QA, masked LM, replaced-token detection, distillation), run as ``python -m bertvariants.train bench``.
 
 Prints a table, writes JSON + a plot (HTML via plotly, and a hand-written SVG) under ``--out``
 (:mod:`.report`), and prints the JSON object as the last line. The options are a frozen
@@ -48,6 +50,7 @@ def run_sections(settings: BenchSettings, out: dict, detail: dict) -> None:
     from .classify import bench_sst2
     from .encode import bench_flops, bench_stsb
     from .timing import log
+    from .train import bench_train
 
     stsb_run = None
     only = settings.sections
@@ -59,6 +62,8 @@ def run_sections(settings: BenchSettings, out: dict, detail: dict) -> None:
             bench_flops(settings, out, detail, stsb_run)
         elif section == "sst2":
             bench_sst2(settings, out, detail)
+        elif section == "train":
+            bench_train(settings, out, detail)
         elif section == "app":
             bench_app(settings, out, detail)
         elif section == "cold" and "rss" in only:

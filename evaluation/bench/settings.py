@@ -9,7 +9,8 @@ from pathlib import Path
 
 from bertvariants.paths import REPO_ROOT
 
-SECTIONS = ("stsb", "flops", "sst2", "app", "cold", "rss")
+SECTIONS = ("stsb", "flops", "sst2", "app", "cold", "rss")  # the default run
+EXTRA_SECTIONS = ("train",)  # only when asked (--only train): several minutes of training steps
 FAST_PRECISION = "bf16"  # the "fast" side of every A/B pair: bf16 autocast on CPUs with native bf16
 DEFAULT_OUT = REPO_ROOT / "artifacts" / "bench"
 DESCRIPTION = "Performance benchmark of the one inference path, against the tools a user would otherwise pick."
@@ -33,13 +34,16 @@ class BenchSettings:
     max_batch_size: int = 32  # max_batch_size of the batched endpoint
     endpoint_timeout: float = 300  # seconds per endpoint call (app and rss sections)
     threads: int = 0  # torch threads for both sides; 0 = torch's default
+    train_batch: int = 32  # train section: sequences per step
+    train_tokens: int = 256  # train section: tokens per sequence
+    train_loss_steps: int = 0  # train section: also train each side this many steps from one seed (0: skip)
     out: Path = DEFAULT_OUT  # directory for bench.json and the plots
 
     def __post_init__(self) -> None:
         sections = tuple(self.sections)
-        unknown = [s for s in sections if s not in SECTIONS]
+        unknown = [s for s in sections if s not in SECTIONS + EXTRA_SECTIONS]
         if unknown:
-            raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+            raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS + EXTRA_SECTIONS)}")
         if self.repeats < 1 or self.clients < 1 or self.requests < 1:
             raise ValueError("--repeats, --clients and --requests must be ≥ 1")
         if "flops" in sections and "stsb" not in sections:
@@ -55,7 +59,8 @@ def parse_sections(text: str | None) -> tuple[str, ...]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m evaluation bench", description=DESCRIPTION)
-    p.add_argument("--only", help=f"comma-separated sections (default all): {','.join(SECTIONS)}")
+    p.add_argument("--only", help=f"comma-separated sections (default all but train): "
+                                  f"{','.join(SECTIONS + EXTRA_SECTIONS)}")
     p.add_argument("--repeats", type=int, default=3, help="alternating repeats per A/B pair (median; default 3)")
     p.add_argument("--stsb", help="STS-B file (test split; default: dev from the shared data)")
     p.add_argument("--sst2", help="SST-2 file (default: dev from the shared data)")
@@ -68,6 +73,10 @@ def parser() -> argparse.ArgumentParser:
                    help="torch threads, the same for both sides (default 0 = torch's default, one per core, what a "
                         "user gets; on a CPU shared with other jobs pass 1: a multi-threaded OpenMP region stalls "
                         "whenever one of its threads is descheduled)")
+    p.add_argument("--train-batch", type=int, default=32, help="train section: sequences per step (default 32)")
+    p.add_argument("--train-tokens", type=int, default=256, help="train section: tokens per sequence (default 256)")
+    p.add_argument("--train-loss-steps", type=int, default=0,
+                   help="train section: steps each side trains from one seed to compare losses (default 0: skip)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="directory for bench.json and plots")
     return p
 
@@ -80,6 +89,8 @@ def settings_from_argv(argv: list[str] | None = None) -> BenchSettings:
         return BenchSettings(sections=parse_sections(args.only), repeats=args.repeats, stsb=args.stsb,
                              sst2=args.sst2, clients=args.clients, requests=args.requests,
                              app_repeats=args.app_repeats, max_batch_size=args.max_batch_size,
-                             endpoint_timeout=args.endpoint_timeout, threads=args.threads, out=Path(args.out))
+                             endpoint_timeout=args.endpoint_timeout, threads=args.threads, out=Path(args.out),
+                             train_batch=args.train_batch, train_tokens=args.train_tokens,
+                             train_loss_steps=args.train_loss_steps)
     except ValueError as exc:
         p.error(str(exc))

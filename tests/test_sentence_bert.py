@@ -1,5 +1,5 @@
 """Sentence-BERT: pooling modes against hand-computed values, cosine, batched encoding, search, clustering, and
-the same pair through three encoders (the compare view)."""
+the same pair through five encoders (the compare view)."""
 
 from __future__ import annotations
 
@@ -168,9 +168,10 @@ def test_compare_models_gives_one_row_per_model(tiny_checkpoint):
     assert rows[0].size_bytes == weights_size(path) > 0 and rows[0].latency_ms > 0
 
 
-def test_the_compare_endpoint_returns_three_rows():
-    """PyTorch MiniLM-L6, MiniLM-L3 ONNX, MiniLM-L6 int8 ONNX on one pair (the real packaged models, offline)."""
-    from bertvariants.models import available
+def test_the_compare_endpoint_returns_a_row_per_encoder():
+    """PyTorch MiniLM-L6, MiniLM-L3 ONNX, MiniLM-L6 int8 ONNX (the real packaged models, offline) and the two
+    shipped students of MiniLM-L6 on one pair."""
+    from bertvariants.models import servable as available
     from bertvariants.ui import sentence_bert as ui
 
     df, md = ui.compare_similarity("A man is eating food.", "Someone is having a meal.")
@@ -184,6 +185,10 @@ def test_the_compare_endpoint_returns_three_rows():
     assert rows.loc["minilm-l3-onnx", "parameters (M)"] < rows.loc["minilm", "parameters (M)"]
     assert rows.loc["minilm-int8-onnx", "size on disk (MB)"] < rows.loc["minilm", "size on disk (MB)"] / 3
     assert (df["latency (ms, median of 5)"] > 0).all()
+    # the students were distilled to reproduce the teacher's cosines: close to it, with fewer layers / parameters
+    assert abs(rows.loc["distil-student", "cosine"] - rows.loc["minilm", "cosine"]) < 0.08
+    assert abs(rows.loc["albert-student", "cosine"] - rows.loc["minilm", "cosine"]) < 0.2
+    assert rows.loc["albert-student", "parameters (M)"] < rows.loc["minilm", "parameters (M)"] / 3
 
 
 def test_the_compare_endpoint_rejects_bad_input():

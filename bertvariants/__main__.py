@@ -74,7 +74,24 @@ def component_rows() -> list[dict]:
              else None} for p in PACKAGED_MODELS]
 
 
-def table(rows: list[SlotRow], components: list[dict]) -> str:
+def project_rows() -> list[dict]:
+    """The project's shipped models that serve no slot of their own (the sentence students): where each is loaded
+    from here (models/ overrides the shipped copy) and its size."""
+    from . import models
+    from .paths import portable_path
+    from .registry import default_manifest
+    from .shipped import SHIPPED_DIR, is_shipped
+
+    served = {t.shipped for t in default_manifest().tasks.values()}
+    rows = []
+    for folder in sorted(p for p in SHIPPED_DIR.iterdir() if is_shipped(p) and p.name not in served):
+        res = models.project_model(folder.name)
+        rows.append({"name": folder.name, "source": res.source, "location": portable_path(res.location),
+                     "size_mb": weights_size_mb(res.location)})
+    return rows
+
+
+def table(rows: list[SlotRow], components: list[dict], project: list[dict] = ()) -> str:
     lines = [f"{'task':24s} {'source':12s} {'size MB':>8s} {'load s':>7s}  model"]
     for r in rows:
         size = f"{r.size_mb:8.1f}" if r.size_mb is not None else f"{'-':>8s}"
@@ -87,6 +104,11 @@ def table(rows: list[SlotRow], components: list[dict]) -> str:
         state = "installed" if c["available"] else "MISSING"
         size = f"{c['size_mb']:.1f} MB" if c["size_mb"] else ""
         lines.append(f"  {c['name']:20s} {state:10s} {size:>9s}  {c['model']} ({c['package']}, {c['kind']})")
+    if project:
+        lines.append("")
+        lines.append("project models without a slot of their own (Sentence-BERT compare; load by name):")
+        for r in project:
+            lines.append(f"  {r['name']:20s} {r['source']:10s} {r['size_mb']:6.2f} MB  {r['location']}")
     return "\n".join(lines)
 
 
@@ -102,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
 
     hub_online()  # decide online/offline once, fast
     rows = slot_rows(load=not args.no_load)
-    components = component_rows()
+    components, project = component_rows(), project_rows()
     if args.json:
-        print(json.dumps({"slots": [asdict(r) for r in rows], "components": components}, ensure_ascii=False))
+        print(json.dumps({"slots": [asdict(r) for r in rows], "components": components, "project_models": project},
+                         ensure_ascii=False))
     else:
-        print(table(rows, components))
+        print(table(rows, components, project))
     return 1 if any(r.source == "unavailable" for r in rows) else 0
 
 

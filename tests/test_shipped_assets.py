@@ -105,6 +105,8 @@ def test_models_command_reports_every_slot_served_on_a_fresh_clone(tmp_path):
     assert out.returncode == 0 and not missing, (missing, out.stderr[-2000:])
     assert {s["task"] for s in report["slots"]} == set(load_manifest().tasks)
     assert all(s["source"] in ("shipped", "packaged") for s in report["slots"])
+    assert {r["name"] for r in report["project_models"]} == set(EXTRA_SHIPPED)
+    assert all(r["source"] == "shipped" and r["size_mb"] > 0 for r in report["project_models"])
 
 
 def test_models_command_exits_1_and_says_why_when_a_slot_is_unavailable(tmp_path):

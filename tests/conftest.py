@@ -11,6 +11,10 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "BERTVARIANTS_DATA_CACHE" not in os.environ:  # fetched datasets and token-block caches: never the user's ~/.cache
+    import tempfile
+
+    os.environ["BERTVARIANTS_DATA_CACHE"] = str(Path(tempfile.mkdtemp(prefix="bertvariants-test-cache-")) / "data")
 
 import pytest  # noqa: E402
 

@@ -9,6 +9,7 @@ import sys
 import types
 
 import pytest
+import torch
 
 from bertvariants.train import public_data
 from bertvariants.train.config import TrainConfig
@@ -102,3 +103,31 @@ def test_a_dataset_without_a_hub_source_is_not_fetched(no_shared, monkeypatch):
     _fake_datasets(monkeypatch, {})
     with pytest.raises(ValueError, match="kaggle.com"):
         data_file(TrainConfig(), "clinical/mtsamples_subset.csv", what="MTSamples CSV")
+
+
+def test_corpus_blocks_are_tokenized_once_and_read_back_identical(tmp_path, monkeypatch, tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from bertvariants.corpus import corpus_blocks
+    from bertvariants.train import data
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    docs = [f"Document {i} says that the capital of France is Paris, and more words follow. " * 6 for i in range(6)]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    monkeypatch.setenv(public_data.CACHE_ENV, str(tmp_path / "cache" / "data"))
+    train, held = data.cached_blocks(corpus, tok, block=32, heldout_docs=1)
+    ref_train, ref_held = corpus_blocks(tok, docs, block=32, heldout_docs=1)
+    assert torch.equal(train, ref_train) and torch.equal(held, ref_held) and train.dtype == torch.long
+    one_by_one = [i for d in docs[:-1] for i in tok(d, add_special_tokens=False)["input_ids"]]
+    assert train[:, 1:-1].flatten().tolist() == one_by_one[: train.numel() - 2 * len(train)]
+
+    def no_tokenizing(*a, **k):
+        raise AssertionError("tokenized again")
+
+    monkeypatch.setattr(data, "corpus_blocks", no_tokenizing)
+    again = data.cached_blocks(corpus, tok, block=32, heldout_docs=1)
+    assert torch.equal(again[0], train) and torch.equal(again[1], held)
+    corpus.write_text(corpus.read_text() + json.dumps({"text": "one more document here"}) + "\n")
+    with pytest.raises(AssertionError, match="tokenized again"):  # a changed corpus is a new key
+        data.cached_blocks(corpus, tok, block=32, heldout_docs=1)

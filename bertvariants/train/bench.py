@@ -239,37 +239,46 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
 # --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
+def build_side(kind: str, base: str, name: str, lr: float) -> Side:
+    """One side from the same seed; ``lab+compile`` is the lab side with its loss (forward and, through
+    AOTAutograd, backward) compiled by ``torch.compile`` (inductor)."""
+    torch.manual_seed(0)  # the same new-head initialisation on every side
+    side = BUILDERS[kind](base, "lab" if name == "lab+compile" else name, lr)
+    if name == "lab+compile":
+        side.loss = torch.compile(side.loss, dynamic=False)
+    side.model.train()
+    return side
+
+
 def bench_kind(kind: str, base: str, *, batch: int, tokens: int, repeats: int, loss_steps: int, autocast: bool,
-               peak: float, lr: float = 5e-5, progress=print) -> dict:
+               peak: float, lr: float = 5e-5, progress=print, sides_run: tuple[str, ...] = SIDES) -> dict:
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(base)
-    torch.manual_seed(0)
-    sides = {}
-    for name in SIDES:
-        torch.manual_seed(0)  # the same new-head initialisation on every side
-        sides[name] = BUILDERS[kind](base, name, lr)
-        sides[name].model.train()
+    sides = {name: build_side(kind, base, name, lr) for name in sides_run}
     batches = [_batch(kind, batch=batch, tokens=tokens, vocab=config.vocab_size, seed=s) for s in range(repeats + 1)]
-    times: dict[str, list[float]] = {n: [] for n in SIDES}
-    for n in SIDES:
-        sides[n].step(batches[0], autocast)  # warm-up: first-call allocations and kernel choices
+    times: dict[str, list[float]] = {n: [] for n in sides_run}
+    for n in sides_run:
+        sides[n].step(batches[0], autocast)  # warm-up: first-call allocations, kernel choices, compilation
+    k = len(sides_run)
     for r in range(repeats):
-        order = SIDES[r % 3:] + SIDES[: r % 3]
+        order = sides_run[r % k:] + sides_run[: r % k]
         for n in order:
             t0 = time.perf_counter()
             sides[n].step(batches[r + 1], autocast)
             times[n].append(time.perf_counter() - t0)
-        progress(f"  {kind} repeat {r + 1}/{repeats}: " + ", ".join(f"{n} {times[n][-1]:.2f} s" for n in SIDES))
+        progress(f"  {kind} repeat {r + 1}/{repeats}: " + ", ".join(f"{n} {times[n][-1]:.2f} s" for n in sides_run))
     flops = plain_flops(kind, config, batch=batch, tokens=tokens)
     out: dict = {"flops_per_step": flops}
-    for n in SIDES:
+    for n in sides_run:
         sec = statistics.median(times[n])
         out[n] = {"seconds_per_step": round(sec, 4), "tokens_per_second": round(batch * tokens / sec, 1),
                   "gflops": round(flops / sec / 1e9, 1), "share_of_peak": round(flops / sec / 1e9 / peak, 4),
                   "trainable_parameters": sum(p.numel() for p in _trainable(sides[n].model))}
     out["lab_speedup"] = round(out["plain"]["seconds_per_step"] / out["lab"]["seconds_per_step"], 2)
     out["exact_speedup"] = round(out["plain"]["seconds_per_step"] / out["exact"]["seconds_per_step"], 2)
+    if "lab+compile" in out:
+        out["compile_speedup_over_lab"] = round(out["lab"]["seconds_per_step"] / out["lab+compile"]["seconds_per_step"], 2)
     if loss_steps:
         out["losses"] = same_seed_losses(kind, base, config, batch=batch, tokens=tokens, steps=loss_steps,
                                          autocast=autocast, lr=lr, progress=progress)
@@ -281,9 +290,7 @@ def same_seed_losses(kind: str, base: str, config, *, batch: int, tokens: int, s
     """Fresh sides from the same seed, ``steps`` steps on the same batches: plain and exact should agree."""
     curves: dict[str, list[float]] = {}
     for name in SIDES:
-        torch.manual_seed(0)
-        side = BUILDERS[kind](base, name, lr)
-        side.model.train()
+        side = build_side(kind, base, name, lr)
         curves[name] = [side.step(_batch(kind, batch=batch, tokens=tokens, vocab=config.vocab_size, seed=1000 + s),
                                   autocast) for s in range(steps)]
         progress(f"  {kind} {name}: loss {curves[name][0]:.4f} -> {curves[name][-1]:.4f} after {steps} steps")
@@ -294,7 +301,7 @@ def same_seed_losses(kind: str, base: str, config, *, batch: int, tokens: int, s
 
 
 def run(kinds=KINDS, *, batch: int = 32, tokens: int = 256, repeats: int = 5, loss_steps: int = 0,
-        progress=print) -> dict:
+        compile: bool = False, progress=print) -> dict:
     from transformers.utils import logging as hf_logging
 
     from ..inference import cpu_has_native_bf16
@@ -313,7 +320,8 @@ def run(kinds=KINDS, *, batch: int = 32, tokens: int = 256, repeats: int = 5, lo
     for kind in kinds:
         progress(f"== {kind}")
         result[kind] = bench_kind(kind, base, batch=batch, tokens=tokens, repeats=repeats, loss_steps=loss_steps,
-                                  autocast=autocast, peak=peak, progress=progress)
+                                  autocast=autocast, peak=peak, progress=progress,
+                                  sides_run=SIDES + (("lab+compile",) if compile else ()))
     return result
 
 
@@ -322,11 +330,13 @@ def table(result: dict) -> str:
     for kind in KINDS:
         if kind not in result:
             continue
-        for side in SIDES:
+        for side in (s for s in (*SIDES, "lab+compile") if s in result[kind]):
             r = result[kind][side]
             rows.append(f"{kind:8} {side:6} {r['seconds_per_step']:8.3f} {r['tokens_per_second']:9.0f} "
                         f"{r['gflops']:8.1f} {100 * r['share_of_peak']:6.1f}% {r['trainable_parameters']:11,}")
-        rows.append(f"{'':8} lab {result[kind]['lab_speedup']}× plain, exact {result[kind]['exact_speedup']}× plain")
+        extra = (f", compile {result[kind]['compile_speedup_over_lab']}× lab"
+                 if "compile_speedup_over_lab" in result[kind] else "")
+        rows.append(f"{'':8} lab {result[kind]['lab_speedup']}× plain, exact {result[kind]['exact_speedup']}× plain{extra}")
     return "\n".join(rows)
 
 
@@ -338,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed steps per side, alternating (median)")
     p.add_argument("--loss-steps", type=int, default=0, help="also train each side N steps from one seed (0: skip)")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="also time the lab step under torch.compile (inductor)")
     args = p.parse_args(argv)
     kinds = tuple(k.strip() for k in args.only.split(",") if k.strip())
     unknown = [k for k in kinds if k not in KINDS]
@@ -345,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown step(s) {unknown}" if unknown else "--batch ≥ 1, --tokens ≥ 16, --repeats ≥ 1, --loss-steps ≥ 0")
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run(kinds, batch=args.batch, tokens=args.tokens, repeats=args.repeats, loss_steps=args.loss_steps)
+    result = run(kinds, batch=args.batch, tokens=args.tokens, repeats=args.repeats, loss_steps=args.loss_steps,
+                 compile=args.compile)
     print(table(result))
     print(json.dumps(result))
     return 0

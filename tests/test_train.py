@@ -423,3 +423,22 @@ def test_distillation_loss_uses_cached_targets_and_optional_hidden_term(tiny_bas
     assert abs(both["hidden_cos"].item()) < 1e-5
     with pytest.raises(ValueError, match="needs the teacher"):
         embedding_distillation_loss(targets, hidden_weight=1.0)
+
+
+def test_attention_dropout_is_set_on_every_self_attention_and_only_there(tiny_base):
+    """The lab trains without dropout on the attention probabilities (TrainConfig.attention_dropout = 0) and keeps
+    hidden-state dropout; ``None`` leaves the model's own."""
+    from transformers import BertForMaskedLM
+
+    from bertvariants.train.config import TrainConfig
+    from bertvariants.train.loop import set_attention_dropout
+
+    model = BertForMaskedLM.from_pretrained(tiny_base)
+    layers = model.config.num_hidden_layers
+    assert TrainConfig().attention_dropout == 0.0
+    assert set_attention_dropout(model, 0.0) == layers
+    attn = [m.dropout.p for m in model.modules() if type(m).__name__ == "BertSelfAttention"]
+    hidden = [m.dropout.p for m in model.modules() if type(m).__name__ in ("BertSelfOutput", "BertOutput")]
+    assert attn == [0.0] * layers and all(p == model.config.hidden_dropout_prob for p in hidden)
+    with pytest.raises(ValueError, match="attention_dropout"):
+        set_attention_dropout(model, 1.0)

@@ -13,8 +13,9 @@ sides run on the same seeded batches of the same shape, starting from the packag
   (heads at the labelled positions only, :func:`bertvariants.common.sparse_mlm_loss`) on the same full model —
   the same maths as plain, so its loss after ``--loss-steps`` steps matches plain's within noise;
 - **lab**: what the recipe trains by default — LoRA r = 16 adapters (the distillation student r = 32) + the
-  task head, frozen word embeddings, the generator frozen (ELECTRA with ``generator=``) or the teacher's
-  targets cached (distillation): no weight gradients for what does not train.
+  task head, frozen word embeddings, the generator frozen (ELECTRA with ``generator=``): no weight gradients for
+  what does not train; and no dropout on the attention probabilities (``TrainConfig.attention_dropout`` = 0),
+  whose B×heads×T×T Bernoulli mask and unfused softmax path took most of a CPU step (hidden dropout stays).
 
 The sides alternate (plain, exact, lab, then again) ``--repeats`` times after one warm-up step each, so a
 loaded machine slows all alike; each reports the median seconds per step, tokens/s, and the plain model's
@@ -244,9 +245,14 @@ def build_side(kind: str, base: str, name: str, lr: float) -> Side:
     AOTAutograd, backward) compiled by ``torch.compile`` (inductor)."""
     torch.manual_seed(0)  # the same new-head initialisation on every side
     side = BUILDERS[kind](base, "lab" if name == "lab+compile" else name, lr)
+    side.model.train()
+    if name in ("lab", "lab+compile"):
+        from .config import TrainConfig
+        from .loop import set_attention_dropout
+
+        set_attention_dropout(side.model, TrainConfig().attention_dropout)  # the lab's default (0)
     if name == "lab+compile":
         side.loss = torch.compile(side.loss, dynamic=False)
-    side.model.train()
     return side
 
 

@@ -47,6 +47,11 @@ class TrainConfig:
     max_minutes: float | None = None  # wall-time budget: stop early (checkpoint + evaluation still happen)
     cpu_bf16: bool = False  # bf16 autocast on a CPU with native bf16 (AVX-512 BF16 / AMX); GPUs always use bf16
     lora_rank: int = 0  # > 0: train a LoRA adapter of this rank + the task head, save the compact form (train/lora.py)
+    # dropout on the attention probabilities during training (None = the model's own, 0.1 for BERTs). 0 by default:
+    # on a CPU that dropout samples a B×heads×T×T mask per layer and forces attention off its fused kernel, which
+    # made it most of a step's time (python -m bertvariants.train bench); Cramming (Geiping & Goldstein 2023, §4.3)
+    # drops dropout from BERT training for the same reason. Hidden-state dropout is kept.
+    attention_dropout: float | None = 0.0
 
     @property
     def total_steps(self) -> int:

@@ -128,10 +128,28 @@ def curve_row(step: int, window: dict[str, list[float]], *, lr: float, seconds: 
     return {"step": step, **{k: sum(v) / len(v) for k, v in window.items()}, "lr": lr, "seconds": round(seconds, 2)}
 
 
+def set_attention_dropout(model: torch.nn.Module, p: float) -> int:
+    """Set the attention-probability dropout of every self-attention module (BERT, ELECTRA, ALBERT, …) to ``p``;
+    returns how many modules changed. Hidden-state dropouts are left alone."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"attention_dropout must be in [0, 1), got {p}")
+    changed = 0
+    for module in model.modules():
+        # BertSelfAttention / ElectraSelfAttention keep it as .dropout, AlbertAttention as .attention_dropout
+        attr = "dropout" if type(module).__name__.endswith("SelfAttention") else "attention_dropout"
+        drop = getattr(module, attr, None)
+        if isinstance(drop, torch.nn.Dropout):
+            drop.p = p
+            changed += 1
+    return changed
+
+
 def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, accelerator=None) -> FitResult:
     """Run ``cfg.total_steps`` AdamW steps with linear warm-up/decay and grad-norm clipping at 1.0."""
     from tqdm.auto import tqdm
 
+    if cfg.attention_dropout is not None:
+        set_attention_dropout(setup.model, cfg.attention_dropout)
     accelerator = accelerator or make_accelerator(cfg)
     steps = cfg.total_steps
     params = list(setup.parameters) if setup.parameters is not None else [

@@ -21,7 +21,6 @@ What makes it fast (measured by ``python -m evaluation bench``, see README "Perf
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
@@ -57,30 +56,6 @@ def resolve_precision(precision: str, device: str) -> torch.dtype | None:
     if precision == "fp16" and not device.startswith("cuda"):
         raise ValueError("fp16 is only supported on CUDA; use bf16 on CPU")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-_TWINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def bf16_twin(model):
-    """A bf16 copy of ``model`` for CPU inference in fast mode, made once and kept while the model lives.
-
-    Under ``torch.autocast`` every linear casts its fp32 weight to bf16 on every call and every LayerNorm / softmax
-    casts activations back to fp32 and again to bf16; at this model size those casts cost as much as the bf16
-    matmuls themselves. The twin holds bf16 weights, so a forward pass runs bf16 end to end (PyTorch's CPU
-    LayerNorm and softmax accumulate in fp32 internally). A change to the original's weights (an optimizer step
-    bumps each tensor's version counter) makes a fresh twin.
-    """
-    import copy
-
-    versions = tuple(p._version for p in model.parameters())
-    cached = _TWINS.get(model)
-    if cached is None or cached[0] != versions:
-        twin = copy.deepcopy(model).to(torch.bfloat16).eval()
-        for p in twin.parameters():
-            p.requires_grad_(False)
-        _TWINS[model] = cached = (versions, twin)
-    return cached[1]
 
 
 def _autocast(device: str, dtype: torch.dtype | None):
@@ -236,13 +211,10 @@ def run_batched(
 
         batches = tqdm(batches, desc=desc, unit="batch")
     results: list[torch.Tensor] = []
-    runner = model
-    if dtype == torch.bfloat16 and device == "cpu" and not model.training:
-        runner, dtype = bf16_twin(model), None  # bf16 weights, no autocast: no per-call weight casts
     with torch.inference_mode(), _autocast(device, dtype):
         for batch in batches:
             tensors = {k: v.to(device) for k, v in prep.padded(batch).items()}
-            results.append(head(runner, tensors).float().cpu())
+            results.append(head(model, tensors).float().cpu())
     out = torch.cat(results) if len(results) > 1 else results[0]  # (U, ...) in execution order
     executed = np.concatenate([np.asarray(b, dtype=np.int64) for b in prep.plan.batches])
     row_of = np.empty(len(executed), dtype=np.int64)

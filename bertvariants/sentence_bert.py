@@ -146,6 +146,7 @@ class ModelComparison:
 
     name: str  # the name it was loaded by (a :data:`COMPARE_MODELS` entry)
     label: str  # where it comes from and what runs it
+    source: str  # the resolver's source: packaged / shipped / trained / local / hub…
     score: float
     latency_ms: float
     parameters: int
@@ -159,7 +160,8 @@ def compare_models(loaded: Sequence[tuple[str, object]], a: str, b: str, *, repe
     for name, m in loaded:
         timed = timed_similarity(m.model, m.tokenizer, a, b, pooling=m.pooling, max_length=m.max_length,
                                  repeats=repeats)
-        rows.append(ModelComparison(name=name, label=m.label, score=timed.score, latency_ms=timed.latency_ms,
+        rows.append(ModelComparison(name=name, label=m.label, source=m.resolution.source if m.resolution else "",
+                                    score=timed.score, latency_ms=timed.latency_ms,
                                     parameters=m.num_parameters, size_bytes=weights_size(m.resolution.location)))
     return rows
 

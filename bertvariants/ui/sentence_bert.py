@@ -60,7 +60,13 @@ def pair_view(a: str, b: str, pooling: str):
     return md, dims
 
 
-COMPARE_COLUMNS = ("model", "served by", "cosine", "latency (ms, median of 5)", "parameters (M)", "size on disk (MB)")
+COMPARE_COLUMNS = ("model", "runs as", "cosine", "latency (ms, median of 5)", "parameters (M)", "size on disk (MB)")
+
+
+def _runs_as(label: str, source: str) -> str:
+    """A short column entry (the full provenance goes below the table): where it comes from · what runs it."""
+    what = label.rsplit(" · ", 1)[1] if " · " in label else "PyTorch"
+    return f"{'pip package' if source == 'packaged' and 'ONNX' in what else source} · {what}"
 
 
 def _missing(name: str) -> str:
@@ -94,18 +100,20 @@ def compare_similarity(a: str, b: str):
             loaded.append((name, load(name).loaded))
         else:
             missing.append(name)
-    rows = [{"model": r.name, "served by": r.label, "cosine": round(r.score, 4),
+    compared = sb.compare_models(loaded, a, b)
+    rows = [{"model": r.name, "runs as": _runs_as(r.label, r.source), "cosine": round(r.score, 4),
              "latency (ms, median of 5)": round(r.latency_ms, 2), "parameters (M)": round(r.parameters / 1e6, 3),
              "size on disk (MB)": round(r.size_bytes / 2**20, 1) if r.size_bytes else None}
-            for r in sb.compare_models(loaded, a, b)]
-    rows += [{"model": name, "served by": _missing(name),
+            for r in compared]
+    rows += [{"model": name, "runs as": _missing(name),
               "cosine": None, "latency (ms, median of 5)": None, "parameters (M)": None, "size on disk (MB)": None}
              for name in missing]
     md = ("Latency is measured now, on this server: tokenize + encode both sentences in one batch, median of 5 "
           "runs after a warm-up, one model at a time. MiniLM-L3 is a different (3-layer) model, so its cosine "
           "differs; the int8 model agrees with the PyTorch MiniLM-L6 to within about 0.01; the two students were "
           "distilled from MiniLM-L6 to reproduce its cosines (STS-B dev Spearman on the Leaderboard); their size on disk "
-          "is what the repository stores for them (the rest is rebuilt from the packaged MiniLM at load).")
+          "is what the repository stores for them (the rest is rebuilt from the packaged MiniLM at load).\n\n"
+          + "\n".join(f"- **{r.name}**: {r.label}" for r in compared))
     return pd.DataFrame(rows, columns=list(COMPARE_COLUMNS)), md
 
 
@@ -157,7 +165,7 @@ def build(spec, tab) -> None:
         pair_df = gr.Dataframe(label="First 12 dimensions of u and v")
         pair_btn.click(pair_view, [a, b, pooling], [pair_md, pair_df], api_name="pair_view")
 
-    with gr.Accordion("Compare models on one input: PyTorch MiniLM-L6, MiniLM-L3 ONNX, MiniLM-L6 int8 ONNX",
+    with gr.Accordion("Compare models on one input: MiniLM-L6 (PyTorch, int8 ONNX), MiniLM-L3 ONNX, two students",
                       open=False):
         cmp_btn = gr.Button("Compare the five encoders on A and B")
         cmp_df = gr.Dataframe(label="Same pair, five encoders", headers=list(COMPARE_COLUMNS))

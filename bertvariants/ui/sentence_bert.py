@@ -65,8 +65,8 @@ COMPARE_COLUMNS = ("model", "runs as", "cosine", "latency (ms, median of 5)", "p
 
 def _runs_as(label: str, source: str) -> str:
     """A short column entry (the full provenance goes below the table): where it comes from · what runs it."""
-    what = label.rsplit(" · ", 1)[1] if " · " in label else "PyTorch"
-    return f"{'pip package' if source == 'packaged' and 'ONNX' in what else source} · {what}"
+    what = " · ".join(label.split(" · ")[1:]) or "PyTorch"
+    return f"{'pip package' if source == 'packaged' else source} · {what}"
 
 
 def _missing(name: str) -> str:

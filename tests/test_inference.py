@@ -268,3 +268,25 @@ def test_cls_only_path_is_used_in_eval_and_not_in_training(tiny_classifier, monk
         assert not inference._cls_only_applies(model)  # dropout would differ: the stock forward runs
     finally:
         model.eval()
+
+
+def test_fast_mode_runs_an_eager_copy_and_leaves_the_shared_model_alone(tiny_checkpoint):
+    """bf16 on a CPU runs an eager-attention copy (faster at sentence lengths); the shared model keeps its
+    attention, fp32 stays bit-for-bit, and a weight change makes a fresh copy."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from bertvariants import inference as inf
+
+    path = tiny_checkpoint("feature-extraction")
+    model, tok = AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    before = model.config._attn_implementation
+    twin = inf.eager_twin(model)
+    assert twin is not model and twin.config._attn_implementation == "eager"
+    assert model.config._attn_implementation == before and inf.eager_twin(model) is twin
+    texts = ["a short sentence", "another, somewhat longer sentence here"]
+    fp32 = inf.encode(model, tok, texts)
+    fast = inf.encode(model, tok, texts, precision="bf16")
+    assert torch.equal(fp32, inf.encode(model, tok, texts)) and torch.allclose(fast, fp32, atol=0.05)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    assert inf.eager_twin(model) is not twin

@@ -149,11 +149,13 @@ class Named:
 def project_model(name: str) -> Resolution | None:
     """A model this project trains, by its recipe's name (``distil-student``, ``albert-student``, …): the one the
     user built in models/ (it overrides), else the one shipped in the repository; ``None`` if neither exists."""
+    if "/" in name:  # a path or a Hub id, not a recipe's name
+        return None
     trained = default_manifest().models_dir / name
-    if "/" not in name and is_checkpoint(trained):
+    if is_checkpoint(trained):
         return Resolution(name, "trained", str(trained), str(trained), model_name=name)
     shipped = shipped_dir(name)
-    if "/" not in name and is_shipped(shipped):
+    if is_shipped(shipped):
         return Resolution(name, "shipped", str(shipped), str(shipped), model_name=name)
     return None
 

@@ -160,7 +160,7 @@ def compare_models(loaded: Sequence[tuple[str, object]], a: str, b: str, *, repe
     for name, m in loaded:
         timed = timed_similarity(m.model, m.tokenizer, a, b, pooling=m.pooling, max_length=m.max_length,
                                  repeats=repeats)
-        rows.append(ModelComparison(name=name, label=m.label, source=m.resolution.source if m.resolution else "",
+        rows.append(ModelComparison(name=name, label=m.label, source=m.resolution.source,
                                     score=timed.score, latency_ms=timed.latency_ms,
                                     parameters=m.num_parameters, size_bytes=weights_size(m.resolution.location)))
     return rows

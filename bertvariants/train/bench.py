@@ -1,7 +1,7 @@
 """Training-step benchmark: the variant lab's step against a plain PyTorch step, measured in one run.
 
     python -m bertvariants.train bench [--only qa,mlm,rtd,distill] [--batch 32] [--tokens 256] [--repeats 5]
-                                       [--loss-steps N] [--json]
+                                       [--loss-steps N] [--threads T] [--compile]
 
 For each recipe step (extractive QA, masked LM, ELECTRA's replaced-token detection, sentence distillation) three
 sides run on the same seeded batches of the same shape, starting from the packaged MiniLM:
@@ -209,7 +209,7 @@ BUILDERS = {"qa": _qa, "mlm": _mlm, "rtd": _rtd, "distill": _distill}
 
 
 # --------------------------------------------------------------------------------------------
-# FLOPs and the machine's peak
+# FLOPs of the plain step (the peak is evaluation.bench.encode.matmul_peak's)
 # --------------------------------------------------------------------------------------------
 def plain_flops(kind: str, config, *, batch: int, tokens: int) -> float:
     """FLOPs of the plain step (2 per multiply-add; backward = 2 × forward): the linears, attention's two
@@ -223,18 +223,6 @@ def plain_flops(kind: str, config, *, batch: int, tokens: int) -> float:
     per_token = {"qa": 3 * fwd(6), "mlm": 3 * (fwd(6) + head), "rtd": 3 * (fwd(6) + head) + 3 * fwd(6),
                  "distill": 3 * fwd(3) + fwd(6)}[kind]
     return 2.0 * per_token * batch * tokens
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of an n³ matmul in ``dtype`` (best of ``repeats``), the ceiling a step is compared with."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,14 +298,16 @@ def run(kinds=KINDS, *, batch: int = 32, tokens: int = 256, repeats: int = 5, lo
         compile: bool = False, progress=print) -> dict:
     from transformers.utils import logging as hf_logging
 
+    from evaluation.bench.encode import matmul_peak
+
     from ..inference import cpu_has_native_bf16
     from ..registry import packaged_model_path
 
     hf_logging.set_verbosity_error()  # the new heads' load reports, once per side
     hf_logging.disable_progress_bar()
     autocast = cpu_has_native_bf16()
-    peak_bf16 = matmul_peak(torch.bfloat16) if autocast else None
-    peak_fp32 = matmul_peak(torch.float32)
+    peak_bf16 = matmul_peak("bf16")[0] if autocast else None  # GFLOP/s by wall time
+    peak_fp32 = matmul_peak("fp32")[0]
     peak = peak_bf16 or peak_fp32
     result = {"batch": batch, "tokens": tokens, "repeats": repeats, "precision": "bf16" if autocast else "fp32",
               "threads": torch.get_num_threads(), "matmul_peak_gflops": {"bf16": peak_bf16 and round(peak_bf16, 1),

@@ -114,8 +114,8 @@ def make_optimizer(params: Sequence[torch.nn.Parameter], cfg: TrainConfig, steps
 
 def adamw_kernel() -> dict:
     """AdamW's fused kernel (one pass over all parameters; CPU and CUDA in torch ≥ 2.4): the same update as the
-    default per-tensor loop, which on a CPU costs more than the whole forward pass of a 22M-parameter model
-    (``python -m bertvariants.train bench``)."""
+    default per-tensor loop, which it beats on a CPU (with the sparse heads, the bench's "exact" side: 1.16× the
+    plain QA step at 32 × 256; ``python -m bertvariants.train bench``)."""
     try:
         torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], fused=True)
         return {"fused": True}

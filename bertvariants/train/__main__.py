@@ -32,6 +32,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, dest="eval_limit", help="evaluate on at most N examples")
     p.add_argument("--max-minutes", type=float, dest="max_minutes",
                    help="stop training after this many minutes (SIGTERM does the same); still saves and evaluates")
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="continue from the training state the last run saved (<output>.train-state.pt)")
+    p.add_argument("--checkpoint-minutes", type=float, dest="checkpoint_minutes",
+                   help="minutes between training-state saves (default 5)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on an oversubscribed machine)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other setting of the recipe's config, e.g. --set augment=1 --set alpha=0 (repeatable)")

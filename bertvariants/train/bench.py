@@ -2,6 +2,7 @@
 
     python -m bertvariants.train bench [--only qa,mlm,rtd,distill] [--batch 32] [--tokens 256] [--repeats 5]
                                        [--loss-steps N] [--threads T] [--compile]
+                                       [--precision auto|fp32]
 
 For each recipe step (extractive QA, masked LM, ELECTRA's replaced-token detection, sentence distillation) three
 sides run on the same seeded batches of the same shape, starting from the packaged MiniLM:
@@ -295,7 +296,7 @@ def same_seed_losses(kind: str, base: str, config, *, batch: int, tokens: int, s
 
 
 def run(kinds=KINDS, *, batch: int = 32, tokens: int = 256, repeats: int = 5, loss_steps: int = 0,
-        compile: bool = False, progress=print) -> dict:
+        compile: bool = False, precision: str = "auto", progress=print) -> dict:
     from transformers.utils import logging as hf_logging
 
     from evaluation.bench.encode import matmul_peak
@@ -305,7 +306,10 @@ def run(kinds=KINDS, *, batch: int = 32, tokens: int = 256, repeats: int = 5, lo
 
     hf_logging.set_verbosity_error()  # the new heads' load reports, once per side
     hf_logging.disable_progress_bar()
-    autocast = cpu_has_native_bf16()
+    if precision not in ("auto", "fp32"):
+        raise ValueError(f"precision must be auto or fp32, got {precision!r}")
+    # fp32 = what every side does on a CPU without native bf16 (the lab then runs fp32 like plain)
+    autocast = precision == "auto" and cpu_has_native_bf16()
     peak_bf16 = matmul_peak("bf16")[0] if autocast else None  # GFLOP/s by wall time
     peak_fp32 = matmul_peak("fp32")[0]
     peak = peak_bf16 or peak_fp32
@@ -345,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loss-steps", type=int, default=0, help="also train each side N steps from one seed (0: skip)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="also time the lab step under torch.compile (inductor)")
+    p.add_argument("--precision", choices=("auto", "fp32"), default="auto",
+                   help="auto: bf16 autocast where the CPU has native bf16; fp32: as on a CPU without it")
     args = p.parse_args(argv)
     kinds = tuple(k.strip() for k in args.only.split(",") if k.strip())
     unknown = [k for k in kinds if k not in KINDS]
@@ -353,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run(kinds, batch=args.batch, tokens=args.tokens, repeats=args.repeats, loss_steps=args.loss_steps,
-                 compile=args.compile)
+                 compile=args.compile, precision=args.precision)
     print(table(result))
     print(json.dumps(result))
     return 0

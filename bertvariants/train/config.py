@@ -29,6 +29,9 @@ class TrainConfig:
         eval_limit: cap on evaluation examples (``None`` = the full dev/held-out set).
         max_minutes: stop training after this many minutes (or on SIGTERM) and still save + evaluate; the
             model card and result record the steps actually run.
+        resume: continue from the training state the last run of this recipe and output saved (parameters,
+            optimizer, schedule, random states, data position; :mod:`bertvariants.train.resume`).
+        checkpoint_minutes: minutes between training-state saves.
     """
 
     steps: int = 300
@@ -52,6 +55,8 @@ class TrainConfig:
     # made it most of a step's time (python -m bertvariants.train bench); Cramming (Geiping & Goldstein 2023, §4.3)
     # drops dropout from BERT training for the same reason. Hidden-state dropout is kept.
     attention_dropout: float | None = 0.0
+    resume: bool = False  # continue from <output>.train-state.pt (train/resume.py) instead of step 0
+    checkpoint_minutes: float = 5.0  # save the training state this often (0: only at an early stop and the end)
 
     @property
     def total_steps(self) -> int:

@@ -157,15 +157,26 @@ def frozen_generator_dir(cfg: ElectraConfig):
     return path
 
 
-def rtd_loss_fn(rng_seed: int):
-    rngs: dict[str, torch.Generator] = {}
+class rtd_loss_fn:  # noqa: N801 - used like the other recipes' loss functions
+    """``loss_fn`` of replaced-token detection: the generator samples its replacements from a generator of its own
+    (one per device), whose state ``--resume`` saves and restores (:mod:`bertvariants.train.resume`)."""
 
-    def loss_fn(model: SparseRTD, batch):
-        device = batch["input_ids"].device
-        rng = rngs.setdefault(str(device), make_generator(rng_seed, device))
-        return model(batch["input_ids"], batch["attention_mask"], rng=rng)
+    def __init__(self, rng_seed: int):
+        self.rng_seed = rng_seed
+        self.rngs: dict[str, torch.Generator] = {}
 
-    return loss_fn
+    def _rng(self, device) -> torch.Generator:
+        return self.rngs.setdefault(str(device), make_generator(self.rng_seed, device))
+
+    def __call__(self, model: SparseRTD, batch):
+        return model(batch["input_ids"], batch["attention_mask"], rng=self._rng(batch["input_ids"].device))
+
+    def state_dict(self) -> dict:
+        return {device: rng.get_state() for device, rng in self.rngs.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for device, rng_state in state.items():
+            self._rng(device).set_state(rng_state)
 
 
 def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -144,9 +145,16 @@ def set_attention_dropout(model: torch.nn.Module, p: float) -> int:
     return changed
 
 
-def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, accelerator=None) -> FitResult:
-    """Run ``cfg.total_steps`` AdamW steps with linear warm-up/decay and grad-norm clipping at 1.0."""
+def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, accelerator=None,
+        state_path=None) -> FitResult:
+    """Run ``cfg.total_steps`` AdamW steps with linear warm-up/decay and grad-norm clipping at 1.0.
+
+    The training state (:mod:`bertvariants.train.resume`) is saved to ``state_path`` (default
+    ``<output of the recipe named desc>.train-state.pt``) every ``cfg.checkpoint_minutes``, on an early stop and
+    at the end; with ``cfg.resume`` a saved state is loaded and training continues from its step."""
     from tqdm.auto import tqdm
+
+    from . import resume as rs
 
     if cfg.attention_dropout is not None:
         set_attention_dropout(setup.model, cfg.attention_dropout)
@@ -155,18 +163,41 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     params = list(setup.parameters) if setup.parameters is not None else [
         p for p in setup.model.parameters() if p.requires_grad]
     optim, sched = make_optimizer(params, cfg, steps)
+    state_path = Path(state_path) if state_path is not None else rs.state_file(cfg, desc)
+    saved = rs.load_state(state_path, cfg) if cfg.resume and state_path.is_file() else None
+    if cfg.resume and saved is None and accelerator.is_main_process:
+        print(f"{desc}: --resume found no training state at {state_path}; starting from step 0")
     # the scheduler is stepped here once per optimizer step; accelerate's prepared scheduler would step it once
     # per process, decaying n× too fast under ``accelerate launch``
     model, optim = accelerator.prepare(setup.model, optim)
-    model.train()
     curve: list[dict] = []
     window: dict[str, list[float]] = {}
-    start = time.perf_counter()
-    bar = tqdm(range(1, steps + 1), desc=desc, unit="step", disable=not (progress and accelerator.is_main_process))
+    first, offset = 1, 0.0
+    if saved is not None:
+        rs.restore(saved, model=setup.model, optim=optim, sched=sched, loss_fn=setup.loss_fn)
+        for _ in range(saved["draws"]):  # replay the seeded batch stream up to where the run stopped
+            next(setup.batches)
+        rs.set_rng_states(saved["rng"])  # after the replay: dropout and masking continue where they were
+        curve, window, offset, first = saved["curve"], saved["window"], saved["seconds"], saved["step"] + 1
+        if accelerator.is_main_process:
+            print(f"{desc}: resumed from step {saved['step']} of {steps} ({state_path})")
+    model.train()
+    start = time.perf_counter() - offset
+    last_save = time.perf_counter()
+    bar = tqdm(range(first, steps + 1), desc=desc, unit="step", initial=first - 1, total=steps,
+               disable=not (progress and accelerator.is_main_process))
     stop = _StopFlag()
-    step = 0
+    step = first - 1
+
+    def save(done: bool) -> None:
+        if accelerator.is_main_process:
+            rs.save_state(state_path, cfg=cfg, model=accelerator.unwrap_model(model), optim=optim, sched=sched,
+                          loss_fn=setup.loss_fn, step=step, draws=step * accelerator.num_processes, curve=curve,
+                          window=window, seconds=time.perf_counter() - start, done=done)
+
     for step in bar:
-        if step > 1 and (stop.requested or (cfg.max_minutes and time.perf_counter() - start > 60 * cfg.max_minutes)):
+        if step > first and (stop.requested or (cfg.max_minutes and
+                                                time.perf_counter() - start - offset > 60 * cfg.max_minutes)):
             step -= 1
             break
         # every process draws the same seeded stream and keeps its own slice: distinct data per GPU, reproducible
@@ -189,8 +220,13 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
             curve.append(curve_row(step, window, lr=sched.get_last_lr()[0], seconds=time.perf_counter() - start))
             window = {}
             bar.set_postfix(loss=f"{curve[-1]['loss']:.4f}")
+        if cfg.checkpoint_minutes and time.perf_counter() - last_save > 60 * cfg.checkpoint_minutes and step < steps:
+            save(done=False)
+            last_save = time.perf_counter()
     bar.close()
     stop.restore()
+    if step > first - 1 or saved is None or not saved["done"]:
+        save(done=step == steps)  # the end, or where an early stop left off: --resume continues from here
     if window:  # the last partial window when stopped early
         curve.append(curve_row(step, window, lr=sched.get_last_lr()[0], seconds=time.perf_counter() - start))
     seconds = time.perf_counter() - start

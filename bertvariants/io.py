@@ -455,6 +455,18 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def sha256_path(path: str | os.PathLike) -> str:
+    """:func:`sha256_file` of a file; of a directory (a corpus in parts), the sha256 of its files' names and
+    sha256s in name order, so any change to any part changes it."""
+    import hashlib
+
+    path = Path(path)
+    if not path.is_dir():
+        return sha256_file(path)
+    lines = [f"{p.relative_to(path).as_posix()} {sha256_file(p)}" for p in sorted(path.rglob("*")) if p.is_file()]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf")
 
 

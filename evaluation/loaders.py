@@ -316,17 +316,20 @@ def load_corpus(path, *, task: str = "wikipedia", split: str = "heldout", heldou
     the recipes' own reader (``bertvariants.corpus.read_corpus``) so documents are counted identically.
 
     ``split`` 'heldout' = the last ``heldout_docs`` documents (default
-    :data:`evaluation.metrics.pretraining.HELDOUT_DOCS` = 6), the ones the recipes never train on. ``raw`` keeps
+    :data:`evaluation.metrics.pretraining.HELDOUT_DOCS` = 6; split 'enwiki2018': 100), the ones the recipes never
+    train on. ``path`` may be a directory of JSONL parts. ``raw`` keeps
     every document: the runner cuts the held-out blocks exactly as the recipes do.
     """
     from bertvariants.corpus import read_corpus
 
-    from .metrics.pretraining import HELDOUT_DOCS
+    from .metrics.pretraining import HELDOUT_DOCS_BY_SPLIT
 
-    if split != "heldout":
-        raise ValueError(f"a pretraining corpus has one evaluation split, 'heldout'; got {split!r}")
-    k = HELDOUT_DOCS if heldout_docs is None else heldout_docs
-    path = _open_checked(path)
+    if split not in HELDOUT_DOCS_BY_SPLIT:
+        raise ValueError(f"a pretraining corpus's evaluation splits are {', '.join(HELDOUT_DOCS_BY_SPLIT)}; got {split!r}")
+    k = HELDOUT_DOCS_BY_SPLIT[split] if heldout_docs is None else heldout_docs
+    path = Path(path)
+    if not path.is_dir():  # a directory = a corpus in parts (bertvariants.corpus.corpus_files)
+        path = _open_checked(path)
     docs = read_corpus(path)
     if k < 1 or len(docs) <= k:
         raise ValueError(f"{path.name} has {len(docs)} documents; holding out the last {k} needs at least {k + 1}")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bertvariants.io import sha256_file
+from bertvariants.io import sha256_path
 from bertvariants.paths import portable_path
 
 from . import tasks
 from .evaluators import EVALUATORS
 from .handle import resolve_model
-from .metrics.pretraining import heldout_config
+from .metrics.pretraining import HELDOUT_DOCS, HELDOUT_DOCS_BY_SPLIT, heldout_config
 from .record import Result, make_result
 
 DEFAULT_SEED = 0
@@ -50,7 +50,8 @@ def run(task: str, model: str, *, data: str | None = None, split: str | None = N
     split = split or bench.default_split
     block_kw: dict = {}  # the held-out pretraining evaluators' settings
     if bench.format in tasks.BLOCK_FORMATS:
-        heldout = heldout_config(options)
+        split_default = {"heldout_docs": HELDOUT_DOCS_BY_SPLIT.get(split, HELDOUT_DOCS)}
+        heldout = heldout_config({**split_default, **(options or {})})
         ds = tasks.load(bench, split, data, heldout_docs=heldout.heldout_docs)
         block_kw = {"limit": limit, "heldout": heldout}
     elif options:
@@ -67,7 +68,7 @@ def run(task: str, model: str, *, data: str | None = None, split: str | None = N
     seconds = time.perf_counter() - t0
     n = outcome.n if outcome.n is not None else len(ds)
     result = make_result(task=bench.key, model=model, split=split, n=n, outcome=outcome, primary=bench.primary,
-                         seconds=seconds, device=handle.device, seed=seed, data_sha256=sha256_file(ds.path),
+                         seconds=seconds, device=handle.device, seed=seed, data_sha256=sha256_path(ds.path),
                          model_revision=handle.revision, variant=handle.variant, params=handle.params,
                          extra={"data": portable_path(ds.path), "limit": limit, "source": "measured"})
     return Evaluation(result, outcome.records)

@@ -48,8 +48,12 @@ def _sim(path, *, split="test"):
     return loaders.load_sentence_similarity(path, split=split)
 
 
-PRETRAINING_CORPUS = {"heldout": "corpus/enwiki_sample.jsonl"}
-_HELDOUT = (f"held-out split = the corpus's last {P.HELDOUT_DOCS} documents (the variant lab's recipes never train on "
+# split -> corpus: "heldout" = the last 6 of the 106-article sample (the default every recipe holds out);
+# "enwiki2018" = the last 100 of the 31,906-article 2018 sample (8 JSONL parts), held out by the recipes that
+# train on it (mlm --set corpus=enwiki2018)
+PRETRAINING_CORPUS = {"heldout": "corpus/enwiki_sample.jsonl", "enwiki2018": "corpus/enwiki2018"}
+_HELDOUT = (f"held-out split = the corpus's last {P.HELDOUT_DOCS} documents (split 'enwiki2018': the last "
+            f"{P.HELDOUT_DOCS_BY_SPLIT['enwiki2018']} of the 2018 sample; the variant lab's recipes never train on "
             f"them), {P.BLOCK_TOKENS}-token blocks, the first {P.EVAL_BLOCKS}, corruption seed {P.MASK_SEED}; "
             "--limit N scores the first N of them")
 
@@ -138,14 +142,14 @@ def data_path(bench: Benchmark, split: str, data: str | os.PathLike | None = Non
     """``data`` if given (must exist), else the split's default file in the shared data directory."""
     if data is not None:
         path = Path(data).expanduser()
-        if not path.is_file():
+        if not (path.is_file() or (bench.format in BLOCK_FORMATS and path.is_dir())):  # a corpus may be in parts
             raise ValueError(f"data file not found: {path}")
         return path
     if split not in bench.files:
         raise ValueError(f"{bench.key} has no default file for split {split!r} (known: {', '.join(bench.files)}); "
                          f"pass --data PATH")
     path = shared_data_dir() / bench.files[split]
-    if not path.is_file():
+    if not (path.is_file() or (bench.format in BLOCK_FORMATS and path.is_dir())):
         raise ValueError(f"{bench.key} {split}: default data {path} is not here; pass --data PATH "
                          f"(a file in the task's original format) or set BERTVARIANTS_DATA")
     return path

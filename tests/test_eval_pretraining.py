@@ -95,11 +95,14 @@ def test_benchmarks_in_the_table():
 
 def test_recipe_defaults_are_the_harness_defaults():
     from bertvariants.train.electra import ElectraConfig
-    from bertvariants.train.mlm import MLMConfig
+    from bertvariants.train.mlm import MLMConfig, heldout_docs
     from bertvariants.train.spanbert import SpanBertConfig
 
-    for cfg in (MLMConfig(), ElectraConfig(), SpanBertConfig()):
+    for cfg in (ElectraConfig(), SpanBertConfig()):
         assert (cfg.heldout_docs, cfg.max_length, cfg.eval_blocks) == (P.HELDOUT_DOCS, P.BLOCK_TOKENS, P.EVAL_BLOCKS)
+    mlm = MLMConfig()  # held-out documents follow the training corpus's harness split
+    assert (heldout_docs(mlm), mlm.max_length, mlm.eval_blocks) == (P.HELDOUT_DOCS, P.BLOCK_TOKENS, P.EVAL_BLOCKS)
+    assert heldout_docs(MLMConfig(corpus="enwiki2018")) == P.HELDOUT_DOCS_BY_SPLIT["enwiki2018"] == 100
 
 
 @pytest.mark.parametrize("heldout_docs,block", [(6, 128), (2, 33)])
@@ -256,7 +259,7 @@ def test_options_and_bad_input(corpus, tiny_mlm, tmp_path):
         run("wikipedia-mlm", tiny_mlm, corpus, options={"block_tokens": 300})
     with pytest.raises(ValueError, match="takes no options"):
         runner.run("sst2", str(tiny_mlm), options={"eval_blocks": 3})
-    with pytest.raises(ValueError, match="one evaluation split, 'heldout'"):
+    with pytest.raises(ValueError, match="evaluation splits are heldout, enwiki2018; got 'train'"):
         run("wikipedia-mlm", tiny_mlm, corpus, split="train")
     few = tmp_path / "few.jsonl"
     few.write_text('{"text": "one short document"}\n{"text": "two"}\n', encoding="utf-8")

@@ -5,6 +5,7 @@ becomes the registry's offline default."""
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 from pathlib import Path
@@ -40,6 +41,12 @@ def data_dir(tmp_path_factory) -> Path:
     docs = [" ".join(WORDS[int(i)] for i in torch.randint(len(WORDS), (300,), generator=gen)) for _ in range(7)]
     (root / "corpus" / "enwiki_sample.jsonl").write_text(
         "\n".join(json.dumps({"id": str(i), "title": f"d{i}", "text": d}) for i, d in enumerate(docs)) + "\n")
+    parts = root / "corpus" / "enwiki2018"  # the large corpus's layout: JSONL parts, gzipped or not
+    parts.mkdir()
+    more = [" ".join(WORDS[int(i)] for i in torch.randint(len(WORDS), (120,), generator=gen)) for _ in range(9)]
+    rows = [json.dumps({"id": f"n{i}", "title": f"n{i}", "text": d}) + "\n" for i, d in enumerate(more)]
+    (parts / "part00.jsonl.gz").write_bytes(gzip.compress("".join(rows[:5]).encode()))
+    (parts / "part01.jsonl").write_text("".join(rows[5:]))
     return root
 
 
@@ -505,3 +512,38 @@ def test_resume_refuses_a_state_saved_with_other_settings(data_dir, tiny_base, t
     (tmp_path / "t.train-state.pt").write_bytes(b"half a file")
     with pytest.raises(ValueError, match="cannot read the training state"):
         run_recipe("sst2-teacher", {**kw, "resume": True}, progress=False)
+
+
+def test_mlm_on_the_large_corpus_in_parts_scores_both_heldout_sets(data_dir, tiny_base, tmp_path):
+    """corpus=enwiki2018: trains on the parts directory minus its last documents; the harness scores that held-out
+    slice (split enwiki2018) and the standard 6 documents of the sample, one result row each."""
+    from bertvariants.corpus import read_corpus
+
+    assert len(read_corpus(data_dir / "corpus" / "enwiki2018")) == 9  # .jsonl.gz and .jsonl parts, in name order
+    rep = run_recipe("mlm-dynamic", tiny(data_dir, tiny_base, tmp_path / "big", steps=4, batch_size=4, lr=1e-2,
+                                         train_blocks=0, corpus="enwiki2018", heldout_docs=2, eval_blocks=2),
+                     progress=False)
+    rec = check_result(rep, "wikipedia-mlm")
+    assert rec["split"] == "heldout" and rec["details"]["corpus"] == "enwiki2018"
+    rows = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("wikipedia-mlm__*.json")]
+    assert sorted(r["split"] for r in rows) == ["enwiki2018", "heldout"]
+    own = next(r for r in rows if r["split"] == "enwiki2018")
+    assert own["training"]["steps"] == 4 and own["model"] == "mlm-dynamic" and own["n"] >= 1
+    assert "held-out slice of the training corpus" in (rep.output / "README.md").read_text()
+
+
+def test_large_corpus_never_holds_a_heldout_document_of_the_sample():
+    """The standard held-out documents (the sample's last 6) are not among the 2018 corpus's articles (by title),
+    so training on it does not leak the wikipedia-mlm held-out set."""
+    import gzip as gz
+
+    from bertvariants.paths import shared_data_dir
+
+    root = shared_data_dir() / "corpus"
+    if not (root / "enwiki2018").is_dir():
+        pytest.skip("the shared 2018 Wikipedia sample is not here")
+    sample = [json.loads(line) for line in (root / "enwiki_sample.jsonl").read_text().splitlines() if line.strip()]
+    held = {d["title"] for d in sample[-6:]}
+    titles = {json.loads(line)["title"] for p in sorted((root / "enwiki2018").glob("*.jsonl.gz"))
+              for line in gz.open(p, "rt", encoding="utf-8") if line.strip()}
+    assert len(titles) > 30000 and not held & titles

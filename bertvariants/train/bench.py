@@ -280,18 +280,25 @@ def bench_kind(kind: str, base: str, *, batch: int, tokens: int, repeats: int, l
     return out
 
 
+LOSS_POOL = 8  # the loss comparison cycles over this many fixed batches
+
+
 def same_seed_losses(kind: str, base: str, config, *, batch: int, tokens: int, steps: int, autocast: bool, lr: float,
                      progress=print) -> dict:
-    """Fresh sides from the same seed, ``steps`` steps on the same batches: plain and exact should agree."""
+    """Fresh sides from the same seed, ``steps`` steps on the same batches: plain and exact should agree, and the
+    lab (LoRA, frozen embeddings) should learn too. The batches cycle over :data:`LOSS_POOL` fixed random ones:
+    random ids carry nothing to learn, but a model can fit a few batches seen again and again, so the losses fall
+    and the comparison is between two learning curves rather than two flat lines at chance."""
     curves: dict[str, list[float]] = {}
+    pool = [_batch(kind, batch=batch, tokens=tokens, vocab=config.vocab_size, seed=1000 + s) for s in range(LOSS_POOL)]
     for name in SIDES:
         side = build_side(kind, base, name, lr)
-        curves[name] = [side.step(_batch(kind, batch=batch, tokens=tokens, vocab=config.vocab_size, seed=1000 + s),
-                                  autocast) for s in range(steps)]
+        curves[name] = [side.step(pool[s % LOSS_POOL], autocast) for s in range(steps)]
         progress(f"  {kind} {name}: loss {curves[name][0]:.4f} -> {curves[name][-1]:.4f} after {steps} steps")
     tail = max(1, steps // 10)
     mean_tail = {n: round(sum(c[-tail:]) / tail, 4) for n, c in curves.items()}
-    return {"steps": steps, "first": {n: round(c[0], 4) for n, c in curves.items()}, "last_mean": mean_tail,
+    return {"steps": steps, "pool": LOSS_POOL, "first": {n: round(c[0], 4) for n, c in curves.items()},
+            "last_mean": mean_tail,
             "max_abs_diff_plain_exact": round(max(abs(a - b) for a, b in zip(curves["plain"], curves["exact"])), 4)}
 
 

@@ -26,17 +26,22 @@ from . import public_data
 from .config import TrainConfig
 
 WIKIPEDIA = "corpus/enwiki_sample.jsonl"  # the pretraining recipes' corpus, relative to the data directory
+# the corpora a pretraining recipe can train on (``--set corpus=NAME``) -> (path in the data directory, the
+# evaluation harness's split that holds out the same last documents)
+CORPORA = {"enwiki_sample": (WIKIPEDIA, "heldout"), "enwiki2018": ("corpus/enwiki2018", "enwiki2018")}
 
 
-def data_file(cfg: TrainConfig, relative: str, *, what: str, override: str | None = None) -> Path:
+def data_file(cfg: TrainConfig, relative: str, *, what: str, override: str | None = None,
+              directory: bool = False) -> Path:
     """Resolve one input file: an explicit path (``--data FILE`` or a recipe option), else ``<data dir>/<relative>``.
 
     ``--data DIR`` replaces the shared data directory (same layout); ``--data FILE`` is used as is.
+    ``directory``: the input is a directory (a corpus in JSONL parts) rather than one file.
     """
     explicit = override or cfg.data
     if explicit:
         path = Path(explicit).expanduser()
-        if path.is_dir():
+        if path.is_dir() and not (directory and override):
             path = path / relative
     else:
         base = shared_data_dir()
@@ -47,7 +52,7 @@ def data_file(cfg: TrainConfig, relative: str, *, what: str, override: str | Non
             raise ValueError(f"no {what} given and no shared data directory at {base}: pass --data DIR (laid out "
                              f"like the shared data, with DIR/{relative}) or --data FILE, or set {DATA_ENV}=DIR."
                              f"{public_data.how_to_get(relative)}")
-    if not path.is_file():
+    if not (path.is_dir() if directory else path.is_file()):
         raise ValueError(f"{what}: {path} does not exist (pass --data PATH, or set {DATA_ENV} to a directory "
                          f"with {relative}).{public_data.how_to_get(relative)}")
     return path
@@ -115,13 +120,17 @@ def text_batches(tokenizer, texts: Sequence[str], labels: Sequence[int], *, batc
         yield batch
 
 
-def wikipedia_blocks(cfg: TrainConfig, tokenizer, *, block: int, heldout_docs: int,
-                     override: str | None = None) -> tuple[torch.Tensor, torch.Tensor, Path]:
-    """(train_blocks, heldout_blocks, corpus path) of the Wikipedia sample (or ``--data``'s corpus).
+def wikipedia_blocks(cfg: TrainConfig, tokenizer, *, block: int, heldout_docs: int, override: str | None = None,
+                     corpus: str = "enwiki_sample") -> tuple[torch.Tensor, torch.Tensor, Path]:
+    """(train_blocks, heldout_blocks, corpus path) of a Wikipedia sample (:data:`CORPORA`; or ``--data``'s corpus).
 
     The blocks are :func:`bertvariants.corpus.corpus_blocks`'s, the same cut the harness's held-out
     ``wikipedia-*`` benchmarks make, so the last ``heldout_docs`` documents are never trained on."""
-    path = data_file(cfg, WIKIPEDIA, what="pretraining corpus (JSONL with 'text', or .txt)", override=override)
+    if corpus not in CORPORA:
+        raise ValueError(f"corpus must be one of {', '.join(CORPORA)}, got {corpus!r}")
+    relative = CORPORA[corpus][0]
+    path = data_file(cfg, relative, what="pretraining corpus (JSONL with 'text', .txt, or a directory of JSONL parts)",
+                     override=override, directory=not relative.endswith((".jsonl", ".txt")))
     train, heldout = cached_blocks(path, tokenizer, block=block, heldout_docs=heldout_docs)
     if len(train) == 0 or len(heldout) == 0:
         raise ValueError(f"{path}: corpus too small for blocks of {block} tokens")
@@ -133,9 +142,9 @@ def blocks_cache_file(path: Path, tokenizer, *, block: int, heldout_docs: int) -
     definition, the block length and the held-out split, so any change to one of them re-tokenizes."""
     import hashlib
 
-    from ..io import sha256_file
-
     import json
+
+    from ..io import sha256_path
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:  # the definition without the per-call truncation / padding state
@@ -143,7 +152,7 @@ def blocks_cache_file(path: Path, tokenizer, *, block: int, heldout_docs: int) -
         definition = json.dumps({k: v for k, v in spec.items() if k not in ("truncation", "padding")}, sort_keys=True)
     else:
         definition = repr(sorted(tokenizer.get_vocab().items()))
-    key = hashlib.sha256("|".join([sha256_file(path), hashlib.sha256(definition.encode()).hexdigest(), str(block),
+    key = hashlib.sha256("|".join([sha256_path(path), hashlib.sha256(definition.encode()).hexdigest(), str(block),
                                    str(heldout_docs), "blocks-v1"]).encode()).hexdigest()[:32]
     return public_data.cache_dir().parent / "blocks" / f"{Path(path).stem}-{key}.safetensors"
 

@@ -81,6 +81,10 @@ PUBLIC: dict[str, PublicDataset] = {
                                                 "JSONL with a `text` field per document (or a .txt file)",
                                                 "https://dumps.wikimedia.org", "wikimedia/wikipedia", "20231101.en",
                                                 "train", _jsonl, limit=2000),
+    "corpus/enwiki2018": PublicDataset("English Wikipedia (a 32,000-article sample, ≈ 9M words)",
+                                       "a directory of JSONL parts (*.jsonl or *.jsonl.gz) with a `text` field per "
+                                       "document", "https://dumps.wikimedia.org", "wikimedia/wikipedia", "20231101.en",
+                                       "train", _jsonl, limit=32000),
     "squad/dev-v1.1-slice.json": PublicDataset("SQuAD v1.1 dev", SQUAD, "https://rajpurkar.github.io/SQuAD-explorer/",
                                                "rajpurkar/squad", None, "validation", squad_json),
     "clinical/mtsamples_subset.csv": PublicDataset(
@@ -118,9 +122,10 @@ def fetch(relative: str, *, online: bool | None = None) -> Path | None:
     d = describe(relative)
     if d is None or not d.hub or d.write is None or not (hub_online() if online is None else online):
         return None
-    target = cache_dir() / relative
+    directory = not Path(relative).suffix  # a corpus in parts: fetched into one part of the directory
+    target = cache_dir() / relative / "part00.jsonl.gz" if directory else cache_dir() / relative
     if target.is_file():
-        return target
+        return target.parent if directory else target
     try:
         import datasets
     except ImportError:
@@ -138,4 +143,4 @@ def fetch(relative: str, *, online: bool | None = None) -> Path | None:
         atomic_write_bytes(target, gzip.compress(text.encode("utf-8")))
     else:
         atomic_write_text(target, text)
-    return target
+    return target.parent if directory else target

@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 HELDOUT_DOCS = 6  # the corpus's last documents: the recipes never train on them
+HELDOUT_DOCS_BY_SPLIT = {"heldout": HELDOUT_DOCS, "enwiki2018": 100}  # the 2018 sample's documents are shorter
 BLOCK_TOKENS = 128  # tokens per block, [CLS] and [SEP] included (the recipes' max_length)
 EVAL_BLOCKS = 96  # the first blocks of the held-out documents that are scored
 MASK_SEED = 1234  # one corruption for every model compared

@@ -258,6 +258,46 @@ def tokenize(tokenizer, text: str, *, name: str) -> Tokenization:
     return Tokenization(name, tokens, _readable(tokenizer, tokens), sum(t == unk for t in tokens))
 
 
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-to-symbol table inverted (Radford et al. 2019 §2.2, the byte-level BPE RoBERTa adopts, §4.4):
+    each of the 256 bytes is stored as one printable symbol, e.g. a space as 'Ġ', byte 0xC3 as 'Ã'."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
+        range(ord("®"), ord("ÿ") + 1))
+    symbols, extra = printable[:], 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            symbols.append(256 + extra)
+            extra += 1
+    return {chr(s): b for b, s in zip(printable, symbols)}
+
+
+BYTE_DECODER = _byte_decoder()
+
+
+def piece_text(piece: str) -> str:
+    """A byte-level BPE piece as a reader sees it: its bytes decoded as UTF-8, a leading space shown as '␣', and
+    the bytes of a piece that holds only part of a character shown as hex (⟨C3⟩: 'ï' is two pieces, C3 AF).
+    Pieces that are not byte-level symbols (WordPiece's '##ing') are returned unchanged."""
+    if any(c not in BYTE_DECODER for c in piece):
+        return piece
+    raw = bytes(BYTE_DECODER[c] for c in piece)
+    out, i = [], 0
+    while i < len(raw):  # decode the longest valid UTF-8 prefix at each position, hex for stray bytes
+        for j in range(min(len(raw), i + 4), i, -1):
+            try:
+                out.append(raw[i:j].decode("utf-8"))
+                i = j
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            out.append(f"⟨{raw[i]:02X}⟩")
+            i += 1
+    text = "".join(out)
+    return "␣" + text[1:] if text.startswith(" ") else text
+
+
 @dataclass(frozen=True)
 class WordSplit:
     word: str

@@ -226,10 +226,11 @@ def _short(s: str, n: int = 40) -> str:
 def heatmap_figure(sentences: Sequence[str], matrix: np.ndarray) -> go.Figure:
     """Cosine-similarity heatmap with the sentences on both axes (full text on hover)."""
     labels = [f"{i + 1}. {_short(s)}" for i, s in enumerate(sentences)]
+    matrix = np.round(np.asarray(matrix, dtype=np.float64), 4)  # float32 cells would show as 0.6899999976158142
     hover = [[f"{sentences[i]}<br>{sentences[j]}<br>cos = {matrix[i, j]:.3f}" for j in range(len(sentences))]
              for i in range(len(sentences))]
     fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
-                               text=np.round(matrix, 2), texttemplate="%{text}" if len(sentences) <= 15 else None,
+                               text=np.round(matrix, 2), texttemplate="%{text:.2f}" if len(sentences) <= 15 else None,
                                hovertext=hover, hoverinfo="text", colorbar=dict(title="cosine")))
     fig.update_layout(title="Cosine similarity of sentence embeddings", yaxis_autorange="reversed",
                       margin=dict(l=10, r=10, t=50, b=10), height=max(350, 40 * len(sentences) + 150))

@@ -42,7 +42,7 @@ MODEL_BACKED = (
     "similarity", "pair_view", "search", "heatmap", "cluster",
     "albert_features", "albert_fill_mask", "roberta_fill_mask",
     "electra_replace", "electra_detect", "spanbert_qa",
-    "distillation_teacher_logits", "distillation_compare",
+    "distillation_teacher_logits", "compare_sentiment",
     "clinical_score", "clinical_terms", "summarize", "video_tokenize",
 )
 FILE_COMPONENTS = ("File", "Video")

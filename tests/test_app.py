@@ -230,3 +230,40 @@ def test_page_shows_every_tab(app_url, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app_tabs.png"), full_page=False)
     page.close()
+
+
+def test_every_named_endpoint_is_an_mcp_tool_with_a_described_signature(app_url, client):
+    """mcp_server=True: each API endpoint is an MCP tool named like the endpoint, whose description and whose
+    every argument's description come from the handler's docstring (an "Args:" section)."""
+    import json
+    import urllib.request
+
+    tools = json.loads(urllib.request.urlopen(app_url + "gradio_api/mcp/schema", timeout=60).read())
+    by_name = {t["name"]: t for t in tools}
+    endpoints = {name.lstrip("/") for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
+    assert set(by_name) == endpoints
+    undescribed = {name: [arg for arg, spec in t["inputSchema"]["properties"].items() if not spec.get("description")]
+                   for name, t in by_name.items()}
+    assert not {k: v for k, v in undescribed.items() if v}, "document every argument in the docstring's Args:"
+    assert all(len(t["description"]) > 40 for t in tools), [t["name"] for t in tools if len(t["description"]) <= 40]
+
+
+def test_tab_links_and_in_place_errors_are_wired():
+    """?tab=<key> is read in <head> (before the first tab's select rewrites the URL) and every tab writes its key;
+    a failing page event keeps its outputs and fills the error line under its button."""
+    import gradio as gr
+
+    from bertvariants.ui import launch_kwargs
+    from bertvariants.ui.common import in_place
+
+    kw = launch_kwargs()
+    assert "searchParams.get('tab')" in kw["head"] and "data-tab-id" in kw["js"] and kw["mcp_server"] is True
+
+    def boom(x):
+        raise ValueError("the sentence is empty")
+
+    outputs = in_place(boom, 2)("")
+    assert outputs[0] == gr.skip() and outputs[1] == gr.skip()
+    assert outputs[2]["visible"] is True and "the sentence is empty" in outputs[2]["value"]
+    ok = in_place(lambda x: (x, 1), 2)("a")
+    assert ok[0]["value"] == "a" and ok[0]["visible"] is True and ok[2]["visible"] is False

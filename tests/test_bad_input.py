@@ -91,7 +91,7 @@ EXPECT: tuple[Expect, ...] = (
     Expect("/spanbert_qa", "context", "empty", r"the question has no context"),
     Expect("/spanbert_qa", "question", "empty", r"[Qq]uestion is empty"),
     Expect("/spanbert_qa", "context", "1 MB text", r"limit is"),
-    Expect("/distillation_compare", "sentence", "empty", r"is empty"),
+    Expect("/compare_sentiment", "sentence", "empty", r"is empty"),
     Expect("/distillation_loss", "alpha", "NaN", r"finite number"),
     Expect("/clinical_score", "note", "empty", r"is empty"),
     Expect("/clinical_score", "note", "1 MB text", r"limit is"),
@@ -103,6 +103,12 @@ EXPECT: tuple[Expect, ...] = (
     Expect("/summarize", "doc", "1 MB text", r"limit is"),
     Expect("/bart_noise", "doc", "empty", r"is empty"),
     Expect("/leaderboard", "min_params", "NaN", r"finite number"),
+    # the compare views
+    Expect("/compare_fill_mask", "sentence", "empty", r"Sentence is empty"),
+    Expect("/compare_fill_mask", "sentence", "emoji/CJK/RTL", r"no mask token"),
+    Expect("/compare_fill_mask", "top_k", "NaN", r"top-k must be a finite number"),
+    Expect("/compare_summarization", "doc", "empty", r"is empty"),
+    Expect("/compare_summarization", "doc", "1 MB text", r"limit is"),
 )
 
 # Inputs no endpoint may accept silently (they must come back as a message), except where ACCEPTED says

@@ -22,6 +22,10 @@ from .conftest import ARTIFACTS, needs_chromium
 from .test_bad_input import tiny_models as _tiny_models_all  # noqa: F401 - the fixture, reused below
 
 SHOTS = ARTIFACTS / "screenshots"
+WIDTHS = (1400, 390)  # a laptop and a phone
+ELECTRA_EDIT_LABEL = ("The corrupted sentence — edit words yourself (or type any sentence), then ask the "
+                      "discriminator")
+RAW_FLOAT = re.compile(r"\d\.\d{9,}")  # float32 printed in full, e.g. 0.6899999976158142
 WAIT_MS = 120_000  # first use loads a model on a shared 2-core CI box
 
 
@@ -71,13 +75,12 @@ ACTIONS: tuple[TabAction, ...] = (
     TabAction("roberta", "Fill mask", lambda a: [Check(text=md_snippet(a[0], 30)), Check(text=first_text_cell(a[1]))],
               api="/roberta_fill_mask", subtab="Fill mask"),
     TabAction("electra", "Generator replaces → discriminator detects",
-              lambda a: [Check(text=md_snippet(a[0], 40)), Check(label="The corrupted sentence — edit words yourself, "
-                                                                       "then ask the discriminator", value=a[2])],
+              lambda a: [Check(text=md_snippet(a[0], 40)), Check(label=ELECTRA_EDIT_LABEL, value=a[2])],
               api="/electra_replace", subtab="Generator + discriminator"),
     TabAction("spanbert", "Answer", lambda a: [Check(text=md_snippet(a[0], 40)), Check(text=first_text_cell(a[2]))],
               api="/spanbert_qa", subtab="Question answering"),
     TabAction("distillation", "Run both", lambda a: [Check(text=first_text_cell(a[0], "prediction"))],
-              api="/distillation_compare", subtab="Teacher vs student"),
+              api="/compare_sentiment", subtab="Teacher vs student"),
     TabAction("sentence_bert", "Compare", lambda a: [Check(label="Cosine similarity", value=f"{a:.4f}".rstrip("0"))],
               api="/similarity"),
     TabAction("clinical_bert", "Score the note", lambda a: [Check(text=md_snippet(a[1], 40))], api="/clinical_score",
@@ -158,8 +161,13 @@ def test_tab_main_action_in_the_browser(spec, app_url, browser, client, tiny_mod
                 expect(page.get_by_label(check.label, exact=True)).to_have_value(check.value, timeout=WAIT_MS)
         body = page.locator("body").inner_text()
         assert "Traceback" not in body and "Internal error" not in body
+        assert not RAW_FLOAT.search(body), RAW_FLOAT.search(body)[0]  # numbers are rounded for display
+        assert not page.locator(".bv-error").filter(visible=True).count(), "an error line is showing"
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{action.key}.png"), full_page=True, animations="disabled")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 1000})
+            page.wait_for_timeout(300)  # plots re-lay out to the new width
+            page.screenshot(path=str(SHOTS / f"{action.key}-{width}.png"), full_page=True, animations="disabled")
     finally:
         page.close()
     assert not errors, errors
@@ -167,8 +175,9 @@ def test_tab_main_action_in_the_browser(spec, app_url, browser, client, tiny_mod
 
 @needs_chromium
 def test_server_side_error_is_a_readable_message_in_the_page(app_url, browser):
-    """An empty query to Sentence-BERT's semantic search: the page shows the handler's message, not a
-    traceback, and the same page can run a good request right after."""
+    """An empty query to Sentence-BERT's semantic search: the page shows the handler's message in place, under the
+    button (no traceback, no "Error" badge over the inputs or outputs), and the same page can run a good request
+    right after, which clears the message."""
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -177,16 +186,33 @@ def test_server_side_error_is_a_readable_message_in_the_page(app_url, browser):
         query = page.get_by_label("Query", exact=True)
         query.fill("   ")
         page.get_by_role("button", name="Search", exact=True).click()
-        message = page.get_by_text("Query is empty: please enter some text").filter(visible=True)
+        message = page.locator(".bv-error").get_by_text("Query is empty: please enter some text").filter(visible=True)
         expect(message.first).to_be_visible(timeout=WAIT_MS)
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.wait_for_timeout(600)  # the toast flies in
         page.screenshot(path=str(SHOTS / "error_message.png"), full_page=False, animations="disabled")
         body = page.locator("body").inner_text()
         assert "Traceback" not in body and 'File "' not in body
+        expect(query).to_be_editable()  # the input is not covered
+        assert not page.locator(".error").filter(visible=True).count(), "an error badge covers a component"
         query.fill("Somebody is playing music.")
         page.get_by_role("button", name="Search", exact=True).click()
         hit = page.get_by_role("gridcell", name="A person plays a string instrument.").filter(visible=True)
         expect(hit.first).to_be_visible(timeout=WAIT_MS)
+        expect(message.first).to_be_hidden(timeout=WAIT_MS)
+    finally:
+        page.close()
+
+
+@needs_chromium
+def test_a_share_link_opens_its_tab_and_selecting_a_tab_updates_the_link(app_url, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(app_url + "?tab=electra", wait_until="domcontentloaded")
+        selected = page.get_by_role("tab", name=tab("electra").label, exact=True)
+        expect(selected).to_have_attribute("aria-selected", "true", timeout=WAIT_MS)
+        page.get_by_role("tab", name=tab("bart").label, exact=True).click()
+        page.wait_for_function("() => new URL(location.href).searchParams.get('tab') === 'bart'", timeout=WAIT_MS)
     finally:
         page.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -13,12 +14,17 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from ..registry import default_manifest, TabSpec, TABS  # noqa: E402
-from .common import header  # noqa: E402
+from .common import header, named  # noqa: E402
 from .guard import install_fixes  # noqa: E402
 
 TITLE = "BERT variants: how they work, and what they do"
 CSS = """
 .bv-small { font-size: 0.9em; opacity: 0.85; }
+.bv-error { color: #b42318; background: #fef3f2; border: 1px solid #fda29b; border-radius: 6px; padding: 4px 10px; }
+.bv-error p { margin: 0; }
+.bv-chips { display: flex; flex-wrap: wrap; gap: 4px; }
+.bv-chip { border: 1px solid #c7d2fe; background: #eef2ff; border-radius: 4px; padding: 1px 5px;
+           font-family: ui-monospace, monospace; font-size: 0.9em; white-space: pre; }
 """
 
 
@@ -36,7 +42,34 @@ def build_demo() -> gr.Blocks:
                 with gr.Tab(spec.label, id=spec.key) as tab:
                     header(spec)
                     tab_module(spec).build(spec, tab)
+                # a share link names the tab it was made on: ?tab=<key> (other parameters, e.g. the leaderboard's
+                # filters, are kept)
+                tab.select(None, None, None, js=_SET_TAB_JS % json.dumps(spec.key), api_visibility="private")
+    name_tools_after_endpoints(demo)
     return demo
+
+
+def name_tools_after_endpoints(demo: gr.Blocks) -> None:
+    """Each named endpoint's function renamed to its API name (MCP tools are named after functions)."""
+    for block_fn in demo.fns.values():
+        if block_fn.fn is not None and block_fn.api_name and block_fn.fn.__name__ != block_fn.api_name:
+            block_fn.fn = named(block_fn.fn, block_fn.api_name)
+            block_fn.name = block_fn.api_name
+
+
+_SET_TAB_JS = """() => { if (!window.bvTabReady) return;  // the first tab's select on page load: keep ?tab=
+  const url = new URL(window.location.href); url.searchParams.set("tab", %s);
+  window.history.replaceState(null, "", url); }"""
+
+
+_HEAD = "<script>window.bvTab = new URL(window.location.href).searchParams.get('tab');</script>"
+_OPEN_TAB_JS = """() => { const key = window.bvTab;  // read in <head>, before any tab's select rewrote the URL
+  if (!key || !%s.includes(key)) { window.bvTabReady = true; return; }  // none or unknown: the first tab
+  let tries = 0;  // the tab bar may render after this runs: look for its button for up to 10 s
+  const open = () => { const b = document.querySelector(`button[role="tab"][data-tab-id="${CSS.escape(key)}"]`);
+    if (b) { window.bvTabReady = true; b.click(); }
+    else if (tries++ < 100) setTimeout(open, 100); else window.bvTabReady = true; };
+  open(); }"""
 
 
 def tab_module(spec: TabSpec):
@@ -58,7 +91,12 @@ def launch_kwargs() -> dict:
     fonts = [gr.themes.Font("ui-sans-serif"), gr.themes.Font("system-ui"), gr.themes.Font("sans-serif")]
     mono = [gr.themes.Font("ui-monospace"), gr.themes.Font("monospace")]
     theme = gr.themes.Soft(font=fonts, font_mono=mono)
-    return dict(theme=theme, css=CSS, max_file_size="50mb", show_error=True)
+    # mcp_server: every named endpoint is also an MCP tool (its docstring is the tool's description), at
+    # /gradio_api/mcp/sse (README "Public API")
+    # js: a share link (?tab=<key>) opens its tab, in the browser (a server round trip could answer late and
+    # re-render the tabs under a user's click)
+    return dict(theme=theme, css=CSS, head=_HEAD, js=_OPEN_TAB_JS % json.dumps([spec.key for spec in TABS]),
+                max_file_size="50mb", show_error=True, mcp_server=True)
 
 
 def queue(demo: gr.Blocks) -> gr.Blocks:

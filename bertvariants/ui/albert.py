@@ -9,7 +9,7 @@ from .. import albert
 from ..common import make_generator, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
 from ..models import get_model
-from .common import number, safe, text
+from .common import action, number, safe, text
 
 FEATURES_TASK = "albert-features"
 FILL_MASK_TASK = "albert-fill-mask"
@@ -20,7 +20,17 @@ SOP_EXAMPLE = ("Tom bought a new bike on Monday. He rode it to work the next mor
 
 @safe
 def parameters(vocab, hidden, embedding, layers, sharing):
-    """ALBERT's parameter count versus the BERT of the same V, H, L (public API `albert_parameters`)."""
+    """ALBERT's parameter count versus a BERT of the same V, H, L (Lan et al. 2019 §3.1; public API
+    `albert_parameters`).
+
+    Args:
+        vocab: vocabulary size V (100–300,000).
+        hidden: hidden size H (64–8,192); the FFN is 4H.
+        embedding: factorized embedding size E (16–8,192).
+        layers: number of layers L (1–48).
+        sharing: cross-layer sharing: "all", "ffn", "attention" or "none" (Table 4).
+
+    Returns: a summary (markdown), a bar chart of parameters by part, and the table of parts."""
     size = albert.AlbertSize(vocab_size=number(vocab, "V (vocabulary)", lo=100, hi=300_000, integer=True),
                              hidden_size=number(hidden, "H (hidden)", lo=64, hi=8192, integer=True),
                              embedding_size=number(embedding, "E (embedding)", lo=16, hi=8192, integer=True),
@@ -42,7 +52,13 @@ def parameters(vocab, hidden, embedding, layers, sharing):
 
 @safe
 def sop(document: str, seed):
-    """Sentence-order prediction pairs from one document (public API `albert_sop`)."""
+    """Sentence-order prediction pairs built from one document (Lan et al. 2019 §3.1; public API `albert_sop`).
+
+    Args:
+        document: a few sentences of running text (two or more).
+        seed: seed for which pairs are swapped (0 ≤ seed < 2³¹).
+
+    Returns: a table of (segment A, segment B, in order / swapped)."""
     text(document, "Document", max_chars=MAX_CHARS * 5)
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
     pairs = albert.sop_pairs(document, generator=make_generator(seed))
@@ -52,20 +68,32 @@ def sop(document: str, seed):
 
 @safe
 def features(sentence: str):
-    """Token representations and the [CLS] vector of a sentence (public API `albert_features`)."""
+    """Token representations and the [CLS] vector of a sentence from the ALBERT-slot encoder (public API
+    `albert_features`).
+
+    Args:
+        sentence: the text to encode (≤ 2,000 characters).
+
+    Returns: a summary (markdown), a table of tokens with their L2 norms, and a plot of the token states."""
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     m = get_model(FEATURES_TASK)
     f = albert.token_features(m.model, m.tokenizer, sentence, max_length=albert.MAX_TOKENS)
     md = (f"Token states: **{tuple(f.hidden.shape)}** (tokens × hidden) · [CLS] vector: {f.cls.shape[0]} dims, "
           f"L2 norm **{f.cls.norm().item():.3f}** · served by {m.label}")
-    table = pd.DataFrame({"token": f.tokens, "L2 norm": f.hidden.norm(dim=-1).numpy().round(3),
+    table = pd.DataFrame({"token": f.tokens, "L2 norm": f.hidden.norm(dim=-1).double().numpy().round(3),
                           "first 4 dims": [", ".join(f"{x:+.3f}" for x in row[:4].tolist()) for row in f.hidden]})
     return md, table, albert.features_figure(f)
 
 
 @safe
 def fill(sentence: str, top_k):
-    """Fill [MASK] with ALBERT (public API `albert_fill_mask`); offline it needs a trained checkpoint."""
+    """Fill [MASK] with the ALBERT-slot masked LM (public API `albert_fill_mask`).
+
+    Args:
+        sentence: text with one or more [MASK] tokens.
+        top_k: predictions per mask (1–20).
+
+    Returns: which model served (markdown) and a table (mask, rank, token, probability)."""
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     k = number(top_k, "top-k", lo=1, hi=20, integer=True)
     m = get_model(FILL_MASK_TASK)
@@ -90,10 +118,10 @@ def build(spec, tab) -> None:
             e = gr.Slider(16, 1024, value=128, step=16, label="E (embedding size)")
             layers = gr.Slider(1, 48, value=12, step=1, label="layers L")
         sharing = gr.Radio(list(albert.SHARING_MODES), value="all", label="cross-layer sharing (Table 4)")
-        p_btn = gr.Button("Count parameters", variant="primary")
-        p_md = gr.Markdown()
-        p_fig = gr.Plot()
-        p_df = gr.Dataframe(label="Parameters by part")
+        p_btn = action("Count parameters")
+        p_md = gr.Markdown(visible=False)
+        p_fig = gr.Plot(visible=False)
+        p_df = gr.Dataframe(label="Parameters by part", visible=False)
         p_btn.click(parameters, [v, h, e, layers, sharing], [p_md, p_fig, p_df], api_name="albert_parameters")
         gr.Markdown("**Table 1 configurations, counted exactly** (the paper rounds; its xlarge / xxlarge configs "
                     "give 58.7M / 222.6M, not the printed 60M / 235M)")
@@ -102,20 +130,20 @@ def build(spec, tab) -> None:
         gr.Markdown("SOP (§3.1): positive = two consecutive segments in order; negative = the same two swapped.")
         doc = gr.Textbox(label="Document", lines=5, value=SOP_EXAMPLE)
         seed = gr.Number(value=0, precision=0, label="seed")
-        s_btn = gr.Button("Build SOP pairs")
-        s_df = gr.Dataframe(label="SOP training pairs")
+        s_btn = action("Build SOP pairs", variant="secondary")
+        s_df = gr.Dataframe(label="SOP training pairs", visible=False, wrap=True)
         s_btn.click(sop, [doc, seed], [s_df], api_name="albert_sop")
     with gr.Tab("Use ALBERT like BERT"):
         sent = gr.Textbox(label="Sentence", value="ALBERT shares one set of layer weights across all layers.")
-        f_btn = gr.Button("Token representations", variant="primary")
-        f_md = gr.Markdown()
+        f_btn = action("Token representations")
+        f_md = gr.Markdown(visible=False)
         with gr.Row():
-            f_df = gr.Dataframe(label="Tokens")
-            f_plot = gr.Plot()
+            f_df = gr.Dataframe(label="Tokens", visible=False)
+            f_plot = gr.Plot(visible=False)
         f_btn.click(features, [sent], [f_md, f_df, f_plot], api_name="albert_features")
         masked = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].")
         k = gr.Slider(1, 20, value=5, step=1, label="top-k")
-        m_btn = gr.Button("Fill mask")
-        m_md = gr.Markdown()
-        m_df = gr.Dataframe(label="Predictions")
+        m_btn = action("Fill mask", variant="secondary")
+        m_md = gr.Markdown(visible=False)
+        m_df = gr.Dataframe(label="Predictions", visible=False)
         m_btn.click(fill, [masked, k], [m_md, m_df], api_name="albert_fill_mask")

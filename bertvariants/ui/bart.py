@@ -5,13 +5,16 @@ model can serve the task."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
+import pandas as pd
 
 from .. import bart
 from ..common import make_generator
 from ..models import get_model, get_packaged, ModelUnavailable
 from ..registry import default_manifest
-from .common import number, safe, text
+from .common import action, number, safe, text
 
 TASK = "summarization"
 MAX_NOISE_CHARS = 20_000
@@ -28,7 +31,23 @@ EXAMPLE = (
 @safe
 def noise(doc: str, permute: bool, rotate: bool, mask_on: bool, mask_ratio: float, delete_on: bool,
           delete_ratio: float, infill_on: bool, infill_ratio: float, lam: float, seed: float):
-    """Apply the selected §2.2 transformations to a whitespace-tokenized document, highlighting every edit."""
+    """BART's noising transformations on a whitespace-tokenized document, every edit highlighted (Lewis et al.
+    2019 §2.2; public API `bart_noise`).
+
+    Args:
+        doc: the document.
+        permute: shuffle the sentences.
+        rotate: rotate the document to start at a random token.
+        mask_on: replace tokens with <mask>.
+        mask_ratio: share of tokens masked.
+        delete_on: delete tokens.
+        delete_ratio: share of tokens deleted.
+        infill_on: replace spans (lengths ~ Poisson(lam)) with one <mask> each.
+        infill_ratio: share of tokens in infilled spans (the paper uses 0.3).
+        lam: the Poisson λ of span lengths (the paper uses 3).
+        seed: seed for every random choice.
+
+    Returns: the original with what happened to each token, the corrupted encoder input, statistics (markdown)."""
     doc = text(doc, "Document", max_chars=MAX_NOISE_CHARS)
     tokens = doc.split()
     # every number is validated, also when its transformation is switched off (the API may send anything)
@@ -62,8 +81,18 @@ def extractive(doc: str, fallback: str) -> tuple[bart.ExtractiveSummary, str]:
 @safe
 def summarize(doc: str, num_beams: float, max_length: float, early_stopping: bool, fallback: str,
               progress=gr.Progress()):
-    """Abstractive summary by the resolved model (BART online; offline a labelled decoder-only stand-in), with
-    Lead-3 beside it; with no model at all an extractive fallback, labelled as such."""
+    """Abstractive summary by the resolved summarizer (facebook/bart-large-cnn online; offline SmolLM2-135M-
+    Instruct, labelled as the decoder-only stand-in it is), with Lead-3 beside it; an extractive fallback, labelled,
+    only when no model can serve (public API `summarize`).
+
+    Args:
+        doc: the document to summarize.
+        num_beams: beam size (1–8).
+        max_length: longest summary in tokens (10–300).
+        early_stopping: stop beams when all have finished.
+        fallback: the extractive method used only if no model can serve ("lead-3" or "centroid (MiniLM)").
+
+    Returns: the summary, how it was produced (markdown), and the Lead-3 baseline."""
     doc = text(doc, "Document", max_chars=bart.MAX_DOC_CHARS)
     settings = bart.GenerationSettings(num_beams=number(num_beams, "num_beams", lo=1, hi=16, integer=True),
                                        max_length=number(max_length, "max_length", lo=5, hi=1024, integer=True),
@@ -90,6 +119,62 @@ def summarize(doc: str, num_beams: float, max_length: float, early_stopping: boo
     return summary, f"Abstractive summary by {m.label} — {note}: {how}.", lead3
 
 
+@safe
+def compare_summarization(doc: str, num_beams: float, max_length: float, progress=gr.Progress()):
+    """The same document through every summarizer here, side by side with latency and size (public API
+    `compare_summarization`): the neural summarizer the resolver serves (facebook/bart-large-cnn online; offline
+    SmolLM2-135M-Instruct), Lead-3 (the first three sentences, the standard news baseline) and the MiniLM centroid
+    extractor (the three sentences closest to the document's embedding centroid).
+
+    Args:
+        doc: the document to summarize.
+        num_beams: beam size of the neural summarizer (1–8).
+        max_length: longest neural summary in tokens (10–300).
+
+    Returns: a table (method, summary, words, latency, parameters, size on disk) and a note (markdown)."""
+    import time
+
+    from ..io import weights_size
+
+    doc = text(doc, "Document", max_chars=bart.MAX_DOC_CHARS)
+    settings = bart.GenerationSettings(num_beams=number(num_beams, "num_beams", lo=1, hi=16, integer=True),
+                                       max_length=number(max_length, "max_length", lo=5, hi=1024, integer=True),
+                                       early_stopping=True)
+    rows, notes = [], []
+
+    def row(method: str, summary: str, seconds: float, params: float | None, size: int | None) -> dict:
+        return {"method": method, "summary": summary, "words": len(summary.split()),
+                "latency (s, one run)": round(seconds, 3), "parameters (M)": params,
+                "size on disk (MB)": round(size / 2**20, 1) if size else None}
+
+    progress(0.05, desc="Loading the summarizer")
+    try:
+        m = get_model(TASK)
+    except ModelUnavailable as exc:
+        notes.append(f"- no neural summarizer can serve here: {exc}")
+    else:
+        progress(0.3, desc="Generating")
+        t0 = time.perf_counter()
+        summary = bart.summarize_with(m, [doc], settings=settings)[0]
+        params = sum(p.numel() for p in m.model.parameters()) / 1e6 if hasattr(m.model, "parameters") else None
+        rows.append(row(f"{Path(m.resolution.location).name} ({m.kind})", summary, time.perf_counter() - t0,
+                        round(params, 1) if params else None, weights_size(m.resolution.location) or None))
+        notes.append(f"- **neural**: {m.label} — {bart.summarizer_note(m.kind, default_manifest().task(TASK).hub)}")
+    t0 = time.perf_counter()
+    lead = bart.lead_n(doc, 3).text
+    rows.append(row("Lead-3 (extractive)", lead, time.perf_counter() - t0, 0.0, None))
+    progress(0.8, desc="Centroid extractor")
+    p = get_packaged()
+    t0 = time.perf_counter()
+    centroid = bart.centroid_summary(doc, p.model, p.tokenizer, n=3).text
+    rows.append(row("MiniLM centroid (extractive)", centroid, time.perf_counter() - t0,
+                    round(sum(q.numel() for q in p.model.parameters()) / 1e6, 1), None))
+    notes.append("- **Lead-3**: no model; **centroid**: the packaged all-MiniLM-L6-v2 embeds each sentence")
+    md = ("Latency of one run each, measured now on this server (the neural summarizer's first call also loads "
+          "it). ROUGE of each on CNN/DM and XSum is on the Leaderboard.\n\n" + "\n".join(notes))
+    return pd.DataFrame(rows), md
+
+
 def build(spec, tab) -> None:
     with gr.Tab("Noising explorer"):
         gr.Markdown("BART's pretraining corrupts a document and trains the decoder to restore it (§2.2). "
@@ -108,10 +193,11 @@ def build(spec, tab) -> None:
             infill_ratio = gr.Slider(0, 1, value=0.3, step=0.05, label="infilling ratio (paper: 0.3)")
             lam = gr.Slider(0.5, 10, value=3.0, step=0.5, label="Poisson λ (paper: 3)")
             seed = gr.Number(value=0, step=1, label="Seed")
-        btn = gr.Button("Corrupt", variant="primary")
-        original = gr.HighlightedText(label="Original: what happened to each token", combine_adjacent=False)
-        corrupted = gr.HighlightedText(label="Corrupted encoder input", combine_adjacent=False)
-        stats = gr.Markdown()
+        btn = action("Corrupt")
+        original = gr.HighlightedText(label="Original: what happened to each token", combine_adjacent=False,
+                                      visible=False)
+        corrupted = gr.HighlightedText(label="Corrupted encoder input", combine_adjacent=False, visible=False)
+        stats = gr.Markdown(visible=False)
         btn.click(noise, [doc, permute, rotate, mask_on, mask_ratio, delete_on, delete_ratio, infill_on, infill_ratio,
                           lam, seed], [original, corrupted, stats], api_name="bart_noise")
     with gr.Tab("Summarization"):
@@ -121,10 +207,17 @@ def build(spec, tab) -> None:
             max_len = gr.Slider(10, 300, value=100, step=10, label="max_length")
             early = gr.Checkbox(value=True, label="early_stopping")
             fallback = gr.Radio(list(FALLBACKS), value=FALLBACKS[0], label="Offline fallback (extractive)")
-        s_btn = gr.Button("Summarize", variant="primary")
+        s_btn = action("Summarize")
         with gr.Row():
-            summary = gr.Textbox(label="Summary", lines=4)
-            lead3 = gr.Textbox(label="Lead-3 (extractive baseline: the first three sentences)", lines=4)
-        s_md = gr.Markdown()
+            summary = gr.Textbox(label="Summary", lines=4, visible=False)
+            lead3 = gr.Textbox(label="Lead-3 (extractive baseline: the first three sentences)", lines=4,
+                               visible=False)
+        s_md = gr.Markdown(visible=False)
         s_btn.click(summarize, [s_doc, beams, max_len, early, fallback], [summary, s_md, lead3],
                     api_name="summarize", concurrency_limit=1)
+        with gr.Accordion("Compare every summarizer here on this document (latency, size)", open=False):
+            c_btn = action("Compare summarizers", variant="secondary")
+            c_df = gr.Dataframe(label="Same document, each summarizer", visible=False, wrap=True)
+            c_md = gr.Markdown(visible=False)
+            c_btn.click(compare_summarization, [s_doc, beams, max_len], [c_df, c_md], api_name="compare_summarization",
+                        concurrency_limit=1)

@@ -10,7 +10,7 @@ import pandas as pd
 from .. import clinical_bert as cb
 from ..inference import encode
 from ..models import get_model, ModelUnavailable, packaged_tokenizer
-from .common import number, safe, text
+from .common import action, number, safe, text
 
 CLASSIFIER, EMBEDDINGS = "clinical-classifier", "clinical-embeddings"
 MAX_EXTRA_TERMS = 100
@@ -31,7 +31,17 @@ EXAMPLE_NOTE = (
 
 @safe
 def score(note: str, max_tokens: float, stride: float, c: float, class_index: float):
-    """Chunk a long note, score each chunk with the clinical classifier and aggregate (Huang et al. §3.4)."""
+    """Chunk a long clinical note, score each chunk with the clinical classifier and aggregate with
+    P = (P_max + P_mean·n/c) / (1 + n/c) (Huang et al. 2019 §3.4; public API `clinical_score`).
+
+    Args:
+        note: the clinical note (any length up to the server's limit).
+        max_tokens: chunk length in tokens (32–512).
+        stride: tokens of overlap between chunks (0–64).
+        c: the aggregation constant c (the paper uses 2).
+        class_index: the class whose per-chunk probabilities are plotted.
+
+    Returns: a per-chunk plot, the aggregated probabilities (markdown), and a per-chunk table."""
     note = text(note, "Note", max_chars=cb.MAX_NOTE_CHARS)
     max_tokens = number(max_tokens, "Chunk length", lo=16, hi=512, integer=True)
     stride = number(stride, "Stride (overlap)", lo=0, hi=max_tokens - 3, integer=True)
@@ -79,7 +89,14 @@ def parse_extra_terms(extra: str) -> list[cb.Term]:
 
 @safe
 def term_map(extra: str, perplexity: float):
-    """t-SNE of the embeddings of the project's medical term list (+ extra terms), coloured by category."""
+    """t-SNE map of the embeddings of the project's medical terms (+ your own), coloured by category (public
+    API `clinical_terms`).
+
+    Args:
+        extra: optional extra terms, one "term, category" per line.
+        perplexity: t-SNE perplexity (2–50).
+
+    Returns: the scatter plot and the same-category nearest-neighbour rate (markdown)."""
     text(extra, "Extra terms", max_chars=10_000, allow_empty=True)
     perplexity = number(perplexity, "Perplexity", lo=2, hi=50)
     terms = cb.load_terms() + parse_extra_terms(extra)
@@ -108,10 +125,10 @@ def build(spec, tab) -> None:
             stride = gr.Slider(0, 64, value=0, step=8, label="Stride (tokens of overlap)")
             c = gr.Number(value=2.0, label="c (paper: 2)")
             k = gr.Number(value=1, step=1, label="Class index to plot")
-        btn = gr.Button("Score the note", variant="primary")
-        plot = gr.Plot()
-        md = gr.Markdown()
-        table = gr.Dataframe(label="Chunks")
+        btn = action("Score the note")
+        plot = gr.Plot(visible=False)
+        md = gr.Markdown(visible=False)
+        table = gr.Dataframe(label="Chunks", visible=False, wrap=True, max_height=420)
         btn.click(score, [note, max_tokens, stride, c, k], [plot, md, table], api_name="clinical_score",
                   concurrency_limit=2)
     with gr.Tab("Medical term map (t-SNE)"):
@@ -120,7 +137,7 @@ def build(spec, tab) -> None:
         extra = gr.Textbox(value="", label="Extra terms (one 'term, category' per line, optional)", lines=3,
                            placeholder="ibuprofen, drugs")
         perp = gr.Slider(2, 50, value=15, step=1, label="Perplexity")
-        t_btn = gr.Button("Embed and project")
-        t_plot = gr.Plot()
-        t_md = gr.Markdown()
+        t_btn = action("Embed and project")
+        t_plot = gr.Plot(visible=False)
+        t_md = gr.Markdown(visible=False)
         t_btn.click(term_map, [extra, perp], [t_plot, t_md], api_name="clinical_terms", concurrency_limit=1)

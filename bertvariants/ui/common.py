@@ -7,8 +7,10 @@ ModelUnavailable when no checkpoint can serve a task.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -43,6 +45,98 @@ def safe(fn):
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a message
             raise user_error(exc) from None
 
+    return wrapper
+
+
+@dataclass
+class Action:
+    """A button whose failures are shown in place: an error line right under it, never over the inputs.
+
+    :meth:`click` wires two events on the same handler. The page's (private: not in the API or MCP) catches the
+    handler's error and writes it into the error line, leaving every output as it was (``gr.skip()``) — an input
+    that is also an output (ELECTRA's editable corrupted sentence) stays usable. The API's (``api_name``, on a
+    hidden trigger) runs the same handler and raises: API and MCP clients get the message as an error.
+    """
+
+    button: gr.Button
+    error: gr.Markdown
+
+    def click(self, fn, inputs, outputs, *, api_name: str, **kwargs):
+        outputs = list(outputs)
+        gr.Button(visible=False, elem_classes=["bv-api-trigger"]).click(fn, inputs, outputs, api_name=api_name,
+                                                                         **kwargs)
+        return self.button.click(in_place(fn, len(outputs)), inputs, [*outputs, self.error],
+                                 api_visibility="private", **kwargs)
+
+
+def shown(value):
+    """An output value as an update that also makes its component visible: result areas are laid out hidden
+    (``visible=False``) so that no empty plot or header-only table shows before the first result."""
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        return {**value, "visible": True}
+    return gr.update(value=value, visible=True)
+
+
+def rounded(df, digits: int = 4):
+    """A table for display: every float column as float64 rounded to ``digits`` (a float32 0.69 would otherwise
+    reach the page as 0.6899999976158142); integers and text unchanged. Downloads keep full precision."""
+    out = df.copy()
+    for column in out.columns:
+        if out[column].dtype.kind == "f":
+            out[column] = out[column].astype("float64").round(digits)
+    return out
+
+
+def action(label: str, *, variant: str = "primary", **button_kwargs) -> Action:
+    """A :class:`Action` button and its (hidden until needed) error line, laid out where this is called."""
+    button = gr.Button(label, variant=variant, **button_kwargs)
+    return Action(button, gr.Markdown(visible=False, elem_classes=["bv-error"]))
+
+
+def in_place(fn, n_outputs: int):
+    """``fn`` for a page event: its outputs plus a hidden error line on success; on failure every output kept
+    (``gr.skip()``) and the message in the error line. Generators (progress streams) are followed through."""
+
+    def failed(exc: BaseException):
+        message = user_error(exc).message
+        return (*[gr.skip()] * n_outputs, gr.update(value=f"**Could not run:** {message}", visible=True))
+
+    def done(out):
+        out = out if n_outputs > 1 else (out,)
+        return (*[shown(v) for v in out], gr.update(value="", visible=False))
+
+    if inspect.isgeneratorfunction(inspect.unwrap(fn)):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            try:
+                for out in fn(*args, **kwargs):
+                    yield done(out)
+            except Exception as exc:  # noqa: BLE001 - shown in place
+                yield failed(exc)
+        return stream
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return done(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - shown in place
+            return failed(exc)
+
+    return run
+
+
+def named(fn, name: str):
+    """``fn`` under the name ``name`` (same docstring, signature, generator-ness): gradio's MCP server names each
+    tool after its function, so an endpoint's tool is called by its API name (``albert_fill_mask``, not ``fill``)."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            yield from fn(*args, **kwargs)
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs)
+    wrapper.__name__ = wrapper.__qualname__ = name
     return wrapper
 
 

@@ -1,5 +1,5 @@
 """Distillation tab: the temperature explorer, the loss calculator, and teacher vs student side by side
-(public API `distillation_compare`)."""
+(public API `compare_sentiment`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .. import distillation as kd
 from ..inference import classify
 from ..io import weights_size
 from ..models import get_model, ModelUnavailable
-from .common import number, safe, text
+from .common import action, in_place, number, safe, text
 
 TEACHER, STUDENT = "distillation-teacher", "distillation-student"
 MAX_CHARS = 2000
@@ -32,7 +32,13 @@ def _labels(model, n: int) -> list[str]:
 # --------------------------------------------------------------------------------------------
 @safe
 def teacher_logits(sentence: str):
-    """The teacher's logits for a sentence, to explore at different temperatures."""
+    """The distillation teacher's logits for a sentence, to explore at different temperatures (public API
+    `distillation_teacher_logits`).
+
+    Args:
+        sentence: the text to classify (sentiment).
+
+    Returns: the logits as comma-separated text, the class names, and which model served (markdown)."""
     sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
     m = get_model(TEACHER)
     z = classify(m.model, m.tokenizer, [sentence])[0]
@@ -42,6 +48,15 @@ def teacher_logits(sentence: str):
 
 @safe
 def explore(logits: str, labels: str, temperature: float):
+    """Soft targets softmax(z / T) of a teacher's logits and their "dark knowledge" (Hinton et al. 2015 §2;
+    public API `distillation_explore`).
+
+    Args:
+        logits: comma-separated logits, e.g. "5, 2, 1, -1".
+        labels: optional comma-separated class names, one per logit.
+        temperature: the temperature T (> 0, ≤ 100).
+
+    Returns: a bar chart of the probabilities at T = 1 and at T, and the dark knowledge (markdown)."""
     z = kd.parse_logits(logits)
     t = kd.check_temperature(number(temperature, "Temperature T", lo=-1e6, hi=100))
     names = [s.strip() for s in (labels or "").split(",") if s.strip()]
@@ -59,6 +74,19 @@ def explore(logits: str, labels: str, temperature: float):
 @safe
 def loss_calculator(teacher: str, student: str, gold: float, hard_target: str, alpha: float, beta: float,
                     temperature: float):
+    """The distillation loss and its terms for one example (Hinton et al. 2015 §2; public API
+    `distillation_loss`).
+
+    Args:
+        teacher: the teacher's logits, comma-separated.
+        student: the student's logits, comma-separated (same number of classes).
+        gold: the gold class index.
+        hard_target: "gold" (the label) or "teacher" (the teacher's argmax) as the hard target.
+        alpha: weight of the soft (distillation) term.
+        beta: weight of the hard (student) term.
+        temperature: the temperature T.
+
+    Returns: a table of the loss terms."""
     t_z, s_z = kd.parse_logits(teacher), kd.parse_logits(student)
     if len(t_z) != len(s_z):
         raise ValueError(f"teacher has {len(t_z)} logits but student has {len(s_z)}; they need the same classes")
@@ -94,7 +122,13 @@ def _measure(model, tok, sentence: str, repeats: int = 5) -> tuple[torch.Tensor,
 
 @safe
 def compare(sentence: str):
-    """Teacher and student on the same sentence: prediction, live latency, parameters, size on disk."""
+    """Teacher and student on the same sentence: prediction, live latency, parameters, size on disk (public
+    API `compare_sentiment`).
+
+    Args:
+        sentence: the text to classify (sentiment).
+
+    Returns: a side-by-side table and a note on how latency was measured (markdown)."""
     sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
     rows, notes = [], []
     for role, task in (("teacher", TEACHER), ("student", STUDENT)):
@@ -127,19 +161,23 @@ def build(spec, tab) -> None:
         gr.Markdown("Soft targets: `softmax(z / T)`. Enter logits, or take them from the teacher model for a sentence.")
         with gr.Row():
             sentence = gr.Textbox(label="Sentence for the teacher", value="A gripping, beautifully acted film.", scale=3)
-            take = gr.Button("Use the teacher's logits", scale=1)
+            with gr.Column(scale=1, min_width=160):
+                take = action("Use the teacher's logits", variant="secondary")
         with gr.Row():
             logits = gr.Textbox(label="Teacher logits (comma-separated)", value=DEFAULT_LOGITS)
             labels = gr.Textbox(label="Class names (optional, comma-separated)", value="")
         temp = gr.Slider(1, 20, value=4, step=0.5, label="Temperature T")
+        show = action("Show distribution", variant="secondary")
         plot = gr.Plot()
         dk = gr.Markdown()
         take_md = gr.Markdown()
         take.click(teacher_logits, [sentence], [logits, labels, take_md], api_name="distillation_teacher_logits")
+        redraw = in_place(explore, 2)  # bad logits typed in: the message under the button, the inputs stay usable
         for trigger in (temp.change, logits.submit, labels.submit):
-            trigger(explore, [logits, labels, temp], [plot, dk], api_name=False)
-        gr.Button("Show distribution").click(explore, [logits, labels, temp], [plot, dk], api_name="distillation_explore")
-        tab.select(explore, [logits, labels, temp], [plot, dk], api_name=False)  # draw the default logits on arrival
+            trigger(redraw, [logits, labels, temp], [plot, dk, show.error], api_visibility="private")
+        show.click(explore, [logits, labels, temp], [plot, dk], api_name="distillation_explore")
+        # draw the default logits on arrival
+        tab.select(redraw, [logits, labels, temp], [plot, dk, show.error], api_visibility="private")
     with gr.Tab("Loss calculator"):
         gr.Markdown("Hinton et al. §2: total = α · T² · CE(soft targets, soft predictions) + β · CE(hard targets, "
                     "student at T = 1). T² keeps the soft term's gradients comparable as T changes.")
@@ -153,12 +191,13 @@ def build(spec, tab) -> None:
             alpha = gr.Number(value=0.5, label="α (distillation weight)")
             beta = gr.Number(value=0.5, label="β (student weight)")
             t_loss = gr.Number(value=2.0, label="T")
-        out = gr.Dataframe(label="Loss terms")
-        gr.Button("Compute losses", variant="primary").click(
-            loss_calculator, [t_logits, s_logits, gold, hard, alpha, beta, t_loss], [out], api_name="distillation_loss")
+        loss_btn = action("Compute losses")
+        out = gr.Dataframe(label="Loss terms", visible=False)
+        loss_btn.click(loss_calculator, [t_logits, s_logits, gold, hard, alpha, beta, t_loss], [out],
+                       api_name="distillation_loss")
     with gr.Tab("Teacher vs student"):
         cmp_sentence = gr.Textbox(label="Sentence", value="The plot is thin, but the performances are wonderful.")
-        cmp_btn = gr.Button("Run both", variant="primary")
-        cmp_df = gr.Dataframe(label="Side by side")
-        cmp_md = gr.Markdown()
-        cmp_btn.click(compare, [cmp_sentence], [cmp_df, cmp_md], api_name="distillation_compare", concurrency_limit=1)
+        cmp_btn = action("Run both")
+        cmp_df = gr.Dataframe(label="Side by side", visible=False)
+        cmp_md = gr.Markdown(visible=False)
+        cmp_btn.click(compare, [cmp_sentence], [cmp_df, cmp_md], api_name="compare_sentiment", concurrency_limit=1)

@@ -8,7 +8,7 @@ import torch
 
 from .. import electra
 from ..models import get_model, packaged_tokenizer
-from .common import number, safe, text
+from .common import action, number, rounded, safe, text
 
 GENERATOR_TASK = "electra-generator"
 DISCRIMINATOR_TASK = "electra-discriminator"
@@ -31,12 +31,20 @@ def _highlight(verdicts: list[electra.TokenVerdict], specials: set[str]) -> list
 def _table(verdicts: list[electra.TokenVerdict]) -> pd.DataFrame:
     return pd.DataFrame([{"token": v.token, "original": v.original, "masked": v.masked,
                           "replaced (truth)": v.replaced, "P(replaced)": round(v.p_replaced, 4),
-                          "flagged": v.p_replaced > 0.5} for v in verdicts])
+                          "flagged": v.p_replaced > 0.5} for v in verdicts]).pipe(rounded)
 
 
 @safe
 def data_path(sentence: str, p_original, seed):
-    """§2's data path with a stand-in generator, no weights needed (public API `electra_data_path`)."""
+    """ELECTRA's pretraining data path with a stand-in generator, no weights needed (Clark et al. 2020 §2;
+    public API `electra_data_path`).
+
+    Args:
+        sentence: the text to corrupt (≤ 128 tokens).
+        p_original: the stand-in generator's probability of sampling the original token (0–0.99).
+        seed: seed for the masking and the samples.
+
+    Returns: an explanation with the losses of an untrained pair (markdown), and a per-token table."""
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     q = number(p_original, "generator accuracy", lo=0.0, hi=0.99)
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
@@ -61,7 +69,15 @@ def data_path(sentence: str, p_original, seed):
 
 @safe
 def replace_and_detect(sentence: str, seed, mask_rate):
-    """Mask, let the generator replace, and score every token (public API `electra_replace`)."""
+    """Mask, let the generator replace the masked tokens, and have the discriminator score every
+    token (Clark et al. 2020 §2; public API `electra_replace`).
+
+    Args:
+        sentence: the text to corrupt (≤ 128 tokens).
+        seed: seed for the masking and the generator's samples.
+        mask_rate: share of tokens masked (0.01–0.5; the paper uses 0.15).
+
+    Returns: a summary (markdown), the tokens coloured by P(replaced), the corrupted sentence, a per-token table."""
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
     rate = number(mask_rate, "mask rate", lo=0.01, hi=0.5)
@@ -85,8 +101,13 @@ def replace_and_detect(sentence: str, seed, mask_rate):
 
 @safe
 def detect(sentence: str):
-    """The discriminator's P(replaced) for each token of any sentence (public API `electra_detect`)."""
-    text(sentence, "Sentence", max_chars=MAX_CHARS)
+    """The discriminator's P(replaced) for every token of any sentence (public API `electra_detect`).
+
+    Args:
+        sentence: the text to check, e.g. a sentence with a word swapped for a plausible wrong one.
+
+    Returns: the flagged tokens (markdown), the tokens coloured by P(replaced), and a per-token table."""
+    text(sentence, "The corrupted sentence", max_chars=MAX_CHARS)
     disc = get_model(DISCRIMINATOR_TASK)
     verdicts = electra.discriminate(disc.model, disc.tokenizer, sentence, max_tokens=MAX_TOKENS)
     specials = set(disc.tokenizer.all_special_tokens)
@@ -104,9 +125,9 @@ def build(spec, tab) -> None:
         with gr.Row():
             q = gr.Slider(0.0, 0.99, value=0.3, step=0.01, label="stand-in generator accuracy P(original)")
             dp_seed = gr.Number(value=0, precision=0, label="seed")
-        dp_btn = gr.Button("Run the data path", variant="primary")
-        dp_md = gr.Markdown()
-        dp_df = gr.Dataframe(label="Per token")
+        dp_btn = action("Run the data path")
+        dp_md = gr.Markdown(visible=False)
+        dp_df = gr.Dataframe(label="Per token", visible=False)
         dp_btn.click(data_path, [dp_sentence, q, dp_seed], [dp_md, dp_df], api_name="electra_data_path")
     with gr.Tab("Generator + discriminator"):
         _models_view()
@@ -117,13 +138,15 @@ def _models_view() -> None:
     with gr.Row():
         seed = gr.Number(value=0, precision=0, label="seed")
         rate = gr.Slider(0.05, 0.5, value=0.15, step=0.01, label="mask rate")
-    r_btn = gr.Button("Generator replaces → discriminator detects", variant="primary")
-    r_md = gr.Markdown()
-    r_hl = gr.HighlightedText(label="Discriminator: red = replaced, blue = original (colour = 2·P(replaced) − 1)")
-    edited = gr.Textbox(label="The corrupted sentence — edit words yourself, then ask the discriminator")
-    d_btn = gr.Button("Detect replaced words")
-    d_md = gr.Markdown()
-    d_hl = gr.HighlightedText(label="Your text: red = flagged as replaced, blue = original")
-    table = gr.Dataframe(label="Per token")
+    r_btn = action("Generator replaces → discriminator detects")
+    r_md = gr.Markdown(visible=False)
+    r_hl = gr.HighlightedText(label="Discriminator: red = replaced, blue = original (colour = 2·P(replaced) − 1)",
+                              visible=False)
+    edited = gr.Textbox(label="The corrupted sentence — edit words yourself (or type any sentence), then ask the "
+                              "discriminator", value="The chef ate the meal in the kitchen and served it to guests.")
+    d_btn = action("Detect replaced words", variant="secondary")
+    d_md = gr.Markdown(visible=False)
+    d_hl = gr.HighlightedText(label="Your text: red = flagged as replaced, blue = original", visible=False)
+    table = gr.Dataframe(label="Per token", visible=False)
     r_btn.click(replace_and_detect, [sentence, seed, rate], [r_md, r_hl, edited, table], api_name="electra_replace")
     d_btn.click(detect, [edited], [d_md, d_hl, table], api_name="electra_detect")

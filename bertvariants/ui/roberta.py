@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pandas as pd
 import torch
@@ -10,7 +12,7 @@ from .. import roberta as rb
 from ..common import MASK_SPELLINGS, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
 from ..models import cached, get_model, packaged_tokenizer
-from .common import number, safe, text
+from .common import action, number, safe, text
 from .guard import per_input_validator
 
 TASK = "roberta-fill-mask"
@@ -25,7 +27,15 @@ def byte_bpe() -> rb.ByteBpe:
 
 @safe
 def masking(sentence: str, epochs, seed):
-    """Which positions are masked in each epoch, static vs dynamic (public API `roberta_masking`)."""
+    """Which positions are masked in each epoch under static and dynamic masking (Liu et al. 2019 §4.1; public
+    API `roberta_masking`).
+
+    Args:
+        sentence: the text to mask (≤ 64 WordPiece tokens).
+        epochs: epochs to show (1–40); static masking reuses its 10 masks (epoch e uses mask e mod 10).
+        seed: masking seed.
+
+    Returns: a summary with the distinct-mask counts, and one heatmap per scheme (epochs × tokens)."""
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     epochs = number(epochs, "epochs", lo=1, hi=40, integer=True)
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
@@ -49,17 +59,35 @@ def masking(sentence: str, epochs, seed):
 
 @safe
 def tokenizers(sample: str):
-    """The same text through WordPiece and byte-level BPE (public API `roberta_tokenizers`)."""
+    """The same text through BERT's WordPiece and a byte-level BPE (Liu et al. 2019 §4.4; public API
+    `roberta_tokenizers`).
+
+    Args:
+        sample: any text (≤ 2,000 characters; accents, emoji and other scripts show the difference).
+
+    Returns: counts (markdown), a per-word table of pieces, and both token sequences as HTML (byte-level pieces
+    decoded for reading, the stored symbols on hover)."""
     text(sample, "Text", max_chars=MAX_CHARS)
     bpe = byte_bpe()
     wp, bp, words = rb.compare_tokenizers(sample, packaged_tokenizer(), bpe.tokenizer, max_chars=MAX_CHARS)
     md = (f"**WordPiece** (MiniLM / BERT uncased, 30,522): {wp.count} tokens, **{wp.num_unknown} [UNK]** · "
           f"**Byte-level BPE**: {bp.count} tokens, **{bp.num_unknown} unknown** — {bpe.label}.\n\n"
-          "Byte-level tokens are shown as stored (Ġ = a leading space, other odd symbols = raw UTF-8 bytes).")
+          "Byte-level pieces are shown decoded: ␣ = the piece starts with a space, ⟨C3⟩ = one byte of a character "
+          "that BPE split across pieces (hover a piece for the symbols the tokenizer stores, e.g. Ġ for the space).")
     per_word = pd.DataFrame([{"word": w.word, "WordPiece": " ".join(w.wordpiece),
-                              "byte-level BPE": " ".join(w.byte_bpe),
+                              "byte-level BPE": " ".join(rb.piece_text(p) for p in w.byte_bpe),
                               "pieces (WP / BPE)": f"{len(w.wordpiece)} / {len(w.byte_bpe)}"} for w in words])
-    return md, per_word, " ".join(wp.tokens), " ".join(bp.tokens)
+    return md, per_word, chips(wp.tokens, wp.tokens), chips([rb.piece_text(p) for p in bp.tokens], bp.tokens)
+
+
+def chips(shown: list[str], stored: list[str]) -> str:
+    """Tokens as boxes (HTML): the readable form, the stored symbols on hover."""
+    import html
+
+    boxes = "".join(f'<span class="bv-chip" title="stored as: {html.escape(raw, quote=True)}">{html.escape(text)}</span>'
+                    for text, raw in zip(shown, stored))
+    return f'<div class="bv-chips">{boxes}</div>'
+
 
 
 def check_fill_request(sentence, top_k) -> None:
@@ -72,7 +100,14 @@ def check_fill_request(sentence, top_k) -> None:
 
 @safe
 def fill_batch(sentences: list[str], top_ks: list[float]):
-    """Batched endpoint (public API `roberta_fill_mask`): concurrent requests share one forward pass."""
+    """Fill <mask> / [MASK] with the RoBERTa-slot masked LM (public API `roberta_fill_mask`). Batched:
+    concurrent requests share one forward pass; each request is validated alone first.
+
+    Args:
+        sentences: texts with one or more mask tokens (<mask> or [MASK]), one per request.
+        top_ks: predictions per mask (1–20), one per request.
+
+    Returns: per request, which model served (markdown) and a table (mask, rank, token, probability)."""
     for s, k in zip(sentences, top_ks):
         check_fill_request(s, k)
     m = get_model(TASK)
@@ -94,6 +129,62 @@ def fill_batch(sentences: list[str], top_ks: list[float]):
     return [label] * len(sentences), tables
 
 
+FILL_MASK_SLOTS = ("albert-fill-mask", "roberta-fill-mask", "electra-generator")  # every slot a masked LM serves
+
+
+@safe
+def compare_fill_mask(sentence: str, top_k):
+    """The same masked sentence through every masked LM that serves a slot here (the ALBERT and RoBERTa fill-mask
+    slots, the ELECTRA generator), side by side with latency and size (public API `compare_fill_mask`). Slots
+    served by the same checkpoint share one row (offline they may all be this project's masked LM).
+
+    Args:
+        sentence: text with one mask token ([MASK] or <mask>; each model gets its own mask token).
+        top_k: predictions shown per model (1–10).
+
+    Returns: a table (model, slots, top predictions with probabilities, latency, parameters, size on disk) and a
+    note on how it was measured (markdown)."""
+    import statistics
+    import time
+
+    from ..io import weights_size
+    from ..models import resolve
+
+    check_fill_request(sentence, top_k)
+    k = number(top_k, "top-k", lo=1, hi=10, integer=True)
+    by_location: dict[str, list[str]] = {}
+    for slot in FILL_MASK_SLOTS:
+        by_location.setdefault(resolve(slot).location, []).append(slot)
+    rows, notes = [], []
+    for location, slots in by_location.items():
+        m = get_model(slots[0])
+        prepared = normalize_mask_text(sentence, m.tokenizer)
+        n_tokens = len(m.tokenizer(prepared)["input_ids"])
+        if n_tokens > model_token_limit(m.model, m.tokenizer):
+            raise ValueError(f"the sentence has {n_tokens} tokens; {m.label} takes at most "
+                             f"{model_token_limit(m.model, m.tokenizer)}")
+        fill_mask(m.model, m.tokenizer, [prepared], top_k=k)  # warm-up
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            preds = fill_mask(m.model, m.tokenizer, [prepared], top_k=k)[0]
+            times.append((time.perf_counter() - t0) * 1000)
+        first = preds[0]
+        top = ", ".join(f"{m.tokenizer.decode([t]).strip()} ({p:.2f})" for t, p in zip(first.token_ids, first.probabilities))
+        size = weights_size(location)
+        rows.append({"model": Path(location).name if Path(location).exists() else location,
+                     "serves": ", ".join(slots), f"top {k} for the first mask": top,
+                     "latency (ms, median of 5)": round(statistics.median(times), 1),
+                     "parameters (M)": round(sum(p.numel() for p in m.model.parameters()) / 1e6, 1),
+                     "size on disk (MB)": round(size / 2**20, 1) if size else None})
+        notes.append(f"- **{', '.join(slots)}**: {m.label}")
+    md = ("Latency: tokenize + forward + top-k for this sentence, median of 5 runs after a warm-up, measured now on "
+          "this server. Size on disk is what the checkpoint stores (a shipped adapter is rebuilt over the packaged "
+          "MiniLM at load)." + ("" if len(rows) > 1 else " Here one checkpoint serves every fill-mask slot, so "
+                                "there is one row; online each slot has its own Hub model.") + "\n\n" + "\n".join(notes))
+    return pd.DataFrame(rows), md
+
+
 def fill(sentence: str, top_k):
     """One request through the batched path (for tests and direct calls)."""
     labels, tables = fill_batch([sentence], [top_k])
@@ -109,27 +200,40 @@ def build(spec, tab) -> None:
         with gr.Row():
             epochs = gr.Slider(1, 40, value=20, step=1, label="epochs")
             seed = gr.Number(value=0, precision=0, label="seed")
-        m_btn = gr.Button("Show masks", variant="primary")
-        m_md = gr.Markdown()
-        static_plot, dynamic_plot = gr.Plot(), gr.Plot()
+        m_btn = action("Show masks")
+        m_md = gr.Markdown(visible=False)
+        static_plot, dynamic_plot = gr.Plot(visible=False), gr.Plot(visible=False)
         m_btn.click(masking, [sent, epochs, seed], [m_md, static_plot, dynamic_plot], api_name="roberta_masking")
     with gr.Tab("Byte-level BPE vs WordPiece"):
         sample = gr.Textbox(label="Text", lines=3,
                             value="Naïve café owners 🙂 sell crème brûlée in 東京 — antidisestablishmentarianism!")
-        t_btn = gr.Button("Tokenize both ways", variant="primary")
-        t_md = gr.Markdown()
-        t_df = gr.Dataframe(label="How each word splits")
+        t_btn = action("Tokenize both ways")
+        t_md = gr.Markdown(visible=False)
+        t_df = gr.Dataframe(label="How each word splits", visible=False, wrap=True)
         with gr.Row():
-            wp_tokens = gr.Textbox(label="WordPiece tokens", lines=3)
-            bpe_tokens = gr.Textbox(label="Byte-level BPE tokens", lines=3)
+            with gr.Column():
+                gr.Markdown("**WordPiece tokens**")
+                wp_tokens = gr.HTML(visible=False)
+            with gr.Column():
+                gr.Markdown("**Byte-level BPE tokens** (hover: stored symbols)")
+                bpe_tokens = gr.HTML(visible=False)
         t_btn.click(tokenizers, [sample], [t_md, t_df, wp_tokens, bpe_tokens], api_name="roberta_tokenizers")
     with gr.Tab("Fill mask"):
         masked = gr.Textbox(label="Sentence with <mask> or [MASK]", value="The capital of France is <mask>.")
         k = gr.Slider(1, 20, value=5, step=1, label="top-k")
         f_btn = gr.Button("Fill mask", variant="primary")
-        f_md = gr.Markdown()
-        f_df = gr.Dataframe(label="Predictions")
-        f_btn.click(fill_batch, [masked, k], [f_md, f_df], api_name="roberta_fill_mask", batch=True,
-                    max_batch_size=16, concurrency_limit=1,
-                    validator=per_input_validator(lambda s: check_fill_request(s, 5), lambda k: check_fill_request(
-                        "[MASK]", k)))
+        f_md = gr.Markdown(visible=False)
+        f_df = gr.Dataframe(label="Predictions", visible=False)
+        f_event = f_btn.click(fill_batch, [masked, k], [f_md, f_df], api_name="roberta_fill_mask", batch=True,
+                              max_batch_size=16, concurrency_limit=1,
+                              validator=per_input_validator(lambda s: check_fill_request(s, 5),
+                                                            lambda k: check_fill_request("[MASK]", k)))
+        # a batched event shares one call among users, so it keeps one event: reveal its outputs after it ran
+        f_event.success(lambda: (gr.update(visible=True), gr.update(visible=True)), None, [f_md, f_df],
+                     api_visibility="private")
+        with gr.Accordion("Compare every fill-mask model here on this sentence (latency, size)", open=False):
+            cmp_btn = action("Compare fill-mask models", variant="secondary")
+            cmp_df = gr.Dataframe(label="Same sentence, each masked LM", visible=False, wrap=True)
+            cmp_md = gr.Markdown(visible=False)
+            cmp_btn.click(compare_fill_mask, [masked, k], [cmp_df, cmp_md], api_name="compare_fill_mask",
+                          concurrency_limit=1)  # one comparison at a time: each latency is measured alone

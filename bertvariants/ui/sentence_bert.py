@@ -10,7 +10,7 @@ import pandas as pd
 from .. import sentence_bert as sb
 from ..inference import encode
 from ..models import get_model, load, packaged_model, servable
-from .common import number, safe, text
+from .common import action, number, safe, text
 from .guard import per_input_validator
 
 TASK = "similarity"
@@ -32,11 +32,15 @@ def _model():
 
 @safe
 def similarity_batch(first: list[str], second: list[str]) -> list[list[float]]:
-    """Batched endpoint (public API `similarity`): concurrent requests share one forward pass.
+    """Cosine similarity of two sentences' mean-pooled embeddings (Reimers & Gurevych 2019; public API
+    `similarity`). Batched: concurrent requests share one forward pass; each request is validated alone first,
+    so one bad request never fails the others.
 
-    Each request is validated alone by ``check_pair`` before it joins a batch, so one bad request
-    never fails the others.
-    """
+    Args:
+        first: sentence A, one per request.
+        second: sentence B, one per request.
+
+    Returns: the cosine similarity per request, rounded to 4 decimals."""
     for a, b in zip(first, second):
         check_pair(a, b)
     model, tok, _ = _model()
@@ -50,11 +54,21 @@ def check_pair(a, b) -> None:
 
 @safe
 def pair_view(a: str, b: str, pooling: str):
+    """The siamese view: both sentences through one encoder, pooled, compared (Reimers & Gurevych 2019 §3;
+    public API `pair_view`).
+
+    Args:
+        a: sentence A.
+        b: sentence B.
+        pooling: "mean", "cls" or "max".
+
+    Returns: the cosine (markdown) and the first 12 dimensions of both embeddings."""
     check_pair(a, b)
     model, tok, label = _model()
     res = sb.similarity(model, tok, a, b, pooling=pooling)
     dims = pd.DataFrame({"dim": np.arange(len(res.embedding_a))[:12],
-                         "u (A)": np.round(res.embedding_a[:12], 4), "v (B)": np.round(res.embedding_b[:12], 4)})
+                         "u (A)": np.round(np.asarray(res.embedding_a[:12], dtype=np.float64), 4),
+                         "v (B)": np.round(np.asarray(res.embedding_b[:12], dtype=np.float64), 4)})
     md = (f"**cos(u, v) = {res.score:.4f}** with {pooling} pooling · {len(res.embedding_a)}-dim embeddings · "
           f"served by {label}")
     return md, dims
@@ -119,6 +133,12 @@ def compare_similarity(a: str, b: str):
 
 @safe
 def heatmap(sentences: str):
+    """Pairwise cosine similarities of several sentences (public API `heatmap`).
+
+    Args:
+        sentences: 2–60 sentences, one per line.
+
+    Returns: a heatmap of the cosine matrix."""
     text(sentences, "Sentences", max_chars=MAX_CHARS * 10)
     items = sb.check_sentences(sb.split_lines(sentences), minimum=2, maximum=60)
     model, tok, _ = _model()
@@ -128,6 +148,14 @@ def heatmap(sentences: str):
 
 @safe
 def search(query: str, corpus: str, top_k: float):
+    """Semantic search: the sentences closest to a query by cosine similarity (public API `search`).
+
+    Args:
+        query: the query sentence.
+        corpus: the sentences to search, one per line.
+        top_k: how many hits to return (1–100).
+
+    Returns: a table (rank, score, sentence)."""
     text(query, "Query", max_chars=MAX_CHARS)
     text(corpus, "Sentences to search", max_chars=sb.MAX_SENTENCES * 200)
     k = number(top_k, "top-k", lo=1, hi=100, integer=True)
@@ -138,6 +166,13 @@ def search(query: str, corpus: str, top_k: float):
 
 @safe
 def clusters(sentences: str, k: float):
+    """k-means clusters of sentence embeddings, shown in a 2-D PCA projection (public API `cluster`).
+
+    Args:
+        sentences: the sentences, one per line.
+        k: number of clusters (1–20, at most the number of sentences).
+
+    Returns: a scatter plot coloured by cluster."""
     text(sentences, "Sentences", max_chars=sb.MAX_SENTENCES * 200)
     items = sb.check_sentences(sb.split_lines(sentences), minimum=2)
     k = number(k, "number of clusters", lo=1, hi=min(20, len(items)), integer=True)
@@ -152,42 +187,44 @@ def build(spec, tab) -> None:
         b = gr.Textbox(label="Sentence B", value="Someone is having a meal.")
     with gr.Row():
         go_btn = gr.Button("Compare", variant="primary")
-        score = gr.Number(label="Cosine similarity", precision=4)
-    go_btn.click(similarity_batch, [a, b], [score], api_name="similarity", batch=True, max_batch_size=32,
+        score = gr.Number(label="Cosine similarity", precision=4, visible=False)
+    go_event = go_btn.click(similarity_batch, [a, b], [score], api_name="similarity", batch=True, max_batch_size=32,
                  concurrency_limit=1, validator=per_input_validator(
                      lambda v: text(v, "Sentence A", max_chars=MAX_CHARS),
                      lambda v: text(v, "Sentence B", max_chars=MAX_CHARS)))
+    # batched (one call serves many users), so one event: the score box appears once it holds a score
+    go_event.success(lambda: gr.update(visible=True), None, [score], api_visibility="private")
 
     with gr.Accordion("Siamese view: both sentences through one encoder, pooled, compared", open=False):
         pooling = gr.Radio(list(sb.POOLING_MODES), value="mean", label="Pooling (§3)")
-        pair_btn = gr.Button("Show embeddings")
-        pair_md = gr.Markdown()
-        pair_df = gr.Dataframe(label="First 12 dimensions of u and v")
+        pair_btn = action("Show embeddings", variant="secondary")
+        pair_md = gr.Markdown(visible=False)
+        pair_df = gr.Dataframe(label="First 12 dimensions of u and v", visible=False)
         pair_btn.click(pair_view, [a, b, pooling], [pair_md, pair_df], api_name="pair_view")
 
     with gr.Accordion("Compare models on one input: MiniLM-L6 (PyTorch, int8 ONNX), MiniLM-L3 ONNX, two students",
                       open=False):
-        cmp_btn = gr.Button("Compare the five encoders on A and B")
-        cmp_df = gr.Dataframe(label="Same pair, five encoders", headers=list(COMPARE_COLUMNS))
-        cmp_md = gr.Markdown()
+        cmp_btn = action("Compare the five encoders on A and B", variant="secondary")
+        cmp_df = gr.Dataframe(label="Same pair, five encoders", headers=list(COMPARE_COLUMNS), visible=False)
+        cmp_md = gr.Markdown(visible=False)
         cmp_btn.click(compare_similarity, [a, b], [cmp_df, cmp_md], api_name="compare_similarity",
                       concurrency_limit=1)  # one comparison at a time: each latency is measured alone
 
     with gr.Tab("Similarity heatmap"):
         sents = gr.Textbox(label="Sentences (one per line, 2–60)", lines=6, value=EXAMPLE_LIST)
-        hm_btn = gr.Button("Heatmap")
-        hm = gr.Plot()
+        hm_btn = action("Heatmap", variant="secondary")
+        hm = gr.Plot(visible=False)
         hm_btn.click(heatmap, [sents], [hm], api_name="heatmap")
     with gr.Tab("Semantic search"):
         query = gr.Textbox(label="Query", value="Somebody is playing music.")
         corpus = gr.Textbox(label="Sentences to search (one per line)", lines=6, value=EXAMPLE_LIST)
         k = gr.Slider(1, 20, value=3, step=1, label="top-k")
-        s_btn = gr.Button("Search")
-        hits = gr.Dataframe(label="Top hits")
+        s_btn = action("Search", variant="secondary")
+        hits = gr.Dataframe(label="Top hits", visible=False, wrap=True)
         s_btn.click(search, [query, corpus, k], [hits], api_name="search")
     with gr.Tab("Clustering"):
         c_sents = gr.Textbox(label="Sentences (one per line)", lines=6, value=EXAMPLE_LIST)
         c_k = gr.Slider(1, 10, value=3, step=1, label="k (clusters)")
-        c_btn = gr.Button("Cluster")
-        c_plot = gr.Plot()
+        c_btn = action("Cluster", variant="secondary")
+        c_plot = gr.Plot(visible=False)
         c_btn.click(clusters, [c_sents, c_k], [c_plot], api_name="cluster")

@@ -9,7 +9,7 @@ from .. import spanbert as sp
 from ..common import make_generator
 from ..models import get_model, packaged_tokenizer
 from ..qa import answer_questions, highlight_answer
-from .common import number, safe, text
+from .common import action, number, safe, text
 
 TASK = "spanbert-qa"
 MAX_CHARS = 5000
@@ -23,7 +23,16 @@ EXAMPLE = ("SpanBERT was released in 2019 by researchers at the University of Wa
 
 @safe
 def spans(passage: str, seed, p, max_span):
-    """Span-mask a text and compare span lengths with the clipped geometric law (public API `spanbert_spans`)."""
+    """Span-mask a text and compare span lengths with the clipped geometric law (Joshi et al. 2020 §3.1; public API
+    `spanbert_spans`).
+
+    Args:
+        passage: the text to mask.
+        seed: masking seed.
+        p: the geometric distribution's p (0.05–1; the paper uses 0.2).
+        max_span: longest span in words (1–30; the paper clips at 10).
+
+    Returns: a summary (markdown), the text with masked spans highlighted, and a histogram of span lengths."""
     text(passage, "Text", max_chars=MAX_CHARS)
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
     config = sp.SpanMaskingConfig(p=number(p, "p", lo=0.05, hi=1.0), max_span=number(max_span, "max span", lo=1,
@@ -45,7 +54,16 @@ def spans(passage: str, seed, p, max_span):
 
 @safe
 def qa(question: str, context: str, null_threshold, stride):
-    """Extractive QA with a sliding window and SQuAD 2.0 no-answer (public API `spanbert_qa`)."""
+    """Extractive question answering with a sliding window and SQuAD 2.0's no-answer rule (Devlin et al. 2019 §4.3;
+    public API `spanbert_qa`).
+
+    Args:
+        question: the question.
+        context: the passage that may contain the answer.
+        null_threshold: answer "no answer" when the null score beats the best span by more than this (−100–100).
+        stride: overlap between consecutive 384-token windows (16–256 tokens).
+
+    Returns: the answer with its scores (markdown), the context with the answer highlighted, the n-best spans."""
     text(question, "Question", max_chars=MAX_QUESTION_CHARS)
     if not (context or "").strip():
         raise ValueError("the question has no context: paste the passage in which to find the answer")
@@ -77,10 +95,10 @@ def build(spec, tab) -> None:
             seed = gr.Number(value=0, precision=0, label="seed")
             p = gr.Slider(0.05, 1.0, value=0.2, step=0.05, label="geometric p")
             max_span = gr.Slider(1, 30, value=10, step=1, label="max span (words)")
-        s_btn = gr.Button("Mask spans", variant="primary")
-        s_md = gr.Markdown()
-        s_hl = gr.HighlightedText(label="Masked spans", show_legend=False)
-        s_plot = gr.Plot()
+        s_btn = action("Mask spans")
+        s_md = gr.Markdown(visible=False)
+        s_hl = gr.HighlightedText(label="Masked spans", show_legend=False, visible=False)
+        s_plot = gr.Plot(visible=False)
         s_btn.click(spans, [passage, seed, p, max_span], [s_md, s_hl, s_plot], api_name="spanbert_spans")
     with gr.Tab("Question answering"):
         question = gr.Textbox(label="Question", value="Who released SpanBERT?")
@@ -88,8 +106,8 @@ def build(spec, tab) -> None:
         with gr.Row():
             threshold = gr.Slider(-10, 10, value=0.0, step=0.5, label="null-score threshold (SQuAD 2.0)")
             stride = gr.Slider(16, 256, value=128, step=16, label="sliding-window stride (tokens)")
-        q_btn = gr.Button("Answer", variant="primary")
-        q_md = gr.Markdown()
-        q_hl = gr.HighlightedText(label="Answer in context")
-        q_df = gr.Dataframe(label="n-best spans")
+        q_btn = action("Answer")
+        q_md = gr.Markdown(visible=False)
+        q_hl = gr.HighlightedText(label="Answer in context", visible=False)
+        q_df = gr.Dataframe(label="n-best spans", visible=False)
         q_btn.click(qa, [question, context, threshold, stride], [q_md, q_hl, q_df], api_name="spanbert_qa")

@@ -15,7 +15,7 @@ from .. import video_features as vf
 from ..io import check_file_size, safe_upload_path, sniff
 from ..models import cached, packaged_tokenizer
 from ..packaged import PackageMissing
-from .common import number, safe, text
+from .common import action, number, safe, text
 
 SYNTHETIC = "synthetic clip (generated)"
 SAMPLES = (*vb.SAMPLE_CLIPS, SYNTHETIC)
@@ -89,7 +89,20 @@ def _load_input(upload, sample: str):
 @safe
 def tokenize(sample: str, caption: str, depth: float, branching: float, seed: float, upload=None,
              features: str = FEATURE_CHOICES[0]):
-    """Video -> 1.5 s segments -> features -> hierarchical k-means visual words; plus the joint sequence."""
+    """VideoBERT's visual words (Sun et al. 2019 §3.2): video → 1.5 s segments → features → hierarchical
+    k-means; plus the joint text-video sequence (public API `video_tokenize`).
+
+    Args:
+        sample: a shipped sample clip's name (used when nothing is uploaded).
+        caption: the text paired with the video.
+        depth: depth d of the k-means tree (1–4; the paper uses 4).
+        branching: branching k of the tree (2–12; the paper uses 12).
+        seed: k-means seed.
+        upload: optional video file, or a .npy array (segments × dims) of precomputed features.
+        features: which visual features to use (a pretrained image CNN or hand-crafted colour/motion features).
+
+    Returns: the storyboard (thumbnail, caption), the joint sequence highlighted by token type, the tree's
+    statistics (markdown)."""
     caption = text(caption, "Text", max_chars=MAX_TEXT_CHARS)
     d = number(depth, "Depth d", lo=1, hi=4, integer=True)
     k = number(branching, "Branching k", lo=2, hi=12, integer=True)
@@ -101,8 +114,7 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
         board = vb.tokenize_video(video, depth=d, branching=k, seed=seed, extra_fit=[sample_corpus_features(kind)],
                                   fit_hop=FIT_HOP, featurize=vf.featurizer(kind))
         ids, stats = board.word_ids, board.stats
-        gallery = [(thumb, f"{vb.visual_token(i)} ({'/'.join(map(str, vb.word_path(i, branching=k, depth=d)))}) "
-                           f"{s / video.fps:.1f}–{e / video.fps:.1f} s")
+        gallery = [(thumb, f"{vb.visual_token(i)} {s / video.fps:.1f}–{e / video.fps:.1f}s")
                    for thumb, (s, e), i in zip(board.thumbnails, board.bounds, ids)]
         what = (f"{len(video.frames)} frames at {video.fps} fps ({video.duration:.1f} s, source "
                 f"{video.source_size[0]}×{video.source_size[1]} at {video.source_fps:.2f} fps"
@@ -127,7 +139,10 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
           f"| reachable leaves (visual words) | {stats.leaves:,} |\n| points used to fit | {stats.training_points:,} |\n"
           f"| distinct words in this video | {len(set(ids))} of {len(ids)} segments |\n\n"
           f"Joint sequence: {len(seq.tokens)} tokens; token type 0 = text (with [CLS] and [>]), 1 = video "
-          f"(with [SEP]); visual word v has id {tok.vocab_size} + 1 + v.")
+          f"(with [SEP]); visual word v has id {tok.vocab_size} + 1 + v.\n\n"
+          "Tree paths (branch taken at each level): " + ", ".join(
+              f"{vb.visual_token(i)} = {'/'.join(map(str, vb.word_path(i, branching=k, depth=d)))}"
+              for i in sorted(set(ids))))
     return gallery, highlighted, md
 
 
@@ -146,10 +161,11 @@ def build(spec, tab) -> None:
         branching = gr.Slider(2, 12, value=4, step=1, label="Branching k")
         seed = gr.Number(value=0, step=1, label="Seed")
     features = gr.Radio(FEATURE_CHOICES, value=FEATURE_CHOICES[0], label="Visual features (the paper: S3D)")
-    btn = gr.Button("Tokenize the video", variant="primary")
-    gallery = gr.Gallery(label="Storyboard: one thumbnail per 1.5 s segment, with its visual word", columns=6,
-                         height=260, object_fit="contain")
-    joint = gr.HighlightedText(label="[CLS] text [>] visual words [SEP]", combine_adjacent=False)
-    md = gr.Markdown()
+    btn = action("Tokenize the video")
+    gr.Markdown("**Storyboard** (after tokenizing): one thumbnail per 1.5 s segment, captioned with its visual word "
+                "and time; each word's path down the tree is listed under the joint sequence.")
+    gallery = gr.Gallery(show_label=False, columns=4, height="auto", object_fit="contain", visible=False)
+    joint = gr.HighlightedText(label="[CLS] text [>] visual words [SEP]", combine_adjacent=False, visible=False)
+    md = gr.Markdown(visible=False)
     btn.click(tokenize, [sample, caption, depth, branching, seed, upload, features], [gallery, joint, md],
               api_name="video_tokenize", concurrency_limit=1)

@@ -182,10 +182,10 @@ def test_run_classifier_head_and_probe(tmp_path, tiny_checkpoint):
 
 
 def test_run_pair_probe_by_cross_validation(tmp_path, tiny_checkpoint):
-    p = tmp_path / "rte.tsv"
-    rows = ["sentence1\tsentence2\tlabel\tidx"] + [f"Text number {i}.\tHypothesis {i % 3}.\t{i % 2}\t{i}" for i in range(30)]
+    p = tmp_path / "qnli.tsv"  # QNLI has no train split here: its probe is cross-validated on dev
+    rows = ["question\tsentence\tlabel\tidx"] + [f"Text number {i}?\tHypothesis {i % 3}.\t{i % 2}\t{i}" for i in range(30)]
     p.write_text("\n".join(rows) + "\n")
-    res, _ = unpack(runner.run("rte", str(tiny_checkpoint("feature-extraction")), data=str(p), progress=False))
+    res, _ = unpack(runner.run("qnli", str(tiny_checkpoint("feature-extraction")), data=str(p), progress=False))
     assert "10-fold cross-validation" in res["details"]["method"]
     assert res["details"]["features"] == "[u, v, |u-v|, u*v]"
 

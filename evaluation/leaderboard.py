@@ -1,8 +1,9 @@
-"""The Leaderboard's data: filters and sorting of the results table, its CSV export, the drilldown's runs,
-the filters of a shareable link, and the training view (which runs, which curve, which run ends best).
+"""The Leaderboard's data: filters and sorting of the results table with tie-aware ranks, its display rounding and
+CSV export, the drilldown's runs, the two-run comparison and significance test, and the shareable link of a view.
 
-Pure pandas over :mod:`evaluation.results` and :mod:`evaluation.dashboard`; the Leaderboard tab
-(``bertvariants/ui/leaderboard.py``) validates the raw inputs, calls these and wires its components. Results are
+Pure pandas over :mod:`evaluation.results`, :mod:`evaluation.ranks`, :mod:`evaluation.significance` and
+:mod:`evaluation.comparison`; the Leaderboard tab (``bertvariants/ui/leaderboard.py``) validates the raw inputs,
+calls these and wires its components (the training view's data is :mod:`evaluation.training_view`). Results are
 read from :func:`bertvariants.paths.results_dir` (``$BERTVARIANTS_RESULTS_DIR``, else ``results/``) unless a
 ``directory`` is given. Bad filters raise ValueError with a readable message. Nothing here imports gradio.
 
@@ -12,29 +13,39 @@ read from :func:`bertvariants.paths.results_dir` (``$BERTVARIANTS_RESULTS_DIR``,
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from bertvariants.io import atomic_write_text
 from bertvariants.paths import results_dir
 
-from . import dashboard, results
+from . import comparison, ranks, results, significance
 from .tasks import BENCHMARKS
 
 SOURCES = ("measured", "paper")
-BASE_COLUMNS = ("model", "variant", "task", "split", "source", "primary_metric", "score", "ci95_low", "ci95_high",
-                "params_millions", "latency_ms", "examples_per_second", "n", "timestamp", "citation", "file")
-DEFAULT_COLUMNS = ("model", "variant", "task", "split", "source", "primary_metric", "score", "ci95_low", "ci95_high",
-                   "params_millions", "latency_ms", "citation")
+BASE_COLUMNS = ("rank", "model", "variant", "task", "split", "source", "primary_metric", "score", "ci95_low",
+                "ci95_high", "rank_note", "params_millions", "latency_ms", "examples_per_second", "n", "timestamp",
+                "citation", "file")
+# what the table shows by default: what fits a 1400 px screen (the citation and the rest: "Columns")
+DEFAULT_COLUMNS = ("rank", "model", "task", "primary_metric", "score", "ci95_low", "ci95_high", "source",
+                   "params_millions", "rank_note")
+# px per default column on the page: ≈ 1200 px in all, what a 1400 px screen gives the table (a phone scrolls it)
+DEFAULT_WIDTHS = (50, 190, 130, 120, 70, 70, 70, 90, 80, 330)
 METRIC_COLUMNS = tuple(dict.fromkeys(m for b in BENCHMARKS for m in b.metrics))
 ALL_COLUMNS = BASE_COLUMNS + METRIC_COLUMNS
 MAX_PARAMS = 1e6  # millions: no filter above this
+DISPLAY_DIGITS = 2  # decimals the page shows; the CSV keeps full precision
+# short headers for the page (the CSV keeps the column names): narrow columns fit a 1400 px screen
+COLUMN_LABELS = {"primary_metric": "metric", "ci95_low": "CI low", "ci95_high": "CI high",
+                 "params_millions": "params (M)", "latency_ms": "latency (ms)", "examples_per_second": "examples/s",
+                 "rank_note": "rank basis"}
+RANK_SORT = "rank"  # sorting by rank = by task, then rank within it
 
 
 def _where(directory: str | os.PathLike | None) -> Path:
@@ -103,18 +114,41 @@ def filter_rows(df: pd.DataFrame, *, search: str = "", tasks=None, variants=None
     return out
 
 
-def table_view(df: pd.DataFrame, columns, sort_by: str, ascending: bool) -> pd.DataFrame:
-    """The table users see: one column per metric, the chosen columns (default :data:`DEFAULT_COLUMNS`),
-    sorted by ``sort_by`` (missing values last), floats rounded to 2 decimals."""
+def table_view(df: pd.DataFrame, columns, sort_by: str, ascending: bool, *,
+               directory: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The table at full precision (the CSV): tie-aware ranks within each task of the rows shown
+    (:func:`evaluation.ranks.tie_aware_ranks`), one column per metric, the chosen columns (default
+    :data:`DEFAULT_COLUMNS`), sorted by ``sort_by`` (missing values last; ``rank`` = by task, then best rank first,
+    reversed by ``ascending`` like a score).
+    :func:`display_table` rounds it for the page."""
     flat = results.flat(df)
+    if len(df):
+        flat = pd.concat([flat, ranks.tie_aware_ranks(df, _where(directory))], axis=1)
+    else:
+        flat = flat.assign(rank=pd.Series(dtype="Int64"), rank_note=pd.Series(dtype=str))
     cols = [c for c in split_list(columns) if c in flat.columns] or [c for c in DEFAULT_COLUMNS if c in flat.columns]
-    if sort_by in flat.columns:
+    if sort_by == RANK_SORT:  # best first unless ascending (as for a score: ascending = worst first)
+        flat = flat.sort_values(["task", "rank"], ascending=[True, not ascending], kind="stable", na_position="last")
+    elif sort_by in flat.columns:
         flat = flat.sort_values(sort_by, ascending=bool(ascending), kind="stable", na_position="last")
-    view = flat[cols].copy()
-    for c in view.columns:
-        if pd.api.types.is_float_dtype(view[c]):
-            view[c] = view[c].round(2)
-    return view.reset_index(drop=True)
+    return flat[cols].reset_index(drop=True)
+
+
+def column_choices() -> list[tuple[str, str]]:
+    """(header, column) of every column: the column chooser's and the sort menu's choices."""
+    return [(COLUMN_LABELS.get(c, c), c) for c in ALL_COLUMNS]
+
+
+def display_table(view: pd.DataFrame, digits: int = DISPLAY_DIGITS, *, headers: bool = False) -> pd.DataFrame:
+    """``view`` as the page shows it: float columns rounded to ``digits`` decimals (the CSV keeps them all);
+    ``headers``: the short :data:`COLUMN_LABELS` instead of the column names."""
+    out = view.rename(columns=COLUMN_LABELS) if headers else view.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].astype("float64").round(digits)
+        elif out[c].dtype == object:  # mixed columns (a metric some rows lack): round the numbers in them
+            out[c] = [round(v, digits) if isinstance(v, float) else v for v in out[c]]
+    return out
 
 
 def export_csv(view: pd.DataFrame) -> str:
@@ -126,6 +160,12 @@ def export_csv(view: pd.DataFrame) -> str:
     if not path.exists():
         atomic_write_text(path, text)
     return str(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Shareable links: the filters read from and written back to the page's query string
+# --------------------------------------------------------------------------------------------
+QUERY_KEYS = ("q", "task", "variant", "source", "min_params", "max_params")  # the filters' parameter names
 
 
 def filters_from_query(query: Mapping[str, str]) -> tuple:
@@ -146,9 +186,70 @@ def filters_from_query(query: Mapping[str, str]) -> tuple:
             num("min_params", 0), num("max_params", MAX_PARAMS))
 
 
+def share_query(search="", tasks=None, variants=None, sources=None, min_params=0, max_params=MAX_PARAMS) -> dict:
+    """The query parameters of a view (the inverse of :func:`filters_from_query`; defaults left out).
+
+    >>> share_query("", ["stsb"], [], ["measured"], 0, 200)
+    {'task': 'stsb', 'source': 'measured', 'max_params': '200'}
+    """
+    out: dict[str, str] = {}
+    if str(search or "").strip():
+        out["q"] = str(search).strip()[:200]
+    for key, value in (("task", tasks), ("variant", variants)):
+        if split_list(value):
+            out[key] = ",".join(split_list(value))
+    chosen = split_list(sources)
+    if chosen and set(chosen) != set(SOURCES):
+        out["source"] = ",".join(chosen)
+    lo, hi = (pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0] for v in (min_params, max_params))
+    if pd.notna(lo) and lo > 0:
+        out["min_params"] = f"{lo:g}"
+    if pd.notna(hi) and hi < MAX_PARAMS:
+        out["max_params"] = f"{hi:g}"
+    return out
+
+
+def share_url(current: str, *filters) -> str:
+    """``current`` (the page's URL) with its filter parameters replaced by those of ``filters`` (the arguments of
+    :func:`share_query`); every other parameter (e.g. ``tab=``) and the fragment are kept."""
+    parts = urlsplit(current)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in QUERY_KEYS]
+    query = urlencode(kept + list(share_query(*filters).items()), safe=",")
+    return urlunsplit(parts._replace(query=query))
+
+
+# what the page runs when a filter changes: the same parameters as share_query, written with history.replaceState
+# (no reload, no new history entry); the arguments are the six filter components' values
+SHARE_JS = """
+(search, tasks, variants, sources, min_params, max_params) => {
+  const KEYS = %(keys)s, SOURCES = %(sources)s, MAX = %(max)s;
+  const url = new URL(window.location.href);
+  const list = (v) => (Array.isArray(v) ? v : String(v ?? "").split(",")).map((s) => String(s).trim()).filter(Boolean);
+  const num = (v) => (v === null || v === undefined || v === "" || !isFinite(Number(v)) ? null : Number(v));
+  const src = list(sources), lo = num(min_params), hi = num(max_params);
+  const values = {
+    q: String(search ?? "").trim().slice(0, 200),
+    task: list(tasks).join(","),
+    variant: list(variants).join(","),
+    source: src.length && !SOURCES.every((s) => src.includes(s)) ? src.join(",") : "",
+    min_params: lo !== null && lo > 0 ? String(lo) : "",
+    max_params: hi !== null && hi < MAX ? String(hi) : "",
+  };
+  for (const key of KEYS) {
+    if (values[key]) url.searchParams.set(key, values[key]); else url.searchParams.delete(key);
+  }
+  window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+  return [];
+}
+""" % {"keys": json.dumps(list(QUERY_KEYS)), "sources": json.dumps(list(SOURCES)), "max": json.dumps(MAX_PARAMS)}
+
+
 # --------------------------------------------------------------------------------------------
-# The drilldown
+# The drilldown, the two-run comparison, the significance test
 # --------------------------------------------------------------------------------------------
+DRILLDOWN_FIRST = ("id", "error", "prediction", "reference")  # what fits on screen first; the long input last
+
+
 def drilldown_runs(rows: pd.DataFrame) -> list[tuple[str, str]]:
     """(label, result file) of each measured run in ``rows`` that stored per-example predictions."""
     if rows.empty:
@@ -163,79 +264,27 @@ def run_predictions(run_file: str, directory: str | os.PathLike | None = None) -
     return results.predictions(_where(directory), Path(str(run_file)).name)
 
 
-# --------------------------------------------------------------------------------------------
-# The training view (issue #6)
-# --------------------------------------------------------------------------------------------
-TRAINING_X = ("step", "seconds")
-DEFAULT_TRAINING_RUNS = ("mlm-dynamic", "mlm-static")  # issue #6: RoBERTa's static vs dynamic masking
-MAX_TRAINING_RUNS = 12
-NO_TRAINING_RUNS = ("No training runs in the results yet: each variant-lab recipe adds one, e.g. "
-                    "`python -m bertvariants.train mlm-dynamic` and `python -m bertvariants.train mlm-static`.")
+def drilldown_table(pred: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The ``top`` worst examples with the short columns first (id, error, prediction, reference) and the input
+    last, so the prediction columns are on screen at any width."""
+    first = [c for c in DRILLDOWN_FIRST if c in pred.columns]
+    rest = [c for c in pred.columns if c not in first and c != "input"] + (["input"] if "input" in pred else [])
+    return pred.head(top)[first + rest].reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class TrainingView:
-    """What the training view shows: the figure, a one-line comparison, and the choices it offers."""
-
-    figure: go.Figure
-    summary: str
-    runs: list[str]  # every trained run (the run choices)
-    chosen: list[str]  # the runs shown, in the order picked
-    metrics: list[str]  # the curves the chosen runs log (the curve choices)
-    metric: str  # the curve shown
+def compare_choices(rows: pd.DataFrame, directory: str | os.PathLike | None = None):
+    """(choices, default pair) of the two-run view for ``rows``: every measured run, and the first two runs of
+    one task that share stored predictions (:func:`evaluation.comparison.default_pair`)."""
+    return comparison.run_choices(rows), comparison.default_pair(rows, _where(directory))
 
 
-def default_training_runs(runs: pd.DataFrame) -> list[str]:
-    """mlm-dynamic + mlm-static when both were trained, else the two newest runs."""
-    names = list(runs["run"])
-    if all(n in names for n in DEFAULT_TRAINING_RUNS):
-        return list(DEFAULT_TRAINING_RUNS)
-    return names[:2]
+def compare(run_a: str, run_b: str, *, resamples: int = significance.RESAMPLES,
+            directory: str | os.PathLike | None = None) -> comparison.RunComparison:
+    """The two-run view (:func:`evaluation.comparison.compare`) of two result files."""
+    return comparison.compare(_where(directory), run_a, run_b, resamples=resamples)
 
 
-def training_view(selected, metric: str | None, x: str, smooth: float, *, keep_going: bool = False,
-                  directory: str | os.PathLike | None = None) -> TrainingView:
-    """The curves of the chosen training runs (default :func:`default_training_runs`) and which ends best.
-
-    ``keep_going``: when the chosen runs do not log ``metric`` (the UI just changed the runs), fall back to
-    ``loss`` instead of refusing (the API refuses: it names the metrics that exist)."""
-    where = _where(directory)
-    runs = results.training_runs(where)
-    if runs.empty:
-        return TrainingView(dashboard.error_figure("No training runs yet"), NO_TRAINING_RUNS, [], [], ["loss"], "loss")
-    names = list(dict.fromkeys(split_list(selected))) or default_training_runs(runs)
-    known = list(runs["run"])
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        shown = ", ".join(known[:MAX_TRAINING_RUNS]) + (" …" if len(known) > MAX_TRAINING_RUNS else "")
-        raise ValueError(f"unknown training run(s) {', '.join(repr(n[:60]) for n in unknown[:3])}; "
-                         f"trained runs: {shown}")
-    if len(names) > MAX_TRAINING_RUNS:
-        raise ValueError(f"choose at most {MAX_TRAINING_RUNS} runs, got {len(names)}")
-    if x not in TRAINING_X:
-        raise ValueError(f"x axis must be step or seconds, got {x!r}")
-    chosen = runs.set_index("run").loc[names].reset_index()  # in the order picked
-    curves = results.training_curves(where, files=chosen["file"])
-    logged = sorted(set(curves["metric"]), key=lambda m: (m != "loss", m))
-    metric = metric or "loss"
-    if metric not in logged:
-        if not (keep_going and logged):
-            raise ValueError(f"the chosen runs log no curve {str(metric)[:60]!r}; "
-                             f"choose one of {', '.join(logged) or '(none: their curves are missing)'}")
-        metric = "loss" if "loss" in logged else logged[0]
-    fig = dashboard.safe_figure(dashboard.training_curves_figure, curves, metric=metric, x=x, smooth=smooth,
-                                runs=chosen)
-    return TrainingView(fig, _comparison(names, curves, chosen, metric), known, names, logged, metric)
-
-
-def _comparison(names: list[str], curves: pd.DataFrame, chosen: pd.DataFrame, metric: str) -> str:
-    if len(names) < 2:
-        return f"Pick a second run to compare with **{names[0]}**."
-    try:
-        summary = "**Which wins:** " + dashboard.run_comparison(curves, chosen, metric=metric).text
-    except ValueError as exc:
-        summary = f"No comparison: {exc}"
-    trained_on = sorted(set(chosen["task"]))
-    if len(trained_on) > 1:
-        summary += f" (different tasks: {', '.join(trained_on)}; their losses are not on one scale)"
-    return summary
+def significance_test(run_a: str, run_b: str, *, resamples: int = significance.RESAMPLES,
+                      directory: str | os.PathLike | None = None) -> significance.PairedTest:
+    """The paired bootstrap test (:func:`evaluation.significance.significance`) of two result files."""
+    return significance.significance(_where(directory), run_a, run_b, resamples=resamples)

@@ -90,13 +90,17 @@ def _board():
     return pd.DataFrame(rows)
 
 
-def test_bars_by_task_groups_models_per_task():
+def test_bars_by_task_one_facet_per_task_best_first():
     fig = dashboard.bars_by_task(_board())
-    assert isinstance(fig, go.Figure) and fig.layout.barmode == "group"
-    assert sorted(t.name for t in fig.data) == ["BERT-base (paper)", "minilm (measured)"]
-    measured = next(t for t in fig.data if t.name == "minilm (measured)")
-    assert list(measured.x) == ["MRPC", "RTE", "SST-2", "STS-B"] and list(measured.y) == [72.0, 58.0, 81.0, 86.7]
-    assert list(measured.error_y.array) == [2, 2, 2, 2]
+    assert isinstance(fig, go.Figure) and fig.layout.barmode == "overlay"  # no empty slots: bars of visible width
+    assert fig.layout.meta["tasks"] == ["mrpc", "rte", "sst2", "stsb"]
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert {t.name for t in bars} == {"BERT", "Sentence-BERT"}  # legend = variant families
+    mrpc = {t.name: t for t in bars if t.yaxis == "y2"}  # row 1 is a spacer: the first task is on y2
+    assert list(mrpc["Sentence-BERT"].x) == [72.0] and list(mrpc["Sentence-BERT"].y) == ["minilm"]
+    assert list(mrpc["Sentence-BERT"].error_x.array) == [2] and list(mrpc["BERT"].marker.pattern.shape) == ["/"]
+    assert list(fig.layout.yaxis2.categoryarray) == ["minilm", "BERT-base"]  # best (88.6) drawn on top
+    assert [a.text.split("</b>")[0][3:] for a in fig.layout.annotations] == ["MRPC", "RTE", "SST-2", "STS-B"]
 
 
 def test_score_vs_params_is_log_with_latency_bubbles():

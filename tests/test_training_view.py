@@ -9,6 +9,7 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
@@ -181,8 +182,10 @@ def test_training_figure_lines_log_axis_heldout_stars_and_title(lab):
     assert [t.name for t in lines] == ["mlm-dynamic (held-out MLM loss 2.113)", "mlm-static (held-out MLM loss 2.344)"]
     assert fig.layout.yaxis.type == "log"  # 10 -> 0.5: more than one decade
     assert [(t.x[0], t.y[0]) for t in stars] == [(81, 2.113), (81, 2.344)]  # held-out loss at the last step
-    assert fig.layout.title.text == fig.layout.meta["comparison"] == \
-        "mlm-dynamic ends 0.231 lower held-out MLM loss than mlm-static (2.113 vs 2.344, 9.9% lower)"
+    assert fig.layout.meta["comparison"] == ("mlm-dynamic ends 0.231 lower held-out MLM loss on wikipedia-mlm heldout "
+                                             "than mlm-static (2.113 vs 2.344, 9.9% lower)")
+    assert fig.layout.title.text.replace("<br>", " ") == fig.layout.meta["comparison"]  # wrapped for a phone
+    assert max(len(line) for line in fig.layout.title.text.split("<br>")) <= 52
     lr = dashboard.training_curves_figure(curves, metric="lr", x="seconds", smooth=0.6, runs=runs)
     assert lr.layout.yaxis.type == "linear" and not [t for t in lr.data if t.mode == "markers"]
     assert len(lr.data) == 4 and list(lr.data[0].x) == [0.5 * s for s in range(1, 82, 10)]  # raw + smoothed
@@ -190,14 +193,19 @@ def test_training_figure_lines_log_axis_heldout_stars_and_title(lab):
     assert "held-out MLM loss" in lr.layout.title.text  # the held-out comparison, whatever curve is shown
 
 
-def test_training_figure_without_heldout_scores_compares_last_values(lab):
+def test_training_figure_without_heldout_scores_compares_nothing(lab):
+    """Without held-out scores nothing wins: a training-curve value (loss, lr, seconds) is never a verdict."""
     curves = _quiet(results.training_curves, lab)
     narrow = curves.assign(value=np.where(curves["metric"] == "loss", 1.0 + curves["value"] / 100, curves["value"]))
     fig = dashboard.training_curves_figure(narrow, metric="loss")
     assert fig.layout.yaxis.type == "linear" and len(fig.data) == 2  # 1.1 -> 1.005: not a decade
-    assert fig.layout.title.text.startswith("mlm-dynamic ends 0.001 lower final training loss than mlm-static")
+    assert fig.layout.meta["comparison"] == "" and "ends" not in fig.layout.title.text
+    assert fig.layout.title.text.startswith("Training loss of ") and {"mlm-dynamic", "mlm-static"} <= set(
+        fig.layout.title.text[len("Training loss of "):].split(", "))
+    for metric in ("lr", "loss"):
+        assert dashboard.training_curves_figure(curves, metric=metric, x="seconds").layout.meta["comparison"] == ""
     one = dashboard.training_curves_figure(curves[curves["run"] == "mlm-static"], metric="loss")
-    assert one.layout.title.text == "mlm-static: training loss"
+    assert one.layout.title.text == "Training loss of mlm-static"
     with pytest.raises(ValueError, match="logs 'hidden_cos'.*logged: loss, lr"):
         dashboard.training_curves_figure(curves, metric="hidden_cos")
     with pytest.raises(ValueError, match="x must be"):
@@ -206,14 +214,66 @@ def test_training_figure_without_heldout_scores_compares_last_values(lab):
         "error"]
 
 
+def test_runs_of_different_tasks_are_never_compared(lab):
+    runs = _quiet(results.training_runs, lab)
+    other = runs.iloc[[0]].assign(run="student", model="student", task="sst2", split="dev", primary_metric="accuracy",
+                                  score=91.0, higher_is_better=True)
+    with pytest.raises(ValueError, match="different held-out measures.*accuracy on sst2 dev.*pick runs of the same"):
+        dashboard.heldout_verdict(pd.concat([runs[runs["run"] == "mlm-static"], other]))
+    verdict = dashboard.heldout_verdict(pd.concat([runs, other]))
+    assert [c.winner for c in verdict.comparisons] == ["mlm-dynamic"] and len(verdict.comparisons) == 1
+    assert verdict.not_compared == ["student (accuracy on sst2 dev)"] and "student" not in verdict.comparisons[0].text
+    assert "not compared" in verdict.text
+    curves = _quiet(results.training_curves, lab)
+    lr = dashboard.training_curves_figure(curves, metric="lr", runs=pd.concat([runs[runs["run"] == "mlm-static"], other]))
+    assert lr.layout.meta["comparison"] == ""  # different tasks: no winner, whatever curve is drawn
+
+
+# ------------------------------------------------------------------ RoBERTa §4.1: static vs dynamic masking
+def _masking_lab(tmp_path, *, static_steps=81):
+    """mlm-static trains lower (0.5 vs 0.9) but scores worse held-out (2.344 vs 2.113): the issue's pair."""
+    dyn = _record("mlm-dynamic", score=2.113, curve=_curve(10.0, 0.9),
+                  details={"higher_is_better": False, "masking": "dynamic"}, ts="2026-11-25T15:00:00+00:00")
+    sta = _record("mlm-static", score=2.344, curve=_curve(10.0, 0.5),
+                  details={"higher_is_better": False, "masking": "static"}, ts="2026-11-25T15:01:00+00:00")
+    sta["training"]["steps"] = static_steps
+    _write(tmp_path, dyn, sta)
+    return tmp_path
+
+
+def test_static_vs_dynamic_explanation_uses_the_records_numbers(tmp_path):
+    from evaluation import training_view as tv
+
+    view = tv.training_view(None, "loss", "step", 0.0, directory=_masking_lab(tmp_path))
+    curves = results.training_curves(tmp_path)
+    final = {r: curves[(curves["run"] == r) & (curves["metric"] == "loss")]["value"].tail(5).mean()
+             for r in ("mlm-static", "mlm-dynamic")}
+    assert final["mlm-static"] < final["mlm-dynamic"]
+    said = view.summary.split("\n\n")[1]
+    assert said.startswith("**Why mlm-static trains lower but scores worse held-out:**")
+    assert f"training loss {final['mlm-static']:.3f} vs {final['mlm-dynamic']:.3f}" in said
+    assert "held-out MLM loss 2.344 vs 2.113 is worse" in said and "(1.3 epochs here)" in said  # metrics.epochs
+    assert "same masked positions" in said and "fresh masks" in said
+    assert view.summary.startswith("**Which wins:** mlm-dynamic ends 0.231 lower held-out MLM loss")
+
+
+def test_static_vs_dynamic_of_unequal_budgets_is_not_explained_as_memorisation(tmp_path):
+    from evaluation import training_view as tv
+
+    view = tv.training_view(None, "loss", "step", 0.0, directory=_masking_lab(tmp_path, static_steps=600))
+    assert "not RoBERTa's §4.1 comparison as recorded (600 vs 81 steps)" in view.summary
+    assert "memorise" not in view.summary
+    assert tv.training_view(["mlm-dynamic"], "loss", "step", 0.0, directory=tmp_path).summary.startswith("Pick")
+
+
 # ------------------------------------------------------------------ the view's data (no gradio)
 def test_training_view_data_defaults_choices_and_errors(lab):
-    from evaluation import leaderboard as data
+    from evaluation import training_view as data
 
     view = _quiet(data.training_view, None, "loss", "step", 0.0, directory=lab)
     assert view.chosen == ["mlm-dynamic", "mlm-static"] and set(view.runs) == {"mlm-dynamic", "mlm-static"}
     assert view.metrics == ["loss", "lr"] and view.metric == "loss" and isinstance(view.figure, go.Figure)
-    assert view.summary == "**Which wins:** " + view.figure.layout.title.text
+    assert view.summary == "**Which wins:** " + view.figure.layout.meta["comparison"]
     assert _quiet(data.training_view, ["mlm-static"], "nope", "step", 0.0, keep_going=True, directory=lab).metric == "loss"
     with pytest.raises(ValueError, match="log no curve 'nope'"):
         _quiet(data.training_view, ["mlm-static"], "nope", "step", 0.0, directory=lab)
@@ -238,7 +298,7 @@ def test_training_tab_handler_defaults_errors_and_fallback(lab, monkeypatch):
         fig, summary, run_update, metric_update = lb.leaderboard_training([], "loss", "step", 0)
         assert run_update["value"] == ["mlm-dynamic", "mlm-static"]  # the issue's pair, though electra is newer
         assert set(run_update["choices"]) == {"electra", "mlm-dynamic", "mlm-static"}
-        assert summary == "**Which wins:** " + fig.layout.title.text and "mlm-dynamic ends 0.231 lower" in summary
+        assert summary == "**Which wins:** " + fig.layout.meta["comparison"] and "mlm-dynamic ends 0.231 lower" in summary
         assert metric_update["choices"] == ["loss", "lr"] and isinstance(fig, go.Figure)
         _, one, _, _ = lb.leaderboard_training("electra", "loss", "seconds", 0.5)
         assert "second run" in one
@@ -269,8 +329,9 @@ def test_training_tab_without_mlm_pair_or_any_run(tmp_path, monkeypatch):
                              ts="2026-11-25T19:00:00+00:00"))
     _, summary, run_update, _ = lb.leaderboard_training(None, "loss", "step", 0)
     assert run_update["value"] == ["student", "r2"]
-    assert summary.endswith("(different tasks: stsb, wikipedia-mlm; their losses are not on one scale)")
-    assert "final training loss" in summary  # no common held-out metric: the curves' last values are compared
+    assert summary.startswith("**No comparison:** the chosen runs were scored on different held-out measures")
+    assert "spearman on stsb heldout" in summary and "held-out MLM loss on wikipedia-mlm heldout" in summary
+    assert "ends" not in summary and "final training" not in summary  # never a verdict on the curves' last values
 
 
 def test_training_endpoint_is_public_and_wired(tmp_path, monkeypatch):

@@ -1,13 +1,15 @@
 """Leaderboard tab: results measured here by ``python -m evaluation`` beside the papers' numbers.
 
-Table with search, filters (task, variant, source, size range), column choice, sorting and CSV download;
-Plotly figures (grouped bars per task, score vs parameters, GLUE radar, per-run drilldown of the worst
-examples) and the training view (the variant lab's loss curves, e.g. RoBERTa's dynamic vs static masking, with
-which run ends best and by how much). Everything renders lazily when the tab is selected; a failing plot shows an
-error figure. Shareable links: ``?task=stsb,sst2&source=measured&variant=Sentence-BERT&q=minilm&max_params=200``.
+Table with search, filters (task, variant, source, size range), column choice, sorting, tie-aware ranks, copy and
+CSV download (full precision; the page rounds); Plotly figures (bars per task, score vs parameters, GLUE radar,
+per-run drilldown of the worst examples) in one colour per model; a two-run comparison (paired significance test,
+settings side by side, the examples they disagree on) and the training view (the variant lab's loss curves, e.g.
+RoBERTa's dynamic vs static masking, which run wins on a held-out measure, and why). Everything renders lazily
+when the tab is selected; a failing plot shows an error figure. The filters round-trip through the page's URL:
+``?task=stsb,sst2&source=measured&variant=Sentence-BERT&q=minilm&max_params=200``.
 
-The data (filters, table view, CSV, drilldown runs, training view) is :mod:`evaluation.leaderboard`; this module
-validates raw inputs, builds the components and wires the events.
+The data is :mod:`evaluation.leaderboard` (+ :mod:`evaluation.training_view`); this module validates raw inputs,
+builds the components and wires the events.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from evaluation import dashboard
+from evaluation import dashboard, palette
 from evaluation import leaderboard as lb
+from evaluation import training_view as tv
 
 from .common import number, safe, text
 from .guard import root_blocks
+
+TABLE = dict(interactive=False, wrap=True, buttons=["copy", "fullscreen"], max_height=520)
 
 
 def _filters(search, tasks, variants, sources, min_params, max_params) -> dict:
@@ -35,51 +40,167 @@ def _filters(search, tasks, variants, sources, min_params, max_params) -> dict:
 
 @safe
 def leaderboard_table(search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending):
-    """Public API ``leaderboard``: the filtered, sorted table and a CSV of it (formula cells escaped)."""
+    """The leaderboard table: measured results and papers' numbers, filtered, sorted, with tie-aware ranks.
+
+    Rows of one task that a paired bootstrap test (or, without stored predictions, 95% CI overlap) cannot tell
+    apart from the best-ranked row above them share its rank; `rank_note` says which rule was used.
+
+    Args:
+        search: text matched against model, variant, task and citation (case-insensitive; empty = every row).
+        tasks: task keys to keep, e.g. ["stsb", "sst2"] (empty = all).
+        variants: variant families to keep, e.g. ["RoBERTa"] (empty = all).
+        sources: "measured" and/or "paper" (empty = both).
+        min_params: smallest model size kept, millions of parameters.
+        max_params: largest model size kept, millions of parameters.
+        columns: columns to return (empty = the default set).
+        sort_by: a column name, or "rank" (by task, then best rank first).
+        ascending: sort ascending (for "rank": worst first).
+
+    Returns:
+        The table (numbers rounded to 2 decimals, short headers) and a CSV file of it at full precision.
+    """
     rows = lb.filter_rows(lb.board(), **_filters(search, tasks, variants, sources, min_params, max_params))
     view = lb.table_view(rows, columns, sort_by, ascending)
-    return view, lb.export_csv(view)
+    return lb.display_table(view, headers=True), lb.export_csv(view)
 
 
 @safe
-def render(search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending):
-    """Everything on the tab: table, CSV, the three figures and the drilldown's run list (on tab select)."""
+def render(search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending,
+           bar_view=dashboard.BAR_VIEWS[0]):
+    """Everything on the tab: table, CSV, the three figures, the drilldown's and the comparison's run lists."""
     board = lb.board()
+    colors = palette.color_map(board)  # one colour per model, from the whole board: stable under filtering
     rows = lb.filter_rows(board, **_filters(search, tasks, variants, sources, min_params, max_params))
     view = lb.table_view(rows, columns, sort_by, ascending)
     picked = lb.split_list(tasks)
     one_task = picked[0] if len(picked) == 1 else None
     choices = lb.drilldown_runs(rows)
-    return (view, lb.export_csv(view),
-            dashboard.safe_figure(dashboard.bars_by_task, rows),
-            dashboard.safe_figure(dashboard.score_vs_params, rows, one_task),
-            dashboard.safe_figure(dashboard.glue_radar, rows),
+    runs, pair = lb.compare_choices(rows)
+    return (lb.display_table(view, headers=True), lb.export_csv(view),
+            dashboard.safe_figure(dashboard.bars_by_task, rows, view=bar_view, colors=colors),
+            dashboard.safe_figure(dashboard.score_vs_params, rows, one_task, colors=colors),
+            dashboard.safe_figure(dashboard.glue_radar, rows, colors=colors),
             gr.update(choices=choices, value=choices[0][1] if choices else None),
-            gr.update(choices=lb.variant_choices(board)))
+            gr.update(choices=lb.variant_choices(board)),
+            gr.update(choices=runs, value=pair[0] if pair else None),
+            gr.update(choices=runs, value=pair[1] if pair else None))
+
+
+@safe
+def bars(search, tasks, variants, sources, min_params, max_params, bar_view):
+    """The bar chart alone (its view changed)."""
+    board = lb.board()
+    rows = lb.filter_rows(board, **_filters(search, tasks, variants, sources, min_params, max_params))
+    return dashboard.safe_figure(dashboard.bars_by_task, rows, view=bar_view, colors=palette.color_map(board))
 
 
 @safe
 def drilldown(run_file: str, top: float):
-    """Public API ``leaderboard_drilldown``: one run's per-example predictions, worst errors first."""
+    """One run's per-example predictions, worst errors first.
+
+    Args:
+        run_file: the run's result file name in the results directory (the leaderboard CSV's `file` column).
+        top: how many of the worst examples to return (1–200).
+
+    Returns:
+        A bar chart of the worst examples' errors and their table (id, error, prediction, reference, ..., input).
+    """
     k = number(top, "examples shown", lo=1, hi=200, integer=True)  # validated even when no run is picked
     if not run_file:
         return dashboard.error_figure("Pick a measured run (one with stored predictions)."), pd.DataFrame()
     pred = lb.run_predictions(run_file)
-    return dashboard.safe_figure(dashboard.drilldown_figure, pred, top=k), pred.head(k)
+    return dashboard.safe_figure(dashboard.drilldown_figure, pred, top=k), lb.display_table(lb.drilldown_table(pred, k))
+
+
+def _two_runs(run_a, run_b, resamples) -> tuple[str, str, int]:
+    k = number(resamples, "Resamples", lo=100, hi=5000, integer=True)
+    a, b = (text(r, name, max_chars=300, allow_empty=True).strip() for r, name in ((run_a, "Run A"), (run_b, "Run B")))
+    if not (a and b):
+        _, pair = lb.compare_choices(lb.board())
+        if pair is None:
+            raise ValueError("pick two runs: no two measured runs of one task are in the results")
+        a, b = a or pair[0], b or (pair[1] if pair[1] != a else pair[0])
+    return a, b, k
+
+
+@safe
+def leaderboard_significance(run_a, run_b, resamples):
+    """Paired bootstrap significance test between two evaluation runs, on the examples both of them scored.
+
+    Joins the runs' stored per-example predictions by example id, recomputes the task's primary metric (accuracy,
+    F1, Spearman, AUROC, ROUGE, SQuAD F1, held-out MLM loss ...) on `resamples` resamples of the shared examples,
+    and reports the difference A − B, its 95% percentile interval and a two-sided p-value, p = (1 + #{|δ* − δ| ≥
+    |δ|}) / (1 + B) (Berg-Kirkpatrick et al. 2012 §2.2; Efron & Tibshirani 1993 §16.4). Unknown runs, runs of
+    different tasks or splits, runs without stored predictions or without shared examples give an error message.
+
+    Args:
+        run_a: result file name of run A in the results directory, e.g. "sst2__minilm__dev__20261125140457.json"
+            (the leaderboard CSV's `file` column). Empty: the default pair (first task with two such runs).
+        run_b: result file name of run B: same task and split as run A.
+        resamples: bootstrap resamples, 100–5000 (1000 by default).
+
+    Returns:
+        JSON: run_a, run_b, model_a, model_b, task, split, metric, n (shared examples), score_a, score_b,
+        difference, ci_low, ci_high, p_value, significant (p < 0.05), better, a_better_share, text.
+    """
+    a, b, k = _two_runs(run_a, run_b, resamples)
+    return lb.significance_test(a, b, resamples=k).as_dict()
+
+
+@safe
+def leaderboard_compare(run_a, run_b, resamples):
+    """Two evaluation runs side by side: the paired significance test, settings and versions, disagreements.
+
+    Args:
+        run_a: result file name of run A in the results directory (the leaderboard CSV's `file` column).
+            Empty: the default pair.
+        run_b: result file name of run B: same task and split as run A.
+        resamples: bootstrap resamples for the paired test, 100–5000.
+
+    Returns:
+        A summary (markdown: the test's sentence, or the 95% intervals when the runs stored no shared
+        predictions), the test as JSON, the settings table (field | A | B | differs) and the examples the two
+        runs predict differently (largest error gap first).
+    """
+    a, b, k = _two_runs(run_a, run_b, resamples)
+    view = lb.compare(a, b, resamples=k)
+    found = view.test.as_dict() if view.test is not None else {"paired_test": None, "why": view.summary}
+    return view.summary, found, view.settings, lb.display_table(view.disagreements, 4)
+
+
+@safe
+def compare_render(run_a, run_b, resamples):
+    """The comparison when the tab opens: a hint instead of an error when no two runs can be compared."""
+    if not (run_a and run_b):
+        return "_Pick two runs of one task to compare them._", None, pd.DataFrame(), pd.DataFrame()
+    return leaderboard_compare(run_a, run_b, resamples)
 
 
 def training_view(runs, metric, x, smooth, *, keep_going: bool = False):
-    """(figure, comparison, run choices, curve choices) of :func:`evaluation.leaderboard.training_view`."""
+    """(figure, comparison, run choices, curve choices) of :func:`evaluation.training_view.training_view`."""
     weight = number(0 if smooth in (None, "") else smooth, "Smoothing", lo=0, hi=0.99)
-    view = lb.training_view(runs, metric, x, weight, keep_going=keep_going)
+    view = tv.training_view(runs, metric, x, weight, keep_going=keep_going)
     return (view.figure, view.summary, gr.update(choices=view.runs, value=view.chosen),
             gr.update(choices=view.metrics, value=view.metric))
 
 
 @safe
 def leaderboard_training(runs, metric, x, smooth):
-    """Public API ``leaderboard_training``: the training curves of the chosen runs (default: mlm-dynamic +
-    mlm-static, else the two newest) and which run ends best by how much."""
+    """The variant lab's training curves of the chosen runs, and which run wins on a held-out measure.
+
+    Runs are only compared on the same held-out measure (same task, split and primary metric), never across
+    tasks and never on a training-curve value such as the learning rate; a static / dynamic masking pair also
+    gets the sentence explaining RoBERTa §4.1 from its records.
+
+    Args:
+        runs: training run names (default: mlm-dynamic + mlm-static, else the two newest runs).
+        metric: the logged curve to draw, e.g. "loss" or "lr".
+        x: "step" or "seconds" (wall time).
+        smooth: EMA smoothing weight in [0, 0.99].
+
+    Returns:
+        The curves figure, the comparison (markdown), and the run and curve choices.
+    """
     return training_view(runs, metric, x, smooth)
 
 
@@ -94,60 +215,94 @@ def from_query(request: gr.Request):
     return lb.filters_from_query(dict(request.query_params) if request is not None else {})
 
 
+def compare_section():
+    """The two-run view's components: (inputs [run A, run B, resamples], the page's button, outputs, the API's
+    hidden trigger)."""
+    with gr.Accordion("Compare two runs: paired significance test, settings, disagreements", open=False):
+        with gr.Row():
+            run_a = gr.Dropdown([], label="Run A", allow_custom_value=True, scale=2, min_width=240)
+            run_b = gr.Dropdown([], label="Run B", allow_custom_value=True, scale=2, min_width=240)
+            resamples = gr.Slider(100, 5000, value=1000, step=100, label="bootstrap resamples", min_width=160)
+        button = gr.Button("Compare", variant="primary", size="sm")
+        summary = gr.Markdown()
+        with gr.Accordion("The test as JSON", open=False):
+            found = gr.JSON(label="paired bootstrap test")
+        settings = gr.Dataframe(label="Metrics, settings and versions side by side (≠ = they differ)", max_chars=60,
+                                pinned_columns=1, **TABLE)
+        disagree = gr.Dataframe(label="Examples the two runs predict differently (largest error gap first)",
+                                max_chars=80, **TABLE)
+        api_trigger = gr.Button(visible=False)  # the significance API's event: the page's button runs the full view
+    return [run_a, run_b, resamples], button, [summary, found, settings, disagree], api_trigger
+
+
+def training_section():
+    """The training view's components: (inputs [runs, curve, x, smoothing], outputs [plot, summary, runs, curve])."""
+    with gr.Accordion("Training runs: the variant lab's curves (python -m bertvariants.train)", open=True):
+        with gr.Row():
+            runs = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, label="Runs", scale=3,
+                               min_width=240)
+            metric = gr.Dropdown(["loss"], value="loss", allow_custom_value=True, label="Curve", min_width=140)
+            x = gr.Radio(list(tv.TRAINING_X), value="step", label="x axis", min_width=140)
+            smooth = gr.Slider(0, 0.99, value=0, step=0.01, label="Smoothing (EMA weight)", min_width=160)
+        summary = gr.Markdown()
+        plot = gr.Plot(label="Training curves", show_label=False)
+    return [runs, metric, x, smooth], [plot, summary, runs, metric]
+
+
 def build(spec, tab) -> None:
     gr.Markdown("Measured rows come from `python -m evaluation run|score` (JSON files in `results/`, with data and "
                 "model hashes); paper rows are the published numbers in `evaluation/references.csv`, each with its "
-                "citation. Scores are in points; the primary metric of each task is shown, 95% bootstrap CI for "
-                "measured rows. Link to a view with `?task=stsb&source=measured`.")
+                "citation. Scores are in points (held-out losses in nats, lower is better); measured rows have 95% "
+                "bootstrap intervals. Rows of a task share a **rank** when a paired bootstrap test (or, without "
+                "stored predictions, CI overlap) cannot tell them apart. The page address follows the filters: "
+                "copy it to share this view.")
     with gr.Row():
-        search = gr.Textbox(label="Search (model, variant, task, citation)", scale=2)
-        tasks = gr.Dropdown(lb.task_choices(), multiselect=True, label="Task")
-        variants = gr.Dropdown([], multiselect=True, label="Variant", allow_custom_value=True)
-        sources = gr.CheckboxGroup(list(lb.SOURCES), value=list(lb.SOURCES), label="Source")
+        search = gr.Textbox(label="Search (model, variant, task, citation)", scale=2, min_width=240)
+        tasks = gr.Dropdown(lb.task_choices(), multiselect=True, label="Task", min_width=200)
+        variants = gr.Dropdown([], multiselect=True, label="Variant", allow_custom_value=True, min_width=200)
+        sources = gr.CheckboxGroup(list(lb.SOURCES), value=list(lb.SOURCES), label="Source", min_width=200)
     with gr.Row():
-        min_params = gr.Number(0, label="Min size (M params)", minimum=0)
-        max_params = gr.Number(lb.MAX_PARAMS, label="Max size (M params)", minimum=0)
-        sort_by = gr.Dropdown(list(lb.ALL_COLUMNS), value="score", label="Sort by")
-        ascending = gr.Checkbox(False, label="Ascending")
+        min_params = gr.Number(0, label="Min size (M params)", minimum=0, min_width=150)
+        max_params = gr.Number(lb.MAX_PARAMS, label="Max size (M params)", minimum=0, min_width=150)
+        sort_by = gr.Dropdown(lb.column_choices(), value="score", label="Sort by (rank: by task, then rank)",
+                              min_width=150)
+        ascending = gr.Checkbox(False, label="Ascending", min_width=120)
     with gr.Accordion("Columns", open=False):
-        columns = gr.CheckboxGroup(list(lb.ALL_COLUMNS), value=list(lb.DEFAULT_COLUMNS), label="Columns shown")
-    table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True)
-    csv_file = gr.DownloadButton("Download CSV", value=None)
-    bars = gr.Plot(label="Per task")
+        columns = gr.CheckboxGroup(lb.column_choices(), value=list(lb.DEFAULT_COLUMNS), label="Columns shown")
+    table = gr.Dataframe(label="Leaderboard (rounded: the CSV has full precision; citation and more under Columns)",
+                         max_chars=64,
+                         column_widths=list(lb.DEFAULT_WIDTHS), **TABLE)
+    csv_file = gr.DownloadButton("Download CSV (full precision)", value=None, size="sm")
+    bar_view = gr.Radio(list(dashboard.BAR_VIEWS), value=dashboard.BAR_VIEWS[0], label="Bars per task")
+    bar_plot = gr.Plot(label="Per task", show_label=False)  # the figures carry their own titles
     with gr.Row():
-        scatter = gr.Plot(label="Score vs size")
-        radar = gr.Plot(label="GLUE radar")
+        scatter = gr.Plot(label="Score vs size", show_label=False, min_width=360)
+        radar = gr.Plot(label="GLUE radar", show_label=False, min_width=360)
     with gr.Accordion("Drilldown: per-example predictions of a run, worst errors first", open=False):
         with gr.Row():
-            run = gr.Dropdown([], label="Run", scale=3)
-            top = gr.Slider(5, 100, value=20, step=1, label="examples")
-        drill_plot = gr.Plot()
-        drill_table = gr.Dataframe(interactive=False, wrap=True)
-
-    with gr.Accordion("Training runs: the variant lab's curves (python -m bertvariants.train)", open=True):
-        with gr.Row():
-            train_runs = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, label="Runs", scale=3)
-            train_metric = gr.Dropdown(["loss"], value="loss", allow_custom_value=True, label="Curve")
-            train_x = gr.Radio(list(lb.TRAINING_X), value="step", label="x axis")
-            train_smooth = gr.Slider(0, 0.99, value=0, step=0.01, label="Smoothing (EMA weight)")
-        train_summary = gr.Markdown()
-        train_plot = gr.Plot(label="Training curves")
-
-    filters = [search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending]
-    everything = [table, csv_file, bars, scatter, radar, run, variants]
-    tab.select(render, filters, everything, api_visibility="private")
-    gr.on([search.submit, tasks.input, variants.input, sources.input, min_params.submit, max_params.submit,
-           columns.input, sort_by.input, ascending.input], leaderboard_table, filters, [table, csv_file],
+            run = gr.Dropdown([], label="Run", scale=3, min_width=240)
+            top = gr.Slider(5, 100, value=20, step=1, label="examples", min_width=160)
+        drill_plot = gr.Plot(show_label=False)
+        drill_table = gr.Dataframe(max_chars=80, **TABLE)
+    two_runs, compare_btn, compare_out, significance_api = compare_section()
+    train_in, train_out = training_section()
+    shown = [search, tasks, variants, sources, min_params, max_params]
+    filters = [*shown, columns, sort_by, ascending]
+    everything = [table, csv_file, bar_plot, scatter, radar, run, variants, *two_runs[:2]]
+    tab.select(render, [*filters, bar_view], everything, api_visibility="private").then(
+        compare_render, two_runs, compare_out, api_visibility="private")
+    changed = [tasks.input, variants.input, sources.input, min_params.submit, max_params.submit, search.submit]
+    gr.on([*changed, columns.input, sort_by.input, ascending.input], leaderboard_table, filters, [table, csv_file],
           api_name="leaderboard")
-    gr.on([tasks.input, variants.input, sources.input, min_params.submit, max_params.submit, search.submit],
-          render, filters, everything, api_visibility="private")
+    gr.on(changed, render, [*filters, bar_view], everything, api_visibility="private")
+    gr.on(changed, None, shown, None, js=lb.SHARE_JS, api_visibility="private")  # the URL follows the filters
+    bar_view.input(bars, [*shown, bar_view], bar_plot, api_visibility="private")
     gr.on([run.change, top.release], drilldown, [run, top], [drill_plot, drill_table], api_name="leaderboard_drilldown")
-    train_in = [train_runs, train_metric, train_x, train_smooth]
-    train_out = [train_plot, train_summary, train_runs, train_metric]
+    compare_btn.click(leaderboard_compare, two_runs, compare_out, api_name="leaderboard_compare")
+    significance_api.click(leaderboard_significance, two_runs, compare_out[1], api_name="leaderboard_significance")
     tab.select(training_render, train_in, train_out, api_visibility="private")
-    train_runs.input(training_render, train_in, train_out, api_visibility="private")
-    gr.on([train_metric.input, train_x.input, train_smooth.release], leaderboard_training, train_in, train_out,
+    train_in[0].input(training_render, train_in, train_out, api_visibility="private")
+    gr.on([train_in[1].input, train_in[2].input, train_in[3].release], leaderboard_training, train_in, train_out,
           api_name="leaderboard_training")
     # shareable links: the URL's query parameters preset the filters when the page loads
-    root_blocks().load(from_query, None, [search, tasks, variants, sources, min_params, max_params],
-                       api_visibility="private")
+    root_blocks().load(from_query, None, shown, api_visibility="private")

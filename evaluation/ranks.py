@@ -1,0 +1,103 @@
+"""Tie-aware ranks of the leaderboard: rows the data cannot tell apart share a rank.
+
+Within each task, rows are ordered best first in the task's own direction (a held-out loss ascending). Walking
+down, each row is compared with the *leader* of the rank group above it (the best-ranked row of that group):
+
+- both rows are runs with stored per-example predictions on the same split → the paired bootstrap test of
+  :mod:`evaluation.significance`; p ≥ 0.05 → the row shares the leader's rank;
+- otherwise (a paper's number, a run without predictions, a metric the records cannot recompute) → the rows'
+  95% intervals: overlapping intervals share a rank. A paper's number has no interval and counts as a point.
+  Overlap is the cruder, conservative rule (two intervals can overlap while the difference is significant,
+  Schenker & Gentleman 2001), and the ``rank_note`` of every such row says it was used.
+
+Ranks are competition ranks ("1, 1, 3"): a row that differs from its leader takes its position.
+
+>>> import pandas as pd
+>>> board = pd.DataFrame({"model": ["a", "b", "c"], "task": ["t"] * 3, "split": ["dev"] * 3, "score": [90.0, 89.5, 80.0],
+...                       "ci95_low": [88.0, 87.0, 78.0], "ci95_high": [92.0, 91.0, 82.0], "higher_is_better": [True] * 3,
+...                       "source": ["measured"] * 3, "file": ["", "", ""], "predictions_file": [None] * 3})
+>>> tie_aware_ranks(board)["rank"].tolist()
+[1, 1, 3]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import significance as sig
+
+RANK_COLUMNS = ("rank", "rank_note")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a row ties with its leader, and the reason in words."""
+
+    tie: bool
+    note: str
+
+
+def _has_predictions(row) -> bool:
+    value = row.get("predictions_file")
+    return row.get("source") == "measured" and isinstance(value, str) and bool(value) and bool(row.get("file"))
+
+
+def ci_verdict(leader, row, *, why: str = "") -> Verdict:
+    """Overlap of the two rows' 95% intervals (a paper's number is a point); ``why`` says why not a paired test."""
+    a = sig.interval(leader["score"], leader.get("ci95_low"), leader.get("ci95_high"))
+    b = sig.interval(row["score"], row.get("ci95_low"), row.get("ci95_high"))
+    tie = a[0] <= b[1] and b[0] <= a[1]
+    head = f"{'tied with' if tie else 'below'} {leader['model']}"
+    if a[0] == a[1] and b[0] == b[1]:
+        return Verdict(tie, f"{head}: {'same score' if tie else 'lower score'} (no CIs)")
+    return Verdict(tie, f"{head}: 95% CIs {'overlap' if tie else 'do not overlap'} (CI rule: {why or 'no paired test'})")
+
+
+def verdict(leader, row, directory: str | os.PathLike | None, *, alpha: float = sig.ALPHA) -> Verdict:
+    """Does ``row`` tie with ``leader``? The paired test when both stored predictions, else CI overlap."""
+    if directory is None or not (_has_predictions(leader) and _has_predictions(row)):
+        return ci_verdict(leader, row, why="no shared predictions")
+    try:
+        test = sig.significance(directory, leader["file"], row["file"])
+    except ValueError as exc:
+        return ci_verdict(leader, row, why=str(exc).split(":")[-1].strip()[:80])
+    p = "p < 0.001" if test.p_value < 0.001 else f"p = {test.p_value:.3f}"
+    if test.significant(alpha):
+        return Verdict(False, f"below {leader['model']}: {p} (paired bootstrap)")
+    return Verdict(True, f"tied with {leader['model']}: {p} (paired bootstrap)")
+
+
+def _ordered(group: pd.DataFrame) -> pd.DataFrame:
+    up = group["higher_is_better"].map(lambda v: True if v is None or (isinstance(v, float) and math.isnan(v))
+                                       else bool(v))
+    score = pd.to_numeric(group["score"], errors="coerce")
+    key = score.where(up, -score)
+    return group.assign(_key=key).sort_values("_key", ascending=False, kind="stable", na_position="last")
+
+
+def tie_aware_ranks(board: pd.DataFrame, directory: str | os.PathLike | None = None, *,
+                    alpha: float = sig.ALPHA) -> pd.DataFrame:
+    """``rank`` (nullable int) and ``rank_note`` for every row of ``board``, aligned to its index.
+
+    ``directory``: where the rows' result files are (paired tests need them); None = CI overlap only."""
+    out = pd.DataFrame({"rank": pd.array([pd.NA] * len(board), dtype="Int64"), "rank_note": [""] * len(board)},
+                       index=board.index)
+    for _, group in board.groupby("task", sort=False):
+        leader, leader_rank = None, 0
+        for position, (index, row) in enumerate(_ordered(group).iterrows(), start=1):
+            if pd.isna(pd.to_numeric(row["score"], errors="coerce")):
+                out.at[index, "rank_note"] = "no score"
+                continue
+            if leader is None:
+                leader, leader_rank = row, position
+                out.at[index, "rank"], out.at[index, "rank_note"] = position, "best"
+                continue
+            v = verdict(leader, row, directory, alpha=alpha)
+            if not v.tie:
+                leader, leader_rank = row, position
+            out.at[index, "rank"], out.at[index, "rank_note"] = leader_rank, v.note
+    return out

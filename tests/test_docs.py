@@ -56,6 +56,6 @@ def test_readme_public_api_names_every_endpoint(endpoints):
 def test_gradio_pin_matches_the_space_and_the_guard():
     from bertvariants.ui.guard import PINNED_GRADIO
 
-    pins = re.findall(r"^gradio==(\S+)", (REPO / "requirements.txt").read_text(), flags=re.M)
+    pins = re.findall(r"^gradio(?:\[mcp\])?==(\S+)", (REPO / "requirements.txt").read_text(), flags=re.M)
     assert pins == [PINNED_GRADIO], "requirements.txt must pin gradio exactly (ui/guard.py patches its internals)"
     assert str(front_matter()["sdk_version"]) == PINNED_GRADIO, "README sdk_version must equal the gradio pin"

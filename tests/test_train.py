@@ -64,7 +64,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(autouse=True)
 def results_in_tmp(tmp_path, monkeypatch):
+    from bertvariants.paths import REPO_ROOT
+
+    real = REPO_ROOT / "results"
+    before = set(real.glob("*.json")) if real.is_dir() else set()
     monkeypatch.setenv("BERTVARIANTS_RESULTS_DIR", str(tmp_path / "results"))
+    yield
+    after = set(real.glob("*.json")) if real.is_dir() else set()
+    assert after == before, f"a test wrote into the repository's results/: {sorted(p.name for p in after - before)}"
     return tmp_path / "results"
 
 
@@ -487,11 +494,11 @@ def test_killed_then_resumed_run_equals_an_unbroken_one(recipe_name, data_dir, t
 
     kw = dict(RESUMABLE[recipe_name], checkpoint_minutes=0)
     whole = run_recipe(recipe_name, tiny(data_dir, tiny_base, tmp_path / "whole", **kw), progress=False)
-    monkeypatch.setattr(loop, "_StopFlag", _StopAfter(3))
-    cut = run_recipe(recipe_name, tiny(data_dir, tiny_base, tmp_path / "cut", **kw), progress=False)
+    with monkeypatch.context() as patch:  # only this patch is undone (results stay in tmp_path)
+        patch.setattr(loop, "_StopFlag", _StopAfter(3))
+        cut = run_recipe(recipe_name, tiny(data_dir, tiny_base, tmp_path / "cut", **kw), progress=False)
     assert cut.fit.steps == 3 and cut.fit.planned_steps == 8
     assert (tmp_path / "cut.train-state.pt").is_file()
-    monkeypatch.undo()
     resumed = run_recipe(recipe_name, tiny(data_dir, tiny_base, tmp_path / "cut", resume=True, **kw), progress=False)
     assert resumed.fit.steps == 8
     assert [r["step"] for r in resumed.fit.curve] == [r["step"] for r in whole.fit.curve]

@@ -170,17 +170,9 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     # the scheduler is stepped here once per optimizer step; accelerate's prepared scheduler would step it once
     # per process, decaying n× too fast under ``accelerate launch``
     model, optim = accelerator.prepare(setup.model, optim)
-    curve: list[dict] = []
-    window: dict[str, list[float]] = {}
-    first, offset = 1, 0.0
-    if saved is not None:
-        rs.restore(saved, model=setup.model, optim=optim, sched=sched, loss_fn=setup.loss_fn)
-        for _ in range(saved["draws"]):  # replay the seeded batch stream up to where the run stopped
-            next(setup.batches)
-        rs.set_rng_states(saved["rng"])  # after the replay: dropout and masking continue where they were
-        curve, window, offset, first = saved["curve"], saved["window"], saved["seconds"], saved["step"] + 1
-        if accelerator.is_main_process:
-            print(f"{desc}: resumed from step {saved['step']} of {steps} ({state_path})")
+    curve, window, offset, first = _resumed(saved, setup, optim, sched) if saved else ([], {}, 0.0, 1)
+    if saved and accelerator.is_main_process:
+        print(f"{desc}: resumed from step {saved['step']} of {steps} ({state_path})")
     model.train()
     start = time.perf_counter() - offset
     last_save = time.perf_counter()
@@ -200,20 +192,7 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
                                                 time.perf_counter() - start - offset > 60 * cfg.max_minutes)):
             step -= 1
             break
-        # every process draws the same seeded stream and keeps its own slice: distinct data per GPU, reproducible
-        draws = [next(setup.batches) for _ in range(accelerator.num_processes)]
-        batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v
-                 for k, v in draws[accelerator.process_index].items()}
-        with accelerator.autocast():
-            logs = setup.loss_fn(model, batch)
-        loss = logs["loss"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower --lr")
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(params, 1.0)
-        optim.step()
-        sched.step()
-        optim.zero_grad(set_to_none=True)
+        logs = _step(setup, model, optim, sched, params, accelerator, desc=desc, step=step)
         for k, v in logs.items():
             window.setdefault(k, []).append(float(v.detach()) if torch.is_tensor(v) else float(v))
         if step % cfg.log_every == 0 or step == steps or step == 1:
@@ -235,6 +214,36 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     return FitResult(steps=step, seconds=seconds, curve=curve, device=str(accelerator.device),
                      processes=accelerator.num_processes, planned_steps=steps,
                      precision="bf16" if accelerator.mixed_precision == "bf16" else "fp32")
+
+
+def _resumed(saved: dict, setup: Setup, optim, sched) -> tuple[list, dict, float, int]:
+    """Load a saved training state into the run: (curve, current log window, seconds so far, first step)."""
+    from . import resume as rs
+
+    rs.restore(saved, model=setup.model, optim=optim, sched=sched, loss_fn=setup.loss_fn)
+    for _ in range(saved["draws"]):  # replay the seeded batch stream up to where the run stopped
+        next(setup.batches)
+    rs.set_rng_states(saved["rng"])  # after the replay: dropout and masking continue where they were
+    return saved["curve"], saved["window"], saved["seconds"], saved["step"] + 1
+
+
+def _step(setup: Setup, model, optim, sched, params, accelerator, *, desc: str, step: int) -> dict:
+    """One optimizer step; returns the loss function's logs."""
+    # every process draws the same seeded stream and keeps its own slice: distinct data per GPU, reproducible
+    draws = [next(setup.batches) for _ in range(accelerator.num_processes)]
+    batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v
+             for k, v in draws[accelerator.process_index].items()}
+    with accelerator.autocast():
+        logs = setup.loss_fn(model, batch)
+    loss = logs["loss"]
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower --lr")
+    accelerator.backward(loss)
+    accelerator.clip_grad_norm_(params, 1.0)
+    optim.step()
+    sched.step()
+    optim.zero_grad(set_to_none=True)
+    return logs
 
 
 class _StopFlag:

@@ -110,6 +110,12 @@ TABS: tuple[TabSpec, ...] = (
             "https://arxiv.org/abs/1910.13461",
             "A BERT-like bidirectional encoder with a GPT-like autoregressive decoder, pretrained to reconstruct text "
             "corrupted by masking, deletion, span infilling, sentence permutation and document rotation."),
+    TabSpec("interpret", "Interpret", "Sundararajan et al. 2017, Axiomatic Attribution for Deep Networks; Clark et al. "
+            "2019, What Does BERT Look At? An Analysis of BERT's Attention", "https://arxiv.org/abs/1703.01365",
+            "Not a variant: a look inside the models serving the other tabs. Attention shows softmax(QKᵀ/√d) for "
+            "every layer and head (a decoder's causal attention, an encoder-decoder's cross-attention); saliency "
+            "attributes a classifier's prediction to its input tokens with gradient × input and integrated "
+            "gradients, whose completeness (Σ IG = F(x) − F(x')) is checked on every request."),
     TabSpec("leaderboard", "Leaderboard", "Measured here with `python -m evaluation`, beside the papers' published numbers",
             "https://gluebenchmark.com/",
             "Results of the evaluation harness (GLUE-style, SQuAD, ROUGE, clinical) with provenance, next to the "

@@ -103,6 +103,11 @@ EXPECT: tuple[Expect, ...] = (
     Expect("/summarize", "doc", "1 MB text", r"limit is"),
     Expect("/bart_noise", "doc", "empty", r"is empty"),
     Expect("/leaderboard", "min_params", "NaN", r"finite number"),
+    # the Interpret tab
+    Expect("/attention", "sentence", "empty", r"is empty"),
+    Expect("/attention", "layer", "NaN", r"finite number"),
+    Expect("/saliency", "sentence", "1 MB text", r"limit is"),
+    Expect("/saliency", "steps", "NaN", r"finite number"),
     # the compare views
     Expect("/compare_fill_mask", "sentence", "empty", r"Sentence is empty"),
     Expect("/compare_fill_mask", "sentence", "emoji/CJK/RTL", r"no mask token"),

@@ -90,6 +90,8 @@ ACTIONS: tuple[TabAction, ...] = (
               api="/video_tokenize"),
     TabAction("bart", "Summarize", lambda a: [Check(label="Summary", value=a[0]), Check(text=md_snippet(a[1], 30))],
               api="/summarize", subtab="Summarization"),
+    TabAction("interpret", "Show attention", lambda a: [Check(text=md_snippet(a[0], 40))], api="/attention",
+              subtab="Attention"),
     # the table's top row and the training view's comparison sentence (both render when the tab is selected)
     TabAction("leaderboard", None, lambda a: [Check(text=leaderboard_top_model()),
                                               Check(text=md_snippet(a[1].split(":**", 1)[-1], 40))],

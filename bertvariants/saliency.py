@@ -1,0 +1,253 @@
+"""Which input tokens a classifier's prediction rests on: gradient × input and integrated gradients.
+
+Both attribute F(x) = P(predicted class | x) to the token embeddings x ∈ R^{T×E} (the words' input vectors; the
+model adds its own position and segment embeddings on top), and a token's score is the sum over its E dimensions.
+
+- **Gradient × input** (Shrikumar et al. 2016, "Not Just a Black Box", §2; Simonyan et al. 2014 §3 for the
+  gradient): a_i = x_i · ∂F/∂x_i at the input. One backward pass; exact for a linear F, a local estimate otherwise.
+- **Integrated gradients** (Sundararajan et al. 2017, "Axiomatic Attribution for Deep Networks", §3 eq. 1):
+  IG_i = (x_i − x'_i) · ∫₀¹ ∂F(x' + α(x − x'))/∂x_i dα along the straight line from a baseline x'. By the
+  fundamental theorem of calculus for path integrals, Σ_i IG_i = F(x) − F(x') (§3 Proposition 1, completeness);
+  the integral is approximated with m steps (§5 eq. 3: a Riemann sum; here also the trapezoid rule, whose error
+  falls as 1/m² instead of 1/m), and the paper checks completeness to pick m ("20 to 300 steps ... within 5%").
+  :attr:`IntegratedGradients.gap` reports |Σ IG − (F(x) − F(x'))| so the view can show it.
+
+Baseline x' (§5 "a black image", for text "the all-zero input embedding vector", §6.3): ``pad`` puts the [PAD]
+token's embedding at every word position, ``zero`` the zero vector; [CLS] and [SEP] keep their own embeddings in
+both, so x − x' = 0 there and their IG is exactly 0 (the score is spread over the words only).
+
+The BiLSTM student (Tang et al. 2019) is not a transformer: its gradients flow through its embedding layer (the
+frozen MiniLM table plus its low-rank correction) the same way. Gradients are taken with ``torch.autograd.grad``
+with respect to the embeddings only, so nothing accumulates in the shared model's parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+MAX_TOKENS = 128
+MAX_STEPS = 300  # the paper's upper end; IG costs m + 1 forward and backward passes
+DEFAULT_STEPS = 50
+RULES = ("trapezoid", "riemann")
+BASELINES = ("pad", "zero")
+
+Scalar = Callable[[torch.Tensor], torch.Tensor]  # (B, T, E) embeddings -> (B,) the attributed output
+
+
+# --------------------------------------------------------------------------------------------
+# The maths: pure functions of F and x
+# --------------------------------------------------------------------------------------------
+def path_points(steps: int, rule: str = "trapezoid") -> tuple[torch.Tensor, torch.Tensor]:
+    """α_k and the quadrature weights w_k with Σ_k w_k g(α_k) ≈ ∫₀¹ g(α) dα.
+
+    ``riemann``: α_k = k/m, k = 1..m, w_k = 1/m (the paper's eq. 3, right Riemann sum); ``trapezoid``:
+    α_k = k/m, k = 0..m, w = 1/m with half weight at both ends."""
+    steps = check_steps(steps)
+    if rule not in RULES:
+        raise ValueError(f"the integration rule must be one of {', '.join(RULES)}, got {rule!r}")
+    if rule == "riemann":
+        alphas = torch.arange(1, steps + 1, dtype=torch.float64) / steps
+        return alphas, torch.full((steps,), 1.0 / steps, dtype=torch.float64)
+    alphas = torch.arange(0, steps + 1, dtype=torch.float64) / steps
+    weights = torch.full((steps + 1,), 1.0 / steps, dtype=torch.float64)
+    weights[0] = weights[-1] = 0.5 / steps
+    return alphas, weights
+
+
+def check_steps(steps) -> int:
+    """m, the number of integration steps: a whole number in [1, MAX_STEPS] (else a ValueError)."""
+    try:
+        value = float(steps)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(steps, bool) or not math.isfinite(value) or not value.is_integer() or not 1 <= value <= MAX_STEPS:
+        raise ValueError(f"the number of integration steps must be a whole number between 1 and {MAX_STEPS}, "
+                         f"got {steps!r}")
+    return int(value)
+
+
+def gradient_x_input(f: Scalar, x: torch.Tensor) -> torch.Tensor:
+    """x ⊙ ∂F/∂x at x, the shape of x (Shrikumar et al. 2016 §2). ``f`` maps (B, *x.shape) to (B,)."""
+    point = x.detach().float().unsqueeze(0).requires_grad_(True)  # fp32 even for a bf16 model (cast at its input)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(f(point.to(x.dtype)).sum(), point)
+    return x.detach().double() * grad[0].double()
+
+
+@dataclass(frozen=True)
+class IntegratedGradients:
+    """IG of every input element (the shape of x), and the outputs at both ends of the path."""
+
+    attributions: torch.Tensor  # float64, the shape of x
+    f_input: float  # F(x)
+    f_baseline: float  # F(x')
+    steps: int
+    rule: str
+
+    @property
+    def total(self) -> float:
+        """Σ IG, which completeness says equals F(x) − F(x')."""
+        return float(self.attributions.sum())
+
+    @property
+    def delta(self) -> float:
+        return self.f_input - self.f_baseline
+
+    @property
+    def gap(self) -> float:
+        """|Σ IG − (F(x) − F(x'))|: the integration error (0 for the exact integral)."""
+        return abs(self.total - self.delta)
+
+
+def integrated_gradients(f: Scalar, x: torch.Tensor, baseline: torch.Tensor, *, steps: int = DEFAULT_STEPS,
+                         rule: str = "trapezoid", batch_size: int = 16) -> IntegratedGradients:
+    """IG_i = (x_i − x'_i) · Σ_k w_k ∂F(x' + α_k(x − x'))/∂x_i (Sundararajan et al. 2017, §3 eq. 1 and §5 eq. 3).
+
+    The path points are evaluated ``batch_size`` at a time (one forward and one backward per batch).
+
+    >>> w = torch.tensor([2.0, -1.0])
+    >>> ig = integrated_gradients(lambda p: (p * w).sum(-1) ** 2, torch.ones(2), torch.zeros(2), steps=300)
+    >>> round(ig.total, 4), round(ig.delta, 4)
+    (1.0, 1.0)
+    """
+    if x.shape != baseline.shape:
+        raise ValueError(f"input {tuple(x.shape)} and baseline {tuple(baseline.shape)} must have the same shape")
+    alphas, weights = path_points(steps, rule)
+    dtype = x.dtype  # the model's; the path itself is laid out in fp32 (a bf16 α grid would be uneven)
+    x, baseline = x.detach().float(), baseline.detach().float()
+    diff = x - baseline
+    avg_grad = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+    shape = (-1,) + (1,) * x.dim()
+    with torch.enable_grad():
+        for a, w in zip(alphas.split(batch_size), weights.split(batch_size)):
+            a = a.to(device=x.device, dtype=torch.float32).view(shape)
+            points = (baseline.unsqueeze(0) + a * diff.unsqueeze(0)).requires_grad_(True)  # (b, *x.shape)
+            (grad,) = torch.autograd.grad(f(points.to(dtype)).sum(), points)
+            avg_grad += (w.to(x.device).view(shape) * grad.double()).sum(0)
+    with torch.no_grad():
+        ends = f(torch.stack([x, baseline]).to(dtype)).double()
+    return IntegratedGradients(diff.double() * avg_grad, float(ends[0]), float(ends[1]), int(steps), rule)
+
+
+# --------------------------------------------------------------------------------------------
+# Classifiers seen from their embeddings
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Embedded:
+    """A sentence as a classifier's token embeddings, and the classifier as a function of them."""
+
+    tokens: list[str]
+    special: list[bool]  # [CLS], [SEP], ...: kept in every baseline
+    inputs: torch.Tensor  # (T, E)
+    pad: torch.Tensor  # (E,) the [PAD] token's embedding
+    logits: Callable[[torch.Tensor], torch.Tensor]  # (B, T, E) -> (B, C)
+    recurrent: bool = False  # an LSTM: cuDNN computes its backward pass only in training mode
+
+    def baseline(self, kind: str = "pad") -> torch.Tensor:
+        """x': [PAD] (or zero) embeddings at every word position, the special tokens' own embeddings kept."""
+        if kind not in BASELINES:
+            raise ValueError(f"the baseline must be one of {', '.join(BASELINES)}, got {kind!r}")
+        fill = self.pad if kind == "pad" else torch.zeros_like(self.pad)
+        keep = torch.tensor(self.special, device=self.inputs.device).unsqueeze(-1)  # (T, 1)
+        return torch.where(keep, self.inputs, fill.expand_as(self.inputs))
+
+
+def bilstm_logits(model, embeddings: torch.Tensor) -> torch.Tensor:
+    """The BiLSTM student's logits (B, C) from its input embeddings (B, T, E): ``BiLSTMStudent.forward`` after
+    its embedding layer, in eval mode (dropout is the identity), no padding (every row has all T tokens)."""
+    _, (h_n, _) = model.lstm(model.dropout(embeddings))  # h_n: (2, B, H) final forward / backward states
+    h = torch.cat([h_n[0], h_n[1]], dim=-1)  # (B, 2H)
+    return model.classifier(model.dropout(torch.relu(model.fc(h))))  # (B, C)
+
+
+def bilstm_embeddings(model, ids: torch.Tensor) -> torch.Tensor:
+    """The BiLSTM student's input embeddings of ``ids``: E[ids] (+ its low-rank correction U[ids]·V)."""
+    x = model.embedding(ids)
+    if getattr(model.config, "embedding_rank", 0):
+        x = x + model.embedding_delta_u[ids] @ model.embedding_delta_v
+    return x
+
+
+def embed(model, tokenizer, text: str, *, max_tokens: int = MAX_TOKENS) -> Embedded:
+    """``text`` as ``model``'s token embeddings: a transformers classifier (through ``inputs_embeds``: the model
+    adds position and segment embeddings itself) or the BiLSTM student (through its embedding layer)."""
+    enc = tokenizer(text, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
+    n = int(enc["input_ids"].shape[1])
+    if n > max_tokens:
+        raise ValueError(f"the text has {n} tokens; the limit is {max_tokens} for saliency: shorten it")
+    device = next(model.parameters()).device
+    ids = enc["input_ids"].to(device)
+    special = [bool(s) for s in enc["special_tokens_mask"][0].tolist()]
+    tokens = [str(t) for t in tokenizer.convert_ids_to_tokens(ids[0].tolist())]
+    pad_id = torch.tensor([[tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0]], device=device)
+    with torch.no_grad():
+        if type(model).__name__ == "BiLSTMStudent":
+            x, pad = bilstm_embeddings(model, ids)[0], bilstm_embeddings(model, pad_id)[0, 0]
+            return Embedded(tokens, special, x, pad, lambda e: bilstm_logits(model, e), recurrent=True)
+        if not hasattr(model, "get_input_embeddings"):
+            raise ValueError(f"{type(model).__name__} exposes no input embeddings to attribute to")
+        table = model.get_input_embeddings()
+        x, pad = table(ids)[0], table(pad_id)[0, 0]
+    extra = {k: v.to(device) for k, v in enc.items() if k == "token_type_ids"}
+
+    def logits(e: torch.Tensor) -> torch.Tensor:
+        batch = {k: v.expand(e.shape[0], -1) for k, v in extra.items()}
+        mask = torch.ones(e.shape[:2], dtype=torch.long, device=e.device)
+        return model(inputs_embeds=e, attention_mask=mask, **batch).logits
+
+    return Embedded(tokens, special, x, pad, logits)
+
+
+# --------------------------------------------------------------------------------------------
+# One sentence, both methods
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Saliency:
+    """Per-token scores of both methods for the predicted class of one sentence."""
+
+    tokens: list[str]
+    special: list[bool]
+    labels: list[str]  # class names
+    probabilities: np.ndarray  # (C,)
+    target: int  # the predicted class, whose probability is attributed
+    gradient_x_input: np.ndarray  # (T,)
+    ig: IntegratedGradients  # attributions (T, E)
+    baseline: str
+
+    @property
+    def integrated_gradients(self) -> np.ndarray:
+        """(T,): each token's IG summed over its embedding dimensions."""
+        return self.ig.attributions.sum(-1).cpu().numpy()
+
+
+def class_names(model, n: int) -> list[str]:
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    return [str(id2label.get(i, id2label.get(str(i), f"class {i}"))) for i in range(n)]
+
+
+def explain(model, tokenizer, text: str, *, steps: int = DEFAULT_STEPS, baseline: str = "pad",
+            rule: str = "trapezoid", max_tokens: int = MAX_TOKENS, batch_size: int = 16) -> Saliency:
+    """Gradient × input and integrated gradients of P(predicted class) for ``text`` (see the module docstring)."""
+    check_steps(steps)
+    emb = embed(model, tokenizer, text, max_tokens=max_tokens)
+    x, x0 = emb.inputs, emb.baseline(baseline)
+    with torch.no_grad():
+        probs = torch.softmax(emb.logits(x.unsqueeze(0)).double(), -1)[0]
+    target = int(probs.argmax())
+
+    def f(e: torch.Tensor) -> torch.Tensor:  # (B, T, E) -> (B,): the attributed probability
+        return torch.softmax(emb.logits(e).float(), -1)[:, target]
+
+    # cuDNN runs an LSTM's backward pass only in training mode; the native kernel has no such limit
+    no_cudnn = torch.backends.cudnn.flags(enabled=False) if emb.recurrent else nullcontext()
+    with no_cudnn:
+        gxi = gradient_x_input(f, x).sum(-1).cpu().numpy()
+        ig = integrated_gradients(f, x, x0, steps=steps, rule=rule, batch_size=batch_size)
+    return Saliency(emb.tokens, emb.special, class_names(model, len(probs)), probs.cpu().numpy(), target, gxi, ig,
+                    baseline)

@@ -170,9 +170,16 @@ def text(value, name: str, *, max_chars: int, allow_empty: bool = False) -> str:
     return value
 
 
+# tabs that serve no slot of their own but use the other tabs' models
+SERVING_NOTES = {"interpret": "_This tab looks inside the models the other tabs serve: pick one in each view (the "
+                              "list is resolved now, so it names what serves here, offline or online)._"}
+
+
 def serving_markdown(tab_key: str) -> str:
     """Which model serves each of the tab's tasks right now (resolved, not loaded)."""
     tasks = default_manifest().for_tab(tab_key)
+    if tab_key in SERVING_NOTES:
+        return SERVING_NOTES[tab_key]
     if not tasks:
         return "_Mechanism view: this tab needs no pretrained model._"
     return "Serving now:\n" + "\n".join(f"- {describe(t.key)}" for t in tasks)

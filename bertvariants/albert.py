@@ -24,6 +24,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .figures import MAX_POINT_LABELS, finish, label_positions, wrap
+from .figures import title as make_title
+
 MAX_TOKENS = 128  # the tab's limit per sentence (the models accept 512; 128 keeps the PCA plot readable)
 SHARING_MODES = ("all", "ffn", "attention", "none")  # Table 4: all-shared, shared-FFN, shared-attention, not-shared
 SHARING_LABELS = {"all": "all-shared (ALBERT default)", "ffn": "shared-FFN", "attention": "shared-attention",
@@ -244,11 +247,14 @@ def breakdown_figure(size: AlbertSize) -> go.Figure:
     for part in ("embeddings", "attention", "ffn", "pooler"):
         vals = [getattr(cmp.albert, part) / 1e6, getattr(cmp.bert, part) / 1e6]
         fig.add_trace(go.Bar(name="FFN" if part == "ffn" else part, x=names, y=vals,
-                             text=[f"{v:.1f}M" for v in vals], textposition="inside"))
-    fig.update_layout(barmode="stack", yaxis_title="parameters (millions)",
-                      title=f"{cmp.albert.total / 1e6:.1f}M vs {cmp.bert.total / 1e6:.1f}M parameters "
-                            f"({cmp.saving:.0%} fewer)", margin=dict(l=10, r=10, t=50, b=10))
-    return fig
+                             text=[f"{v:.1f}M" for v in vals], textposition="inside", textangle=0,
+                             hovertemplate="%{x}<br>%{fullData.name}: %{y:.2f}M<extra></extra>"))
+    ticks = [wrap(n, 20) for n in names]  # short lines: the two labels sit side by side on a phone
+    return finish(fig, title=make_title(f"ALBERT {cmp.albert.total / 1e6:.1f}M vs BERT {cmp.bert.total / 1e6:.1f}M "
+                                        f"parameters ({cmp.saving:.0%} fewer)", "stacked by part of the network"),
+                  barmode="stack", yaxis_title="parameters (millions)",
+                  xaxis=dict(title="model", tickvals=names, ticktext=ticks),
+                  uniformtext=dict(minsize=9, mode="hide"))  # a sliver's number stays on hover
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,11 +341,12 @@ def token_features(model, tokenizer, sentence: str, *, max_length: int = MAX_TOK
 
 
 def features_figure(features: TokenFeatures) -> go.Figure:
+    """The tokens' last-layer states in the plane of their first two principal components."""
     c = features.coords.numpy()
-    fig = go.Figure(go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers+text", text=features.tokens,
-                               textposition="top center", marker=dict(size=10)))
-    fig.update_layout(title="Token representations (2-D PCA of the last layer)",
-                      xaxis_title=f"PC1 ({features.explained[0]:.0%})",
-                      yaxis_title=f"PC2 ({features.explained[1]:.0%})",
-                      margin=dict(l=10, r=10, t=50, b=10))
-    return fig
+    labelled = len(features.tokens) <= MAX_POINT_LABELS  # more labels would collide: the tokens stay on hover
+    fig = go.Figure(go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers+text" if labelled else "markers",
+                               text=features.tokens, textposition=label_positions(c[:, 0]), cliponaxis=False,
+                               marker=dict(size=10), showlegend=False,
+                               hovertemplate="%{text}<br>PC1 %{x:.3f}, PC2 %{y:.3f}<extra></extra>"))
+    return finish(fig, title=make_title("Token representations", "2-D PCA of the last layer's token states"),
+                  xaxis_title=f"PC1 ({features.explained[0]:.0%})", yaxis_title=f"PC2 ({features.explained[1]:.0%})")

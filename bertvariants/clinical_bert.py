@@ -23,6 +23,9 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from .figures import finish, group_legend_overflow, wrap_hover
+from .figures import title as make_title
+
 MAX_TOKENS = 512  # BERT's limit, [CLS] and [SEP] included
 MAX_NOTE_CHARS = 200_000  # ≈ 40k words; longer inputs are refused with a clear message
 MAX_CHUNKS = 128
@@ -206,14 +209,17 @@ def chunk_figure(score: NoteScore) -> go.Figure:
     agg = score.aggregate
     x = [f"chunk {ch.index + 1}" for ch in score.chunks]
     fig = go.Figure(go.Bar(x=x, y=p, name=f"P({score.labels[score.positive]}) per chunk",
-                           text=[f"{v:.3f}" for v in p], hovertext=[ch.text[:200] + "…" for ch in score.chunks]))
+                           text=[f"{v:.3f}" for v in p],
+                           hovertext=[wrap_hover(ch.text[:200] + "…") for ch in score.chunks],
+                           hovertemplate="%{x}: P = %{y:.3f}<br>%{hovertext}<extra></extra>"))
     for value, name, dash in ((agg.probability, f"aggregate (c={agg.c:g})", "solid"), (agg.p_max, "max only", "dot"),
                               (agg.p_mean, "mean only", "dash")):
         fig.add_trace(go.Scatter(x=x, y=[value] * len(x), mode="lines", name=f"{name}: {value:.3f}",
-                                 line=dict(dash=dash, width=2)))
-    fig.update_layout(yaxis=dict(title="probability", range=[0, 1]), margin=dict(l=10, r=10, t=50, b=10),
-                      title=f"{agg.n} chunk(s): P = (P_max + P_mean·n/c)/(1 + n/c) = {agg.probability:.3f}")
-    return fig
+                                 line=dict(dash=dash, width=2), hovertemplate=f"{name}: %{{y:.3f}}<extra></extra>"))
+    return finish(fig, title=make_title(f"{agg.n} chunk(s): P = {agg.probability:.3f}",
+                                        f"aggregate P = (P_max + P_mean·n/c) / (1 + n/c), c = {agg.c:g}"),
+                  xaxis_title="chunk of the note", yaxis=dict(title="probability", range=[0, 1]),
+                  uniformtext=dict(minsize=8, mode="hide"))  # many chunks: numbers too small to read stay on hover
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,12 +266,14 @@ def tsne_terms(embeddings: np.ndarray, terms: Sequence[Term], *, perplexity: flo
 
 
 def tsne_figure(tmap: TermMap) -> go.Figure:
+    """The terms' t-SNE map, one colour per category (past 11 categories the rest share one grey legend entry)."""
     fig = go.Figure()
     for cat in sorted({t.category for t in tmap.terms}):
         idx = [i for i, t in enumerate(tmap.terms) if t.category == cat]
         fig.add_trace(go.Scatter(x=tmap.coords[idx, 0], y=tmap.coords[idx, 1], mode="markers", name=cat,
                                  text=[tmap.terms[i].term for i in idx], hovertemplate="%{text}<extra>" + cat + "</extra>",
                                  marker=dict(size=10)))
-    fig.update_layout(title=f"t-SNE of medical term embeddings (perplexity {tmap.perplexity:g})",
-                      xaxis_title="t-SNE 1", yaxis_title="t-SNE 2", margin=dict(l=10, r=10, t=50, b=10))
-    return fig
+    group_legend_overflow(fig, noun="categories")
+    return finish(fig, title=make_title("t-SNE of medical term embeddings", f"perplexity {tmap.perplexity:g}, "
+                                        "colour = term category"), height=460,
+                  xaxis_title="t-SNE 1", yaxis_title="t-SNE 2")

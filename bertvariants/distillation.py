@@ -28,6 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .figures import finish
+from .figures import title as make_title
+
 HARD_TARGETS = ("gold", "teacher")
 MAX_CLASSES = 50  # user-entered logits in the explorer
 
@@ -364,13 +367,15 @@ def temperature_figure(logits: Sequence[float], *, temperature: float, labels: S
     labels = list(labels) if labels else [f"class {i}" for i in range(len(z))]
     p1 = softmax_t(z, temperature=1.0)
     pt = softmax_t(z, temperature=temperature)
+    hover = "%{x}: %{y:.3f}<extra>%{fullData.name}</extra>"  # the float32 probabilities, rounded
     fig = go.Figure([
-        go.Bar(name="T = 1 (hard-ish)", x=labels, y=p1.tolist(), text=[f"{v:.3f}" for v in p1.tolist()]),
+        go.Bar(name="T = 1 (hard-ish)", x=labels, y=p1.tolist(), text=[f"{v:.3f}" for v in p1.tolist()],
+               textangle=0, hovertemplate=hover),
         go.Bar(name=f"T = {temperature:g} (soft targets)", x=labels, y=pt.tolist(),
-               text=[f"{v:.3f}" for v in pt.tolist()]),
+               text=[f"{v:.3f}" for v in pt.tolist()], textangle=0, hovertemplate=hover),
     ])
-    fig.update_layout(barmode="group", yaxis=dict(title="probability", range=[0, 1]),
-                      title=f"softmax(z / T): dark knowledge (non-argmax mass) {dark_knowledge(p1).item():.3f} at T=1 "
-                            f"→ {dark_knowledge(pt).item():.3f} at T={temperature:g}",
-                      margin=dict(l=10, r=10, t=60, b=10))
-    return fig
+    return finish(fig, title=make_title("Soft targets softmax(z / T)",
+                                        f"dark knowledge (non-argmax mass) {dark_knowledge(p1).item():.3f} at T=1 "
+                                        f"→ {dark_knowledge(pt).item():.3f} at T={temperature:g}"),
+                  barmode="group", xaxis_title="class", yaxis=dict(title="probability", range=[0, 1]),
+                  uniformtext=dict(minsize=8, mode="hide"))  # many classes: numbers too small to read stay on hover

@@ -23,6 +23,8 @@ import plotly.graph_objects as go
 import torch
 
 from .common import IGNORE_INDEX, MASK_SPELLINGS, MaskedBatch, mask_tokens, normalize_mask_text  # noqa: F401
+from .figures import finish
+from .figures import title as make_title
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +128,10 @@ def masks_figure(grid: torch.Tensor, tokens: list[str], *, title: str) -> go.Fig
     fig = go.Figure(go.Heatmap(z=grid.tolist(), x=x, y=[f"epoch {e + 1}" for e in range(grid.shape[0])], zmin=-0.5,
                                zmax=3.5, colorscale=colours, text=text, hoverinfo="x+y+text", showscale=False,
                                xgap=1, ygap=1))
-    fig.update_layout(title=title, yaxis_autorange="reversed", margin=dict(l=10, r=10, t=50, b=10),
-                      height=max(300, 22 * grid.shape[0] + 150))
-    return fig
+    # no explicit ticks: Plotly thins the column labels to fit the width (a phone shows a few, hover shows all)
+    return finish(fig, title=make_title(title, "red = [MASK], orange = random token, blue = selected but kept"),
+                  height=max(320, 22 * grid.shape[0] + 170), xaxis_title="token (position:WordPiece)",
+                  yaxis=dict(title="epoch", autorange="reversed"))
 
 
 # --------------------------------------------------------------------------------------------

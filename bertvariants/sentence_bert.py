@@ -23,6 +23,8 @@ import plotly.graph_objects as go
 import torch
 
 from .common import POOLING_MODES, pool  # noqa: F401  (re-exported: pooling is this paper's mechanism)
+from .figures import finish, group_legend_overflow, label_positions, short, wrap_hover
+from .figures import title as make_title
 from .inference import encode
 from .io import weights_size
 
@@ -219,34 +221,49 @@ def cluster(embeddings: np.ndarray, sentences: Sequence[str], *, k: int, seed: i
 # --------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------
-def _short(s: str, n: int = 40) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+MAX_SENTENCE_LABELS = 12  # points of the cluster plot labelled with their sentence
 
 
 def heatmap_figure(sentences: Sequence[str], matrix: np.ndarray) -> go.Figure:
     """Cosine-similarity heatmap with the sentences on both axes (full text on hover)."""
-    labels = [f"{i + 1}. {_short(s)}" for i, s in enumerate(sentences)]
+    n = len(sentences)
+    labels = [f"{i + 1}. {short(s, 40)}" for i, s in enumerate(sentences)]
     matrix = np.round(np.asarray(matrix, dtype=np.float64), 4)  # float32 cells would show as 0.6899999976158142
-    hover = [[f"{sentences[i]}<br>{sentences[j]}<br>cos = {matrix[i, j]:.3f}" for j in range(len(sentences))]
-             for i in range(len(sentences))]
+    lines = [wrap_hover(s) for s in sentences]
+    hover = [[f"{lines[i]}<br>{lines[j]}<br>cos = {matrix[i, j]:.3f}" for j in range(n)] for i in range(n)]
     fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
-                               text=np.round(matrix, 2), texttemplate="%{text:.2f}" if len(sentences) <= 15 else None,
-                               hovertext=hover, hoverinfo="text", colorbar=dict(title="cosine")))
-    fig.update_layout(title="Cosine similarity of sentence embeddings", yaxis_autorange="reversed",
-                      margin=dict(l=10, r=10, t=50, b=10), height=max(350, 40 * len(sentences) + 150))
-    return fig
+                               text=np.round(matrix, 2), texttemplate="%{text:.2f}" if n <= 15 else None,
+                               hovertext=hover, hoverinfo="text",
+                               colorbar=dict(title=dict(text="cosine", side="right"), orientation="h", thickness=12,
+                                             lenmode="pixels", len=200, dtick=0.5, x=0, xanchor="left", y=0,
+                                             yref="container", yanchor="bottom")))
+    # phone-sized tick labels: rows show the number and the sentence cut to 18 characters, columns the number only,
+    # every step-th when there are many (a long sentence on both axes would leave no room for the cells)
+    step = -(-n // 8)
+    return finish(fig, title=make_title("Cosine similarity of sentence embeddings", "hover a cell for both sentences"),
+                  height=max(380, (40 if n <= 15 else 22) * n + 220),
+                  xaxis=dict(title="sentence (number)", tickvals=labels[::step],
+                             ticktext=[str(i + 1) for i in range(0, n, step)]),
+                  yaxis=dict(title="sentence", autorange="reversed", tickvals=labels,
+                             ticktext=[f"{i + 1}. {short(s, 18)}" for i, s in enumerate(sentences)]))
 
 
 def cluster_figure(result: Clustering) -> go.Figure:
+    """The sentences in the plane of their embeddings' first two principal components, one colour per k-means
+    cluster (past 11 clusters the rest share one grey legend entry; hover names each point's cluster)."""
     fig = go.Figure()
+    # a sentence per label collides past a dozen points on a phone: then the sentences stay on hover
+    mode = "markers+text" if len(result.sentences) <= MAX_SENTENCE_LABELS else "markers"
+    where = label_positions(result.coords[:, 0])
     for c in sorted(set(result.labels.tolist())):
         idx = np.flatnonzero(result.labels == c)
-        fig.add_trace(go.Scatter(x=result.coords[idx, 0], y=result.coords[idx, 1], mode="markers+text",
-                                 name=f"cluster {c + 1}", text=[_short(result.sentences[i], 25) for i in idx],
-                                 hovertext=[result.sentences[i] for i in idx], hoverinfo="text",
-                                 textposition="top center", marker=dict(size=11)))
+        fig.add_trace(go.Scatter(x=result.coords[idx, 0], y=result.coords[idx, 1], mode=mode,
+                                 name=f"cluster {c + 1}", text=[short(result.sentences[i], 20) for i in idx],
+                                 hovertext=[wrap_hover(result.sentences[i]) for i in idx],
+                                 hovertemplate=f"%{{hovertext}}<extra>cluster {c + 1}</extra>", cliponaxis=False,
+                                 textposition=[where[i] for i in idx], textfont=dict(size=10),
+                                 marker=dict(size=11)))
+    group_legend_overflow(fig, noun="clusters")
     ev = result.explained_variance
-    fig.update_layout(title="k-means clusters of sentence embeddings (2-D PCA projection)",
-                      xaxis_title=f"PC1 ({ev[0]:.0%} of variance)", yaxis_title=f"PC2 ({ev[1]:.0%} of variance)",
-                      margin=dict(l=10, r=10, t=50, b=10))
-    return fig
+    return finish(fig, title=make_title("k-means clusters of sentence embeddings", "2-D PCA projection"), height=460,
+                  xaxis_title=f"PC1 ({ev[0]:.0%} of variance)", yaxis_title=f"PC2 ({ev[1]:.0%} of variance)")

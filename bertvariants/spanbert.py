@@ -23,6 +23,8 @@ from torch.nn import functional as F
 
 from .common import (IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, apply_replacements, draw_replacement_kinds,
                      sparse_mlm_loss, word_ids_from_tokens)
+from .figures import finish
+from .figures import title as make_title
 
 GEOMETRIC_P = 0.2
 MAX_SPAN = 10
@@ -274,13 +276,14 @@ def length_histogram_figure(lengths: Sequence[int], *, p: float = GEOMETRIC_P, m
     observed = (counts / counts.sum().clamp(min=1)).tolist()
     fig = go.Figure()
     fig.add_trace(go.Bar(x=xs, y=observed, name=f"observed ({len(lengths)} spans, mean "
-                                               f"{lengths.double().mean().item() if len(lengths) else 0:.2f})"))
+                                               f"{lengths.double().mean().item() if len(lengths) else 0:.2f})",
+                         hovertemplate="length %{x}: %{y:.3f}<extra>observed</extra>"))
     fig.add_trace(go.Scatter(x=xs, y=span_length_pmf(p=p, max_span=max_span).tolist(), mode="lines+markers",
-                             name=f"Geo({p}) clipped at {max_span} "
-                                  f"(mean {mean_span_length(p=p, max_span=max_span):.2f})"))
-    fig.update_layout(title="Span lengths in words", xaxis_title="span length (words)", yaxis_title="fraction",
-                      margin=dict(l=10, r=10, t=50, b=10))
-    return fig
+                             name=f"Geo({p:g}) clipped at {max_span} "
+                                  f"(mean {mean_span_length(p=p, max_span=max_span):.2f})",
+                             hovertemplate="length %{x}: %{y:.3f}<extra>geometric law</extra>"))
+    return finish(fig, title=make_title("Span lengths in words", f"observed spans vs the geometric law (p = {p:g})"),
+                  xaxis_title="span length (words)", yaxis_title="fraction")
 
 
 def highlight_spans(tokens: Sequence[str], masking: SpanMasking) -> list[tuple[str, str | None]]:

@@ -36,8 +36,8 @@ REQUIRED = ("task", "model", "split", "metrics", "primary_metric", "timestamp")
 COLUMNS = ("model", "variant", "task", "split", "source", "primary_metric", "score", "ci95_low", "ci95_high",
            "params_millions", "latency_ms", "examples_per_second", "n", "metrics", "timestamp", "citation", "file",
            "higher_is_better")
-TRAINING_COLUMNS = ("run", "model", "recipe", "task", "split", "primary_metric", "score", "higher_is_better", "steps",
-                    "seconds", "device", "timestamp", "file")
+TRAINING_COLUMNS = ("run", "model", "recipe", "task", "split", "corpus", "primary_metric", "score", "higher_is_better",
+                    "steps", "seconds", "device", "timestamp", "file")
 CURVE_COLUMNS = ("run", "model", "file", "step", "seconds", "metric", "value")
 
 
@@ -204,31 +204,37 @@ def _training_records(results_dir: str | os.PathLike) -> list[tuple[Path, dict]]
     return found
 
 
-def _run_labels(keys: list[tuple[str, str, str]]) -> list[str]:
-    """The model name, or ``model · task · split`` where one model has training records on several tasks."""
-    models = [m for m, _, _ in keys]
-    return [m if models.count(m) == 1 else f"{m} · {t} · {s}" for m, t, s in keys]
+def _run_labels(keys: list[tuple[str, str, str, str]]) -> list[str]:
+    """The model name, or ``model · task · split`` (``· corpus`` when it was trained on a named corpus) where one
+    model has several training records (several tasks, or the same recipe on two corpora)."""
+    models = [k[0] for k in keys]
+    return [m if models.count(m) == 1 else " · ".join(x for x in (m, t, s, c) if x) for m, t, s, c in keys]
 
 
 def training_runs(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> pd.DataFrame:
-    """One row per trained model: the newest record per (model, task, split) that has a ``training`` key
-    (the variant lab's ``finish`` writes it). Columns :data:`TRAINING_COLUMNS`; ``run`` is the model name
-    (``model · task · split`` when a model was trained for several tasks); newest first."""
+    """One row per trained model: the newest record per (model, task, split, training corpus) that has a
+    ``training`` key (the variant lab's ``finish`` writes it). Columns :data:`TRAINING_COLUMNS`; ``run`` is the model
+    name (``model · task · split [· corpus]`` when a model has several such records); newest first. The corpus
+    (``details.corpus``, "" when the record names none) keeps a recipe run on another corpus (mlm-dynamic on the
+    2018 sample) from hiding the run it is not comparable with (the 600-step §4.1 pair on the 106-article sample)."""
     rows, seen = [], set()
     for f, r in _training_records(results_dir):
-        key = (str(r["model"]), str(r["task"]), str(r["split"]))
+        details = r.get("details") if isinstance(r.get("details"), dict) else {}
+        corpus = str(details.get("corpus") or "")
+        key = (str(r["model"]), str(r["task"]), str(r["split"]), corpus)
         if key in seen:
             continue
         seen.add(key)
         t = r["training"]
         primary = r["primary_metric"]
         rows.append({"model": key[0], "recipe": str(t.get("recipe") or key[0]), "task": key[1], "split": key[2],
+                     "corpus": corpus,
                      "primary_metric": primary, "score": _num(r["metrics"].get(primary)),
                      "higher_is_better": higher_is_better(key[1], r.get("details")),
                      "steps": _num(t.get("steps")), "seconds": _num(t.get("seconds")),
                      "device": str(t.get("device") or r.get("device") or "?"), "timestamp": str(r["timestamp"]),
                      "file": f.name})
-    for row, label in zip(rows, _run_labels([(x["model"], x["task"], x["split"]) for x in rows])):
+    for row, label in zip(rows, _run_labels([(x["model"], x["task"], x["split"], x["corpus"]) for x in rows])):
         row["run"] = label
     return pd.DataFrame(rows, columns=list(TRAINING_COLUMNS))
 

@@ -42,10 +42,10 @@ class TrainingView:
 
 
 def default_training_runs(runs: pd.DataFrame) -> list[str]:
-    """The newest mlm-dynamic + mlm-static runs scored on one task and split (a model trained for several
-    tasks has several runs), else the two newest runs."""
+    """The newest mlm-dynamic + mlm-static runs scored on one task and split and trained on one corpus (a model
+    trained for several tasks or on several corpora has several runs), else the two newest runs."""
     pair = runs[runs["model"].isin(DEFAULT_TRAINING_RUNS)]
-    for _, g in pair.groupby(["task", "split"], sort=False):  # runs are newest first: so are the groups
+    for _, g in pair.groupby(["task", "split", "corpus"], sort=False):  # runs are newest first: so are the groups
         if set(g["model"]) == set(DEFAULT_TRAINING_RUNS):
             return [g.loc[g["model"] == m, "run"].iloc[0] for m in DEFAULT_TRAINING_RUNS]
     return list(runs["run"])[:2]

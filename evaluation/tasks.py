@@ -39,6 +39,7 @@ class Benchmark:
     paper: str
     labels: tuple[str, ...] = ()  # class names by label index (for mapping a fine-tuned head's id2label)
     probe_split: str | None = None  # split a linear probe trains on (None: cross-validation on the eval split)
+    probe_balanced: bool = False  # weight the probe's classes (a metric that scores both classes, e.g. MCC)
     higher_is_better: bool = True
     notes: str = ""
     aliases: tuple[str, ...] = field(default=())
@@ -75,7 +76,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               notes="an embedding model's probe trains on RTE train (2,490 pairs) and is scored on dev"),
     Benchmark("cola", "CoLA", "glue", "single", ("mcc",), "mcc", loaders.load_cola,
               {"train": "glue/cola/train.tsv", "dev": "glue/cola/dev.tsv"}, "dev", "Warstadt et al. 2019; GLUE",
-              labels=("unacceptable", "acceptable"), probe_split="train"),
+              labels=("unacceptable", "acceptable"), probe_split="train", probe_balanced=True,
+              notes="MCC scores both classes: the probe weights them (70% of CoLA is acceptable)"),
     Benchmark("qnli", "QNLI", "glue", "pair", ("accuracy",), "accuracy", loaders.load_qnli,
               {"dev": "glue/qnli/dev.tsv"}, "dev", "Rajpurkar et al. 2016; GLUE",
               labels=("entailment", "not_entailment"),

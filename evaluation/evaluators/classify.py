@@ -28,15 +28,18 @@ from .common import clip, encode, features
 PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-def _probe_name(n_train: int) -> str:
+def _probe_name(n_train: int, balanced: bool = False) -> str:
     solver = "liblinear" if n_train < 1000 else "lbfgs"
-    return f"StandardScaler + LogisticRegressionCV(Cs={list(PROBE_CS)}, cv=5, log-loss, {solver})"
+    weights = ", class_weight=balanced" if balanced else ""
+    return f"StandardScaler + LogisticRegressionCV(Cs={list(PROBE_CS)}, cv=5, log-loss, {solver}{weights})"
 
 
-def _probe(n_train: int):
+def _probe(n_train: int, balanced: bool = False):
     """The linear probe: standardised features -> L2 logistic regression whose strength C is chosen by 5-fold
     cross-validation (log-loss) on the probe's training data (SentEval-style; a fixed C overfits 1,536 pair features).
-    liblinear below 1,000 examples (fast there), lbfgs above; unshuffled stratified folds: deterministic."""
+    liblinear below 1,000 examples (fast there), lbfgs above; unshuffled stratified folds: deterministic.
+    ``balanced``: classes weighted inversely to their frequency, for a metric that scores both classes (CoLA's
+    MCC: unweighted, the probe of a weak signal collapses to the 70% majority class and scores MCC 0)."""
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -44,6 +47,7 @@ def _probe(n_train: int):
     solver = "liblinear" if n_train < 1000 else "lbfgs"
     return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=list(PROBE_CS), cv=5, max_iter=2000, solver=solver,
                                                                 l1_ratios=(0.0,), scoring="neg_log_loss",
+                                                                class_weight="balanced" if balanced else None,
                                                                 use_legacy_attributes=False))
 
 
@@ -96,10 +100,10 @@ def classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_da
             train = Dataset(train.task, train.split, train.path, [train.examples[i] for i in keep])
             xt = features(h, train, batch_size=batch_size, progress=progress)
             yt = np.array([e.label for e in train.examples])
-            clf = _probe(len(yt)).fit(xt, yt)
+            clf = _probe(len(yt), bench.probe_balanced).fit(xt, yt)
             probs = clf.predict_proba(x)
             details.update(method="linear probe (logistic regression on standardised frozen embeddings, C by 5-fold CV)",
-                           probe=_probe_name(len(yt)),
+                           probe=_probe_name(len(yt), bench.probe_balanced),
                            probe_C=float(np.ravel(clf[-1].C_)[0]),
                            probe_train_split=bench.probe_split, probe_train_size=int(cap),
                            probe_train_sha256=sha256_file(train.path))

@@ -164,7 +164,7 @@ def build(spec, tab) -> None:
     btn = action("Tokenize the video")
     gr.Markdown("**Storyboard** (after tokenizing): one thumbnail per 1.5 s segment, captioned with its visual word "
                 "and time; each word's path down the tree is listed under the joint sequence.")
-    gallery = gr.Gallery(show_label=False, columns=4, height="auto", object_fit="contain", visible=False)
+    gallery = gr.Gallery(show_label=False, columns=4, height=460, object_fit="contain", visible=False)  # 2 rows; scrolls
     joint = gr.HighlightedText(label="[CLS] text [>] visual words [SEP]", combine_adjacent=False, visible=False)
     md = gr.Markdown(visible=False)
     btn.click(tokenize, [sample, caption, depth, branching, seed, upload, features], [gallery, joint, md],

@@ -127,13 +127,14 @@ def _stsb_file(path: Path, n: int) -> Path:
 def test_ctrl_c_leaves_no_partial_result_and_says_so(tmp_path):
     """SIGINT to `python -m evaluation run` in the middle of encoding: exit 130, a one-line notice, no
     result file and no temp file in the output directory."""
-    # 80,000 distinct sentences: ~a minute of encoding even on the fast path (batches are deduplicated and packed
-    # by tokens, so 40,000 rows sharing their second sentences once took under 3 s and finished before the signal)
-    data = _stsb_file(tmp_path / "sts.tsv", 40_000)
+    data = _stsb_file(tmp_path / "sts.tsv", 40_000)  # 80,000 distinct sentences: minutes of encoding
     out = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "evaluation", "run", "--task", "stsb", "--model", "minilm",
                              "--data", str(data), "--output", str(out), "--batch-size", "16"],
-                            cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a test run started in the background (`cmd &` in a script) inherits SIGINT ignored,
+                            # and Python then never raises KeyboardInterrupt: give the child the default handling
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(64), "")), daemon=True)
     reader.start()

@@ -218,3 +218,50 @@ def test_a_share_link_opens_its_tab_and_selecting_a_tab_updates_the_link(app_url
         page.wait_for_function("() => new URL(location.href).searchParams.get('tab') === 'bart'", timeout=WAIT_MS)
     finally:
         page.close()
+
+
+@dataclass(frozen=True)
+class View:
+    """A view beyond a tab's main action: open its sub-tab and accordion, press its button, see its content."""
+
+    key: str
+    subtab: str | None
+    accordion: str | None
+    button: str | None  # None: the view draws itself when its sub-tab opens
+    texts: tuple[str, ...]  # visible text it must show (a regex each)
+
+
+VIEWS: tuple[View, ...] = (
+    View("roberta", "Fill mask", "Compare every fill-mask model here on this sentence (latency, size)",
+         "Compare fill-mask models", (r"roberta-fill-mask", r"latency \(ms, median of 5\)")),
+    View("bart", "Summarization", "Compare every summarizer here on this document (latency, size)",
+         "Compare summarizers", (r"Lead-3 \(extractive\)", r"MiniLM centroid \(extractive\)")),
+    View("interpret", "Saliency", None, None, (r"completeness", r"Integrated gradients")),
+    View("leaderboard", None, "Compare two runs: paired significance test, settings, disagreements", "Compare",
+         (r"95%",)),
+)
+
+
+@needs_chromium
+@pytest.mark.parametrize("view", VIEWS, ids=lambda v: f"{v.key}-{v.button or v.subtab}")
+def test_new_views_in_the_browser(view, app_url, browser, tiny_models):
+    """The compare views, saliency and the two-run comparison render their content in the page (no error line)."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        open_tab(page, app_url, tab(view.key).label, view.subtab)
+        if view.accordion:
+            page.get_by_text(view.accordion, exact=True).click(timeout=30_000)
+        if view.button:
+            page.get_by_role("button", name=view.button, exact=True).filter(visible=True).first.click(timeout=30_000)
+        for pattern in view.texts:
+            expect(page.get_by_text(re.compile(pattern)).filter(visible=True).first).to_be_visible(timeout=WAIT_MS)
+        assert not page.locator(".bv-error").filter(visible=True).count(), page.locator(".bv-error").all_inner_texts()
+        body = page.locator("body").inner_text()
+        assert "Traceback" not in body and not RAW_FLOAT.search(body)
+    finally:
+        page.close()
+    assert not errors, errors

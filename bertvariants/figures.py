@@ -7,8 +7,7 @@ many rows it wraps to on a phone); the width is automatic and margins grow with 
 rest into one grey entry. Long category labels are cut (:func:`short`) with the full text on hover, and hover text
 is wrapped (:func:`wrap_hover`) so a tooltip fits a phone.
 
-The Leaderboard's figures follow the same rules (``evaluation/plot_style.py``); that module lives a layer above
-this one, so the core keeps its own copy of the few constants.
+The Leaderboard's figures (``evaluation/plot_style.py``, a layer above) use these same helpers.
 """
 
 from __future__ import annotations

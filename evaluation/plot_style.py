@@ -3,7 +3,8 @@ that replaces a plot that cannot be drawn, and :func:`safe_figure` (a failing pl
 
 Titles are short and wrapped (:func:`wrap`: ``<br>`` between lines of at most :data:`TITLE_CHARS`), the legend
 sits horizontally under the title and pushes the plot down (never over it), and margins grow with long tick
-labels (``automargin``): :func:`finish` does all of it.
+labels (``automargin``): :func:`finish` does all of it. The title, wrapping and legend-counting helpers are the
+variant tabs' own (:mod:`bertvariants.figures`, a layer below), so both follow one set of rules.
 """
 
 from __future__ import annotations
@@ -14,44 +15,12 @@ from typing import Callable
 
 import plotly.graph_objects as go
 
+from bertvariants.figures import (FONT, SUBTITLE_CHARS, TITLE_CHARS, TITLE_TOP_PX,  # noqa: F401 - one set of
+                                  legend_entries, title, title_px, wrap)  # rules for every figure, re-exported here
+
 log = logging.getLogger(__name__)
 
-TITLE_CHARS = 52  # a 14 px title line this long fits a 390 px phone screen
-SUBTITLE_CHARS = 64  # 11 px
-TITLE_TOP_PX = 12
-FONT = dict(size=12)
 ERROR_COLOR = "#b00020"
-
-
-def wrap(text: str, width: int = TITLE_CHARS) -> str:
-    """``text`` as lines of at most ``width`` characters joined by ``<br>`` (Plotly's line break)."""
-    return "<br>".join(textwrap.wrap(str(text), width=width, break_long_words=True, break_on_hyphens=False)) or ""
-
-
-def title(text: str, subtitle: str = "") -> dict:
-    """A layout ``title``: the wrapped ``text``, then a smaller wrapped ``subtitle``, at the top of the figure
-    (:func:`finish` places the legend under it and the plot under both)."""
-    body = wrap(text)
-    if subtitle:
-        body += "<br><span style='font-size:11px'>" + wrap(subtitle, SUBTITLE_CHARS) + "</span>"
-    return dict(text=body, x=0.0, xanchor="left", xref="container", yref="container", yanchor="top",
-                pad=dict(l=10), font=dict(size=14))
-
-
-def title_px(text: str) -> int:
-    """Pixels a :func:`title` text takes: 20 per title line, 15 per subtitle line, plus the top gap."""
-    main, _, sub = str(text).partition("<span")
-    return TITLE_TOP_PX + 20 * (main.count("<br>") + (0 if sub else 1)) + (15 * (sub.count("<br>") + 1) if sub else 0)
-
-
-def legend_entries(fig: go.Figure) -> list[str]:
-    """The names the figure's legend lists (one per legend group; traces hidden from the legend left out)."""
-    seen: dict[str, None] = {}
-    for t in fig.data:
-        if t.showlegend is False or not t.name:
-            continue
-        seen.setdefault(t.legendgroup or t.name, None)
-    return list(seen)
 
 
 def error_figure(message: str) -> go.Figure:

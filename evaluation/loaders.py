@@ -311,6 +311,44 @@ def load_mtsamples(path, *, split="test", positive: str = MTSAMPLES_POSITIVE, te
     return Dataset("mtsamples", split, path, out, meta={"positive": positive})
 
 
+def load_mtsamples_notes(path, *, split="test", positive: str = MTSAMPLES_POSITIVE) -> Dataset:
+    """Every note of one MTSamples file as one split (``mtsamples-subset``: the 3,700 training notes, or the
+    322-note subset they are disjoint from, kept whole as the test set)."""
+    ds = load_mtsamples(path, split="all", positive=positive)
+    return Dataset("mtsamples-subset", split, ds.path, ds.examples, meta=ds.meta)
+
+
+def load_terms(path, *, split="all", per_category: int | None = 500, seed: int = 0) -> Dataset:
+    """Categorised terms (``term<TAB>category`` with a header naming them; more columns are ignored), sampled
+    evenly: ``per_category`` terms of each category (all of a smaller one), drawn with ``seed``, so that the
+    same-category nearest-neighbour rate is not dominated by the largest category. Example: text = term,
+    label = category."""
+    import random
+
+    path = _open_checked(path)
+    rows = read_tsv(path)
+    if not rows:
+        raise ValueError(f"{path.name} is empty")
+    header = [h.strip().lower() for h in rows[0]]
+    ti, ci = (_col(header, c, path=path) for c in ("term", "category"))
+    by_cat: dict[str, list[str]] = {}
+    seen = set()
+    for r in rows[1:]:
+        if len(r) > max(ti, ci) and r[ti].strip() and r[ti].strip().lower() not in seen:
+            seen.add(r[ti].strip().lower())
+            by_cat.setdefault(r[ci].strip(), []).append(r[ti].strip())
+    if len(by_cat) < 2:
+        raise ValueError(f"{path.name}: needs terms of at least 2 categories, found {len(by_cat)}")
+    rng = random.Random(seed)
+    out = []
+    for cat in sorted(by_cat):
+        terms = by_cat[cat]
+        pick = terms if per_category is None or len(terms) <= per_category else rng.sample(terms, per_category)
+        out += [Example(id=f"{cat}:{t}", text=t, label=cat) for t in pick]
+    return Dataset("bioterms", split, path, out, meta={"categories": {c: len(v) for c, v in sorted(by_cat.items())},
+                                                      "per_category": per_category, "seed": seed})
+
+
 def load_corpus(path, *, task: str = "wikipedia", split: str = "heldout", heldout_docs: int | None = None) -> Dataset:
     """A pretraining corpus (JSONL with a ``text`` field, or .txt with blank-line-separated documents), read by
     the recipes' own reader (``bertvariants.corpus.read_corpus``) so documents are counted identically.

@@ -21,7 +21,7 @@ from bertvariants.paths import shared_data_dir
 from . import loaders
 from .metrics import pretraining as P
 
-FORMATS = ("single", "pair", "sts", "qa", "summarization", "long-note", "mlm", "rtd", "span")
+FORMATS = ("single", "pair", "sts", "qa", "summarization", "long-note", "term-map", "mlm", "rtd", "span")
 BLOCK_FORMATS = ("mlm", "rtd", "span")  # held-out pretraining: scored on corpus blocks, options = HeldoutConfig
 
 
@@ -105,6 +105,19 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               labels=("other", "Surgery"), probe_split="train",
               notes="long notes, chunked and aggregated with P = (P_max + P_mean·n/c)/(1 + n/c), c = 2; "
                     "fixed stratified 50/50 train/test split of the notes"),
+    Benchmark("mtsamples-subset", "MTSamples Surgery vs other: 3,700 training notes → the 322-note subset", "clinical",
+              "long-note", ("auroc", "auprc", "rp80"), "auroc", loaders.load_mtsamples_notes,
+              {"train": "clinical/mtsamples_train.csv", "test": "clinical/mtsamples_subset.csv"}, "test",
+              "Huang et al. 2019 (ClinicalBERT metrics and chunk aggregation); mtsamples.com",
+              labels=("other", "Surgery"), probe_split="train",
+              notes="test = all 322 notes of the subset (mostly Urology and Surgery); a probe or fine-tune learns from "
+                    "the 3,700 disjoint notes over 40 specialties; chunks aggregated with c = 2 as in mtsamples"),
+    Benchmark("bioterms", "Biomedical term map: same-category nearest neighbours", "clinical", "term-map",
+              ("nn_rate_tsne", "nn_rate_embedding", "chance_rate"), "nn_rate_tsne", loaders.load_terms,
+              {"all": "clinical/biomedical_terms.tsv"}, "all",
+              "Huang et al. 2019 §3.3 / Fig. 2 (clinical term embeddings clustered by category, t-SNE)",
+              notes="500 terms per category (Disease, Chemical), seed 0; embeddings mean-pooled, t-SNE perplexity 30 "
+                    "(cosine, seed 0); a term scores 1 when its nearest other term shares its category"),
     Benchmark("biosses", "BIOSSES-style similarity", "clinical", "sts", ("spearman", "pearson"), "spearman", _sim,
               {"test": "clinical/biosses.tsv"}, "test", "Soğancıoğlu et al. 2017",
               notes="format: sentence1, sentence2, score (or annotator columns); no BIOSSES data ships here"),

@@ -329,26 +329,29 @@ def test_tang_augmentation_rates():
         augment_sentence([], generator=gen)
 
 
-def write_clinical(root: Path) -> Path:
+def write_clinical(root: Path, name: str = "mtsamples_subset.csv", offset: int = 0) -> Path:
     """A tiny MTSamples-format CSV (index, description, medical_specialty, sample_name, transcription, keywords)."""
     rows = ["index,description,medical_specialty,sample_name,transcription,keywords"]
-    for i in range(12):
+    for i in range(offset, offset + 12):
         surgery = i % 2 == 0
         body = ("PROCEDURE: incision , the patient was prepped and draped , sutures closed the wound . " * 9 if surgery
                 else "HISTORY: the patient reports urinary frequency , urine culture was negative , follow up . " * 9)
         rows.append(f'{i},note {i},{"Surgery" if surgery else "Urology"},s{i},"{body}",k')
-    path = root / "clinical" / "mtsamples_subset.csv"
+    path = root / "clinical" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
 def test_clinical_tiny_run_scores_notes_with_chunk_aggregation(data_dir, tiny_base, tmp_path, monkeypatch):
-    write_clinical(data_dir)
+    write_clinical(data_dir)  # the test notes
+    write_clinical(data_dir, "mtsamples_train.csv", offset=100)  # the disjoint training notes
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "models"))
     rep = run_recipe("clinical", {"data": str(data_dir), "base_model": str(tiny_base), "log_every": 1, "steps": 6,
                                   "batch_size": 8, "max_length": 40, "lr": 1e-3}, progress=False)
-    rec = check_result(rep, "mtsamples")
+    rec = check_result(rep, "mtsamples-subset")
+    assert rec["n"] == 12  # every note of the subset is a test note
+    assert "mtsamples_train.csv" in json.loads(rep.result_path.read_text())["training"]["data"]["notes"]
     assert rec["details"]["aggregation"].startswith("P = (P_max + P_mean*n/c)")
     assert rec["details"]["chunk_tokens"] == 40  # the harness chunks as training did
     assert rec["details"]["chunks"] > rec["n"]  # notes longer than one chunk

@@ -5,8 +5,10 @@ as ClinicalBERT does for readmission — each note is cut into chunks (:func:`be
 every chunk is trained with its note's label, and at test time the chunk probabilities are combined with
 eq. 4, P = (P_max + P_mean·n/c) / (1 + n/c), c = 2 (:func:`aggregate_chunk_scores`, used by the harness).
 
-The train/test notes are the evaluation harness's fixed stratified 50/50 split of the ``mtsamples`` task, so
-the score (AUROC, AUPRC, RP80 from ``evaluation.runner``) is on notes never trained on. Chunks are
+Notes: the harness task ``benchmark`` decides them — ``mtsamples-subset`` (default): train on the 3,700
+MTSamples notes over 40 specialties, test on the whole 322-note subset they are disjoint from; ``mtsamples``: the
+subset's fixed stratified 50/50 split. Either way the score (AUROC, AUPRC, RP80 from ``evaluation.runner``) is on
+notes never trained on, and the harness's frozen-MiniLM probe of the same task learns from the same notes. Chunks are
 ``max_length`` tokens; the saved tokenizer's ``model_max_length`` is set to the same value so that the
 harness and the tab chunk exactly as training did. Output: ``models/clinical``.
 """
@@ -29,12 +31,13 @@ LABELS = ("other", "Surgery")  # the harness's mtsamples labels (1 = Surgery)
 
 @dataclass(frozen=True)
 class ClinicalConfig(TrainConfig):
-    steps: int = 150
-    batch_size: int = 16
+    steps: int = 600  # ≈ 1 epoch of the 3,700 notes' ≈ 19k chunks at batch 32
+    batch_size: int = 32
     lr: float = 5e-4  # LoRA's rate (full fine-tuning, lora_rank=0, used 5e-5)
     lora_rank: int = 16  # the shipped classifier: a LoRA adapter + head (bertvariants.train.lora)
     max_length: int = 128  # tokens per chunk (with [CLS]/[SEP])
     freeze_word_embeddings: bool = True
+    benchmark: str = "mtsamples-subset"  # or "mtsamples" (the 322-note subset's 50/50 split)
 
 
 def chunk_dataset(tokenizer, notes, *, max_tokens: int) -> tuple[list[str], list[int]]:
@@ -52,14 +55,18 @@ def chunk_dataset(tokenizer, notes, *, max_tokens: int) -> tuple[list[str], list
 def run(cfg: ClinicalConfig, *, progress: bool = True) -> RunReport:
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-    from evaluation.loaders import load_mtsamples
+    from evaluation import tasks
 
-    path = data_file(cfg, "clinical/mtsamples_subset.csv", what="MTSamples CSV")
+    bench = tasks.benchmark(cfg.benchmark)
+    if bench.format != "long-note":
+        raise ValueError(f"benchmark must be an MTSamples long-note task (mtsamples-subset, mtsamples), got {cfg.benchmark!r}")
+    path = data_file(cfg, bench.files["train"], what="MTSamples training notes (CSV)")
+    test_path = data_file(cfg, bench.files["test"], what="MTSamples test notes (CSV)")
     seed_everything(cfg.seed)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
     tokenizer.model_max_length = cfg.max_length
-    train = load_mtsamples(path, split="train")
+    train = tasks.load(bench, "train", path)
     texts, labels = chunk_dataset(tokenizer, train.examples, max_tokens=cfg.max_length)
     model = BertForSequenceClassification.from_pretrained(
         base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
@@ -74,12 +81,12 @@ def run(cfg: ClinicalConfig, *, progress: bool = True) -> RunReport:
     out = output_dir(cfg, NAME)
     save_model(setup.model, tokenizer, out, cfg, name=NAME, kind=KIND,
                config={"num_labels": 2, "id2label": dict(enumerate(LABELS)), "label2id": {l: i for i, l in enumerate(LABELS)}})
-    scored = harness("mtsamples", out, data=path, split="test", limit=cfg.eval_limit)
+    scored = harness(bench.key, out, data=test_path, split="test", limit=cfg.eval_limit)
     positives = sum(labels)
     return finish(recipe=NAME, name=NAME, title="MTSamples Surgery-vs-other long-note classifier (MiniLM)", cfg=cfg,
                   fit=result, out=out, result=scored, variant="ClinicalBERT",
                   paper="Huang et al. 2019 (ClinicalBERT) §3.4 chunked notes, eq. 4 aggregation with c = 2",
-                  data={"notes": f"{path} (harness split 'train': {len(train)} notes)",
+                  data={"notes": f"{path} (harness task {bench.key}, split 'train': {len(train)} notes)",
                         "chunks": f"{len(texts)} chunks of ≤ {cfg.max_length} tokens, {positives} from Surgery notes",
-                        "evaluation": "harness split 'test' (the other half of the notes)"},
+                        "evaluation": f"{test_path} (harness task {bench.key}, split 'test': notes never trained on)"},
                   notes="Labels: 0 = other, 1 = Surgery. Score a note with `bertvariants.clinical_bert.score_note`.")

@@ -27,6 +27,7 @@ from evaluation.metrics.pretraining import (BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_D
                                             masked_lm_scores)
 
 from ..common import make_generator, mask_tokens, sparse_mlm_loss, tokenizer_masking_kwargs
+from ..paths import portable_path
 from .config import TrainConfig, base_model_path, output_dir
 from .data import CORPORA, WIKIPEDIA, block_batches, data_file, wikipedia_blocks
 from .loop import Setup, fit, seed_everything
@@ -49,6 +50,11 @@ class MLMConfig(TrainConfig):
     eval_blocks: int = EVAL_BLOCKS
     mlm_probability: float = 0.15
     freeze_word_embeddings: bool = True  # the tied decoder keeps MiniLM's token geometry; halves optimizer work
+    # a smaller masked LM (ELECTRA §3.2's generator): keep only these encoder layers of MiniLM, e.g. [1, 3, 5]
+    layers: tuple[int, ...] = ()
+    # start from a trained compact masked LM (e.g. bertvariants/assets/models/mlm-dynamic): its LoRA adapter (of the
+    # kept layers) and its MLM head initialise this run's (same lora_rank)
+    init: str | None = None
 
 
 def static_masks(blocks: torch.Tensor, *, seed: int, **mask_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,6 +83,59 @@ def mlm_loss_fn(model, batch):
     return {"loss": sparse_mlm_loss(hidden, batch["labels"], model.cls)}
 
 
+def keep_layers(model, layers: tuple[int, ...]) -> None:
+    """Keep only ``layers`` of the encoder, in order (DistilBERT §3's initialisation, used for ELECTRA's smaller
+    generator); the compact form rebuilds the same cut at load (``shipped.py``'s ``minilm-layers`` base)."""
+    from torch import nn
+
+    encoder = model.bert.encoder
+    if not layers or len(set(layers)) != len(layers) or min(layers) < 0 or max(layers) >= len(encoder.layer):
+        raise ValueError(f"layers must be distinct indices of the {len(encoder.layer)} encoder layers, got {list(layers)}")
+    encoder.layer = nn.ModuleList(encoder.layer[i] for i in layers)
+    model.config.num_hidden_layers = len(layers)
+
+
+def warm_start(peft_model, init: str, *, layers: tuple[int, ...] = ()) -> dict:
+    """Copy a compact masked LM's LoRA adapter and MLM head into ``peft_model`` (a LoRA-wrapped BertForMaskedLM).
+
+    With ``layers``, the adapter of source layer ``layers[j]`` goes to layer j and the others are dropped.
+    Returns counts of what was copied; a rank mismatch or a tensor that fits nowhere is an error."""
+    import re
+    from pathlib import Path
+
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from ..shipped import ADAPTER_FILES, HEAD_FILE, ShippedSpec, is_shipped, load_head
+
+    src = Path(init)
+    if not is_shipped(src):
+        raise ValueError(f"init={init}: not a compact masked-LM checkpoint (no shipped.json)")
+    spec = ShippedSpec.read(src)
+    if spec.kind != KIND or spec.layers:
+        raise ValueError(f"init={init}: need a full-depth {KIND} checkpoint, got {spec.kind} with layers {spec.layers}")
+    adapter = load_file(str(src / ADAPTER_FILES[1]))
+    position = {old: new for new, old in enumerate(layers)} if layers else None
+    mapped = {}
+    for key, value in adapter.items():
+        m = re.search(r"\.layer\.(\d+)\.", key)
+        if m and position is not None:
+            if int(m.group(1)) not in position:
+                continue
+            key = key[:m.start()] + f".layer.{position[int(m.group(1))]}." + key[m.end():]
+        mapped[key] = value.float()
+    own = {k: v for k, v in peft_model.state_dict().items() if "lora_" in k}
+    rank = next(v.shape[0] for k, v in own.items() if "lora_A" in k)
+    theirs = next(v.shape[0] for k, v in mapped.items() if "lora_A" in k)
+    if rank != theirs:
+        raise ValueError(f"init={init} has LoRA rank {theirs}; this run's lora_rank is {rank}")
+    result = set_peft_model_state_dict(peft_model, mapped)
+    if result.unexpected_keys:
+        raise ValueError(f"init={init}: adapter tensors that fit nowhere: {sorted(result.unexpected_keys)[:3]}")
+    load_head(peft_model.base_model.model, src / HEAD_FILE)
+    return {"adapter_tensors": len(mapped), "from": portable_path(src)}
+
+
 def heldout_docs(cfg: MLMConfig) -> int:
     """The documents held out of the training corpus: ``cfg.heldout_docs``, else the harness split's default."""
     return cfg.heldout_docs or HELDOUT_DOCS_BY_SPLIT[CORPORA[cfg.corpus][1]]
@@ -93,7 +152,10 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
         raise ValueError(f"masking must be one of {', '.join(MASKINGS)}, got {masking!r}")
     if cfg.corpus not in CORPORA:
         raise ValueError(f"corpus must be one of {', '.join(CORPORA)}, got {cfg.corpus!r}")
-    name = f"mlm-{masking}"
+    layers = tuple(cfg.layers)
+    name = f"mlm-{masking}" + (f"-{len(layers)}L" if layers else "")
+    if cfg.init and not cfg.lora_rank:
+        raise ValueError("init= starts from a LoRA adapter: set lora_rank to the checkpoint's rank")
     seed_everything(cfg.seed)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -103,19 +165,27 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
     if cfg.train_blocks:
         train = train[: cfg.train_blocks]
     model = BertForMaskedLM.from_pretrained(base)  # new MLM head, decoder tied to the word embeddings
+    if layers:
+        keep_layers(model, layers)
     if cfg.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     # the untrained head on exactly the harness's blocks and masks (wikipedia_blocks and the harness cut the
     # corpus with the same corpus_blocks; the harness keeps the first eval_blocks, then --limit)
-    before = masked_lm_scores(model, tokenizer, heldout[: cfg.eval_blocks][: cfg.eval_limit], seed=MASK_SEED).mean_loss()
+    before = None if cfg.init else masked_lm_scores(model, tokenizer, heldout[: cfg.eval_blocks][: cfg.eval_limit],
+                                                    seed=MASK_SEED).mean_loss()
     if cfg.lora_rank:  # after the "before" score: LoRA starts at B = 0, i.e. the same function
         model = with_lora(model, KIND, rank=cfg.lora_rank)
+    started = warm_start(model, cfg.init, layers=layers) if cfg.init else None
+    if started:  # "before" = where this run starts: the warm-started model
+        before = masked_lm_scores(model.base_model.model, tokenizer, heldout[: cfg.eval_blocks][: cfg.eval_limit],
+                                  seed=MASK_SEED).mean_loss()
     kw = dict(tokenizer_masking_kwargs(tokenizer), mlm_probability=cfg.mlm_probability)
     setup = Setup(model=model, loss_fn=mlm_loss_fn,
                   batches=masked_batches(train, masking=masking, batch_size=cfg.batch_size, seed=cfg.seed, **kw))
     result = fit(setup, cfg, desc=name, progress=progress)
     out = output_dir(cfg, name)
-    save_model(setup.model, tokenizer, out, cfg, name=name, kind=KIND)
+    save_model(setup.model, tokenizer, out, cfg, name=name, kind=KIND, base="minilm-layers" if layers else "minilm",
+               layers=layers)
     epochs = result.steps * cfg.batch_size / len(train)
     split = CORPORA[cfg.corpus][1]
     options = {**heldout_options(cfg), "heldout_docs": held}
@@ -133,17 +203,21 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
               "details": {**scored["details"], "masking": masking, "corpus": cfg.corpus}}
     data = {"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
             "heldout": f"last {held} documents, {own['n']} blocks, mask seed {MASK_SEED} (evaluation harness)"}
+    if layers:
+        data["layers"] = f"MiniLM's encoder layers {list(layers)} of 6 (ELECTRA §3.2: a generator smaller than the discriminator)"
+    if started:
+        data["init"] = f"LoRA adapter and MLM head of {started['from']} ({started['adapter_tensors']} adapter tensors)"
     notes = f"{masking} masking; {epochs:.2f} epochs over the training blocks."
     for rec in extra:
         m = rec["metrics"]
         notes += (f" On the held-out slice of the training corpus (`--split {rec['split']}`, the last {held} "
                   f"documents): loss {m['heldout_mlm_loss']:.3f}, perplexity {m['heldout_perplexity']:.1f}, "
                   f"top-1 {m['heldout_mlm_accuracy']:.1f}%.")
-    report = finish(recipe=name, name=name, title=f"MiniLM + MLM head, {masking} masking", cfg=cfg, fit=result,
-                    out=out, result=scored, variant="RoBERTa", data=data, notes=notes,
+    report = finish(recipe=name, name=name, title=f"MiniLM{f' ({len(layers)} of 6 layers)' if layers else ''} + MLM head, {masking} masking",
+                    cfg=cfg, fit=result, out=out, result=scored, variant="ELECTRA" if layers else "RoBERTa", data=data, notes=notes,
                     paper="Liu et al. 2019 (RoBERTa) §4.1 static vs dynamic masking; Devlin et al. 2019 §3.1 masked LM")
     record = json.loads((out / "result.json").read_text(encoding="utf-8"))
     for rec in extra:  # the second held-out measure: its own row, same model and training block
-        write_result({**rec, "model": name, "variant": "RoBERTa", "model_path": record["model_path"],
+        write_result({**rec, "model": name, "variant": "ELECTRA" if layers else "RoBERTa", "model_path": record["model_path"],
                       "model_revision": record["model_revision"], "training": record["training"]}, results_dir())
     return report

@@ -4,7 +4,6 @@ medical term embeddings (public API `clinical_terms`)."""
 from __future__ import annotations
 
 import gradio as gr
-import numpy as np
 import pandas as pd
 
 from .. import clinical_bert as cb
@@ -104,13 +103,13 @@ def term_map(extra: str, perplexity: float):
     emb = encode(m.model, m.tokenizer, [t.term for t in terms]).numpy()
     tmap = cb.tsne_terms(emb, terms, perplexity=perplexity, seed=0)
     fig = cb.tsne_figure(tmap)
-    # how well do categories separate? share of terms whose nearest neighbour (cosine) shares their category
-    sims = emb @ emb.T
-    np.fill_diagonal(sims, -np.inf)
-    nn = sims.argmax(1)
-    agree = float(np.mean([terms[i].category == terms[j].category for i, j in enumerate(nn)]))
-    md = (f"{len(terms)} terms embedded by {m.label} (mean pooling). **{agree:.0%}** of terms have a nearest "
-          "neighbour (cosine, in the full embedding space) from the same category.")
+    # how well do categories separate? share of terms whose nearest other term shares their category
+    cats = [t.category for t in terms]
+    in_emb = float(cb.same_category_neighbours(emb, cats, metric="cosine").mean())
+    in_map = float(cb.same_category_neighbours(tmap.coords, cats).mean())
+    md = (f"{len(terms)} terms embedded by {m.label} (mean pooling). Same-category nearest neighbour: "
+          f"**{in_emb:.0%}** in the full embedding space (cosine), **{in_map:.0%}** on the map; "
+          f"{cb.chance_neighbour_rate(cats):.0%} by chance.")
     return fig, md
 
 

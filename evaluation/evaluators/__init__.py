@@ -10,7 +10,8 @@ from __future__ import annotations
 from .classify import classification, long_notes, sts
 from .generate import qa, summarization
 from .heldout import held_out_mlm, held_out_rtd, held_out_span
+from .terms import term_map
 
 EVALUATORS = {"single": classification, "pair": classification, "sts": sts, "qa": qa,
-              "summarization": summarization, "long-note": long_notes,
+              "summarization": summarization, "long-note": long_notes, "term-map": term_map,
               "mlm": held_out_mlm, "rtd": held_out_rtd, "span": held_out_span}

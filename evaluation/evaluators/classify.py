@@ -187,7 +187,10 @@ def long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) -> 
         chunk_p = torch.softmax(logits, -1).numpy()[:, mapping.index(1)]
         details["method"] = "fine-tuned classifier on each chunk"
     else:
-        train = _load_train(bench, train_data or ds.path)
+        # a task whose probe split is another part of the evaluated file (mtsamples' 50/50 split) reads the same
+        # file; one with its own training file (mtsamples-subset) reads that, never the test notes
+        same_file = bench.files.get(bench.probe_split) == bench.files.get(ds.split)
+        train = _load_train(bench, train_data or (ds.path if same_file else None))
         t_texts, t_owner = chunks_of(train)
         yt = np.array([e.label for e in train.examples])[t_owner]
         xt = encode(h, t_texts, batch_size=batch_size, progress=progress)

@@ -1,0 +1,66 @@
+"""The masked-LM recipe's smaller generator (``layers=``) and warm start (``init=``) from the shipped masked LM."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bertvariants.shipped import SHIPPED_DIR, build_shipped_model
+from bertvariants.train.lora import with_lora
+from bertvariants.train.mlm import keep_layers, warm_start
+
+SHIPPED_MLM = SHIPPED_DIR / "mlm-dynamic"
+
+
+def fresh(layers=()):
+    from transformers import BertForMaskedLM
+
+    from bertvariants.models import packaged_model_path
+
+    model = BertForMaskedLM.from_pretrained(str(packaged_model_path()))
+    if layers:
+        keep_layers(model, layers)
+    return with_lora(model, "masked-lm", rank=64).eval()
+
+
+@pytest.fixture(scope="module")
+def ids():
+    return torch.randint(1000, 20000, (2, 12), generator=torch.Generator().manual_seed(0))
+
+
+def test_full_depth_warm_start_is_the_shipped_model(ids):
+    model = fresh()
+    warm_start(model, str(SHIPPED_MLM))
+    shipped = build_shipped_model(SHIPPED_MLM)[0].eval()
+    with torch.no_grad():
+        got = model.base_model.model(input_ids=ids).logits
+        want = shipped(input_ids=ids).logits
+    assert torch.allclose(got, want, atol=2e-3)  # fp16 storage, merged vs unmerged adapter
+
+
+def test_kept_layers_take_their_own_adapters():
+    model = fresh((0, 1, 5))
+    assert len(model.base_model.model.bert.encoder.layer) == 3 == model.base_model.model.config.num_hidden_layers
+    warm_start(model, str(SHIPPED_MLM), layers=(0, 1, 5))
+    from safetensors.torch import load_file
+
+    stored = load_file(str(SHIPPED_MLM / "adapter_model.safetensors"))
+    got = model.base_model.model.bert.encoder.layer[2].attention.self.query.lora_A.default.weight
+    want = stored["base_model.model.bert.encoder.layer.5.attention.self.query.lora_A.weight"].float()
+    assert torch.equal(got.detach(), want)  # layer 5's adapter sits on the third kept layer
+
+
+def test_bad_layers_and_ranks_are_refused(tmp_path):
+    from transformers import BertForMaskedLM
+
+    from bertvariants.models import packaged_model_path
+
+    with pytest.raises(ValueError, match="distinct indices"):
+        keep_layers(BertForMaskedLM.from_pretrained(str(packaged_model_path())), (0, 0, 6))
+    from transformers import BertForMaskedLM as M
+
+    small = with_lora(M.from_pretrained(str(packaged_model_path())), "masked-lm", rank=8)
+    with pytest.raises(ValueError, match="LoRA rank 64"):
+        warm_start(small, str(SHIPPED_MLM))
+    with pytest.raises(ValueError, match="no shipped.json"):
+        warm_start(small, str(tmp_path))

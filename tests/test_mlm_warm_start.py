@@ -64,3 +64,21 @@ def test_bad_layers_and_ranks_are_refused(tmp_path):
         warm_start(small, str(SHIPPED_MLM))
     with pytest.raises(ValueError, match="no shipped.json"):
         warm_start(small, str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["mlm-dynamic", "electra-discriminator"])
+def test_compact_encoder_exports_as_plain_bert(name, tmp_path, monkeypatch, ids):
+    """--base-model <compact dir>: the exported BertModel computes the compact model's own hidden states."""
+    from transformers import BertModel
+
+    from bertvariants.train.config import TrainConfig, base_model_path
+
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))
+    path = base_model_path(TrainConfig(base_model=str(SHIPPED_DIR / name)))
+    assert path.startswith(str(tmp_path)) and base_model_path(TrainConfig(base_model=str(SHIPPED_DIR / name))) == path
+    model, _ = build_shipped_model(SHIPPED_DIR / name)
+    encoder = (getattr(model, "electra", None) or model.base_model).eval()
+    with torch.no_grad():
+        want = encoder(input_ids=ids).last_hidden_state
+        got = BertModel.from_pretrained(path).eval()(input_ids=ids).last_hidden_state
+    assert torch.allclose(got, want, atol=1e-5)

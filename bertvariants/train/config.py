@@ -32,6 +32,10 @@ class TrainConfig:
         resume: continue from the training state the last run of this recipe and output saved (parameters,
             optimizer, schedule, random states, data position; :mod:`bertvariants.train.resume`).
         checkpoint_minutes: minutes between training-state saves.
+        base_model: a full checkpoint directory, or a compact one this project trained (e.g. a masked LM or the
+            ELECTRA discriminator): its encoder is exported once as a plain BERT (:func:`encoder_from_compact`).
+        run_name: the model name of the result row and model card (default: the recipe's), e.g. to keep a
+            comparison's runs apart on the Leaderboard.
     """
 
     steps: int = 300
@@ -55,6 +59,7 @@ class TrainConfig:
     # made it most of a step's time (python -m bertvariants.train bench); Cramming (Geiping & Goldstein 2023, §4.3)
     # drops dropout from BERT training for the same reason. Hidden-state dropout is kept.
     attention_dropout: float | None = 0.0
+    run_name: str | None = None  # result rows' model name (default: the recipe's name)
     resume: bool = False  # continue from <output>.train-state.pt (train/resume.py) instead of step 0
     checkpoint_minutes: float = 5.0  # save the training state this often (0: only at an early stop and the end)
 
@@ -77,12 +82,52 @@ def config_from_args(cls, overrides: dict[str, Any]):
 
 
 def base_model_path(cfg: TrainConfig) -> str:
-    """``--base-model`` or the packaged all-MiniLM-L6-v2 every recipe starts from."""
+    """``--base-model`` or the packaged all-MiniLM-L6-v2 every recipe starts from; a compact checkpoint is first
+    exported to a plain BERT encoder (:func:`encoder_from_compact`)."""
     if cfg.base_model:
-        return cfg.base_model
+        from ..shipped import is_shipped
+
+        return str(encoder_from_compact(Path(cfg.base_model))) if is_shipped(Path(cfg.base_model)) else cfg.base_model
     from ..models import packaged_model_path
 
     return str(packaged_model_path())
+
+
+def encoder_from_compact(src: Path) -> Path:
+    """The encoder of a compact checkpoint (``shipped.json``: a LoRA-trained masked LM, ELECTRA discriminator, …)
+    as a plain ``BertModel`` checkpoint, so that any recipe can fine-tune it (``--base-model``): the adapter is
+    merged, ELECTRA's encoder modules map one to one onto BERT's, and the pooler — which a masked LM or a
+    discriminator does not have — is the packaged MiniLM's, the same for every source (a fair start for a
+    comparison). Saved once under ``<models_dir>/.encoders/<name>-<sha>`` (keyed by the source's hashes)."""
+    import hashlib
+    import json
+
+    from transformers import AutoTokenizer, BertModel
+
+    from ..io import atomic_directory
+    from ..models import packaged_model_path
+    from ..registry import load_manifest
+    from ..shipped import ShippedSpec, build_shipped_model
+
+    spec = ShippedSpec.read(src)
+    key = hashlib.sha256(json.dumps(spec.files, sort_keys=True).encode()).hexdigest()[:12]
+    dst = load_manifest().models_dir / ".encoders" / f"{spec.name}-{key}"
+    if (dst / "config.json").is_file():
+        return dst
+    model, _ = build_shipped_model(src)
+    encoder = getattr(model, "electra", None) or model.base_model
+    bert = BertModel.from_pretrained(str(packaged_model_path()))
+    if len(bert.encoder.layer) != len(encoder.encoder.layer):
+        raise ValueError(f"{src}: a {len(encoder.encoder.layer)}-layer encoder; --base-model needs the full 6 layers")
+    result = bert.load_state_dict(encoder.state_dict(), strict=False)
+    if result.unexpected_keys or any(not k.startswith("pooler.") for k in result.missing_keys):
+        raise ValueError(f"{src}: its encoder does not map onto BERT's (unexpected {result.unexpected_keys[:3]}, "
+                         f"missing {result.missing_keys[:3]})")
+    with atomic_directory(dst) as tmp:
+        bert.save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(packaged_model_path())).save_pretrained(str(tmp))
+        (Path(tmp) / "SOURCE.json").write_text(json.dumps({"source": str(src), "files": spec.files}, indent=2))
+    return dst
 
 
 def output_dir(cfg: TrainConfig, name: str) -> Path:

@@ -173,6 +173,7 @@ def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, 
 
     write_curve(out / "loss_curve.csv", fit.curve)
     metrics = {k: float(v) for k, v in result["metrics"].items() if v is not None}
+    name = cfg.run_name or name
     record = {**result, "model": name, "variant": variant or result.get("variant", ""),
               "model_path": portable_path(out), "model_revision": result.get("model_revision", "trained"),
               "training": training_record(recipe=recipe, cfg=cfg, fit=fit, out=out, data=data)}

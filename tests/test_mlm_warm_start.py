@@ -78,7 +78,18 @@ def test_compact_encoder_exports_as_plain_bert(name, tmp_path, monkeypatch, ids)
     assert path.startswith(str(tmp_path)) and base_model_path(TrainConfig(base_model=str(SHIPPED_DIR / name))) == path
     model, _ = build_shipped_model(SHIPPED_DIR / name)
     encoder = (getattr(model, "electra", None) or model.base_model).eval()
+    exported = BertModel.from_pretrained(path).eval()
     with torch.no_grad():
         want = encoder(input_ids=ids).last_hidden_state
-        got = BertModel.from_pretrained(path).eval()(input_ids=ids).last_hidden_state
+        got = exported(input_ids=ids).last_hidden_state
     assert torch.allclose(got, want, atol=1e-5)
+    # the pooler is the packaged MiniLM's (neither a masked LM nor a discriminator has one)
+    from bertvariants.models import packaged_model_path
+
+    assert torch.equal(exported.pooler.dense.weight, BertModel.from_pretrained(str(packaged_model_path())).pooler.dense.weight)
+    # a full (saved) pretraining checkpoint exports the same way
+    full = tmp_path / "full"
+    model.save_pretrained(str(full))
+    again = BertModel.from_pretrained(base_model_path(TrainConfig(base_model=str(full)))).eval()
+    with torch.no_grad():
+        assert torch.allclose(again(input_ids=ids).last_hidden_state, want, atol=1e-5)

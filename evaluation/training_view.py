@@ -24,6 +24,12 @@ from .training_plots import heldout_verdict, masking_explanation, training_curve
 
 TRAINING_X = ("step", "seconds")
 DEFAULT_TRAINING_RUNS = ("mlm-dynamic", "mlm-static")  # issue #6: RoBERTa's static vs dynamic masking
+# the papers' claims the variant lab measures at equal compute: label -> the two models (result rows' names)
+COMPARISONS = {
+    "Static vs dynamic masking (RoBERTa §4.1)": DEFAULT_TRAINING_RUNS,
+    "RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)": ("sst2-from-rtd", "sst2-from-mlm"),
+    "Span vs token masking, then SQuAD (SpanBERT §5)": ("squad-from-span", "squad-from-mlm"),
+}
 MAX_TRAINING_RUNS = 12
 NO_TRAINING_RUNS = ("No training runs in the results yet: each variant-lab recipe adds one, e.g. "
                     "`python -m bertvariants.train mlm-dynamic` and `python -m bertvariants.train mlm-static`.")
@@ -39,16 +45,28 @@ class TrainingView:
     chosen: list[str]  # the runs shown, in the order picked
     metrics: list[str]  # the curves the chosen runs log (the curve choices)
     metric: str  # the curve shown
+    comparisons: list[str] = ()  # the COMPARISONS whose runs exist (labels)
+
+
+def pair_runs(runs: pd.DataFrame, models: tuple[str, ...]) -> list[str] | None:
+    """The newest runs of ``models`` scored on one task and split and trained on one corpus (a model trained for
+    several tasks or on several corpora has several runs); None when they have no such runs."""
+    pair = runs[runs["model"].isin(models)]
+    for _, g in pair.groupby(["task", "split", "corpus"], sort=False):  # runs are newest first: so are the groups
+        if set(g["model"]) == set(models):
+            return [g.loc[g["model"] == m, "run"].iloc[0] for m in models]
+    return None
 
 
 def default_training_runs(runs: pd.DataFrame) -> list[str]:
-    """The newest mlm-dynamic + mlm-static runs scored on one task and split and trained on one corpus (a model
-    trained for several tasks or on several corpora has several runs), else the two newest runs."""
-    pair = runs[runs["model"].isin(DEFAULT_TRAINING_RUNS)]
-    for _, g in pair.groupby(["task", "split", "corpus"], sort=False):  # runs are newest first: so are the groups
-        if set(g["model"]) == set(DEFAULT_TRAINING_RUNS):
-            return [g.loc[g["model"] == m, "run"].iloc[0] for m in DEFAULT_TRAINING_RUNS]
-    return list(runs["run"])[:2]
+    """The newest mlm-dynamic + mlm-static pair (:func:`pair_runs`), else the two newest runs."""
+    return pair_runs(runs, DEFAULT_TRAINING_RUNS) or list(runs["run"])[:2]
+
+
+def comparisons(runs: pd.DataFrame) -> dict[str, list[str]]:
+    """The :data:`COMPARISONS` whose two runs are in the results: label -> runs."""
+    found = {label: pair_runs(runs, models) for label, models in COMPARISONS.items()}
+    return {label: r for label, r in found.items() if r}
 
 
 def with_record_facts(chosen: pd.DataFrame, directory: str | os.PathLike) -> pd.DataFrame:
@@ -61,13 +79,18 @@ def with_record_facts(chosen: pd.DataFrame, directory: str | os.PathLike) -> pd.
         details = r.get("details") if isinstance(r.get("details"), dict) else {}
         data = (r.get("training") or {}).get("data") if isinstance(r.get("training"), dict) else None
         ci = r.get("ci95") if isinstance(r.get("ci95"), dict) else {}
+        config = (r.get("training") or {}).get("config") if isinstance(r.get("training"), dict) else None
+        config = config if isinstance(config, dict) else {}
         facts.append({"masking": details.get("masking"), "epochs": (r.get("metrics") or {}).get("epochs"),
                       "train_data": data.get("train_blocks") if isinstance(data, dict) else None,
-                      "ci95_low": ci.get("low"), "ci95_high": ci.get("high")})
+                      "ci95_low": ci.get("low"), "ci95_high": ci.get("high"),
+                      "base_model": config.get("base_model"), "model_path": r.get("model_path"),
+                      "settings": {k: config.get(k) for k in FINETUNE_SETTINGS}})
     return pd.concat([chosen.reset_index(drop=True), pd.DataFrame(facts)], axis=1)
 
 
-def summary(names: list[str], chosen: pd.DataFrame, curves: pd.DataFrame) -> str:
+def summary(names: list[str], chosen: pd.DataFrame, curves: pd.DataFrame,
+            directory: str | os.PathLike | None = None) -> str:
     """The line under the controls: which run wins on which held-out measure and by how much (never across
     measures), then the static-vs-dynamic explanation when such a pair is shown."""
     if len(names) < 2:
@@ -76,8 +99,57 @@ def summary(names: list[str], chosen: pd.DataFrame, curves: pd.DataFrame) -> str
         text = "**Which wins:** " + heldout_verdict(chosen).text
     except ValueError as exc:
         text = f"**No comparison:** {exc}."
-    explained = masking_explanation(chosen, curves)
+    explained = masking_explanation(chosen, curves) or start_explanation(chosen, directory)
     return text + (f"\n\n{explained}" if explained else "")
+
+
+FINETUNE_SETTINGS = ("steps", "batch_size", "lr", "lora_rank", "max_length", "seed")
+
+
+def start_explanation(chosen: pd.DataFrame, directory: str | os.PathLike | None = None) -> str | None:
+    """For fine-tuned runs of one task that start from different pretrained encoders (``--base-model``) with the
+    same fine-tuning settings: the sentence saying that only the start differs, and how each start was
+    pretrained (the pretraining run's steps and wall time, read from its own record). None otherwise."""
+    if "base_model" not in chosen.columns:
+        return None
+    for (_task, _split), g in chosen.groupby(["task", "split"], sort=False):
+        g = g[g["base_model"].notna()]
+        if len(g) < 2 or len(set(g["base_model"])) < 2:
+            continue
+        a, b = g.iloc[0], g.iloc[1]
+        differ = [k for k in FINETUNE_SETTINGS if a["settings"].get(k) != b["settings"].get(k)]
+        if differ:
+            return (f"**Not an equal fine-tune:** {a['run']} and {b['run']} differ in {', '.join(differ)} as well as "
+                    "their start, so the difference is not the pretraining's alone.")
+        st = a["settings"]
+        starts = "; ".join(f"{r['run']} from `{r['base_model']}`{_pretraining(r['base_model'], directory)}"
+                           for r in (a, b))
+        return (f"**Equal fine-tuning:** both fine-tuned with the same settings ({_count(st.get('steps'))} steps × "
+                f"{_count(st.get('batch_size'))}, lr {_count(st.get('lr'))}, LoRA rank {_count(st.get('lora_rank'))}, "
+                f"seed {_count(st.get('seed'))}); only the pretrained start differs: {starts}.")
+    return None
+
+
+def _pretraining(base: str, directory) -> str:
+    """", pretrained N steps × B in S s" from the record of the run that saved ``base`` (or "")."""
+    where = Path(directory) if directory is not None else results_dir()
+    base = str(base).rstrip("/")
+    for f, r in results._training_records(where):
+        path = str(r.get("model_path") or "").rstrip("/")
+        if path and (base == path or base.startswith(path + "/")):
+            t = r.get("training") or {}
+            c = t.get("config") or {}
+            return (f" (pretrained {_count(t.get('steps'))} steps × {_count(c.get('batch_size'))} blocks of "
+                    f"{_count(c.get('max_length'))} tokens in {_count(round(float(t.get('seconds') or 0)))} s, "
+                    f"run {r.get('model')})")
+    return ""
+
+
+def _count(value) -> str:
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return "?"
 
 
 def training_view(selected, metric: str | None, x: str, smooth: float, *, keep_going: bool = False,
@@ -90,7 +162,7 @@ def training_view(selected, metric: str | None, x: str, smooth: float, *, keep_g
     where = Path(directory) if directory is not None else results_dir()
     runs = results.training_runs(where)
     if runs.empty:
-        return TrainingView(error_figure("No training runs yet"), NO_TRAINING_RUNS, [], [], ["loss"], "loss")
+        return TrainingView(error_figure("No training runs yet"), NO_TRAINING_RUNS, [], [], ["loss"], "loss", [])
     names = list(dict.fromkeys(split_list(selected))) or default_training_runs(runs)
     known = list(runs["run"])
     unknown = [n for n in names if n not in known]
@@ -113,5 +185,6 @@ def training_view(selected, metric: str | None, x: str, smooth: float, *, keep_g
         metric = "loss" if "loss" in logged else logged[0]
     colors = colors or palette.color_map(results.leaderboard(where))  # the board's map: one colour per model
     fig = safe_figure(training_curves_figure, curves, metric=metric, x=x, smooth=smooth, runs=chosen, colors=colors)
-    return TrainingView(fig, summary(names, chosen, curves), known, names, logged, metric)
+    return TrainingView(fig, summary(names, chosen, curves, where), known, names, logged, metric,
+                        list(comparisons(runs)))
 

@@ -348,3 +348,41 @@ def test_training_endpoint_is_public_and_wired(tmp_path, monkeypatch):
     assert fn.fn is lb.leaderboard_training
     assert [type(c).__name__ for c in fn.inputs] == ["Dropdown", "Dropdown", "Radio", "Slider"]
     assert json.dumps(fn.inputs[0].choices) == "[]" and fn.inputs[1].value == "loss"
+
+
+# ------------------------------------------------------------------ a paper's claim: equal fine-tunes from two starts
+def _finetune(model, base, score, ci, ts, **config):
+    rec = _record(model, task="sst2", primary="accuracy", score=score, ts=ts, higher=True,
+                  ci95={"low": ci[0], "high": ci[1]})
+    rec["training"]["config"] = {"steps": 400, "batch_size": 32, "lr": 5e-4, "lora_rank": 16, "max_length": 128,
+                                 "seed": 42, "base_model": base, **config}
+    return rec
+
+
+def _pretrain(model, path, steps, seconds):
+    rec = _record(model, model_path=path, ts="2026-11-25T13:00:00+00:00")
+    rec["training"].update(steps=steps, seconds=seconds, config={"batch_size": 16, "max_length": 128})
+    return rec
+
+
+def test_rtd_vs_mlm_comparison_says_only_the_start_differs(tmp_path):
+    from evaluation import training_view as tv
+
+    _write(tmp_path, _pretrain("cmp-rtd", "models/cmp-rtd", 400, 610.4), _pretrain("cmp-mlm", "models/cmp-mlm", 400, 420.0),
+           _finetune("sst2-from-rtd", "models/cmp-rtd/discriminator", 86.2, (84.0, 88.3), "2026-11-25T15:00:00+00:00"),
+           _finetune("sst2-from-mlm", "models/cmp-mlm", 84.9, (82.6, 87.2), "2026-11-25T15:05:00+00:00"))
+    runs = results.training_runs(tmp_path)
+    found = tv.comparisons(runs)
+    assert list(found) == ["RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)"]  # only pairs present are offered
+    view = _quiet(tv.training_view, found["RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)"], None, "step", 0,
+                  directory=tmp_path)
+    assert "sst2-from-rtd" in view.summary.split("**Which wins:**")[1].split(";")[0]  # the higher accuracy wins
+    assert "overlap" in view.summary  # 84.0–88.3 vs 82.6–87.2: not a clear difference, and it says so
+    assert "**Equal fine-tuning:**" in view.summary and "400 steps × 32" in view.summary
+    assert "pretrained 400 steps × 16 blocks of 128 tokens in 610 s, run cmp-rtd" in view.summary
+    assert "in 420 s, run cmp-mlm" in view.summary
+    # a fine-tune with other settings is called out, not credited to the pretraining
+    _write(tmp_path, _finetune("sst2-from-mlm", "models/cmp-mlm", 84.9, (82.6, 87.2), "2026-11-25T16:00:00+00:00",
+                               steps=800))
+    again = _quiet(tv.training_view, ["sst2-from-rtd", "sst2-from-mlm"], None, "step", 0, directory=tmp_path)
+    assert "**Not an equal fine-tune:**" in again.summary and "steps" in again.summary

@@ -21,6 +21,7 @@ from evaluation import dashboard, palette
 from evaluation import leaderboard as lb
 from evaluation import training_view as tv
 
+from ..paths import results_dir
 from .common import number, safe, text
 from .guard import root_blocks
 
@@ -210,6 +211,26 @@ def training_render(runs, metric, x, smooth):
     return training_view(runs, metric, x, smooth, keep_going=True)
 
 
+@safe
+def comparison_choices():
+    """The Comparison menu: the papers' claims whose two runs are in the results."""
+    from evaluation import results
+
+    return gr.update(choices=list(tv.comparisons(results.training_runs(results_dir()))), value=None)
+
+
+@safe
+def pick_comparison(label, metric, x, smooth):
+    """Show one of :data:`evaluation.training_view.COMPARISONS`: its two runs, which wins on their held-out measure,
+    and why (equal compute, what differs)."""
+    from evaluation import results
+
+    found = tv.comparisons(results.training_runs(results_dir()))
+    if label not in found:
+        raise ValueError(f"no such comparison in the results: {str(label)[:80]!r}")
+    return training_view(found[label], metric, x, smooth, keep_going=True)
+
+
 def from_query(request: gr.Request):
     """Filters from the URL's query parameters (a shareable link); unknown values are ignored."""
     return lb.filters_from_query(dict(request.query_params) if request is not None else {})
@@ -238,6 +259,8 @@ def compare_section():
 def training_section():
     """The training view's components: (inputs [runs, curve, x, smoothing], outputs [plot, summary, runs, curve])."""
     with gr.Accordion("Training runs: the variant lab's curves (python -m bertvariants.train)", open=True):
+        comparison = gr.Dropdown([], value=None, label="A paper's claim, measured here at equal compute "
+                                 "(or pick runs below)", min_width=240)
         with gr.Row():
             runs = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, label="Runs", scale=3,
                                min_width=240)
@@ -246,7 +269,7 @@ def training_section():
             smooth = gr.Slider(0, 0.99, value=0, step=0.01, label="Smoothing (EMA weight)", min_width=160)
         summary = gr.Markdown()
         plot = gr.Plot(label="Training curves", show_label=False)
-    return [runs, metric, x, smooth], [plot, summary, runs, metric]
+    return [runs, metric, x, smooth, comparison], [plot, summary, runs, metric]
 
 
 def build(spec, tab) -> None:
@@ -286,6 +309,7 @@ def build(spec, tab) -> None:
         drill_table = gr.Dataframe(max_chars=80, **TABLE)
     two_runs, compare_btn, compare_out, significance_api = compare_section()
     train_in, train_out = training_section()
+    train_in, comparison = train_in[:4], train_in[4]
     shown = [search, tasks, variants, sources, min_params, max_params]
     filters = [*shown, columns, sort_by, ascending]
     everything = [table, csv_file, bar_plot, scatter, radar, run, variants, *two_runs[:2]]
@@ -301,6 +325,8 @@ def build(spec, tab) -> None:
     compare_btn.click(leaderboard_compare, two_runs, compare_out, api_name="leaderboard_compare")
     significance_api.click(leaderboard_significance, two_runs, compare_out[1], api_name="leaderboard_significance")
     tab.select(training_render, train_in, train_out, api_visibility="private")
+    tab.select(comparison_choices, None, comparison, api_visibility="private")
+    comparison.input(pick_comparison, [comparison, *train_in[1:]], train_out, api_visibility="private")
     train_in[0].input(training_render, train_in, train_out, api_visibility="private")
     gr.on([train_in[1].input, train_in[2].input, train_in[3].release], leaderboard_training, train_in, train_out,
           api_name="leaderboard_training")

@@ -32,6 +32,10 @@ MAX_CHUNKS = 128
 C_DEFAULT = 2.0
 TERMS_PATH = Path(__file__).resolve().parent / "assets" / "medical_terms.tsv"
 TERM_CATEGORIES = ("drugs", "anatomy", "diseases", "procedures")
+# 100 Disease + 100 Chemical terms of the BC5CDR / NCBI-disease corpora (the harness's bioterms task uses 500 + 500)
+BIOMEDICAL_TERMS_PATH = TERMS_PATH.parent / "biomedical_terms.tsv"
+TERM_SETS = {"project terms (80, 4 categories)": TERMS_PATH,
+             "BC5CDR / NCBI-disease terms (200: Disease, Chemical)": BIOMEDICAL_TERMS_PATH}
 
 
 # --------------------------------------------------------------------------------------------

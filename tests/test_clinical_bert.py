@@ -140,3 +140,14 @@ def test_ui_term_map(monkeypatch, tiny_checkpoint):
     assert "instruments" in {tr.name for tr in fig.data} and "82 terms" in md
     with pytest.raises(gr.Error, match="term, category"):
         ui.term_map("no comma here", 10)
+    bio = [k for k in cb.TERM_SETS if "BC5CDR" in k][0]
+    fig, md = ui.term_map("", 10, bio)
+    assert {tr.name for tr in fig.data} == {"Disease", "Chemical"} and "200 terms" in md and "by chance" in md
+    with pytest.raises(gr.Error, match="Term set must be one of"):
+        ui.term_map("", 10, "all of PubMed")
+
+
+def test_shipped_biomedical_terms_are_an_even_sample():
+    terms = cb.load_terms(cb.BIOMEDICAL_TERMS_PATH)
+    assert len(terms) == 200 and sum(t.category == "Disease" for t in terms) == 100
+    assert len({t.term.lower() for t in terms}) == 200

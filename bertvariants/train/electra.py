@@ -218,13 +218,26 @@ def run(cfg: ElectraConfig, *, progress: bool = True) -> RunReport:
                   data={"corpus": str(corpus), "train_blocks": f"{len(train)} × {cfg.max_length} tokens",
                         "heldout": f"last {cfg.heldout_docs} documents, {scored['n']} blocks, "
                                    f"mask seed {scored['details']['heldout']['mask_seed']} (evaluation harness)"},
-                  notes=(f"`generator/`: the frozen masked LM {portable_path(frozen_generator_dir(cfg))} (full MiniLM "
-                         "width: larger than §3.2's ¼–½, kept fixed); `discriminator/`: ElectraForPreTraining "
+                  notes=(f"`generator/`: the frozen masked LM {portable_path(frozen_generator_dir(cfg))} "
+                         f"({generator_size(frozen_generator_dir(cfg))}, kept fixed); `discriminator/`: ElectraForPreTraining "
                          f"initialised from MiniLM{' + LoRA r=' + str(cfg.lora_rank) if cfg.lora_rank else ''}. "
                          f"Loss = {cfg.disc_weight:g}·L_Disc." if cfg.generator else
                          f"`generator/`: ElectraForMaskedLM, width ×{cfg.generator_multiplier}; `discriminator/`: "
                          f"ElectraForPreTraining initialised from MiniLM. Shared embedding parameters: {sharing:,}. "
                          f"Loss = L_MLM + {cfg.disc_weight:g}·L_Disc."))
+
+
+def generator_size(path) -> str:
+    """How big a frozen generator is next to the 6-layer discriminator (§3.2 finds ¼–½ of its size best)."""
+    from pathlib import Path
+
+    from ..shipped import ShippedSpec, is_shipped
+
+    layers = len(ShippedSpec.read(Path(path)).layers) if is_shipped(Path(path)) else 0
+    if layers:
+        return (f"{layers} of MiniLM's 6 layers at full width: {layers / 6:.2g} of the discriminator's transformer "
+                "layers and FLOPs, inside §3.2's ¼–½")
+    return "full MiniLM size: larger than §3.2's ¼–½"
 
 
 def frozen_setup(cfg: ElectraConfig, base: str, tokenizer, specials) -> FrozenGeneratorRTD:

@@ -213,7 +213,7 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
         notes += (f" On the held-out slice of the training corpus (`--split {rec['split']}`, the last {held} "
                   f"documents): loss {m['heldout_mlm_loss']:.3f}, perplexity {m['heldout_perplexity']:.1f}, "
                   f"top-1 {m['heldout_mlm_accuracy']:.1f}%.")
-    report = finish(recipe=name, name=name, title=f"MiniLM{f' ({len(layers)} of 6 layers)' if layers else ''} + MLM head, {masking} masking",
+    report = finish(recipe=f"mlm-{masking}", name=name, title=f"MiniLM{f' ({len(layers)} of 6 layers)' if layers else ''} + MLM head, {masking} masking",
                     cfg=cfg, fit=result, out=out, result=scored, variant="ELECTRA" if layers else "RoBERTa", data=data, notes=notes,
                     paper="Liu et al. 2019 (RoBERTa) §4.1 static vs dynamic masking; Devlin et al. 2019 §3.1 masked LM")
     record = json.loads((out / "result.json").read_text(encoding="utf-8"))

@@ -103,8 +103,11 @@ def model_card(*, title: str, recipe: str, paper: str, cfg: TrainConfig, fit: Fi
     data_rows = data_lines(data)
     headline = harness_line(result) + "\n\n" if result and "score" in result else ""
     base_sha = "" if cfg.base_model else f" (model.safetensors sha256 {packaged_sha256()})"
-    overrides = " ".join((f"--{f.name.replace('_', '-')} {getattr(cfg, f.name)}" if f.name in CLI_FLAGS
-                          else f"--set {f.name}={getattr(cfg, f.name)}") for f in fields(cfg)
+    def shown(v):  # as the CLI parses it back (YAML): a tuple as a flow list without spaces
+        return "[" + ",".join(map(str, v)) + "]" if isinstance(v, (tuple, list)) else v
+
+    overrides = " ".join((f"--{f.name.replace('_', '-')} {shown(getattr(cfg, f.name))}" if f.name in CLI_FLAGS
+                          else f"--set {f.name}={shown(getattr(cfg, f.name))}") for f in fields(cfg)
                          if getattr(cfg, f.name) != f.default and f.name not in ("output", "data", "base_model"))
     stopped = f" (stopped early; schedule planned for {fit.planned_steps})" if fit.planned_steps > fit.steps else ""
     autocast = " autocast, fp32 weights" if fit.precision == "bf16" else ""

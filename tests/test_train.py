@@ -557,3 +557,39 @@ def test_large_corpus_never_holds_a_heldout_document_of_the_sample():
     titles = {json.loads(line)["title"] for p in sorted((root / "enwiki2018").glob("*.jsonl.gz"))
               for line in gz.open(p, "rt", encoding="utf-8") if line.strip()}
     assert len(titles) > 30000 and not held & titles
+
+
+def test_glue_recipe_fine_tunes_a_pair_task_and_weights_cola(data_dir, tiny_base, tmp_path):
+    """glue: RTE pairs go in as [CLS] A [SEP] B [SEP] and the row is the harness's rte dev result; CoLA's loss is
+    class-weighted by default (its MCC scores both classes)."""
+    from bertvariants.train.glue import weighted_loss
+
+    rte = data_dir / "glue" / "rte"
+    rte.mkdir(parents=True, exist_ok=True)
+    rows = ["index\tsentence1\tsentence2\tlabel"]
+    for i in range(24):
+        same = i % 2 == 0
+        rows.append(f"{i}\tA dog runs in the park {i}.\t{'A dog runs.' if same else 'A cat sleeps at home.'}\t"
+                    f"{'entailment' if same else 'not_entailment'}")
+    for name in ("train.tsv", "dev.tsv"):
+        (rte / name).write_text("\n".join(rows) + "\n")
+    rep = run_recipe("glue", tiny(data_dir, tiny_base, tmp_path / "glue-rte", steps=6, batch_size=8, lr=1e-3),
+                     progress=False)
+    rec = check_result(rep, "rte")
+    assert rec["model"] == "glue-rte" and rec["n"] == 24
+    assert "24 examples" in rec["training"]["data"]["train"] and rec["training"]["data"]["loss"] == "cross-entropy"
+    # the weighted loss is the class-weighted mean cross-entropy
+    import torch
+
+    batch = {"input_ids": torch.zeros(2, 3, dtype=torch.long), "attention_mask": torch.ones(2, 3, dtype=torch.long),
+             "labels": torch.tensor([0, 1])}
+
+    class Fixed(torch.nn.Module):
+        def forward(self, **kw):
+            return type("O", (), {"logits": torch.tensor([[2.0, 0.0], [0.0, 1.0]])})()
+
+    got = weighted_loss(torch.tensor([3.0, 1.0]))(Fixed(), batch)["loss"]
+    ce = torch.nn.functional.cross_entropy(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]), reduction="none")
+    assert torch.isclose(got, (3 * ce[0] + 1 * ce[1]) / 4)
+    with pytest.raises(ValueError, match="task must be one of"):
+        run_recipe("glue", {"task": "qnli", "data": str(data_dir)}, progress=False)

@@ -177,6 +177,13 @@ def test_ui_handlers_end_to_end(tiny_checkpoint, electra_disc_dir, monkeypatch, 
     monkeypatch.setenv("BERTVARIANTS_MODEL_ELECTRA_DISCRIMINATOR", str(electra_disc_dir))
     md, hl, edited, table = ui.replace_and_detect("The chef cooked the meal in the kitchen 🙂 東京.", 1, 0.4)
     assert "positions masked" in md and edited and len(table) >= len(hl)
+    assert "§3.2" in md  # the generator's size next to the discriminator's
+    from types import SimpleNamespace as NS
+
+    half = ui.generator_size(NS(config=NS(hidden_size=384, num_hidden_layers=3)), NS(config=NS(hidden_size=384, num_hidden_layers=6)))
+    assert "3 of the discriminator's 6 layers" in half and "×0.5" in half
+    assert "×0.25" in ui.generator_size(NS(config=NS(hidden_size=64, num_hidden_layers=12)),
+                                        NS(config=NS(hidden_size=256, num_hidden_layers=12)))
     assert all(isinstance(score, float) and -1 <= score <= 1 for _, score in hl)
     md2, hl2, table2 = ui.detect(edited)
     assert "Flagged" in md2 and len(hl2) >= 1

@@ -95,8 +95,19 @@ def replace_and_detect(sentence: str, seed, mask_rate):
         md = ""
     md += (f"{n_masked} positions masked; the generator changed **{n_repl}** of them (a sample equal to the original "
           f"counts as original); the discriminator flags {caught}/{n_repl} of the replaced tokens at P > 0.5.\n\n"
-          f"Generator: {gen.label} · discriminator: {disc.label}")
+          f"Generator: {gen.label} · discriminator: {disc.label} · {generator_size(gen.model, disc.model)}")
     return md, _highlight(verdicts, specials), electra.to_text(verdicts, disc.tokenizer), _table(verdicts)
+
+
+def generator_size(gen, disc) -> str:
+    """How the generator's size compares with the discriminator's (§3.2: ¼–½ of its width works best)."""
+    g, d = gen.config, disc.config
+    if g.hidden_size < d.hidden_size:
+        return (f"generator width {g.hidden_size} = ×{g.hidden_size / d.hidden_size:.2g} the discriminator's "
+                f"{d.hidden_size} (§3.2: ¼–½ works best)")
+    return (f"generator {g.num_hidden_layers} of the discriminator's {d.num_hidden_layers} layers at its width "
+            f"{d.hidden_size}: ×{g.num_hidden_layers / d.num_hidden_layers:.2g} its transformer compute "
+            "(§3.2 sizes generators at ¼–½ of the discriminator)")
 
 
 @safe

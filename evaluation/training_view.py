@@ -69,6 +69,25 @@ def comparisons(runs: pd.DataFrame) -> dict[str, list[str]]:
     return {label: r for label, r in found.items() if r}
 
 
+def claim_verdict(label: str, directory: str | os.PathLike | None = None) -> str | None:
+    """The held-out verdict of one :data:`COMPARISONS` preset, computed from the records (the sentence the training
+    view shows for it, with both runs' 95% intervals), or None while either run is missing."""
+    if label not in COMPARISONS:
+        raise ValueError(f"unknown comparison {label!r}; known: {', '.join(COMPARISONS)}")
+    where = Path(directory) if directory is not None else results_dir()
+    runs = results.training_runs(where)
+    if runs.empty:
+        return None
+    pair = pair_runs(runs, COMPARISONS[label])
+    if not pair:
+        return None
+    chosen = with_record_facts(runs.set_index("run").loc[pair].reset_index(), where)
+    try:
+        return heldout_verdict(chosen).text
+    except ValueError:
+        return None
+
+
 def with_record_facts(chosen: pd.DataFrame, directory: str | os.PathLike) -> pd.DataFrame:
     """``chosen`` (rows of ``results.training_runs``) plus what the masking explanation reads from each record:
     ``masking`` (``details.masking``), ``epochs`` (``metrics.epochs``), ``train_data``

@@ -208,6 +208,36 @@ def test_ui_qa_handler(tiny_checkpoint, monkeypatch):
         ui.qa("", "ctx", 0, 128)
 
 
+def test_served_start_reads_the_served_models_record(tmp_path, monkeypatch, tiny_checkpoint):
+    import json
+
+    from bertvariants import registry
+    from bertvariants.ui import spanbert as ui
+
+    ckpt = tiny_checkpoint("question-answering")
+    monkeypatch.setenv("BERTVARIANTS_MODEL_SPANBERT_QA", str(ckpt))
+    assert ui.served_start() == ""  # an explicit local checkpoint: no project record to read
+    folder = tmp_path / "squad"
+    folder.mkdir()
+    for f in ckpt.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "result.json").write_text(json.dumps({
+        "model": "squad-from-span", "task": "squad_v1", "split": "dev", "primary_metric": "f1", "score": 61.234,
+        "training": {"steps": 300, "config": {"base_model": "models/cmp-span"}}}))
+    monkeypatch.delenv("BERTVARIANTS_MODEL_SPANBERT_QA")
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))  # a trained squad overrides the shipped one
+    registry.default_manifest.cache_clear()  # the manifest reads the models directory once
+    try:
+        text = ui.served_start()
+        (folder / "result.json").write_text("{broken")
+        broken = ui.served_start()
+    finally:
+        registry.default_manifest.cache_clear()
+    assert "`squad-from-span`" in text and "300 SQuAD steps fine-tuned from models/cmp-span" in text
+    assert "F1 **61.23**" in text
+    assert broken == ""  # an unreadable record hides the line, never breaks the tab
+
+
 def test_span_mask_batch_feeds_sbo():
     rng = make_generator(4)
     wid = [[None] + list(range(30)) + [None] * 4, [None] + [w // 2 for w in range(32)] + [None] * 2]

@@ -386,3 +386,20 @@ def test_rtd_vs_mlm_comparison_says_only_the_start_differs(tmp_path):
                                steps=800))
     again = _quiet(tv.training_view, ["sst2-from-rtd", "sst2-from-mlm"], None, "step", 0, directory=tmp_path)
     assert "**Not an equal fine-tune:**" in again.summary and "steps" in again.summary
+
+
+def test_claim_verdict_is_the_views_sentence_or_none(tmp_path):
+    from evaluation import training_view as tv
+
+    label = "RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)"
+    assert tv.claim_verdict(label, tmp_path) is None  # no runs yet
+    _write(tmp_path, _finetune("sst2-from-rtd", "models/cmp-rtd/discriminator", 86.2, (84.0, 88.3),
+                               "2026-11-25T15:00:00+00:00"))
+    assert tv.claim_verdict(label, tmp_path) is None  # one run of the pair
+    _write(tmp_path, _finetune("sst2-from-mlm", "models/cmp-mlm", 88.9, (87.0, 90.6), "2026-11-25T15:05:00+00:00"))
+    text = tv.claim_verdict(label, tmp_path)
+    assert text.startswith("sst2-from-mlm") or "sst2-from-mlm" in text.split(";")[0]  # the higher accuracy wins
+    assert "do not overlap" not in text and "overlap" in text  # 84.0–88.3 vs 87.0–90.6
+    assert tv.claim_verdict("Span vs token masking, then SQuAD (SpanBERT §5)", tmp_path) is None
+    with pytest.raises(ValueError, match="unknown comparison"):
+        tv.claim_verdict("no such claim", tmp_path)

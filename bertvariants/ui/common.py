@@ -185,6 +185,22 @@ def serving_markdown(tab_key: str) -> str:
     return "Serving now:\n" + "\n".join(f"- {describe(t.key)}" for t in tasks)
 
 
+def claim_markdown(label: str, claim: str) -> str:
+    """A paper's claim as the variant lab measured it here: the held-out verdict of the Leaderboard's training-view
+    preset ``label`` (computed from the records in results/), or "" while its runs are missing."""
+    from evaluation.training_view import claim_verdict
+
+    try:
+        verdict = claim_verdict(label)
+    except (OSError, ValueError, KeyError) as exc:  # unreadable records must not break the tab
+        log.warning("claim %r: %s", label, exc)
+        return ""
+    if verdict is None:
+        return ""
+    return (f"**{claim}, measured here** (same start, pretraining steps and data, then the same fine-tuning; "
+            f"Leaderboard → Training runs → \"{label}\"): {verdict}.")
+
+
 def header(spec: TabSpec) -> None:
     """The tab's explanation: what changed versus BERT, the paper, and which model serves it."""
     gr.Markdown(f"### {spec.label}\n{spec.summary}\n\n_Paper: [{spec.paper}]({spec.url})_")

@@ -8,7 +8,7 @@ import torch
 
 from .. import electra
 from ..models import get_model, packaged_tokenizer
-from .common import action, number, rounded, safe, text
+from .common import action, claim_markdown, number, rounded, safe, text
 
 GENERATOR_TASK = "electra-generator"
 DISCRIMINATOR_TASK = "electra-discriminator"
@@ -131,6 +131,8 @@ def build(spec, tab) -> None:
     gr.Markdown("§2: mask 15% → the generator samples a token for each masked position → the discriminator "
                 "predicts for every token whether it was replaced. Loss = MLM(generator) + λ·BCE(discriminator), "
                 f"λ = {electra.DISC_WEIGHT:g}. Colour = the discriminator's P(replaced).")
+    gr.Markdown(claim_markdown("RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)",
+                               "ELECTRA's claim (§3.3: replaced-token detection learns more per step than MLM)"))
     with gr.Tab("Data path (no weights)"):
         dp_sentence = gr.Textbox(label="Sentence", value="The chef cooked the meal in the kitchen and served it.")
         with gr.Row():

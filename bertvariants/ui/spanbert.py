@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+
 import gradio as gr
 import pandas as pd
 
 from .. import spanbert as sp
 from ..common import make_generator
-from ..models import get_model, packaged_tokenizer
+from ..models import get_model, ModelUnavailable, packaged_tokenizer, resolve
 from ..qa import answer_questions, highlight_answer
-from .common import action, number, safe, text
+from .common import action, claim_markdown, number, safe, text
 
+log = logging.getLogger("bertvariants.ui")
 TASK = "spanbert-qa"
 MAX_CHARS = 5000
 MAX_CONTEXT_CHARS = 50_000  # long contexts are fine: the sliding window handles them
@@ -19,6 +24,28 @@ EXAMPLE = ("SpanBERT was released in 2019 by researchers at the University of Wa
            "It masks random contiguous spans of complete words instead of individual tokens, and it trains a "
            "span-boundary objective that predicts every token of a masked span from the two tokens at its "
            "boundary. On SQuAD 1.1 and 2.0 it improved over a tuned BERT baseline by several points of F1.")
+
+
+def served_start() -> str:
+    """Which pretrained start the QA model serving here was fine-tuned from, read from its record (a project
+    model's ``result.json``), so the span/MLM claim above sits beside what is actually served; "" otherwise."""
+    try:
+        res = resolve(TASK)
+    except ModelUnavailable:
+        return ""
+    record = Path(res.location) / "result.json"
+    if res.source not in ("shipped", "trained") or not record.is_file():
+        return ""
+    try:
+        rec = json.loads(record.read_text(encoding="utf-8"))
+        training = rec.get("training") or {}
+        base = (training.get("config") or {}).get("base_model") or "the packaged all-MiniLM-L6-v2 (no span pretraining)"
+        return (f"This slot serves `{rec['model']}`: {training.get('steps', '?')} SQuAD steps fine-tuned from {base}; "
+                f"{rec['task']} {rec['split']} {rec['primary_metric'].upper()} **{float(rec['score']):.2f}** "
+                f"(harness).")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("spanbert-qa record %s: %s", record, exc)
+        return ""
 
 
 @safe
@@ -101,6 +128,10 @@ def build(spec, tab) -> None:
         s_plot = gr.Plot(visible=False)
         s_btn.click(spans, [passage, seed, p, max_span], [s_md, s_hl, s_plot], api_name="spanbert_spans")
     with gr.Tab("Question answering"):
+        gr.Markdown(" ".join(filter(None, (
+            claim_markdown("Span vs token masking, then SQuAD (SpanBERT §5)",
+                           "SpanBERT's claim (§5: span masking + SBO pretraining helps extractive QA)"),
+            served_start()))))
         question = gr.Textbox(label="Question", value="Who released SpanBERT?")
         context = gr.Textbox(label="Context", lines=6, value=EXAMPLE)
         with gr.Row():

@@ -30,7 +30,7 @@ Nothing here imports gradio, loads a model or touches the network at import time
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .cache import CACHE, ModelCache, cached, packaged_tokenizer
@@ -195,6 +195,23 @@ def checkpoint_dir(name: str) -> Path:
                      "served by one")
 
 
+def served_electra_pair(key: str, manifest: Manifest | None = None) -> LoadedModel:
+    """ELECTRA §2 as the app serves it: the discriminator slot ``key`` with the generator slot of the same tab (the
+    masked LM whose samples the ELECTRA tab shows) in ``parts``, for the held-out RTD benchmark."""
+    manifest = manifest or default_manifest()
+    spec = manifest.task(key)
+    generators = [t for t in manifest.for_tab(spec.tab) if t.kind == "masked-lm"]
+    if not generators:
+        raise ValueError(f"tab {spec.tab!r} serves no masked-LM generator beside {key!r}")
+    disc, gen = get_model(key, manifest), get_model(generators[0].key, manifest)
+    if gen.model.config.vocab_size != disc.model.config.vocab_size:
+        raise ValueError(f"generator vocabulary {gen.model.config.vocab_size} != discriminator vocabulary "
+                         f"{disc.model.config.vocab_size}")
+    return replace(disc, kind="electra-rtd", parts={**disc.parts, "generator": gen.model},
+                   revision=f"discriminator {disc.revision or disc.resolution.location}; generator "
+                            f"{gen.revision or gen.resolution.location}")
+
+
 def load(name: str, *, kind: str | None = None) -> Named:
     """Load a model by name: ``minilm`` | a packaged model | a spaces.yml task key | a project model (models/ or
     shipped: :func:`project_model`) | a local checkpoint dir | a Hub id (online).
@@ -204,6 +221,8 @@ def load(name: str, *, kind: str | None = None) -> Named:
     ids (an evaluation run loads its model once).
     """
     manifest = default_manifest()
+    if kind == "electra-rtd" and name in manifest.tasks and manifest.task(name).kind == "electra-discriminator":
+        return Named(served_electra_pair(name, manifest), "ELECTRA")
     if kind is not None:
         path = checkpoint_dir(name)
         if not is_checkpoint(path) and kind not in SPECIAL_KINDS:

@@ -234,3 +234,24 @@ def test_corrupt_needs_a_shared_vocabulary(tiny_tokenizer_dir):
     other = ElectraConfig(**{**d.to_dict(), "vocab_size": V + 2})
     with pytest.raises(ValueError, match="share a vocabulary"):
         electra.corrupt_and_discriminate(ElectraForMaskedLM(g), ElectraForPreTraining(other), tok, "a b c")
+
+
+def test_served_pair_is_the_tabs_generator_and_discriminator(monkeypatch, tmp_path):
+    """wikipedia-rtd --model electra-discriminator scores the pair the ELECTRA tab serves (§2): the discriminator
+    slot with the generator slot's samples, not a generator/ directory beside it."""
+    from bertvariants import models, registry
+
+    monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))  # the shipped models, not a local build
+    registry.default_manifest.cache_clear()
+    try:
+        pair = models.load("electra-discriminator", kind="electra-rtd")
+        gen = models.get_model("electra-generator")
+    finally:
+        registry.default_manifest.cache_clear()
+    assert pair.variant == "ELECTRA" and pair.loaded.kind == "electra-rtd"
+    assert type(pair.loaded.model).__name__ == "ElectraForPreTraining"
+    assert pair.loaded.parts["generator"] is gen.model  # the served generator itself
+    assert gen.model.config.num_hidden_layers == 3  # mlm-dynamic-3L: ½ the discriminator's depth
+    assert "discriminator" in pair.loaded.revision and "generator" in pair.loaded.revision
+    with pytest.raises(ValueError, match="needs an ELECTRA generator and discriminator"):
+        models.load("similarity", kind="electra-rtd")  # not a discriminator slot: the directory path refuses it

@@ -540,6 +540,14 @@ def test_mlm_on_the_large_corpus_in_parts_scores_both_heldout_sets(data_dir, tin
     own = next(r for r in rows if r["split"] == "enwiki2018")
     assert own["training"]["steps"] == 4 and own["model"] == "mlm-dynamic" and own["n"] >= 1
     assert "held-out slice of the training corpus" in (rep.output / "README.md").read_text()
+    # --set run_name names both rows (a comparison run never files a row under the shipped model's name)
+    for p in (tmp_path / "results").glob("wikipedia-mlm__*.json"):
+        p.unlink()
+    run_recipe("mlm-dynamic", tiny(data_dir, tiny_base, tmp_path / "named", steps=2, batch_size=4, lr=1e-2,
+                                   train_blocks=0, corpus="enwiki2018", heldout_docs=2, eval_blocks=2,
+                                   run_name="big-run"), progress=False)
+    rows = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("wikipedia-mlm__*.json")]
+    assert sorted((r["split"], r["model"]) for r in rows) == [("enwiki2018", "big-run"), ("heldout", "big-run")]
 
 
 def test_large_corpus_never_holds_a_heldout_document_of_the_sample():

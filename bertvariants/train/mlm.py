@@ -218,6 +218,6 @@ def run(cfg: MLMConfig, *, masking: str = "dynamic", progress: bool = True) -> R
                     paper="Liu et al. 2019 (RoBERTa) §4.1 static vs dynamic masking; Devlin et al. 2019 §3.1 masked LM")
     record = json.loads((out / "result.json").read_text(encoding="utf-8"))
     for rec in extra:  # the second held-out measure: its own row, same model and training block
-        write_result({**rec, "model": name, "variant": "ELECTRA" if layers else "RoBERTa", "model_path": record["model_path"],
+        write_result({**rec, "model": record["model"], "variant": "ELECTRA" if layers else "RoBERTa", "model_path": record["model_path"],
                       "model_revision": record["model_revision"], "training": record["training"]}, results_dir())
     return report

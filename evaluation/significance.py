@@ -70,6 +70,7 @@ METRICS: dict[tuple[str, str | None], ExampleMetric] = {
        for m, f in (("auroc", clinical.auroc), ("auprc", clinical.auprc), ("rp80", clinical.rp80))},
     ("summarization", None): ExampleMetric("per-example score", _mean_score),
     ("qa", None): ExampleMetric("per-example score", _mean_score),
+    ("term-map", None): ExampleMetric("per-example score", _mean_score),  # error = 1 − (t-SNE neighbour same category)
     ("mlm", None): ExampleMetric("masked-token loss", _token_weighted),
 }
 

@@ -97,6 +97,18 @@ def test_held_out_mlm_loss_is_weighted_by_masked_tokens_and_lower_wins(tmp_path)
     assert not t.higher_is_better and t.difference < 0 and t.better == "mlm-dynamic" and t.significant()
 
 
+def test_term_map_rate_is_the_share_of_same_category_neighbours(tmp_path):
+    """bioterms: each term's record says whether its t-SNE neighbour shares its category (error 0) or not."""
+    rng = np.random.default_rng(5)
+    same = {"minilm": rng.random(600) < 0.80, "clinical": rng.random(600) < 0.90}
+    files = {k: _write(tmp_path, k, [{"id": f"Disease:t{i}", "input": f"t{i}", "prediction": int(m), "reference": "Disease",
+                                      "error": 1 - int(m)} for i, m in enumerate(v)], task="bioterms",
+                       score=100 * v.mean()) for k, v in same.items()}
+    t = significance.significance(tmp_path, files["clinical"], files["minilm"])
+    assert t.metric == "nn_rate_tsne" and t.score_a == pytest.approx(100 * same["clinical"].mean())
+    assert t.better == "clinical" and t.significant()
+
+
 def test_runs_are_joined_by_example_id(tmp_path, gold):
     correct = np.random.default_rng(5).random(400) < 0.8
     a = _labels(tmp_path, "full", correct, gold)

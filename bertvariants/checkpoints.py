@@ -125,15 +125,21 @@ def electra_pair(path: Path) -> tuple[Path, Path]:
     return gen, disc
 
 
+def check_shared_vocabulary(generator, discriminator) -> None:
+    """ELECTRA §2: the discriminator reads the generator's samples as its own token ids, so both must share one
+    vocabulary; ValueError naming both sizes otherwise."""
+    if generator.config.vocab_size != discriminator.config.vocab_size:
+        raise ValueError(f"generator vocabulary {generator.config.vocab_size} != discriminator vocabulary "
+                         f"{discriminator.config.vocab_size}")
+
+
 def _load_electra_pair(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
                        **_) -> LoadedModel:
     """ELECTRA §2: the discriminator as the model, the generator that fills its masks in ``parts``."""
     gen_dir, disc_dir = electra_pair(Path(location))
     disc = loader_for(str(disc_dir), "electra-discriminator").load(str(disc_dir), "electra-discriminator", device=device)
     gen = loader_for(str(gen_dir), "masked-lm").load(str(gen_dir), "masked-lm", device=disc.device)
-    if gen.model.config.vocab_size != disc.model.config.vocab_size:
-        raise ValueError(f"generator vocabulary {gen.model.config.vocab_size} != discriminator vocabulary "
-                         f"{disc.model.config.vocab_size}")
+    check_shared_vocabulary(gen.model, disc.model)
     return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, str(disc_dir)), kind=kind,
                        model=disc.model, tokenizer=disc.tokenizer, device=disc.device, parts={"generator": gen.model},
                        revision=f"discriminator {weights_hash(disc_dir)}; generator {weights_hash(gen_dir)}")

@@ -35,8 +35,8 @@ from pathlib import Path
 
 from .cache import CACHE, ModelCache, cached, packaged_tokenizer
 from .checkpoints import (ALL_KINDS, LOADERS, SOURCES, SPECIAL_KINDS, LoadedModel, Loader, ModelUnavailable,
-                          Resolution, architecture_of, electra_pair, is_bilstm, is_checkpoint, kind_from_config,
-                          load_checkpoint, loader_for, model_allowed, revision_of, weights_hash)
+                          Resolution, architecture_of, check_shared_vocabulary, electra_pair, is_bilstm, is_checkpoint,
+                          kind_from_config, load_checkpoint, loader_for, model_allowed, revision_of, weights_hash)
 from .packaged import PACKAGED_MODELS, PackageMissing, available, locate, packaged_model
 from .registry import PACKAGED_NAME, Manifest, TaskSpec, default_manifest, packaged_model_path, tab
 from .runtime import hub_online
@@ -204,9 +204,7 @@ def served_electra_pair(key: str, manifest: Manifest | None = None) -> LoadedMod
     if not generators:
         raise ValueError(f"tab {spec.tab!r} serves no masked-LM generator beside {key!r}")
     disc, gen = get_model(key, manifest), get_model(generators[0].key, manifest)
-    if gen.model.config.vocab_size != disc.model.config.vocab_size:
-        raise ValueError(f"generator vocabulary {gen.model.config.vocab_size} != discriminator vocabulary "
-                         f"{disc.model.config.vocab_size}")
+    check_shared_vocabulary(gen.model, disc.model)
     return replace(disc, kind="electra-rtd", parts={**disc.parts, "generator": gen.model},
                    revision=f"discriminator {disc.revision or disc.resolution.location}; generator "
                             f"{gen.revision or gen.resolution.location}")

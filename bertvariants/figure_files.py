@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +48,41 @@ class Panel:
     vmax: float | None = None  # None: the largest value
     annotate: bool = False  # write each value in its cell (when the cells are large enough)
     highlight: tuple[int, int] | None = None  # (row, col) outlined
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a :class:`LinePanel`: y against x, optionally dashed, with optional text at some points."""
+
+    name: str
+    x: Sequence[float]
+    y: Sequence[float]
+    dash: bool = False
+    labels: Sequence[str] | None = None  # one per point ("" for none): e.g. a token at its trajectory's end
+
+
+@dataclass(frozen=True)
+class LinePanel:
+    """A titled line chart (curves, trajectories): every series on one pair of axes, a legend below."""
+
+    title: str
+    series: list[Series]
+    x_title: str
+    y_title: str
+    markers: bool = True
+
+
+# Plotly's default colours, so a file's lines have the page's colours
+PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880", "#ff97ff",
+           "#fecb52")
+
+
+@dataclass(frozen=True)
+class Line:
+    points: tuple[tuple[float, float], ...]
+    stroke: str
+    width: float = 2.0
+    dash: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +184,49 @@ def _panel(p: Panel, x0: float, y0: float) -> tuple[list, float, float]:
     return items, width, height
 
 
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    return [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+
+
+def _line_panel(p: LinePanel, x0: float, y0: float) -> tuple[list, float, float]:
+    """Items of one line chart placed at (x0, y0): a 480 × 260 plot, ticks, one polyline per series, a legend."""
+    xs = np.concatenate([np.asarray(s.x, dtype=float) for s in p.series])
+    ys = np.concatenate([np.asarray(s.y, dtype=float) for s in p.series])
+    (xlo, xhi), (ylo, yhi) = (float(xs.min()), float(xs.max())), (float(ys.min()), float(ys.max()))
+    xpad, ypad = (xhi - xlo) * 0.04 or 0.5, (yhi - ylo) * 0.06 or 0.5
+    xlo, xhi, ylo, yhi = xlo - xpad, xhi + xpad, ylo - ypad, yhi + ypad
+    gx, gy, w, h = x0 + 64, y0 + 26, 480.0, 260.0
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return gx + (x - xlo) / (xhi - xlo) * w, gy + h - (y - ylo) / (yhi - ylo) * h
+
+    items: list = [Text(x0, y0 + 15, clean_label(p.title, 120), 14, bold=True),
+                   Rect(gx, gy, w, h, "#f7f7fb", stroke=None)]
+    for v in _ticks(xlo + xpad, xhi - xpad):
+        px, _ = at(v, ylo)
+        items += [Line(((px, gy), (px, gy + h)), "#dddddd", 1.0), Text(px, gy + h + 14, _fmt(v), 10, "middle")]
+    for v in _ticks(ylo + ypad, yhi - ypad):
+        _, py = at(xlo, v)
+        items += [Line(((gx, py), (gx + w, py)), "#dddddd", 1.0), Text(gx - 5, py + 4, _fmt(v), 10, "end")]
+    for k, s in enumerate(p.series):
+        colour_k = PALETTE[k % len(PALETTE)]
+        pts = tuple(at(float(a), float(b)) for a, b in zip(s.x, s.y))
+        items.append(Line(pts, colour_k, 2.0, s.dash))
+        if p.markers:
+            items += [Rect(px - 2.5, py - 2.5, 5, 5, colour_k) for px, py in pts]
+        for (px, py), label in zip(pts, s.labels or ()):
+            if label:
+                items.append(Text(px + 5, py - 5, clean_label(label), 10, fill=colour_k))
+    items.append(Text(gx + w / 2, gy + h + 32, clean_label(p.x_title, 60), 12, "middle"))
+    items.append(Text(x0 + 13, gy + h / 2, clean_label(p.y_title, 60), 12, "middle", rotate=True))
+    ly = gy + h + 50
+    for k, s in enumerate(p.series):  # the legend: one entry a row
+        items += [Line(((gx, ly + 18 * k - 4), (gx + 24, ly + 18 * k - 4)), PALETTE[k % len(PALETTE)], 2.0, s.dash),
+                  Text(gx + 30, ly + 18 * k, clean_label(s.name, 60), 11)]
+    width = max(gx + w + 16 - x0, _text_w(p.title, 14) + 10)
+    return items, width, ly + 18 * len(p.series) - y0
+
+
 def layout(panels: list[Panel], *, title: str) -> Drawing:
     """Panels stacked top to bottom under a title, as rectangles and texts (what both writers draw)."""
     if not panels:
@@ -155,6 +234,13 @@ def layout(panels: list[Panel], *, title: str) -> Drawing:
     items: list = [Text(12, 24, clean_label(title, 140), 16, bold=True)]
     y, width = 44.0, _text_w(title, 16) + 24
     for p in panels:
+        if isinstance(p, LinePanel):
+            if not p.series or any(len(s.x) != len(s.y) or not len(s.x) for s in p.series):
+                raise ValueError(f"panel {p.title!r}: every series needs as many x as y values, at least one")
+            part, w, h = _line_panel(p, 12, y)
+            items += part
+            width, y = max(width, w + 24), y + h + 24
+            continue
         if p.values.ndim != 2 or p.values.shape != (len(p.row_labels), len(p.col_labels)):
             raise ValueError(f"panel {p.title!r}: values {p.values.shape} do not match its "
                              f"{len(p.row_labels)} × {len(p.col_labels)} labels")
@@ -173,7 +259,11 @@ def to_svg(d: Drawing) -> str:
             f'viewBox="0 0 {d.width:.0f} {d.height:.0f}" font-family="{FONT_FAMILY}">'),
            f'<rect width="{d.width:.0f}" height="{d.height:.0f}" fill="#ffffff"/>']
     for it in d.items:
-        if isinstance(it, Rect):
+        if isinstance(it, Line):
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in it.points)
+            dash = ' stroke-dasharray="6 4"' if it.dash else ""
+            out.append(f'<polyline points="{pts}" fill="none" stroke="{it.stroke}" stroke-width="{it.width:g}"{dash}/>')
+        elif isinstance(it, Rect):
             paint = f'fill="{it.fill}"' if it.fill else 'fill="none"'
             if it.stroke:
                 paint += f' stroke="{it.stroke}" stroke-width="2"'
@@ -211,6 +301,25 @@ def _font(size: int, bold: bool = False):
         return ImageFont.load_default(size=size)
 
 
+def _png_line(draw, points: list[tuple[float, float]], fill: str, width: int, dash: bool) -> None:
+    """A polyline; dashed as 6-on / 4-off segments (Pillow draws no dashes), measured along the line."""
+    if not dash:
+        draw.line(points, fill=fill, width=width, joint="curve")
+        return
+    on, off, travelled = 12.0, 8.0, 0.0  # at the PNG's scale 2: the SVG's 6 / 4
+    for (x1, y1), (x2, y2) in zip(points, points[1:]):
+        length = float(np.hypot(x2 - x1, y2 - y1))
+        t = 0.0
+        while t < length:
+            phase = travelled % (on + off)
+            step = min((on - phase) if phase < on else (on + off - phase), length - t)
+            if phase < on:
+                a, b = t / length, (t + step) / length
+                draw.line([(x1 + (x2 - x1) * a, y1 + (y2 - y1) * a), (x1 + (x2 - x1) * b, y1 + (y2 - y1) * b)],
+                          fill=fill, width=width)
+            t, travelled = t + step, travelled + step
+
+
 def to_png(d: Drawing, *, scale: float = 2.0) -> bytes:
     """The drawing rasterised with Pillow at ``scale`` × its size (2: sharp on high-density screens)."""
     from PIL import Image, ImageDraw
@@ -218,6 +327,10 @@ def to_png(d: Drawing, *, scale: float = 2.0) -> bytes:
     img = Image.new("RGB", (int(d.width * scale), int(d.height * scale)), "white")
     draw = ImageDraw.Draw(img)
     for it in d.items:
+        if isinstance(it, Line):
+            _png_line(draw, [(x * scale, y * scale) for x, y in it.points], it.stroke, max(1, round(it.width * scale)),
+                      it.dash)
+            continue
         if isinstance(it, Rect):
             box = [it.x * scale, it.y * scale, (it.x + it.w) * scale - 1, (it.y + it.h) * scale - 1]
             if it.fill:
@@ -244,9 +357,9 @@ def to_png(d: Drawing, *, scale: float = 2.0) -> bytes:
     return buf.getvalue()
 
 
-def write_files(panels: list[Panel], *, title: str, caption: str = "", stem: str = "figure",
+def write_files(panels: list, *, title: str, caption: str = "", stem: str = "figure",
                 folder: Path | None = None) -> list[Path]:
-    """PNG, SVG and HTML of the panels, named by their content's hash under one export folder (the same figure
+    """PNG, SVG and HTML of the panels (heatmap :class:`Panel` s and :class:`LinePanel` s), named by their content's hash under one export folder (the same figure
     reuses its files; Gradio's cache cleanup removes old copies it served)."""
     d = layout(panels, title=title)
     svg = to_svg(d)

@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from . import attention as att
+from . import rollout as ro
 from . import saliency as sal
 from .figure_files import Panel, write_files
 from .models import ModelUnavailable, architecture_of, get_model, is_checkpoint, resolve
@@ -125,7 +126,7 @@ def offer(kinds: tuple[str, ...], *, attention: bool = False, manifest: Manifest
     return Offer(tuple(models), tuple(excluded))
 
 
-def _checked_text(text, max_chars: int = MAX_CHARS) -> str:
+def checked_text(text, max_chars: int = MAX_CHARS) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the text is empty: enter a sentence")
     if len(text) > max_chars:
@@ -145,6 +146,7 @@ class AttentionView:
     maps: att.AttentionMaps
     layer: int  # the head shown (from 1)
     head: int
+    traced: np.ndarray | None = None  # the rollout / flow matrix shown instead of the head, if one was asked for
 
 
 def display_tokens(tokens: list[str]) -> list[str]:
@@ -157,9 +159,11 @@ def display_tokens(tokens: list[str]) -> list[str]:
     return out
 
 
-def head_figure(maps: att.AttentionMaps, layer: int, head: int) -> go.Figure:
-    """The chosen head's attention matrix: row = attending token (query), column = attended-to token (key)."""
-    a = maps.head(layer, head)
+def head_figure(maps: att.AttentionMaps, layer: int, head: int, matrix: np.ndarray | None = None,
+                title: str = "") -> go.Figure:
+    """The chosen head's attention matrix (or ``matrix``, e.g. a rollout, titled ``title``): row = attending token
+    (query), column = attended-to token (key)."""
+    a = maps.head(layer, head) if matrix is None else matrix
     rows, cols = display_tokens(maps.query_tokens), display_tokens(maps.key_tokens)
     hover = [[f"{rows[i]} → {cols[j]}: {a[i, j]:.3f}" for j in range(a.shape[1])] for i in range(a.shape[0])]
     fig = go.Figure(go.Heatmap(z=np.round(a, 4), x=list(range(len(cols))), y=list(range(len(rows))),
@@ -170,7 +174,7 @@ def head_figure(maps: att.AttentionMaps, layer: int, head: int) -> go.Figure:
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=rows, autorange="reversed",
                      title_text="attending token (query)", automargin=True)
     size = max(len(rows), len(cols))
-    fig.update_layout(title=dict(text=f"Layer {layer}, head {head}: {maps.part}", font=dict(size=15)),
+    fig.update_layout(title=dict(text=title or f"Layer {layer}, head {head}: {maps.part}", font=dict(size=15)),
                       height=int(np.clip(22 * size + 220, 380, 900)), margin=dict(l=10, r=10, t=50, b=10),
                       font=dict(size=12 if size <= 30 else 9))
     return fig
@@ -225,14 +229,34 @@ def _extremes(maps: att.AttentionMaps) -> str:
             f"be {np.log(len(maps.key_tokens)):.2f}).")
 
 
+def traced(maps: att.AttentionMaps, layer: int, method: str) -> tuple[np.ndarray, str, str]:
+    """Rollout or flow through ``layer`` (Abnar & Zuidema 2020; :mod:`bertvariants.rollout`): the matrix, its title
+    and a summary line; a ValueError for cross-attention (the graph needs one sequence through every layer)."""
+    if maps.part == att.CROSS:
+        raise ValueError(f"{method} follows a self-attention back to the input; cross-attention has no such path: "
+                         "choose the encoder (or decoder) self-attention")
+    if method == "rollout":
+        a = ro.rollout(maps.weights)[layer - 1]
+        what = "share of each input token in each position (rows sum to 1)"
+    else:
+        a = ro.flow(maps.weights, layer=layer)
+        what = "max-flow from each position to each input token"
+    line = (f"**Attention {method}** through layer {layer} (0.5·A + 0.5·I, heads averaged, rows renormalised; "
+            f"Abnar & Zuidema 2020): {what}.")
+    return a, f"Attention {method} through layer {layer}: {maps.part}", line
+
+
 def attention_view(name: str, text: str, *, layer: int = 1, head: int = 1, part: str = "auto",
-                   clamp: bool = False, offered: Offer | None = None) -> AttentionView:
-    """One sentence through a served model: the chosen head, the overview and the files (layer / head from 1;
-    with ``clamp`` a layer or head beyond the model's is its last, else a ValueError)."""
+                   clamp: bool = False, method: str = "attention", offered: Offer | None = None) -> AttentionView:
+    """One sentence through a served model: the chosen head (or, with ``method`` rollout / flow, the attention
+    traced back to the input through ``layer``), the overview and the files (layer / head from 1; with ``clamp`` a
+    layer or head beyond the model's is its last, else a ValueError)."""
     served = (offered or offer(ATTENTION_KINDS, attention=True)).pick(name)
-    text = _checked_text(text)
+    text = checked_text(text)
     if part not in ("auto", *att.PARTS):
         raise ValueError(f"the attention must be one of auto, {', '.join(att.PARTS)}; got {part!r}")
+    if method not in ro.METHODS:
+        raise ValueError(f"the view must be one of {', '.join(ro.METHODS)}; got {method!r}")
     loaded = get_model(served.name)
     result = att.attention_maps(loaded.model, loaded.tokenizer, text, architecture=loaded.architecture)
     maps = result.part(part)
@@ -255,13 +279,20 @@ def attention_view(name: str, text: str, *, layer: int = 1, head: int = 1, part:
              f"Layer {layer}, head {head}: {strongest}; entropy {ent:.2f} nats"
              + (f"; mean distance {dist:.2f} tokens." if dist is not None else "."),
              _extremes(maps)]
+    panels = export_panels(maps, layer, head)
+    matrix, title = None, ""
+    if method != "attention":
+        matrix, title, line = traced(maps, layer, method)
+        lines.insert(1, line)
+        rows, cols = display_tokens(maps.query_tokens), display_tokens(maps.key_tokens)
+        panels.insert(0, Panel(title, matrix, rows, cols, "position", "input token", method,
+                               annotate=len(rows) <= 12))
     if result.note:
         lines.append(result.note)
     caption = " ".join(lines).replace("**", "")
-    files = write_files(export_panels(maps, layer, head), title=f"{served.model}: {maps.part}", caption=caption,
-                        stem="attention")
-    return AttentionView("\n\n".join(lines), head_figure(maps, layer, head), overview_figure(maps, layer, head),
-                         files, maps, layer, head)
+    files = write_files(panels, title=f"{served.model}: {maps.part}", caption=caption, stem="attention")
+    return AttentionView("\n\n".join(lines), head_figure(maps, layer, head, matrix, title),
+                         overview_figure(maps, layer, head), files, maps, layer, head, matrix)
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,7 +303,8 @@ class SaliencyView:
     summary: str  # markdown: prediction, probability, completeness
     gradient_x_input: list[tuple[str, float]]  # (token text, score in [-1, 1]) for gr.HighlightedText
     integrated_gradients: list[tuple[str, float]]
-    table: pd.DataFrame  # token, grad × input, IG (rounded)
+    smoothgrad: list[tuple[str, float]]
+    table: pd.DataFrame  # token, grad × input, IG, SmoothGrad (rounded)
     result: sal.Saliency
 
 
@@ -297,32 +329,39 @@ def highlights(tokens: list[str], scores: np.ndarray) -> list[tuple[str, float]]
 
 
 def saliency_view(name: str, text: str, *, steps: int = sal.DEFAULT_STEPS, baseline: str = "pad",
-                  rule: str = "trapezoid", offered: Offer | None = None) -> SaliencyView:
-    """A served classifier on one sentence: prediction, per-token gradient × input and IG, completeness gap."""
+                  rule: str = "trapezoid", contrast: str = "none", offered: Offer | None = None) -> SaliencyView:
+    """A served classifier on one sentence: prediction, per-token gradient × input, IG and SmoothGrad of
+    P(predicted) — or, with a ``contrast`` class, of the logit difference — and IG's completeness gap."""
     served = (offered or offer(SALIENCY_KINDS)).pick(name)
-    text = _checked_text(text)
+    text = checked_text(text)
     steps = sal.check_steps(steps)
     if baseline not in sal.BASELINES or rule not in sal.RULES:
         raise ValueError(f"baseline must be one of {', '.join(sal.BASELINES)} and the rule one of "
                          f"{', '.join(sal.RULES)}; got {baseline!r}, {rule!r}")
     loaded = get_model(served.name)
-    r = sal.explain(loaded.model, loaded.tokenizer, text, steps=steps, baseline=baseline, rule=rule)
+    r = sal.explain(loaded.model, loaded.tokenizer, text, steps=steps, baseline=baseline, rule=rule, foil=contrast)
     ig, tok_ig = r.ig, r.integrated_gradients
     p = float(r.probabilities[r.target])
     rel = ig.gap / abs(ig.delta) if abs(ig.delta) > 1e-12 else float("inf")
     base = "[PAD] embeddings" if baseline == "pad" else "zero embeddings"
     lines = [f"**Prediction: {r.labels[r.target]}** with probability **{p:.4f}** ({loaded.label}).",
-             f"Integrated gradients of P({r.labels[r.target]}) with m = {steps} steps ({rule} rule), baseline x' = "
+             f"Integrated gradients of {r.output} with m = {steps} steps ({rule} rule), baseline x' = "
              f"{base} at the words ([CLS]/[SEP] kept): Σ IG = {ig.total:.4f}; F(x) − F(x') = {ig.f_input:.4f} − "
              f"{ig.f_baseline:.4f} = {ig.delta:.4f}. **Completeness gap {sig(ig.gap, 3):g}**"
              + (f" ({100 * rel:.2f}% of |F(x) − F(x')|)." if np.isfinite(rel) else "."),
              (f"Gradient × input sums to {sig(r.gradient_x_input.sum(), 3):g}: a local, first-order estimate with "
               "no completeness; where the probability saturates the gradient vanishes, which is why IG integrates "
-              "along a path (Sundararajan et al. §2.1).")]
-    if abs(ig.delta) < 0.1:
+              "along a path (Sundararajan et al. §2.1). SmoothGrad averages the gradient over "
+              f"{sal.SMOOTHGRAD_SAMPLES} noisy copies (σ = {sal.SMOOTHGRAD_NOISE:g} of the embeddings' range; "
+              "Smilkov et al. 2017).")]
+    if r.foil is not None:
+        lines.insert(1, f"**Contrastive: why {r.labels[r.target]} rather than {r.labels[r.foil]}** — every method "
+                        f"attributes the logit difference {r.output} (Yin & Neubig 2022); red favours "
+                        f"{r.labels[r.target]}, purple {r.labels[r.foil]}.")
+    elif abs(ig.delta) < 0.1:
         lines.append(f"The baseline itself scores {ig.f_baseline:.4f} (the model already leans this way without the "
                      f"words), so IG has only {ig.delta:.4f} to distribute over them.")
     table = pd.DataFrame({"token": r.tokens, "grad × input": [sig(v) for v in r.gradient_x_input],
-                          "IG": [sig(v) for v in tok_ig]})
+                          "IG": [sig(v) for v in tok_ig], "SmoothGrad": [sig(v) for v in r.smoothgrad]})
     return SaliencyView("\n\n".join(lines), highlights(r.tokens, r.gradient_x_input), highlights(r.tokens, tok_ig),
-                        table, r)
+                        highlights(r.tokens, r.smoothgrad), table, r)

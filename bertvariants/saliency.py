@@ -12,6 +12,15 @@ model adds its own position and segment embeddings on top), and a token's score 
   falls as 1/m² instead of 1/m), and the paper checks completeness to pick m ("20 to 300 steps ... within 5%").
   :attr:`IntegratedGradients.gap` reports |Σ IG − (F(x) − F(x'))| so the view can show it.
 
+- **SmoothGrad** (Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise", §3 eq. 3):
+  the gradient averaged over n noisy copies x + N(0, σ²), σ = noise level × (max x − min x) (§4.1: 10–20%),
+  times the input (the paper's §4.3 "SmoothGrad … combined with Gradient ⊙ Input"). Noise at the words only,
+  drawn from an explicit seeded generator.
+
+**Contrastive** (Yin & Neubig 2022, "Interpreting Language Models with Contrastive Explanations", §2): with a
+foil class, F is the logit difference z_target − z_foil instead of P(target): "why *positive* rather than
+*negative*". Completeness then holds for that difference.
+
 Baseline x' (§5 "a black image", for text "the all-zero input embedding vector", §6.3): ``pad`` puts the [PAD]
 token's embedding at every word position, ``zero`` the zero vector; [CLS] and [SEP] keep their own embeddings in
 both, so x − x' = 0 there and their IG is exactly 0 (the score is spread over the words only).
@@ -34,6 +43,10 @@ import torch
 MAX_TOKENS = 128
 MAX_STEPS = 300  # the paper's upper end; IG costs m + 1 forward and backward passes
 DEFAULT_STEPS = 50
+SMOOTHGRAD_SAMPLES = 20  # n (§4.2: "the estimate … becomes stable" past ~50 on images; 20 suffices per token here)
+SMOOTHGRAD_NOISE = 0.15  # σ / (max x − min x), §4.1's 10–20%
+MAX_SAMPLES = 200
+FOILS = ("none", "runner-up")  # or a class name
 RULES = ("trapezoid", "riemann")
 BASELINES = ("pad", "zero")
 
@@ -78,6 +91,32 @@ def gradient_x_input(f: Scalar, x: torch.Tensor) -> torch.Tensor:
     with torch.enable_grad():
         (grad,) = torch.autograd.grad(f(point.to(x.dtype)).sum(), point)
     return x.detach().double() * grad[0].double()
+
+
+def smoothgrad(f: Scalar, x: torch.Tensor, *, samples: int = SMOOTHGRAD_SAMPLES, noise: float = SMOOTHGRAD_NOISE,
+               where: torch.Tensor | None = None, generator: torch.Generator, batch_size: int = 16) -> torch.Tensor:
+    """x ⊙ (1/n) Σ_k ∂F/∂x (x + ε_k), ε_k ~ N(0, σ²) (Smilkov et al. 2017 §3 eq. 3 times the input, §4.3).
+
+    σ = ``noise`` · (max x − min x); ``where`` (broadcastable to x, boolean) limits the noise to some elements.
+    The noise comes from ``generator`` (on the CPU), so a seed gives the same map."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
+        raise ValueError(f"the number of SmoothGrad samples must be a whole number between 1 and {MAX_SAMPLES}, "
+                         f"got {samples!r}")
+    if not 0 <= noise <= 1:
+        raise ValueError(f"the SmoothGrad noise level must be between 0 and 1, got {noise!r}")
+    dtype = x.dtype
+    base = x.detach().float()
+    sigma = noise * float(base.max() - base.min())
+    eps = torch.randn((samples, *base.shape), generator=generator, dtype=torch.float32).to(base.device) * sigma
+    if where is not None:
+        eps = eps * where.to(base.device).float()
+    total = torch.zeros(base.shape, dtype=torch.float64, device=base.device)
+    with torch.enable_grad():
+        for chunk in eps.split(batch_size):
+            points = (base.unsqueeze(0) + chunk).requires_grad_(True)  # (b, *x.shape)
+            (grad,) = torch.autograd.grad(f(points.to(dtype)).sum(), points)
+            total += grad.double().sum(0)
+    return base.double() * total / samples
 
 
 @dataclass(frozen=True)
@@ -219,6 +258,20 @@ class Saliency:
     gradient_x_input: np.ndarray  # (T,)
     ig: IntegratedGradients  # attributions (T, E)
     baseline: str
+    smoothgrad: np.ndarray  # (T,) SmoothGrad × input
+    foil: int | None = None  # contrastive: F = z_target − z_foil; None: F = P(target)
+
+    @property
+    def output(self) -> str:
+        """What F is, in words."""
+        if self.foil is None:
+            return f"P({self.labels[self.target]})"
+        return f"logit({self.labels[self.target]}) − logit({self.labels[self.foil]})"
+
+    def methods(self) -> dict[str, np.ndarray]:
+        """Every method's per-token scores, in the order the views show them."""
+        return {"gradient × input": self.gradient_x_input, "integrated gradients": self.integrated_gradients,
+                "SmoothGrad × input": self.smoothgrad}
 
     @property
     def integrated_gradients(self) -> np.ndarray:
@@ -231,23 +284,51 @@ def class_names(model, n: int) -> list[str]:
     return [str(id2label.get(i, id2label.get(str(i), f"class {i}"))) for i in range(n)]
 
 
+def pick_foil(foil, labels: list[str], probabilities: torch.Tensor, target: int) -> int | None:
+    """The contrast class: None for "none" / "", the second most probable for "runner-up", else a class named by
+    its label (or its index); the target itself is refused (z_t − z_t = 0 explains nothing)."""
+    if foil is None or foil in ("", "none"):
+        return None
+    if foil == "runner-up":
+        if len(labels) < 2:
+            raise ValueError("a contrast needs a classifier with at least two classes")
+        return int(torch.argsort(probabilities, descending=True)[1])
+    named = {label.lower(): i for i, label in enumerate(labels)}
+    index = named.get(str(foil).strip().lower())
+    if index is None and str(foil).isdigit() and int(foil) < len(labels):
+        index = int(foil)
+    if index is None:
+        raise ValueError(f"unknown contrast class {foil!r}: choose none, runner-up or one of {', '.join(labels)}")
+    if index == target:
+        raise ValueError(f"the contrast class {labels[index]!r} is the predicted class itself: choose another one")
+    return index
+
+
 def explain(model, tokenizer, text: str, *, steps: int = DEFAULT_STEPS, baseline: str = "pad",
-            rule: str = "trapezoid", max_tokens: int = MAX_TOKENS, batch_size: int = 16) -> Saliency:
-    """Gradient × input and integrated gradients of P(predicted class) for ``text`` (see the module docstring)."""
+            rule: str = "trapezoid", max_tokens: int = MAX_TOKENS, batch_size: int = 16, foil=None,
+            samples: int = SMOOTHGRAD_SAMPLES, noise: float = SMOOTHGRAD_NOISE, seed: int = 0) -> Saliency:
+    """Gradient × input, integrated gradients and SmoothGrad of P(predicted class) for ``text`` — or, with a
+    ``foil`` class, of the logit difference z_predicted − z_foil (see the module docstring)."""
     check_steps(steps)
     emb = embed(model, tokenizer, text, max_tokens=max_tokens)
     x, x0 = emb.inputs, emb.baseline(baseline)
     with torch.no_grad():
         probs = torch.softmax(emb.logits(x.unsqueeze(0)).double(), -1)[0]
     target = int(probs.argmax())
+    labels = class_names(model, len(probs))
+    foil = pick_foil(foil, labels, probs, target)
 
-    def f(e: torch.Tensor) -> torch.Tensor:  # (B, T, E) -> (B,): the attributed probability
-        return torch.softmax(emb.logits(e).float(), -1)[:, target]
+    def f(e: torch.Tensor) -> torch.Tensor:  # (B, T, E) -> (B,): the attributed output
+        z = emb.logits(e).float()
+        return torch.softmax(z, -1)[:, target] if foil is None else z[:, target] - z[:, foil]
 
+    words = ~torch.tensor(emb.special).unsqueeze(-1)  # (T, 1): SmoothGrad's noise at the words only
+    generator = torch.Generator().manual_seed(seed)
     # cuDNN runs an LSTM's backward pass only in training mode; the native kernel has no such limit
     no_cudnn = torch.backends.cudnn.flags(enabled=False) if emb.recurrent else nullcontext()
     with no_cudnn:
         gxi = gradient_x_input(f, x).sum(-1).cpu().numpy()
         ig = integrated_gradients(f, x, x0, steps=steps, rule=rule, batch_size=batch_size)
-    return Saliency(emb.tokens, emb.special, class_names(model, len(probs)), probs.cpu().numpy(), target, gxi, ig,
-                    baseline)
+        sg = smoothgrad(f, x, samples=samples, noise=noise, where=words, generator=generator,
+                        batch_size=batch_size).sum(-1).cpu().numpy()
+    return Saliency(emb.tokens, emb.special, labels, probs.cpu().numpy(), target, gxi, ig, baseline, sg, foil)

@@ -1,0 +1,173 @@
+"""The figures of the faithfulness, MLM-lens and similarity-attribution views (Plotly, in the tabs' common style),
+and the same figures as downloadable panels (:mod:`bertvariants.figure_files`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .faithfulness import Faithfulness
+from .figure_files import PALETTE, LinePanel, Panel, Series
+from .figures import finish, label_positions, title
+from .mlm_lens import Lens, Trajectories
+from .similarity_attribution import PairAttribution
+
+
+def token_labels(tokens: list[str]) -> list[str]:
+    """Tokens as axis labels: BPE / SentencePiece space marks shown as ␣, repeated tokens numbered."""
+    out = []
+    for i, t in enumerate(tokens):
+        t = t.replace("Ġ", "␣").replace("▁", "␣").replace("Ċ", "⏎")
+        out.append(f"{t} ({i})" if tokens.count(tokens[i]) > 1 else t)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Faithfulness
+# --------------------------------------------------------------------------------------------
+def faithfulness_figure(result: Faithfulness) -> go.Figure:
+    """F against the fraction of words removed (deletion) and inserted (insertion), one line per method, the
+    random orders' mean dashed."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["Deletion (lower area = faithful)",
+                                                        "Insertion (higher area = faithful)"],
+                        horizontal_spacing=0.12)
+    lines = [*result.methods, result.random_mean]
+    for k, c in enumerate(lines):
+        x = np.round(np.linspace(0, 1, len(c.deletion)), 4)
+        style = dict(color=PALETTE[k % len(PALETTE)], dash="dash" if c.method.startswith("random") else "solid")
+        for col, y in ((1, c.deletion), (2, c.insertion)):
+            fig.add_trace(go.Scatter(x=x, y=np.round(y, 4), mode="lines+markers", name=c.method, line=style,
+                                     legendgroup=c.method, showlegend=col == 1,
+                                     hovertemplate=f"{c.method}: %{{y:.3f}} at %{{x:.2f}}<extra></extra>"),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="fraction of words", range=[-0.02, 1.02])
+    fig.update_yaxes(title_text=result.output, row=1, col=1)
+    return finish(fig, title=title("Deletion and insertion curves", f"{result.output} as words are removed / "
+                                    "inserted in each method's order"), height=470)
+
+
+def faithfulness_panels(result: Faithfulness) -> list[LinePanel]:
+    lines = [*result.methods, result.random_mean]
+    x = [list(np.linspace(0, 1, len(c.deletion))) for c in lines]
+    return [LinePanel(f"Deletion: {result.output} (lower area = faithful)",
+                      [Series(c.method, xs, c.deletion, dash=c.method.startswith("random")) for c, xs in zip(lines, x)],
+                      "fraction of words removed", result.output),
+            LinePanel(f"Insertion: {result.output} (higher area = faithful)",
+                      [Series(c.method, xs, c.insertion, dash=c.method.startswith("random")) for c, xs in zip(lines, x)],
+                      "fraction of words inserted", result.output)]
+
+
+# --------------------------------------------------------------------------------------------
+# MLM lens
+# --------------------------------------------------------------------------------------------
+def lens_matrix(result: Lens, mask: int = 0) -> tuple[np.ndarray, list[str]]:
+    """(L + 1, k) probability after each layer of the last layer's top-k tokens (and the gold token, last)."""
+    m = result.masks[mask]
+    probs = m.logits.softmax(-1)
+    final = m.layers[-1].tokens
+    ids = m.logits[-1].topk(len(final)).indices.tolist()
+    names = list(final)
+    if result.gold_id is not None and result.gold_id not in ids:
+        ids.append(result.gold_id)
+        names.append(f"{result.gold} (answer)")
+    return probs[:, ids].numpy().astype(np.float64), names
+
+
+def lens_figure(result: Lens, mask: int = 0) -> go.Figure:
+    """Rows: layers (0 = embeddings); columns: the model's final top-k at the mask; colour: the probability the
+    model's own head gives each after that layer. Hover: that layer's top-k."""
+    z, names = lens_matrix(result, mask)
+    m = result.masks[mask]
+    layers = [f"layer {p.layer}" for p in m.layers]
+    hover = [[f"{layers[r]} · {names[c]}: {z[r, c]:.3f}<br>top: {', '.join(m.layers[r].tokens)}"
+              for c in range(len(names))] for r in range(len(layers))]
+    fig = go.Figure(go.Heatmap(z=np.round(z, 4), x=names, y=layers, colorscale="Viridis", zmin=0,
+                               text=np.round(z, 2), texttemplate="%{text:.2f}", hovertext=hover, hoverinfo="text",
+                               colorbar=dict(title=dict(text="P"), thickness=12)))
+    sub = "the model's own MLM head after every layer"
+    if result.gold:
+        first = m.first_layer_in_top(5)
+        sub += f"; “{result.gold}” enters the top 5 at " + (f"layer {first}" if first is not None else "no layer")
+    return finish(fig, title=title(f"MLM lens at mask {mask + 1} (position {m.position})", sub),
+                  height=max(360, 34 * len(layers) + 200),
+                  xaxis=dict(title="token (the last layer's top-k)", tickangle=-45),
+                  yaxis=dict(title="layer", autorange="reversed"))
+
+
+def lens_panels(result: Lens) -> list:
+    panels = []
+    for k, m in enumerate(result.masks):
+        z, names = lens_matrix(result, k)
+        panels.append(Panel(f"Mask {k + 1}: P after each layer", z, [f"layer {p.layer}" for p in m.layers], names,
+                            "layer", "token", "probability", annotate=True))
+        if result.gold:
+            panels.append(LinePanel(f"Mask {k + 1}: rank of “{result.gold}” per layer (log10)",
+                                    [Series(result.gold, [p.layer for p in m.layers],
+                                            [float(np.log10(p.gold_rank)) for p in m.layers])],
+                                    "layer", "log10 rank (0 = top)"))
+    return panels
+
+
+def trajectory_figure(tokens: list[str], traj: Trajectories, special: list[bool] | None = None) -> go.Figure:
+    """Each token's hidden state after every layer in one PCA plane: a line per token from layer 0 (hollow) to
+    the last layer (labelled)."""
+    fig = go.Figure()
+    labels = token_labels(tokens)
+    last = traj.coords[-1]
+    where = label_positions(last[:, 0])
+    for i, label in enumerate(labels):
+        if special and special[i]:
+            continue
+        xy = np.round(traj.coords[:, i], 3)
+        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers+text", name=label,
+                                 text=[""] * (len(xy) - 1) + [label], textposition=where[i], cliponaxis=False,
+                                 marker=dict(size=[9] + [6] * (len(xy) - 2) + [10], symbol=["circle-open"]
+                                             + ["circle"] * (len(xy) - 1)),
+                                 customdata=list(range(len(xy))), showlegend=False,
+                                 hovertemplate=f"{label} after layer %{{customdata}}<extra></extra>"))
+    ev = traj.explained
+    return finish(fig, title=title("Token trajectories through the layers",
+                                   "one PCA over every layer's hidden states; hollow = embeddings, label = last layer"),
+                  height=480, xaxis_title=f"PC1 ({ev[0]:.0%} of variance)", yaxis_title=f"PC2 ({ev[1]:.0%})")
+
+
+def trajectory_panel(tokens: list[str], traj: Trajectories, special: list[bool] | None = None) -> LinePanel:
+    labels = token_labels(tokens)
+    series = [Series(label, traj.coords[:, i, 0], traj.coords[:, i, 1],
+                     labels=[""] * (len(traj.coords) - 1) + [label])
+              for i, label in enumerate(labels) if not (special and special[i])]
+    return LinePanel("Token trajectories (one PCA over all layers; label = last layer)", series[:10],
+                     f"PC1 ({traj.explained[0]:.0%})", f"PC2 ({traj.explained[1]:.0%})")
+
+
+# --------------------------------------------------------------------------------------------
+# Similarity attribution
+# --------------------------------------------------------------------------------------------
+def words_only(result: PairAttribution) -> tuple[np.ndarray, list[str], list[str]]:
+    rows = [i for i, s in enumerate(result.special_a) if not s]
+    cols = [j for j, s in enumerate(result.special_b) if not s]
+    return (result.matrix[np.ix_(rows, cols)], token_labels([result.tokens_a[i] for i in rows]),
+            token_labels([result.tokens_b[j] for j in cols]))
+
+
+def pair_figure(result: PairAttribution) -> go.Figure:
+    """A[i, j]: how much the pair (token i of A, token j of B) contributes to the similarity; red raises it."""
+    z, rows, cols = words_only(result)
+    top = float(np.abs(z).max()) or 1.0
+    hover = [[f"{rows[i]} · {cols[j]}: {z[i, j]:.4f}" for j in range(len(cols))] for i in range(len(rows))]
+    fig = go.Figure(go.Heatmap(z=np.round(z, 4), x=cols, y=rows, zmin=-top, zmax=top, colorscale="RdBu",
+                               reversescale=True, text=np.round(z, 2),
+                               texttemplate="%{text:.2f}" if max(len(rows), len(cols)) <= 14 else None,
+                               hovertext=hover, hoverinfo="text", colorbar=dict(title=dict(text="A"), thickness=12)))
+    return finish(fig, title=title("Token × token attribution of the similarity",
+                                   f"integrated Jacobians; Σ A = {result.total:.3f}, cos = {result.score:.3f}"),
+                  height=max(380, 30 * len(rows) + 240),
+                  xaxis=dict(title="sentence B", tickangle=-45), yaxis=dict(title="sentence A", autorange="reversed"))
+
+
+def pair_panels(result: PairAttribution) -> list[Panel]:
+    z, rows, cols = words_only(result)
+    return [Panel("Token × token attribution A (sums to the score minus the reference terms)", z, rows, cols,
+                  "sentence A", "sentence B", "A", vmin=float(z.min()), vmax=float(z.max()),
+                  annotate=max(len(rows), len(cols)) <= 14)]

@@ -231,6 +231,10 @@ def _dispatch(args, argv: list[str]) -> int:
         done = score(args)
         if args.output and not (args.task and args.model):
             raise ValueError("score --output needs --task and --model to label the result")
+    from . import parallel
+
+    if not parallel.is_main():  # under accelerate launch: rank 0 alone prints and writes the one result
+        return 0
     result = done.result.with_extra(command="python -m evaluation " + " ".join(argv))
     out = getattr(args, "output", None)
     if out:

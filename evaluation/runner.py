@@ -5,7 +5,9 @@
     EVALUATORS[format](bench, handle, dataset) --> Outcome (metrics, bootstrap function, per-example records)
     record.make_result --> Result (metrics in points, 95% CI, data sha256, model revision, versions)
 
-How each format is scored is in :mod:`evaluation.evaluators`.
+How each format is scored is in :mod:`evaluation.evaluators`. Under ``accelerate launch`` the forward passes are
+split across the processes (:mod:`evaluation.parallel`); the result records ``num_processes`` and the inputs each
+process encoded (``inputs_per_process``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from bertvariants.io import sha256_path
 from bertvariants.paths import portable_path
 
-from . import tasks
+from . import parallel, tasks
 from .evaluators import EVALUATORS
 from .handle import resolve_model
 from .metrics.pretraining import HELDOUT_DOCS, HELDOUT_DOCS_BY_SPLIT, heldout_config
@@ -60,15 +62,19 @@ def run(task: str, model: str, *, data: str | None = None, split: str | None = N
         ds = tasks.load(bench, split, data).limit(limit)
     if not ds.examples:
         raise ValueError(f"{ds.path.name} has no examples")
+    parallel.check_format(bench.format)  # under accelerate launch: joins the process group before the model loads
     handle = resolve_model(model, bench)
     t0 = time.perf_counter()
-    outcome = EVALUATORS[bench.format](bench, handle, ds, seed=seed, batch_size=batch_size,
-                                       probe_train_size=probe_train_size, train_data=train_data, progress=progress,
-                                       **block_kw)
+    with parallel.tally() as counted:
+        outcome = EVALUATORS[bench.format](bench, handle, ds, seed=seed, batch_size=batch_size,
+                                           probe_train_size=probe_train_size, train_data=train_data,
+                                           progress=progress and parallel.is_main(), **block_kw)
     seconds = time.perf_counter() - t0
     n = outcome.n if outcome.n is not None else len(ds)
     result = make_result(task=bench.key, model=model, split=split, n=n, outcome=outcome, primary=bench.primary,
                          seconds=seconds, device=handle.device, seed=seed, data_sha256=sha256_path(ds.path),
                          model_revision=handle.revision, variant=handle.variant, params=handle.params,
-                         extra={"data": portable_path(ds.path), "limit": limit, "source": "measured"})
+                         extra={"data": portable_path(ds.path), "limit": limit, "source": "measured",
+                                "num_processes": parallel.num_processes(),
+                                "inputs_per_process": counted.per_process or None})
     return Evaluation(result, outcome.records)

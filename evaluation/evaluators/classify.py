@@ -22,7 +22,7 @@ from ..loaders import Dataset
 from ..metrics import glue
 from ..metrics.clinical import clinical as clinical_metrics
 from ..record import Outcome
-from .common import clip, encode, features
+from .common import clip, encode, features, logits
 
 
 PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
@@ -77,13 +77,11 @@ def classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_da
     if h.kind == "sequence-classification":
         import torch
 
-        from bertvariants.inference import classify
-
         m = h.loaded
-        logits = classify(m.model, m.tokenizer, [e.text for e in ds.examples],
-                          [e.text_pair for e in ds.examples] if ds.examples[0].text_pair is not None else None,
-                          batch_size=batch_size, max_length=h.max_length, progress=progress)
-        probs_model = torch.softmax(logits, -1).numpy()
+        out = logits(h, [e.text for e in ds.examples],
+                     [e.text_pair for e in ds.examples] if ds.examples[0].text_pair is not None else None,
+                     batch_size=batch_size, max_length=h.max_length, progress=progress)
+        probs_model = torch.softmax(torch.from_numpy(out), -1).numpy()
         mapping = _label_map(bench, m.model.config)
         probs = np.zeros((len(y), max(len(bench.labels), probs_model.shape[1])))
         for i, j in enumerate(mapping):
@@ -137,11 +135,8 @@ def sts(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
         pred = (u * v).sum(1)  # unit vectors: the cosine
         method = f"cosine of {h.pooling}-pooled embeddings"
     elif h.kind == "sequence-classification" and h.loaded.model.config.num_labels == 1:
-        from bertvariants.inference import classify
-
-        m = h.loaded
-        pred = classify(m.model, m.tokenizer, [e.text for e in ds.examples], [e.text_pair for e in ds.examples],
-                        batch_size=batch_size, max_length=h.max_length, progress=progress)[:, 0].numpy().astype(np.float64)
+        pred = logits(h, [e.text for e in ds.examples], [e.text_pair for e in ds.examples], batch_size=batch_size,
+                      max_length=h.max_length, progress=progress)[:, 0].astype(np.float64)
         method = "regression head"
     else:
         raise ValueError(f"{bench.key} needs a sentence-embedding model or a 1-output regression head; "
@@ -180,11 +175,9 @@ def long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) -> 
     y = np.array([e.label for e in ds.examples])
     details = {"chunk_tokens": max_tokens, "chunks": len(texts), "aggregation": "P = (P_max + P_mean*n/c)/(1 + n/c), c = 2"}
     if h.kind == "sequence-classification":
-        from bertvariants.inference import classify
-
-        logits = classify(m.model, m.tokenizer, texts, batch_size=batch_size, max_length=max_tokens, progress=progress)
+        out = logits(h, texts, batch_size=batch_size, max_length=max_tokens, progress=progress)
         mapping = _label_map(bench, m.model.config)
-        chunk_p = torch.softmax(logits, -1).numpy()[:, mapping.index(1)]
+        chunk_p = torch.softmax(torch.from_numpy(out), -1).numpy()[:, mapping.index(1)]
         details["method"] = "fine-tuned classifier on each chunk"
     else:
         # a task whose probe split is another part of the evaluated file (mtsamples' 50/50 split) reads the same

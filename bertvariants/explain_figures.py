@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from .faithfulness import Faithfulness
 from .figure_files import PALETTE, LinePanel, Panel, Series
-from .figures import finish, label_positions, title
+from .figures import MAX_POINT_LABELS, finish, label_positions, title
 from .mlm_lens import Lens, Trajectories
 from .similarity_attribution import PairAttribution
 
@@ -42,7 +42,7 @@ def faithfulness_figure(result: Faithfulness) -> go.Figure:
                                      hovertemplate=f"{c.method}: %{{y:.3f}} at %{{x:.2f}}<extra></extra>"),
                           row=1, col=col)
     fig.update_xaxes(title_text="fraction of words", range=[-0.02, 1.02])
-    fig.update_yaxes(title_text=result.output, row=1, col=1)
+    fig.update_yaxes(title_text=result.output)
     return finish(fig, title=title("Deletion and insertion curves", f"{result.output} as words are removed / "
                                     "inserted in each method's order"), height=470)
 
@@ -111,24 +111,26 @@ def lens_panels(result: Lens) -> list:
 
 def trajectory_figure(tokens: list[str], traj: Trajectories, special: list[bool] | None = None) -> go.Figure:
     """Each token's hidden state after every layer in one PCA plane: a line per token from layer 0 (hollow) to
-    the last layer (labelled)."""
+    the last layer, where the token's label sits (up to MAX_POINT_LABELS labels; the rest on hover)."""
     fig = go.Figure()
     labels = token_labels(tokens)
-    last = traj.coords[-1]
-    where = label_positions(last[:, 0])
-    for i, label in enumerate(labels):
-        if special and special[i]:
-            continue
+    shown = [i for i in range(len(labels)) if not (special and special[i])]
+    for k, i in enumerate(shown):
         xy = np.round(traj.coords[:, i], 3)
-        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers+text", name=label,
-                                 text=[""] * (len(xy) - 1) + [label], textposition=where[i], cliponaxis=False,
-                                 marker=dict(size=[9] + [6] * (len(xy) - 2) + [10], symbol=["circle-open"]
-                                             + ["circle"] * (len(xy) - 1)),
-                                 customdata=list(range(len(xy))), showlegend=False,
-                                 hovertemplate=f"{label} after layer %{{customdata}}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=labels[i], showlegend=False,
+                                 line=dict(color=PALETTE[k % len(PALETTE)], width=1.5),
+                                 marker=dict(size=[9] + [6] * (len(xy) - 1),
+                                             symbol=["circle-open"] + ["circle"] * (len(xy) - 1)),
+                                 customdata=list(range(len(xy))),
+                                 hovertemplate=f"{labels[i]} after layer %{{customdata}}<extra></extra>"))
+    ends = shown[:MAX_POINT_LABELS]
+    last = np.round(traj.coords[-1, ends], 3)
+    fig.add_trace(go.Scatter(x=last[:, 0], y=last[:, 1], mode="text", text=[labels[i] for i in ends],
+                             textposition=label_positions(last[:, 0]), cliponaxis=False, showlegend=False,
+                             textfont=dict(size=11), hoverinfo="skip"))
     ev = traj.explained
     return finish(fig, title=title("Token trajectories through the layers",
-                                   "one PCA over every layer's hidden states; hollow = embeddings, label = last layer"),
+                                   "one PCA over every layer's states; hollow = embeddings, label = last layer"),
                   height=480, xaxis_title=f"PC1 ({ev[0]:.0%} of variance)", yaxis_title=f"PC2 ({ev[1]:.0%})")
 
 

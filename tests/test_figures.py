@@ -17,12 +17,14 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from bertvariants import albert, clinical_bert, distillation, figures, roberta, sentence_bert, spanbert
+from bertvariants import albert, clinical_bert, distillation, explain_figures, figures, roberta, sentence_bert, spanbert
+from bertvariants import faithfulness as fa, mlm_lens as ml, similarity_attribution as sa
 from bertvariants.common import make_generator
 
 from .conftest import REPO
 
-MODULES = ("albert", "roberta", "spanbert", "distillation", "clinical_bert", "sentence_bert", "video_bert", "bart")
+MODULES = ("albert", "roberta", "spanbert", "distillation", "clinical_bert", "sentence_bert", "video_bert", "bart",
+           "explain_figures")
 MAX_LEGEND = 12
 MAX_DECIMALS = 6
 RAW_FLOAT = re.compile(r"\d\.\d{7,}")  # a float printed unrounded inside a string
@@ -95,7 +97,53 @@ def sentence_clusters(n: int = 6, k: int = 3) -> go.Figure:
     return sentence_bert.cluster_figure(sentence_bert.cluster(emb, sentences, k=k))
 
 
+def words(n: int) -> list[str]:
+    base = ["the", "plot", "is", "thin", ",", "but", "the", "performances", "are", "wonderful", "."]
+    return [base[i % len(base)] for i in range(n)]
+
+
+def faithfulness_curves(n_words: int = 11) -> go.Figure:
+    rng = np.random.default_rng(0)
+
+    def curve(name):
+        return fa.Curves(name, list(range(n_words)), np.sort(rng.random(n_words + 1))[::-1].astype(np.float32),
+                         np.sort(rng.random(n_words + 1)).astype(np.float32))
+
+    methods = ["gradient × input", "integrated gradients", "SmoothGrad × input", "attention ([CLS], last layer)",
+               "attention rollout ([CLS])"]
+    result = fa.Faithfulness("P(positive)", list(range(n_words)), [curve(m) for m in methods],
+                             [curve(fa.RANDOM) for _ in range(10)])
+    return explain_figures.faithfulness_figure(result)
+
+
+def mlm_lens(layers: int = 6, top_k: int = 5, vocab: int = 99) -> go.Figure:
+    logits = torch.randn(layers + 1, vocab, generator=make_generator(0))
+    probs = logits.softmax(-1)
+    preds = [ml.LayerPrediction(k, [f"tok{int(i)}" for i in probs[k].topk(top_k).indices], probs[k].topk(top_k)
+                                .values.tolist(), 1 + k, float(probs[k, 3])) for k in range(layers + 1)]
+    lens = ml.Lens(words(9), [ml.MaskLens(6, preds, logits)], np.zeros((layers + 1, 9, 4), np.float32), "paris",
+                   top_k, 3)
+    return explain_figures.lens_figure(lens)
+
+
+def trajectories(n_tokens: int = 9, layers: int = 6) -> go.Figure:
+    hidden = torch.randn(layers + 1, n_tokens, 36, generator=make_generator(0)).numpy()
+    return explain_figures.trajectory_figure(["[CLS]", *words(n_tokens - 2), "[SEP]"], ml.trajectories(hidden),
+                                             [True] + [False] * (n_tokens - 2) + [True])
+
+
+def pair_attribution(t_a: int = 7, t_b: int = 7) -> go.Figure:
+    matrix = torch.randn(t_a, t_b, generator=make_generator(0)).double().numpy()
+    special_a, special_b = [True] + [False] * (t_a - 2) + [True], [True] + [False] * (t_b - 2) + [True]
+    result = sa.PairAttribution(words(t_a), words(t_b), special_a, special_b, matrix, 0.6888330565, -0.91, 20)
+    return explain_figures.pair_figure(result)
+
+
 BUILDERS = {  # figure function -> (default example, crowded case at the tab's limits)
+    "explain_figures.faithfulness_figure": (faithfulness_curves, lambda: faithfulness_curves(126)),
+    "explain_figures.lens_figure": (mlm_lens, lambda: mlm_lens(24, 20, 30522)),
+    "explain_figures.trajectory_figure": (trajectories, lambda: trajectories(128, 24)),
+    "explain_figures.pair_figure": (pair_attribution, lambda: pair_attribution(48, 48)),
     "albert.breakdown_figure": (lambda: albert.breakdown_figure(albert.AlbertSize()),
                                 lambda: albert.breakdown_figure(albert.AlbertSize(vocab_size=100_000, hidden_size=4096,
                                                                                   embedding_size=1024, num_layers=48,

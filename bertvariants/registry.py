@@ -38,6 +38,33 @@ KINDS = (
 PACKAGED_KINDS = ("sentence-embedding", "feature-extraction")
 
 
+@dataclass(frozen=True)
+class Head:
+    """The trained head a kind needs on top of the encoder: how a checkpoint's config names a class that has it
+    (``architectures`` suffixes) and how its weights name it (key prefixes, across the model families served)."""
+
+    name: str
+    architectures: tuple[str, ...]
+    prefixes: tuple[str, ...]
+
+
+# Every kind except the headless ones (PACKAGED_KINDS) needs a trained head: a checkpoint without one is never
+# served for that kind (transformers would initialise the head at random; bertvariants.models falls through).
+HEADS: dict[str, Head] = {
+    "masked-lm": Head("masked-LM", ("ForMaskedLM", "BertForPreTraining", "AlbertForPreTraining"),
+                      ("cls.predictions.", "lm_head.", "predictions.", "generator_predictions.", "vocab_projector.",
+                       "generator_lm_head.")),
+    "sequence-classification": Head("classifier", ("ForSequenceClassification",),
+                                    ("classifier.", "score.", "classification_head.", "pre_classifier.")),
+    "question-answering": Head("question-answering (span)", ("ForQuestionAnswering",),
+                               ("qa_outputs.", "qa_classifier.")),
+    "seq2seq": Head("language-modelling", ("ForConditionalGeneration",), ("lm_head.", "model.shared.", "shared.")),
+    "electra-discriminator": Head("replaced-token-detection", ("ElectraForPreTraining",),
+                                  ("discriminator_predictions.",)),
+    "causal-lm": Head("language-modelling", ("ForCausalLM", "LMHeadModel"), ("lm_head.", "model.embed_tokens.")),
+}
+
+
 def auto_class(kind: str):
     """The transformers Auto class that loads a checkpoint of ``kind`` (the table beside :data:`KINDS`)."""
     import transformers as tf
@@ -152,6 +179,7 @@ class TaskSpec:
     build_minutes: str | None = None  # how long ``build`` takes here, e.g. "≈ 9 min on a 2-core CPU"
     local: str | None = None  # explicit local directory (overridden by the env var)
     shipped: str | None = None  # compact model shipped in bertvariants/assets/models/<name> (bertvariants.shipped)
+    labels: tuple[str, ...] = ()  # class names by index, for a classifier whose checkpoint has none (LABEL_0, …)
 
     @property
     def env_var(self) -> str:
@@ -198,7 +226,18 @@ class Manifest:
         return " ".join(parts)
 
 
-_TASK_FIELDS = {"tab", "kind", "hub", "revision", "tokenizer", "offline", "build", "build_minutes", "local", "shipped"}
+_TASK_FIELDS = {"tab", "kind", "hub", "revision", "tokenizer", "offline", "build", "build_minutes", "local", "shipped",
+                "labels"}
+
+
+def _labels(raw: Any, where: str, kind: str) -> tuple[str, ...]:
+    """``labels:``: a list of at least two distinct non-empty class names, for a classifier only."""
+    if kind != "sequence-classification":
+        raise ManifestError(f"{where}.labels: only a sequence-classification task has class names, not {kind!r}")
+    if (not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(x, str) and x.strip() for x in raw)
+            or len(set(raw)) != len(raw)):
+        raise ManifestError(f"{where}.labels: must be a list of at least two distinct class names, got {raw!r}")
+    return tuple(raw)
 
 
 def parse_manifest(data: Any, *, base_dir: Path = REPO_ROOT) -> Manifest:
@@ -222,7 +261,7 @@ def parse_manifest(data: Any, *, base_dir: Path = REPO_ROOT) -> Manifest:
         for req in ("tab", "kind", "offline"):
             if req not in raw:
                 raise ManifestError(f"{where}.{req}: missing")
-        for name in _TASK_FIELDS:
+        for name in _TASK_FIELDS - {"labels"}:
             if name in raw and raw[name] is not None and not isinstance(raw[name], str):
                 raise ManifestError(f"{where}.{name}: must be a string, got {type(raw[name]).__name__}")
         if raw["tab"] not in tab_keys:
@@ -249,7 +288,10 @@ def parse_manifest(data: Any, *, base_dir: Path = REPO_ROOT) -> Manifest:
             raise ManifestError(f"{where}.shipped: needs a relative name inside bertvariants/assets/models, got {shipped!r}")
         if raw.get("hub") is None and offline == "none" and not raw.get("local") and not shipped:
             raise ManifestError(f"{where}: no 'hub', no 'local' and offline 'none': nothing could ever serve it")
-        tasks[key] = TaskSpec(key=key, **{k: v for k, v in raw.items() if v is not None})
+        fields = {k: v for k, v in raw.items() if v is not None}
+        if "labels" in fields:
+            fields["labels"] = _labels(fields["labels"], where, raw["kind"])
+        tasks[key] = TaskSpec(key=key, **fields)
     models_dir = data.get("models_dir", "models")
     if not isinstance(models_dir, str):
         raise ManifestError("spaces.yml: models_dir must be a string path")

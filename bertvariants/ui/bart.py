@@ -109,6 +109,10 @@ def summarize(doc: str, num_beams: float, max_length: float, early_stopping: boo
                         "to an extractive summary."), lead3
     progress(0.3, desc="Generating the summary")
     summary = bart.summarize_with(m, [doc], settings=settings)[0]
+    if problem := bart.generation_problem(summary):  # never shown as a summary: say so, show the extractive one
+        s, how = extractive(doc, fallback)
+        return s.text, (f"**No abstractive summary**: {m.label} failed — {problem}. Shown instead: the "
+                        f"**extractive fallback** ({how}), not BART."), lead3
     note = bart.summarizer_note(m.kind, default_manifest().task(TASK).hub)
     if m.kind == "causal-lm":
         how = (f"prompted with the document's first 400 words; beam search with num_beams={settings.num_beams}, "
@@ -143,7 +147,9 @@ def compare_summarization(doc: str, num_beams: float, max_length: float, progres
     rows, notes = [], []
 
     def row(method: str, summary: str, seconds: float, params: float | None, size: int | None) -> dict:
-        return {"method": method, "summary": summary, "words": len(summary.split()),
+        problem = bart.generation_problem(summary)
+        return {"method": method, "summary": f"(no summary: {problem})" if problem else summary,
+                "words": None if problem else len(summary.split()),
                 "latency (s, one run)": round(seconds, 3), "parameters (M)": params,
                 "size on disk (MB)": round(size / 2**20, 1) if size else None}
 

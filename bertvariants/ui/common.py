@@ -17,6 +17,7 @@ import gradio as gr
 from ..models import describe, ModelUnavailable
 from ..registry import default_manifest, ManifestError, TabSpec
 from .guard import wait_until_preloaded
+from .zerogpu import on_gpu
 
 log = logging.getLogger("bertvariants.ui")
 
@@ -63,6 +64,7 @@ class Action:
 
     def click(self, fn, inputs, outputs, *, api_name: str, **kwargs):
         outputs = list(outputs)
+        fn = on_gpu(fn, api_name)  # @spaces.GPU(duration=…) when it runs a model (a no-op off ZeroGPU)
         gr.Button(visible=False, elem_classes=["bv-api-trigger"]).click(fn, inputs, outputs, api_name=api_name,
                                                                          **kwargs)
         return self.button.click(in_place(fn, len(outputs)), inputs, [*outputs, self.error],

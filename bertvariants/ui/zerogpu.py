@@ -1,0 +1,196 @@
+"""GPU and ZeroGPU Spaces: which handlers run a model (and for how long), and the Space's models loaded up front.
+
+On a ZeroGPU Space (hardware ``zero-a10g`` / ``zero-h200``) a GPU is attached only while a function decorated with
+``@spaces.GPU(duration=…)`` runs; a Space with no decorated function fails at start-up ("No @spaces.GPU function
+detected"). The ``spaces`` package is a no-op everywhere else (its ``GPU`` returns the function unchanged), so the
+same code runs on a CPU Space, a GPU Space and a laptop. What ZeroGPU requires, and where this project does it:
+
+- ``spaces`` is imported before anything initialises CUDA: app.py imports it first.
+- Models are loaded at module scope and moved to CUDA there (ZeroGPU packs the CUDA tensors created then and
+  restores them inside each decorated call): :func:`preload_space_models`, run by app.py at import when
+  ``SPACES_ZERO_GPU`` is set — or when this project's own switch ``BERTVARIANTS_PRELOAD=1`` is (tests use it:
+  the ``spaces`` package itself asserts ``SPACES_ZERO_DEVICE_API_URL`` when ``SPACES_ZERO_GPU`` is set).
+  Everywhere else models stay lazy (the app starts without loading any).
+- Each decorated function declares a short ``duration``: ZeroGPU checks it against the visitor's remaining quota
+  before the call runs, so a shorter honest value serves more visitors. :data:`GPU_SECONDS` holds each
+  model-running endpoint's seconds measured on a 2-core CPU with the offline models (``python -m
+  bertvariants.ui.zerogpu``); the duration is :func:`duration_for` that figure (a GPU is well over 20× faster
+  than 2 CPU cores, the online checkpoints at most ~10× larger than the offline ones), within [10 s, 120 s].
+- Handlers never return tensors (they return text, tables and figures; tests/test_space.py checks every output).
+
+Endpoints not in :data:`GPU_SECONDS` or :data:`CPU_ONLY` fail a test, so a new endpoint is classified the day it
+lands.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from ..runtime import truthy
+
+log = logging.getLogger("bertvariants.zerogpu")
+
+# Seconds of one default request on a 2-core CPU (Intel Ice Lake, offline models, second call: the model already
+# loaded), measured by `python -m bertvariants.ui.zerogpu`; the endpoints that run a neural model.
+GPU_SECONDS: dict[str, float] = {}
+
+# Endpoints that run no model (mechanism views, tokenizers, the leaderboard): never decorated, never hold a GPU.
+CPU_ONLY: dict[str, str] = {}
+
+MIN_DURATION, MAX_DURATION = 10, 120
+
+
+def duration_for(api_name: str) -> int:
+    """The ``@spaces.GPU(duration=…)`` of an endpoint, in seconds: its CPU time rounded up to 5 s, in [10, 120]."""
+    return int(min(MAX_DURATION, max(MIN_DURATION, 5 * math.ceil(GPU_SECONDS[api_name] / 5))))
+
+
+def spaces_package():
+    """The ``spaces`` package when it is installed (app.py has imported it first), else None."""
+    if "spaces" in sys.modules:
+        return sys.modules["spaces"]
+    try:
+        import spaces
+    except ImportError:
+        return None
+    return spaces
+
+
+@dataclass(frozen=True)
+class Decorated:
+    api_name: str
+    duration: int
+
+
+DECORATED: dict[str, Decorated] = {}  # what on_gpu() decorated in this process, for the start-up report
+
+
+def on_gpu(fn, api_name: str):
+    """``fn`` decorated with ``spaces.GPU(duration=duration_for(api_name))`` when it runs a model and the
+    ``spaces`` package is installed; ``fn`` itself otherwise (the decorator is a no-op off ZeroGPU anyway)."""
+    if api_name not in GPU_SECONDS:
+        return fn
+    spaces = spaces_package()
+    if spaces is None:
+        return fn
+    DECORATED[api_name] = Decorated(api_name, duration_for(api_name))
+    return spaces.GPU(duration=DECORATED[api_name].duration)(fn)
+
+
+def zero_gpu() -> bool:
+    """Running on a ZeroGPU Space (Hugging Face sets ``SPACES_ZERO_GPU``)."""
+    return truthy("SPACES_ZERO_GPU")
+
+
+def preload_requested() -> bool:
+    """Load every Space model at module scope: on ZeroGPU, or when ``BERTVARIANTS_PRELOAD=1``."""
+    return zero_gpu() or truthy("BERTVARIANTS_PRELOAD")
+
+
+@dataclass(frozen=True)
+class Preloaded:
+    task: str
+    label: str  # which checkpoint serves it (or why none does)
+    device: str
+    seconds: float
+    ok: bool
+
+
+def preload_space_models() -> list[Preloaded]:
+    """Every task of spaces.yml resolved and loaded now, onto the device the resolver picks (CUDA on a GPU or
+    ZeroGPU Space), before the first request. The model cache is widened to hold them all (no eviction would
+    then reload one inside a GPU call). A slot that cannot load is reported and left to its tab's message."""
+    from .. import models
+    from ..registry import default_manifest
+
+    tasks = list(default_manifest().tasks)
+    models.CACHE.max_items = max(models.CACHE.max_items, len(tasks) + 2)
+    done = []
+    for task in tasks:
+        start = time.perf_counter()
+        try:
+            loaded = models.get_model(task)
+        except Exception as exc:  # noqa: BLE001 - a slot that cannot load keeps its tab's own message
+            done.append(Preloaded(task, f"unavailable: {exc}", "-", time.perf_counter() - start, False))
+            continue
+        done.append(Preloaded(task, loaded.label, loaded.device, time.perf_counter() - start, True))
+    return done
+
+
+def startup_report(preloaded: list[Preloaded] | None = None) -> str:
+    """What start-up did for GPUs, one line each: the decorated functions with their durations, the models
+    loaded up front (or that models load on first use)."""
+    spaces = spaces_package()
+    lines = [f"spaces package: {'installed' if spaces else 'not installed'}; ZeroGPU: {'yes' if zero_gpu() else 'no'}"]
+    if DECORATED:
+        lines.append(f"GPU-decorated functions ({len(DECORATED)}): " + ", ".join(
+            f"{d.api_name} {d.duration} s" for d in sorted(DECORATED.values(), key=lambda d: d.api_name)))
+    else:
+        lines.append("GPU-decorated functions: none (no spaces package)")
+    if preloaded is None:
+        lines.append("models: loaded on first use")
+    else:
+        ok = sum(p.ok for p in preloaded)
+        lines.append(f"models preloaded at start-up: {ok} of {len(preloaded)} tasks in "
+                     f"{sum(p.seconds for p in preloaded):.1f} s")
+        lines += [f"  {p.task}: {p.device} {p.seconds:.1f} s {p.label}" for p in preloaded]
+    return "\n".join(lines)
+
+
+def measure(host_url: str) -> dict[str, tuple[float, int]]:
+    """Each endpoint's default request timed twice against a running app (the second call is kept), with how many
+    model-cache lookups it made in-process (0: it runs no model). For ``python -m bertvariants.ui.zerogpu``."""
+    from gradio_client import Client
+
+    from .. import models
+
+    lookups = {"n": 0}
+    real_get = models.CACHE.get
+
+    def counting(key, loader, **kw):
+        if key[0] != "object":
+            lookups["n"] += 1
+        return real_get(key, loader, **kw)
+
+    models.CACHE.get = counting
+    client = Client(host_url, verbose=False)
+    out = {}
+    for name, info in sorted(client.view_api(print_info=False, return_format="dict")["named_endpoints"].items()):
+        kwargs = {p["parameter_name"]: p["parameter_default"] for p in info["parameters"]
+                  if p["parameter_has_default"]}
+        if len(kwargs) < len(info["parameters"]):
+            continue  # an input with no page default (an upload): measured by hand
+        seconds = []
+        lookups["n"] = 0
+        for _ in range(2):
+            start = time.perf_counter()
+            try:
+                client.predict(api_name=name, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - reported, the other endpoints still measured
+                log.warning("%s: %s", name, exc)
+            seconds.append(time.perf_counter() - start)
+        out[name.lstrip("/")] = (seconds[-1], lookups["n"])
+    models.CACHE.get = real_get
+    return out
+
+
+def main() -> None:
+    from . import build_demo, launch_kwargs, queue
+
+    demo = queue(build_demo())
+    demo.launch(server_name="127.0.0.1", server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7861")),
+                prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    try:
+        for name, (seconds, n) in sorted(measure(demo.local_url).items()):
+            print(f"{name:28s} {seconds:7.2f} s  model lookups {n}")
+    finally:
+        demo.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -29,22 +29,22 @@ def token_labels(tokens: list[str]) -> list[str]:
 def faithfulness_figure(result: Faithfulness) -> go.Figure:
     """F against the fraction of words removed (deletion) and inserted (insertion), one line per method, the
     random orders' mean dashed."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["Deletion (lower area = faithful)",
+    fig = make_subplots(rows=2, cols=1, subplot_titles=["Deletion (lower area = faithful)",
                                                         "Insertion (higher area = faithful)"],
-                        horizontal_spacing=0.12)
+                        vertical_spacing=0.2)  # stacked: side by side, a phone squeezes both
     lines = [*result.methods, result.random_mean]
     for k, c in enumerate(lines):
         x = np.round(np.linspace(0, 1, len(c.deletion)), 4)
         style = dict(color=PALETTE[k % len(PALETTE)], dash="dash" if c.method.startswith("random") else "solid")
-        for col, y in ((1, c.deletion), (2, c.insertion)):
+        for row, y in ((1, c.deletion), (2, c.insertion)):
             fig.add_trace(go.Scatter(x=x, y=np.round(y, 4), mode="lines+markers", name=c.method, line=style,
-                                     legendgroup=c.method, showlegend=col == 1,
+                                     legendgroup=c.method, showlegend=row == 1,
                                      hovertemplate=f"{c.method}: %{{y:.3f}} at %{{x:.2f}}<extra></extra>"),
-                          row=1, col=col)
+                          row=row, col=1)
     fig.update_xaxes(title_text="fraction of words", range=[-0.02, 1.02])
     fig.update_yaxes(title_text=result.output)
     return finish(fig, title=title("Deletion and insertion curves", f"{result.output} as words are removed / "
-                                    "inserted in each method's order"), height=470)
+                                    "inserted in each method's order"), height=640)
 
 
 def faithfulness_panels(result: Faithfulness) -> list[LinePanel]:

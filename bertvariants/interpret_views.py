@@ -86,9 +86,9 @@ def faithfulness_view(name: str, text: str, *, steps: int = sal.DEFAULT_STEPS, b
     rand = float(np.mean([c.aopc for c in result.random]))
     lines = [f"**Prediction: {r.labels[r.target]}** ({r.probabilities[r.target]:.4f}, {loaded.label}). Words are "
              f"replaced by the baseline one at a time in each method's order ({len(words)} words; [CLS] / [SEP] kept).",
-             f"**Most faithful here: {best.method}**, AOPC {best.aopc:.4f} vs {rand:.4f} for a random order "
-             f"(mean of {len(result.random)}, sd {result.random_spread()['aopc']:.4f}). " +
-             ", ".join(f"{c.method} {c.aopc:.4f}" for c in result.methods) + "."]
+             f"**Most faithful here: {best.method}**, AOPC {sig(best.aopc, 3):g} vs {sig(rand, 3):g} for a random "
+             f"order (mean of {len(result.random)}, sd {sig(result.random_spread()['aopc'], 3):g}). AOPC of each: "
+             + ", ".join(f"{c.method} {sig(c.aopc, 3):g}" for c in result.methods) + "."]
     if note:
         lines.append(note)
     caption = " ".join(lines).replace("**", "")

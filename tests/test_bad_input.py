@@ -108,6 +108,20 @@ EXPECT: tuple[Expect, ...] = (
     Expect("/attention", "layer", "NaN", r"finite number"),
     Expect("/saliency", "sentence", "1 MB text", r"limit is"),
     Expect("/saliency", "steps", "NaN", r"finite number"),
+    Expect("/saliency", "contrast", "unknown choice", r"unknown contrast class 'no-such-option-☃'"),
+    Expect("/attention", "view", "unknown choice", r"not in the list of choices"),
+    Expect("/faithfulness", "sentence", "empty", r"Sentence is empty"),
+    Expect("/faithfulness", "sentence", "1 MB text", r"limit is 1,000"),
+    Expect("/faithfulness", "steps", "NaN", r"finite number"),
+    Expect("/faithfulness", "baseline", "unknown choice", r"not in the list of choices"),
+    Expect("/mlm_lens", "sentence", "emoji/CJK/RTL", r"the text has no mask token"),
+    Expect("/mlm_lens", "sentence", "10,000 sentences", r"limit is 1,000"),
+    Expect("/mlm_lens", "answer", "1 MB text", r"Answer has 1,000,000 characters; the limit is 100"),
+    Expect("/mlm_lens", "answer", "emoji/CJK/RTL", r"tokens for this model"),
+    Expect("/mlm_lens", "top_k", "NaN", r"top-k must be a finite number"),
+    Expect("/similarity_attribution", "a", "empty", r"Sentence A is empty"),
+    Expect("/similarity_attribution", "b", "1 MB text", r"Sentence B has 1,000,000 characters"),
+    Expect("/similarity_attribution", "steps", "Infinity", r"finite number|greater than maximum"),
     # the compare views
     Expect("/compare_fill_mask", "sentence", "empty", r"Sentence is empty"),
     Expect("/compare_fill_mask", "sentence", "emoji/CJK/RTL", r"no mask token"),
@@ -124,6 +138,7 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
     **{("/clinical_terms", "extra", i): "extra terms to add to the map are optional" for i in _OPTIONAL},
     **{("/distillation_explore", "labels", i): "class names are optional" for i in _OPTIONAL},
     **{("/leaderboard", "search", i): "no search text = every row" for i in _OPTIONAL},
+    **{("/mlm_lens", "answer", i): "no answer to follow: the lens shows the top-k only" for i in _OPTIONAL},
     ("/leaderboard", "variants", "unknown choice"): "free-form filter (allow_custom_value): no row matches",
 }
 

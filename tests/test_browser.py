@@ -229,6 +229,8 @@ class View:
     accordion: str | None
     button: str | None  # None: the view draws itself when its sub-tab opens
     texts: tuple[str, ...]  # visible text it must show (a regex each)
+    choose: tuple[str, ...] = ()  # radio options to pick first (by label), e.g. the attention view's "rollout"
+    shot: str = ""  # screenshot name (artifacts/screenshots/<shot>-<width>.png); "" for none
 
 
 VIEWS: tuple[View, ...] = (
@@ -236,7 +238,18 @@ VIEWS: tuple[View, ...] = (
          "Compare fill-mask models", (r"roberta-fill-mask", r"latency \(ms, median of 5\)")),
     View("bart", "Summarization", "Compare every summarizer here on this document (latency, size)",
          "Compare summarizers", (r"Lead-3 \(extractive\)", r"MiniLM centroid \(extractive\)")),
-    View("interpret", "Saliency", None, None, (r"completeness", r"Integrated gradients")),
+    View("interpret", "Saliency", None, None, (r"completeness", r"Integrated gradients", r"SmoothGrad × input"),
+         shot="interpret-saliency"),
+    View("interpret", "Attention", None, None, (r"Attention rollout through layer", r"0\.5·A \+ 0\.5·I"),
+         choose=("rollout",), shot="interpret-rollout"),
+    View("interpret", "Faithfulness", None, "Check faithfulness",
+         (r"Most faithful here", r"AOPC \(deletion", r"random order \(mean of 10"), shot="interpret-faithfulness"),
+    View("interpret", "MLM lens", None, "Read every layer", (r"enters the top 5|never enters the top 5",
+                                                            r"rank of “paris”", r"Mask 1: final top-5"),
+         shot="interpret-mlm-lens"),
+    View("sentence_bert", None, "Why are A and B similar? Token × token attribution (integrated Jacobians)",
+         "Explain the similarity", (r"Completeness gap", r"food · meal", r"Top token pairs"),
+         shot="sentence-bert-attribution"),
     View("leaderboard", None, "Compare two runs: paired significance test, settings, disagreements", "Compare",
          (r"95%",)),
 )
@@ -245,7 +258,9 @@ VIEWS: tuple[View, ...] = (
 @needs_chromium
 @pytest.mark.parametrize("view", VIEWS, ids=lambda v: f"{v.key}-{v.button or v.subtab}")
 def test_new_views_in_the_browser(view, app_url, browser, tiny_models):
-    """The compare views, saliency and the two-run comparison render their content in the page (no error line)."""
+    """The compare views, saliency, faithfulness, the MLM lens, rollout, the similarity attribution and the two-run
+    comparison render their content in the page (no error line); the interpretability views are screenshot at both
+    widths."""
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -255,6 +270,8 @@ def test_new_views_in_the_browser(view, app_url, browser, tiny_models):
         open_tab(page, app_url, tab(view.key).label, view.subtab)
         if view.accordion:
             page.get_by_text(view.accordion, exact=True).click(timeout=30_000)
+        for option in view.choose:
+            page.get_by_label(option, exact=True).filter(visible=True).first.check(timeout=30_000)
         if view.button:
             page.get_by_role("button", name=view.button, exact=True).filter(visible=True).first.click(timeout=30_000)
         for pattern in view.texts:
@@ -262,6 +279,12 @@ def test_new_views_in_the_browser(view, app_url, browser, tiny_models):
         assert not page.locator(".bv-error").filter(visible=True).count(), page.locator(".bv-error").all_inner_texts()
         body = page.locator("body").inner_text()
         assert "Traceback" not in body and not RAW_FLOAT.search(body)
+        if view.shot:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": 1000})
+                page.wait_for_timeout(300)  # plots re-lay out to the new width
+                page.screenshot(path=str(SHOTS / f"{view.shot}-{width}.png"), full_page=True, animations="disabled")
     finally:
         page.close()
     assert not errors, errors

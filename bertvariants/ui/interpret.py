@@ -236,7 +236,7 @@ def _faithfulness_view() -> None:
     gr.Examples([[e] for e in iv.FAITHFULNESS_EXAMPLES], [sentence], label="Examples")
     run = action("Check faithfulness")
     summary = gr.Markdown(visible=False)
-    plot = gr.Plot(label="Deletion and insertion curves", visible=False)
+    plot = gr.Plot(show_label=False, visible=False)  # the figure has its own title
     table = gr.Dataframe(label="AOPC and areas per method", interactive=False, visible=False, wrap=True)
     files = gr.File(label="Download: PNG, SVG, HTML", file_count="multiple", visible=False)
     run.click(faithfulness, [model, sentence, steps, baseline], [summary, plot, table, files], api_name="faithfulness",
@@ -258,8 +258,8 @@ def _lens_view() -> None:
     run = action("Read every layer")
     summary = gr.Markdown(visible=False)
     with gr.Row():
-        lens_plot = gr.Plot(label="The head after every layer", visible=False)
-        traj_plot = gr.Plot(label="Token trajectories", visible=False)
+        lens_plot = gr.Plot(show_label=False, visible=False)  # the figures have their own titles
+        traj_plot = gr.Plot(show_label=False, visible=False)
     table = gr.Dataframe(label="Top-k per layer", interactive=False, visible=False, wrap=True)
     files = gr.File(label="Download: PNG, SVG, HTML", file_count="multiple", visible=False)
     run.click(mlm_lens, [model, sentence, answer, top_k], [summary, lens_plot, traj_plot, table, files],

@@ -237,7 +237,7 @@ def build(spec, tab) -> None:
         att_steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Integration steps m")
         att_btn = action("Explain the similarity", variant="secondary")
         att_md = gr.Markdown(visible=False)
-        att_plot = gr.Plot(visible=False)
+        att_plot = gr.Plot(show_label=False, visible=False)  # the figure has its own title
         att_df = gr.Dataframe(label="Top token pairs", visible=False)
         att_files = gr.File(label="Download: PNG, SVG, HTML", file_count="multiple", visible=False)
         att_btn.click(similarity_attribution, [a, b, att_steps], [att_md, att_plot, att_df, att_files],

@@ -4,10 +4,14 @@
                              [--batch-size B] [--output DIR]
     python -m evaluation score --metric {rouge,squad,squad_v2,accuracy,f1,mcc,pearson,spearman}
                                --predictions FILE --references FILE
+    python -m evaluation sweep MANIFEST.yml [--shard i/N] [--output DIR]   (a job list: evaluation/sweep.py)
+    python -m evaluation merge DIR [DIR ...] [--into DIR]
     python -m evaluation leaderboard [--results DIR]
     python -m evaluation bench ...            (performance benchmarks: evaluation/bench/)
 
-``run`` and ``score`` print progress on stderr and the JSON result object as the last line of stdout.
+``run`` and ``score`` print progress on stderr and the JSON result object as the last line of stdout (``sweep`` and
+``merge``: their report). Under ``accelerate launch`` ``run`` splits its forward passes across the processes and
+rank 0 alone prints and writes (:mod:`evaluation.parallel`).
 Bad input ends with exit status 2 and a one-line ``error: ...`` on stderr (BERTVARIANTS_DEBUG=1 shows the traceback).
 """
 
@@ -63,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--variant", default="", help="variant label of the recorded result")
     s.add_argument("--params", type=int, help="parameter count of the model that wrote the predictions")
     s.add_argument("--output", help="write a result JSON here (needs --task and --model)")
+
+    sw = sub.add_parser("sweep", help="run a manifest's models × tasks × seeds (one shard of them), one result file "
+                        "per job, skipping jobs already done")
+    sw.add_argument("manifest", help="YAML: grid: [{models, tasks, seeds, split, limit, options, ...}] (evaluation/sweep.py)")
+    sw.add_argument("--shard", help="i/N: run only the jobs whose stable hash falls in shard i of N (0 ≤ i < N), "
+                    "e.g. --shard $SLURM_ARRAY_TASK_ID/$N")
+    sw.add_argument("--output", help="directory for the jobs' result files (default: the manifest's output, else "
+                    "sweep-results/)")
+    sw.add_argument("--list", action="store_true", help="print this shard's jobs and their commands; run nothing")
+
+    mg = sub.add_parser("merge", help="collect sweep shards' result files into the results store; name missing jobs")
+    mg.add_argument("dirs", nargs="+", help="the shards' output directories")
+    mg.add_argument("--into", help="results directory (default: $BERTVARIANTS_RESULTS_DIR, else results/)")
 
     lb = sub.add_parser("leaderboard", help="print the aggregated results table")
     lb.add_argument("--results", default="results", help="results directory (default: results/)")
@@ -203,8 +220,46 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def sweep_main(args) -> int:
+    """``sweep``: this shard's jobs, one after the other; the report as the last line of stdout. Exit 1 when a job
+    failed (its error is in the report; re-running the shard retries only the jobs without a result)."""
+    from . import sweep
+
+    manifest = sweep.read_manifest(args.manifest)
+    index, count = sweep.parse_shard(args.shard)
+    jobs = sweep.shard_jobs(manifest.jobs, index, count)
+    if args.list:
+        for job in jobs:
+            print(f"{job.id}  {job.command()}")
+        return 0
+    out = Path(args.output or manifest.output)
+    sweep.write_job_list(manifest, out)
+    report = sweep.run_jobs(jobs, out, shard=f"{index}/{count}")
+    print(json.dumps({**report.as_dict(), "output": str(out), "manifest_jobs": len(manifest.jobs)}))
+    return 1 if report.failed else 0
+
+
+def merge_main(args) -> int:
+    """``merge``: the shards' job files into the results store; exit 1 (with the missing jobs' commands on stderr)
+    when a manifest's job has no result in any directory."""
+    from bertvariants.paths import results_dir
+
+    from . import sweep
+
+    report = sweep.merge(args.dirs, args.into or results_dir())
+    for entry in report.missing:
+        print(f"missing {entry['id']}: {entry['command']}", file=sys.stderr)
+    print(json.dumps(report.as_dict()))
+    return 1 if report.missing else 0
+
+
 def _dispatch(args, argv: list[str]) -> int:
     from . import results
+
+    if args.command == "sweep":
+        return sweep_main(args)
+    if args.command == "merge":
+        return merge_main(args)
 
     if args.command == "leaderboard":
         df = results.leaderboard(args.results, include_paper=not args.no_paper)

@@ -61,31 +61,34 @@ def faithfulness_panels(result: Faithfulness) -> list[LinePanel]:
 # --------------------------------------------------------------------------------------------
 # MLM lens
 # --------------------------------------------------------------------------------------------
-def lens_matrix(result: Lens, mask: int = 0) -> tuple[np.ndarray, list[str]]:
-    """(L + 1, k) probability after each layer of the last layer's top-k tokens (and the gold token, last)."""
+def lens_matrix(result: Lens, mask: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Probabilities and ranks (L + 1, k) after each layer of the last layer's top-k tokens (and the answer, last,
+    when it is not among them)."""
     m = result.masks[mask]
-    probs = m.logits.softmax(-1)
-    final = m.layers[-1].tokens
-    ids = m.logits[-1].topk(len(final)).indices.tolist()
-    names = list(final)
+    logits = m.logits.double()  # (L + 1, V)
+    ids = logits[-1].topk(len(m.layers[-1].tokens)).indices.tolist()
+    names = list(m.layers[-1].tokens)
     if result.gold_id is not None and result.gold_id not in ids:
         ids.append(result.gold_id)
         names.append(f"{result.gold} (answer)")
-    return probs[:, ids].numpy().astype(np.float64), names
+    chosen = logits[:, ids]  # (L + 1, k)
+    ranks = (logits.unsqueeze(1) > chosen.unsqueeze(-1)).sum(-1) + 1  # (L + 1, k): 1 = that layer's top token
+    return logits.softmax(-1)[:, ids].numpy(), ranks.numpy(), names
 
 
 def lens_figure(result: Lens, mask: int = 0) -> go.Figure:
-    """Rows: layers (0 = embeddings); columns: the model's final top-k at the mask; colour: the probability the
-    model's own head gives each after that layer. Hover: that layer's top-k."""
-    z, names = lens_matrix(result, mask)
+    """Rows: layers (0 = embeddings); columns: the model's final top-k at the mask (and the answer); cells: each
+    token's rank under the model's own head after that layer (colour: log10 rank, bright = near the top)."""
+    probs, ranks, names = lens_matrix(result, mask)
     m = result.masks[mask]
     layers = [f"layer {p.layer}" for p in m.layers]
-    hover = [[f"{layers[r]} · {names[c]}: {z[r, c]:.3f}<br>top: {', '.join(m.layers[r].tokens)}"
-              for c in range(len(names))] for r in range(len(layers))]
-    fig = go.Figure(go.Heatmap(z=np.round(z, 4), x=names, y=layers, colorscale="Viridis", zmin=0,
-                               text=np.round(z, 2), texttemplate="%{text:.2f}", hovertext=hover, hoverinfo="text",
-                               colorbar=dict(title=dict(text="P"), thickness=12)))
-    sub = "the model's own MLM head after every layer"
+    hover = [[f"{layers[r]} · {names[c]}: rank {ranks[r, c]}, P = {probs[r, c]:.4f}<br>top: "
+              f"{', '.join(m.layers[r].tokens)}" for c in range(len(names))] for r in range(len(layers))]
+    z = np.round(np.log10(ranks.astype(np.float64)), 3)
+    fig = go.Figure(go.Heatmap(z=z, x=names, y=layers, colorscale="Viridis", reversescale=True, zmin=0,
+                               text=ranks, texttemplate="%{text}", hovertext=hover, hoverinfo="text",
+                               colorbar=dict(title=dict(text="log10 rank"), thickness=12)))
+    sub = "rank under the model's own MLM head after every layer (1 = top)"
     if result.gold:
         first = m.first_layer_in_top(5)
         sub += f"; “{result.gold}” enters the top 5 at " + (f"layer {first}" if first is not None else "no layer")
@@ -98,9 +101,10 @@ def lens_figure(result: Lens, mask: int = 0) -> go.Figure:
 def lens_panels(result: Lens) -> list:
     panels = []
     for k, m in enumerate(result.masks):
-        z, names = lens_matrix(result, k)
-        panels.append(Panel(f"Mask {k + 1}: P after each layer", z, [f"layer {p.layer}" for p in m.layers], names,
-                            "layer", "token", "probability", annotate=True))
+        _, ranks, names = lens_matrix(result, k)
+        panels.append(Panel(f"Mask {k + 1}: log10 rank after each layer (0 = top)", np.log10(ranks.astype(float)),
+                            [f"layer {p.layer}" for p in m.layers], names, "layer", "token", "log10 rank",
+                            annotate=True))
         if result.gold:
             panels.append(LinePanel(f"Mask {k + 1}: rank of “{result.gold}” per layer (log10)",
                                     [Series(result.gold, [p.layer for p in m.layers],

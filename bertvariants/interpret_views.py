@@ -130,7 +130,9 @@ def mlm_lens_view(name: str, text: str, *, answer: str = "", top_k: int = ml.DEF
     text = checked_text(text)
     loaded = get_model(served.name)
     result = ml.lens(loaded.model, loaded.tokenizer, text, gold=answer, top_k=top_k)
-    special = [t in set(getattr(loaded.tokenizer, "all_special_tokens", ())) for t in result.tokens]
+    # [CLS] / [SEP] / padding left out of the trajectories; the mask, where the answer forms, kept
+    special = set(getattr(loaded.tokenizer, "all_special_tokens", ())) - {loaded.tokenizer.mask_token}
+    special = [t in special for t in result.tokens]
     traj = ml.trajectories(result.hidden)
     lines = [f"**{loaded.label}** · {result.layers} layers · {len(result.masks)} mask(s). Layer 0 is the "
              "embeddings; the last layer is the model's own fill-mask output."]

@@ -12,6 +12,11 @@ Three steps, each testable alone:
 
 :func:`answer_questions` chains them (as transformers' run_qa post-processing does). SpanBERT §4.1 fine-tunes on
 SQuAD with exactly this decoding; the SpanBERT tab and the harness's ``squad_v1`` / ``squad_v2`` use it.
+
+The null threshold is a property of the model, not of the decoder: a QA checkpoint may carry
+``qa_decoding.json`` (:data:`DECODING_FILE`) with the threshold chosen on unanswerable pairs it never trained on
+(:func:`choose_null_threshold`, written by ``python -m bertvariants.train.squad_null calibrate``); the tab's default
+and the harness's ``squad_v2`` read it with :func:`null_threshold_of` (0, the plain §4.3 rule, when absent).
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import json
+import math
+from pathlib import Path
+
 import torch
+
+DECODING_FILE = "qa_decoding.json"  # beside a QA checkpoint: {"null_threshold": τ, how it was chosen...}
 
 
 @dataclass(frozen=True)
@@ -188,3 +199,68 @@ def highlight_answer(result: QAResult) -> list[tuple[str, str | None]]:
         return [(result.context, None)]
     c, s, e = result.context, result.start_char, result.end_char
     return [(piece, label) for piece, label in ((c[:s], None), (c[s:e], "answer"), (c[e:], None)) if piece]
+
+
+# --------------------------------------------------------------------------------------------
+# The null threshold: chosen on held-out unanswerable pairs, stored with the model
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NullThreshold:
+    """The threshold τ that maximises SQuAD 2.0 F1 on a calibration set, with what it scored there."""
+
+    threshold: float  # answer "no answer" when s_null − s_best > τ
+    f1: float  # SQuAD 2.0 F1 (0–1) on the calibration set with τ
+    abstain_f1: float  # F1 of answering "no answer" to every question (the share of unanswerable ones)
+    answer_all_f1: float  # F1 of always answering the best span (τ = +∞)
+    n: int
+
+
+def choose_null_threshold(diffs: Sequence[float], span_f1: Sequence[float],
+                          has_answer: Sequence[bool]) -> NullThreshold:
+    """Pure: the τ maximising SQuAD 2.0 F1, where question i is answered iff ``diffs[i]`` = s_null − s_best ≤ τ
+    and then scores ``span_f1[i]`` (its best span's F1; 0 on an unanswerable question), and scores 1 for "no
+    answer" iff it has none (Rajpurkar et al. 2018, §5's threshold search, in score space). τ is put midway
+    between the two neighbouring differences, so that it does not sit on a calibration example.
+
+    Example:
+        >>> t = choose_null_threshold([-3.0, -1.0, 2.0, 4.0], [1.0, 1.0, 0.0, 0.0], [True, True, False, False])
+        >>> t.threshold, t.f1, t.abstain_f1
+        (0.5, 1.0, 0.5)
+    """
+    n = len(diffs)
+    if n == 0 or len(span_f1) != n or len(has_answer) != n:
+        raise ValueError(f"need one span F1 and one has-answer flag per difference, got {n}, {len(span_f1)}, "
+                         f"{len(has_answer)}")
+    order = sorted(range(n), key=lambda i: diffs[i])
+    d = [float(diffs[i]) for i in order]
+    gain = [float(span_f1[i]) if has_answer[i] else 0.0 for i in order]  # answered: its span's F1
+    keep = [0.0 if has_answer[i] else 1.0 for i in order]  # abstained: 1 iff it has no answer
+    best_k, best, score = 0, sum(keep), sum(keep)  # k = how many of the smallest differences are answered
+    for k in range(1, n + 1):
+        score += gain[k - 1] - keep[k - 1]
+        realisable = k == n or d[k] > d[k - 1]  # τ cannot split two equal differences
+        if realisable and math.isfinite(d[k - 1]) and score > best + 1e-12:
+            best_k, best = k, score
+    if best_k == 0:
+        tau = d[0] - 1.0 if math.isfinite(d[0]) else 0.0
+    elif best_k == n or not math.isfinite(d[best_k]):
+        tau = d[best_k - 1] + 1.0
+    else:
+        tau = (d[best_k - 1] + d[best_k]) / 2
+    answer_all = sum(g for g, x in zip(gain, d) if math.isfinite(x))
+    return NullThreshold(threshold=round(tau, 4), f1=best / n, abstain_f1=sum(keep) / n, answer_all_f1=answer_all / n,
+                         n=n)
+
+
+def null_threshold_of(location) -> float:
+    """The null threshold stored with a QA checkpoint (``<location>/qa_decoding.json``), else 0.0 (§4.3's rule)."""
+    path = Path(str(location)) / DECODING_FILE
+    if not path.is_file():
+        return 0.0
+    try:
+        value = float(json.loads(path.read_text(encoding="utf-8"))["null_threshold"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a readable QA decoding record ({exc})") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{path}: null_threshold must be finite, got {value}")
+    return value

@@ -249,3 +249,89 @@ def test_span_mask_batch_feeds_sbo():
     assert torch.equal(targets.target, out.labels[targets.batch_index, targets.left + 1 + targets.relative])
     with pytest.raises(ValueError, match="one word-id list per row"):
         sp.span_mask_batch(ids, wid[:1], mask_token_id=3, vocab_size=99, generator=rng)
+
+
+# ------------------------------------------------------------------ the null threshold chosen for a model
+def test_choose_null_threshold_maximises_squad2_f1_and_sits_between_examples():
+    import random
+
+    rng = random.Random(0)
+    has = [rng.random() < 0.5 for _ in range(400)]
+    diffs = [rng.gauss(-2.0 if h else 1.0, 1.5) for h in has]  # answerable questions: lower s_null − s_best
+    f1 = [rng.random() if h else 0.0 for h in has]
+    chosen = qa_mod.choose_null_threshold(diffs, f1, has)
+
+    def squad2_f1(tau):
+        return sum((f if d <= tau else 0.0) if h else float(d > tau) for d, f, h in zip(diffs, f1, has)) / len(has)
+
+    grid = [x / 20 for x in range(-200, 200)]
+    assert chosen.f1 == pytest.approx(squad2_f1(chosen.threshold))
+    assert chosen.f1 >= max(squad2_f1(t) for t in grid) - 1e-9  # no threshold on a fine grid does better
+    assert chosen.abstain_f1 == pytest.approx(1 - sum(has) / len(has)) and chosen.f1 > chosen.abstain_f1
+    assert chosen.answer_all_f1 == pytest.approx(squad2_f1(float("inf")))
+    assert all(abs(d - chosen.threshold) > 1e-6 for d in diffs)
+    # all unanswerable: abstain on everything, τ below the smallest difference
+    none = qa_mod.choose_null_threshold([0.5, 2.0], [0.0, 0.0], [False, False])
+    assert none.f1 == 1.0 and none.threshold < 0.5
+    # a question without any candidate span (s_best = −∞) can never be answered
+    inf = qa_mod.choose_null_threshold([float("inf"), -1.0], [0.0, 1.0], [True, True])
+    assert inf.f1 == 0.5 and inf.threshold == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="one span F1"):
+        qa_mod.choose_null_threshold([1.0], [], [True])
+
+
+def test_null_threshold_is_read_from_the_models_decoding_record(tmp_path):
+    import json
+
+    assert qa_mod.null_threshold_of(tmp_path) == 0.0  # none stored: §4.3's plain rule
+    (tmp_path / qa_mod.DECODING_FILE).write_text(json.dumps({"null_threshold": -2.5}))
+    assert qa_mod.null_threshold_of(tmp_path) == -2.5
+    (tmp_path / qa_mod.DECODING_FILE).write_text(json.dumps({"null_threshold": "nan"}))
+    with pytest.raises(ValueError, match="finite"):
+        qa_mod.null_threshold_of(tmp_path)
+    (tmp_path / qa_mod.DECODING_FILE).write_text("{")
+    with pytest.raises(ValueError, match="not a readable QA decoding record"):
+        qa_mod.null_threshold_of(tmp_path)
+
+
+def test_shipped_qa_model_carries_a_hashed_null_threshold_that_the_tab_defaults_to():
+    from bertvariants.shipped import ShippedSpec, shipped_dir
+    from bertvariants.ui import spanbert as ui
+
+    folder = shipped_dir("squad")
+    spec = ShippedSpec.read(folder)
+    assert qa_mod.DECODING_FILE in spec.files  # sha256-checked at load, copied by `ship`
+    tau = qa_mod.null_threshold_of(folder)
+    assert tau != 0.0
+    if ui.resolve(ui.TASK).source == "shipped":
+        assert ui.served_null_threshold() == tau
+
+
+def test_unanswerable_pairs_hold_no_answer_and_articles_split_stably():
+    from bertvariants.train import squad_null as sn
+
+    assert {sn.split_of(f"article {i}") for i in range(400)} == {"calibrate", "report", "train"}
+    assert sn.split_of("Normans") == sn.split_of("Normans")
+    context = "Paris is in France. It is large. The Seine flows through it. Many people visit."
+    qa = {"question": "Where is Paris?", "answers": [{"text": "France", "answer_start": context.index("France")}]}
+    cut = sn.answer_cut(context, qa)
+    assert cut == "It is large. The Seine flows through it. Many people visit." and "France" not in cut
+    assert sn.answer_cut("Paris is in France. Nice.", qa) is None  # too little left
+    paragraphs = [context, "Berlin is in Germany and Paris is far.", "Paris hosts the Louvre; France loves it."]
+    other = sn.unanswerable_context(qa, context, paragraphs, "other-paragraph")
+    assert other == paragraphs[1]  # shares a word with the question and does not hold the answer
+    with pytest.raises(ValueError, match="unknown kind"):
+        sn.unanswerable_context(qa, context, paragraphs, "nonsense")
+    articles = [{"title": f"article {i}", "paragraphs": [
+        {"context": f"Alpha {i} met Beta in Gamma town. They talked. Then they left. It rained.",
+         "qas": [{"id": f"q{i}", "question": f"Whom did Alpha {i} meet?",
+                  "answers": [{"text": "Beta", "answer_start": len(f"Alpha {i} met ")}]}]},
+        {"context": f"Alpha {i} lives far away. The river is long.", "qas": []}]} for i in range(200)]
+    pairs = sn.build_pairs(articles, split="report", n_questions=50, seed=0)
+    assert pairs and all(sn.split_of(p.title) == "report" for p in pairs)
+    assert all("Beta" not in p.context for p in pairs if not p.answers)
+    assert all(p.context[p.context.index(p.answers[0]):].startswith("Beta") for p in pairs if p.answers)
+    data = sn.as_squad_v2(pairs)
+    assert sum(q["is_impossible"] for a in data["data"] for para in a["paragraphs"] for q in para["qas"]) == \
+        sum(not p.answers for p in pairs)
+    assert sn.build_pairs(articles, split="report", n_questions=50, seed=0) == pairs  # seeded

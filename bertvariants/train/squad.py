@@ -26,10 +26,10 @@ from .data import data_file
 from .lora import save_model, with_lora
 from .loop import Setup, fit, seed_everything
 from .records import RunReport, finish, harness
+from .squad_data import TRAIN_PARTS, QAExample, read_articles, read_examples
 
 NAME = "squad"
 KIND = "question-answering"
-TRAIN_PARTS = tuple(f"squad/train-v1.0/squad_v1.0_train.part{i:02d}.json.gz" for i in range(8))
 DEV = "squad/dev-v1.1-slice.json"
 
 
@@ -43,38 +43,8 @@ class SquadConfig(TrainConfig):
     unanswerable: float = 0.25  # share of questions paired with another paragraph of their article
     cpu_bf16: bool = True
     lora_rank: int = 16
-
-
-@dataclass(frozen=True)
-class QAExample:
-    question: str
-    context: str
-    answer_start: int  # character offset; -1 = no answer in this context
-    answer_text: str
-
-
-def read_examples(paths, *, unanswerable: float, seed: int) -> list[QAExample]:
-    """SQuAD questions (strict reader); a share of them re-paired with another paragraph of their article."""
-    from evaluation.loaders import load_squad
-
-    rng = random.Random(seed)
-    out: list[QAExample] = []
-    for path in paths:
-        ds = load_squad(path, task="squad_v1", split="train")
-        starts = iter(ds.meta["starts"])
-        for article in ds.raw:
-            contexts = [p["context"] for p in article["paragraphs"]]
-            for para in article["paragraphs"]:
-                for qa in para["qas"]:
-                    start = next(starts)
-                    if not qa["answers"]:
-                        continue
-                    others = [c for c in contexts if c != para["context"] and qa["answers"][0]["text"] not in c]
-                    if others and rng.random() < unanswerable:
-                        out.append(QAExample(qa["question"], rng.choice(others), -1, ""))
-                    else:
-                        out.append(QAExample(qa["question"], para["context"], start, qa["answers"][0]["text"]))
-    return out
+    hold_out_articles: bool = True  # never train on the articles the null threshold is chosen / reported on
+    calibrate_questions: int = 800  # pairs of the held-out 'calibrate' articles that choose τ (0: keep τ = 0)
 
 
 def window_targets(enc, i: int, ex: QAExample) -> tuple[int, int]:
@@ -140,7 +110,8 @@ def run(cfg: SquadConfig, *, progress: bool = True) -> RunReport:
     seed_everything(cfg.seed)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    examples = read_examples(paths, unanswerable=cfg.unanswerable, seed=cfg.seed)
+    articles = read_articles(paths)
+    examples = read_examples(articles, unanswerable=cfg.unanswerable, seed=cfg.seed, hold_out=cfg.hold_out_articles)
     model = BertForQuestionAnswering.from_pretrained(base)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     if cfg.lora_rank:
@@ -151,6 +122,10 @@ def run(cfg: SquadConfig, *, progress: bool = True) -> RunReport:
     result = fit(setup, cfg, desc=NAME, progress=progress)
     out = output_dir(cfg, NAME)
     save_model(setup.model, tokenizer, out, cfg, name=NAME, kind=KIND)
+    if cfg.calibrate_questions:  # τ for SQuAD 2.0-style use (the tab, squad_v2), on articles never trained on
+        from .squad_null import calibrate
+
+        calibrate(out, articles=articles, n_questions=cfg.calibrate_questions, seed=cfg.seed)
     scored = harness("squad_v1", out, data=dev, limit=cfg.eval_limit)
     unanswerable = sum(e.answer_start < 0 for e in examples)
     return finish(recipe=NAME, name=NAME, title="Extractive QA (MiniLM + LoRA, SQuAD v1.0 train)", cfg=cfg,
@@ -159,4 +134,7 @@ def run(cfg: SquadConfig, *, progress: bool = True) -> RunReport:
                   data={"train": f"{Path(paths[0]).parent} (8 parts): {len(examples)} questions, {unanswerable} "
                                  "re-paired with another paragraph of their article (no answer)",
                         "dev": str(dev)},
-                  notes="Windows of max_length tokens with stride overlap; windows without the answer point at [CLS].")
+                  notes="Windows of max_length tokens with stride overlap; windows without the answer point at [CLS]."
+                        + (" Articles held out for the null threshold (bertvariants.train.squad_null) were not "
+                           "trained on; the threshold chosen there is in qa_decoding.json."
+                           if cfg.hold_out_articles else ""))

@@ -12,7 +12,7 @@ import pandas as pd
 from .. import spanbert as sp
 from ..common import make_generator
 from ..models import get_model, ModelUnavailable, packaged_tokenizer, resolve
-from ..qa import answer_questions, highlight_answer
+from ..qa import answer_questions, highlight_answer, null_threshold_of
 from .common import action, claim_markdown, number, safe, text
 
 log = logging.getLogger("bertvariants.ui")
@@ -46,6 +46,16 @@ def served_start() -> str:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("spanbert-qa record %s: %s", record, exc)
         return ""
+
+
+def served_null_threshold() -> float:
+    """The null threshold chosen for the QA model serving here (its ``qa_decoding.json``: chosen on held-out
+    unanswerable Wikipedia pairs), the slider's default; 0 (the plain §4.3 rule) when it has none."""
+    try:
+        return null_threshold_of(resolve(TASK).location)
+    except (ModelUnavailable, ValueError) as exc:
+        log.warning("spanbert-qa null threshold: %s", exc)
+        return 0.0
 
 
 @safe
@@ -134,8 +144,10 @@ def build(spec, tab) -> None:
             served_start()))))
         question = gr.Textbox(label="Question", value="Who released SpanBERT?")
         context = gr.Textbox(label="Context", lines=6, value=EXAMPLE)
+        tau = served_null_threshold()
         with gr.Row():
-            threshold = gr.Slider(-10, 10, value=0.0, step=0.5, label="null-score threshold (SQuAD 2.0)")
+            threshold = gr.Slider(min(-10.0, tau - 5), max(10.0, tau + 5), value=tau, step=0.01,
+                                  label="null-score threshold (SQuAD 2.0; default: chosen for the served model)")
             stride = gr.Slider(16, 256, value=128, step=16, label="sliding-window stride (tokens)")
         q_btn = action("Answer")
         q_md = gr.Markdown(visible=False)

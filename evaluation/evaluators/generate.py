@@ -21,15 +21,16 @@ from .common import clip
 def qa(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
     """SQuAD with a QA head: the project's one span decoder (``bertvariants.qa.answer_questions``:
     windows with stride, n-best, null threshold), then the official scorer."""
-    from bertvariants.qa import answer_questions
+    from bertvariants.qa import answer_questions, null_threshold_of
 
     if h.kind != "question-answering":
         raise ValueError(f"{bench.key} needs a question-answering model (AutoModelForQuestionAnswering); "
                          f"{h.name} is {h.kind}")
     v2 = bench.key == "squad_v2"
     m = h.loaded
+    tau = null_threshold_of(m.location) if v2 else 0.0  # the threshold chosen for this model (qa_decoding.json)
     preds = answer_questions(m.model, m.tokenizer, [e.text for e in ds.examples], [e.text_pair for e in ds.examples],
-                             allow_impossible=v2, batch_size=min(batch_size, 16))
+                             allow_impossible=v2, null_threshold=tau, batch_size=min(batch_size, 16))
     answers = {e.id: p.answer for e, p in zip(ds.examples, preds)}
     if v2:  # a probability-like no-answer score for the official threshold search: sigmoid(s_null − s_best)
         na = {e.id: float(1 / (1 + np.exp(-np.clip(p.null_score - p.best_span_score, -50, 50))))
@@ -39,7 +40,7 @@ def qa(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
         score = squad_m.squad_v1(ds.raw, answers)
     return squad_outcome(score, ds, answers,
                           {"method": "bertvariants.qa.answer_questions: windows (stride 128), n-best 20, "
-                                     "null threshold 0" if v2 else "bertvariants.qa.answer_questions: windows, n-best 20"})
+                                     f"null threshold {tau:g}" if v2 else "bertvariants.qa.answer_questions: windows, n-best 20"})
 
 
 def squad_outcome(score, ds: Dataset, answers: dict, details: dict) -> Outcome:

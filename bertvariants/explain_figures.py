@@ -50,11 +50,12 @@ def faithfulness_figure(result: Faithfulness) -> go.Figure:
 def faithfulness_panels(result: Faithfulness) -> list[LinePanel]:
     lines = [*result.methods, result.random_mean]
     x = [list(np.linspace(0, 1, len(c.deletion))) for c in lines]
+    dashed = [c.method.startswith("random") for c in lines]
     return [LinePanel(f"Deletion: {result.output} (lower area = faithful)",
-                      [Series(c.method, xs, c.deletion, dash=c.method.startswith("random")) for c, xs in zip(lines, x)],
+                      [Series(c.method, xs, c.deletion, dash=d) for c, xs, d in zip(lines, x, dashed)],
                       "fraction of words removed", result.output),
             LinePanel(f"Insertion: {result.output} (higher area = faithful)",
-                      [Series(c.method, xs, c.insertion, dash=c.method.startswith("random")) for c, xs in zip(lines, x)],
+                      [Series(c.method, xs, c.insertion, dash=d) for c, xs, d in zip(lines, x, dashed)],
                       "fraction of words inserted", result.output)]
 
 

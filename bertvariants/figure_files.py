@@ -359,8 +359,9 @@ def to_png(d: Drawing, *, scale: float = 2.0) -> bytes:
 
 def write_files(panels: list, *, title: str, caption: str = "", stem: str = "figure",
                 folder: Path | None = None) -> list[Path]:
-    """PNG, SVG and HTML of the panels (heatmap :class:`Panel` s and :class:`LinePanel` s), named by their content's hash under one export folder (the same figure
-    reuses its files; Gradio's cache cleanup removes old copies it served)."""
+    """PNG, SVG and HTML of the panels (heatmap :class:`Panel` s and :class:`LinePanel` s), named by their
+    content's hash under one export folder (the same figure reuses its files; Gradio's cache cleanup removes old
+    copies it served)."""
     d = layout(panels, title=title)
     svg = to_svg(d)
     digest = hashlib.sha256((svg + caption).encode("utf-8")).hexdigest()[:16]

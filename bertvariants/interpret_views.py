@@ -3,7 +3,8 @@ the one resolver, runs its method and returns a named result with figures, table
 
 - :func:`faithfulness_view`: deletion / insertion curves and AOPC of every saliency method, random orders and
   attention as an attribution (:mod:`bertvariants.faithfulness`).
-- :func:`mlm_lens_view`: a masked LM's own head after every layer, and token trajectories (:mod:`bertvariants.mlm_lens`).
+- :func:`mlm_lens_view`: a masked LM's own head after every layer, and token trajectories
+  (:mod:`bertvariants.mlm_lens`).
 - :func:`similarity_attribution_view`: the token × token integrated-Jacobian matrix of a sentence pair's cosine
   (:mod:`bertvariants.similarity_attribution`).
 """
@@ -62,7 +63,8 @@ def attention_scores(model, tokenizer, text: str, architecture: str = "") -> tup
 
 
 def faithfulness_view(name: str, text: str, *, steps: int = sal.DEFAULT_STEPS, baseline: str = "pad",
-                      n_random: int = fa.RANDOM_ORDERS, seed: int = 0, offered: Offer | None = None) -> FaithfulnessView:
+                      n_random: int = fa.RANDOM_ORDERS, seed: int = 0,
+                      offered: Offer | None = None) -> FaithfulnessView:
     """Every saliency method's deletion / insertion curves and AOPC beside random orders and attention."""
     served = (offered or offer(SALIENCY_KINDS)).pick(name)
     text = checked_text(text)
@@ -142,7 +144,8 @@ def mlm_lens_view(name: str, text: str, *, answer: str = "", top_k: int = ml.DEF
         if result.gold:
             first = m.first_layer_in_top(5)
             line += (f" **“{result.gold}” first enters the top 5 at layer {first}**" if first is not None
-                     else f" “{result.gold}” never enters the top 5") + f" (rank {last.gold_rank} at the last layer)."
+                     else f" “{result.gold}” never enters the top 5")
+            line += f" (rank {last.gold_rank} at the last layer)."
         lines.append(line)
     caption = " ".join(lines).replace("**", "")
     panels = [*xf.lens_panels(result), xf.trajectory_panel(result.tokens, traj, special)]

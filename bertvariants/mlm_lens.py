@@ -134,8 +134,8 @@ def lens(model, tokenizer, text: str, *, gold: str | None = None, top_k: int = D
             logits = head(hidden[:, pos]).float()  # (L + 1, V): the same head on every layer's state
             probs = logits.softmax(-1)
             top = probs.topk(top_k, dim=-1)
-            layers = [LayerPrediction(layer, [str(t) for t in tokenizer.convert_ids_to_tokens(top.indices[layer].tolist())],
-                                      top.values[layer].tolist(),
+            names = [[str(t) for t in tokenizer.convert_ids_to_tokens(row.tolist())] for row in top.indices]
+            layers = [LayerPrediction(layer, names[layer], top.values[layer].tolist(),
                                       rank_of(logits[layer], target) if target is not None else None,
                                       float(probs[layer, target]) if target is not None else None)
                       for layer in range(len(logits))]

@@ -262,5 +262,5 @@ def test_pair_attribution_sums_to_the_score_minus_the_reference_terms():
     print("\ntop pairs:", top, f"gap {r.gap:.2e} ({100 * r.relative_gap:.5f}%)")
     assert top[0][1] == "meal" and {top[0][0], top[1][0]} == {"food", "eating"}
     assert [p.suffix for p in view.files] == [".png", ".svg", ".html"] and len(view.pairs) == sa.TOP_PAIRS
-    with pytest.raises(ValueError, match="the sentence has 60 tokens; the limit is 48"):
+    with pytest.raises(ValueError, match="the sentence has 60 tokens; the limit is 32"):
         sa.attribute_pair(m.model, m.tokenizer, "word " * 58, "A cat.")

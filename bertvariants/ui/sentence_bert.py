@@ -85,11 +85,11 @@ def similarity_attribution(a: str, b: str, steps: float):
     Each entry A[i, j] is how much the pair (token i of A, token j of B) contributes to the similarity of the two
     mean-pooled, normalised embeddings. The entries sum to the cosine minus the reference terms (the part a
     [PAD]-only reference input explains) up to the integration error, which the summary reports as the
-    completeness gap. Runs T·(m + 1) Jacobian-vector products per sentence (at most 48 tokens each).
+    completeness gap. Runs T·(m + 1) Jacobian-vector products per sentence (at most 32 tokens each).
 
     Args:
-        a: Sentence A (at most 1,000 characters, 48 tokens).
-        b: Sentence B (at most 1,000 characters, 48 tokens).
+        a: Sentence A (at most 1,000 characters, 32 tokens).
+        b: Sentence B (at most 1,000 characters, 32 tokens).
         steps: m, the number of integration steps, 1 to 300 (the gap is far below 1% at 20).
 
     Returns:

@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import palette
+from . import palette, pareto
 from .plot_style import error_figure, finish, safe_figure  # noqa: F401 - re-exported: one import for the UI
 from .plot_style import title as make_title
 from .tasks import GLUE_TASKS, benchmark
@@ -175,36 +175,70 @@ def bars_by_task(df: pd.DataFrame, *, view: str = BAR_VIEWS[0], colors: Mapping[
     return fig
 
 
-def score_vs_params(df: pd.DataFrame, task: str | None = None, *, colors: Mapping[str, str] | None = None) -> go.Figure:
-    """Score against parameter count (log x); bubble area ∝ latency per example (measured rows only); each point
-    in its model's colour, the symbol says the source."""
+SCATTER_X = {"size": ("params_millions", "parameters (millions, log)"),
+             "latency": ("latency_ms", "latency per example (ms, log)")}  # the scatter's x choices (pareto.COSTS)
+FRONT_LINE = dict(color="#111", width=2.5)  # the outline of a point on its task's Pareto front
+
+
+def _front_trace(fig: go.Figure, d: pd.DataFrame, col: str) -> None:
+    """The front of one task as a step line through its points, cheapest first (better only by paying more)."""
+    f = d[d["front"]].assign(_x=lambda x: x[col].astype(float)).sort_values("_x", kind="stable")
+    if f.empty:
+        return
+    fig.add_scatter(x=f["_x"], y=f["score"], mode="lines", line=dict(color="#111", width=1.2, dash="dot",
+                                                                   shape="hv"),
+                    name="Pareto front", hoverinfo="skip", showlegend=True)
+
+
+def score_vs_params(df: pd.DataFrame, task: str | None = None, *, colors: Mapping[str, str] | None = None,
+                    x: str = "size") -> go.Figure:
+    """Score against parameter count (``x="size"``, bubble area ∝ latency) or against latency per example
+    (``x="latency"``, bubble area ∝ parameters), log x; each point in its model's colour, the symbol says the
+    source, an outline marks the rows on their task's Pareto front of score vs that cost
+    (:func:`evaluation.pareto.pareto_columns`, over the rows given: the table's "Pareto front" column); one task
+    also gets the front as a dotted step line."""
+    if x not in SCATTER_X:
+        raise ValueError(f"x: choose one of {', '.join(SCATTER_X)}, got {str(x)[:40]!r}")
+    col, axis_title = SCATTER_X[x]
+    other = SCATTER_X["latency" if x == "size" else "size"][0]
     d = _scored(df)
     colors = _colors(df, colors)
     if task:
         d = d[d["task"] == task]
-    d = d[pd.to_numeric(d["params_millions"], errors="coerce") > 0]
+    d = d.assign(front=pareto.pareto_columns(d)[f"pareto_{x}"] if len(d) else False)  # over every scored row
+    d = d[pd.to_numeric(d[col], errors="coerce") > 0]
     if d.empty:
-        raise ValueError("no rows with a known parameter count" + (f" for {task}" if task else ""))
-    lat = pd.to_numeric(d["latency_ms"], errors="coerce")
-    top = lat.max() if lat.notna().any() else 1.0
+        raise ValueError(f"no rows with a known {'parameter count' if x == 'size' else 'latency'}"
+                         + (f" for {task}" if task else ""))
+    size_of = pd.to_numeric(d[other], errors="coerce")
+    top = size_of.max() if size_of.notna().any() else 1.0
     fig = go.Figure()
     for src, g in d.groupby("source"):
-        gl = pd.to_numeric(g["latency_ms"], errors="coerce")
-        size = [10 + 40 * math.sqrt(v / top) if pd.notna(v) and top > 0 else 10 for v in gl]
-        fig.add_scatter(x=g["params_millions"].astype(float), y=g["score"], mode="markers", name=src,
+        gs = pd.to_numeric(g[other], errors="coerce")
+        size = [10 + 40 * math.sqrt(v / top) if pd.notna(v) and top > 0 else 10 for v in gs]
+        lat = pd.to_numeric(g["latency_ms"], errors="coerce")
+        fig.add_scatter(x=g[col].astype(float), y=g["score"], mode="markers", name=src,
                         marker=dict(size=size, symbol=SOURCE_SYMBOL.get(src, "circle"), sizemode="diameter",
                                     color=[palette.color_of(m, colors) for m in g["model"]],
-                                    line=dict(width=1.5 if src == "paper" else 0.5, color="#444")),
+                                    line=dict(width=[FRONT_LINE["width"] if f else (1.5 if src == "paper" else 0.5)
+                                                     for f in g["front"]],
+                                              color=[FRONT_LINE["color"] if f else "#444" for f in g["front"]])),
                         text=[f"{m} · {_task_name(t)} · {('%.1f ms/example' % v) if pd.notna(v) else 'latency n/a'}"
-                              for m, t, v in zip(g["model"], g["task"], gl)],
-                        hovertemplate="%{text}<br>%{x:.1f}M params, score %{y:.2f}<extra></extra>", showlegend=False)
+                              f" · {p:.1f}M params" + (f" · on the {x} front" if f else "")
+                              for m, t, v, p, f in zip(g["model"], g["task"], lat, g["params_millions"].astype(float),
+                                                       g["front"])],
+                        hovertemplate="%{text}<br>score %{y:.2f}<extra></extra>", showlegend=False)
     for src in sorted(set(d["source"])):  # neutral legend swatches: the points' colours are the models'
         fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{src} ({'solid' if src == 'measured' else 'open'})",
                         marker=dict(symbol=SOURCE_SYMBOL.get(src, "circle"), size=11, color="#777"), hoverinfo="skip")
-    finish(fig, height=500, title=make_title("Score vs model size" + (f" — {_task_name(task)}" if task else ""),
-                                        "bubble size = latency per example (measured) · colour = model · "
-                                        + ("pick one task to compare like with like" if not task else "")),
-           xaxis=dict(type="log", title="parameters (millions, log)"), yaxis_title="score")
+    if task:
+        _front_trace(fig, d, col)
+    bubble = "latency per example (measured)" if x == "size" else "parameters"
+    finish(fig, height=500, title=make_title(("Score vs model size" if x == "size" else "Score vs latency")
+                                             + (f" — {_task_name(task)}" if task else ""),
+                                             f"bubble size = {bubble} · black outline = on the task's Pareto front · "
+                                             + ("pick one task to compare like with like" if not task else "")),
+           xaxis=dict(type="log", title=axis_title), yaxis_title="score")
     return fig
 
 

@@ -25,18 +25,21 @@ import pandas as pd
 from bertvariants.io import atomic_write_text
 from bertvariants.paths import results_dir
 
-from . import comparison, ranks, results, significance
+from . import comparison, pareto, ranks, results, significance
 from .tasks import BENCHMARKS
 
 SOURCES = ("measured", "paper")
 BASE_COLUMNS = ("rank", "model", "variant", "task", "split", "source", "primary_metric", "score", "ci95_low",
-                "ci95_high", "rank_note", "params_millions", "latency_ms", "examples_per_second", "n", "timestamp",
-                "citation", "file")
-# what the table shows by default: what fits a 1400 px screen (the citation and the rest: "Columns")
-DEFAULT_COLUMNS = ("rank", "model", "task", "primary_metric", "score", "ci95_low", "ci95_high", "source",
-                   "params_millions", "rank_note")
-# px per default column on the page: ≈ 1200 px in all, what a 1400 px screen gives the table (a phone scrolls it)
-DEFAULT_WIDTHS = (50, 190, 130, 120, 70, 70, 70, 90, 80, 330)
+                "ci95_high", "seeds", "seed_sd", "seed_ci95_low", "seed_ci95_high", "seed_scores", "rank_note",
+                "params_millions", "latency_ms", "pareto", "pareto_size", "pareto_latency", "examples_per_second", "n",
+                "timestamp", "citation", "file")
+# what the table shows by default: what fits a 1400 px screen (the citation and the rest: "Columns"). A setting
+# run with several seeds shows its mean as the score, the bootstrap interval of one run (CI) beside the interval
+# over seeds (seed CI) and the spread (seed sd); "Pareto front" names the cost fronts (size, latency) a row is on.
+DEFAULT_COLUMNS = ("rank", "model", "task", "primary_metric", "score", "ci95_low", "ci95_high", "seeds", "seed_sd",
+                   "seed_ci95_low", "seed_ci95_high", "source", "params_millions", "pareto", "rank_note")
+# px per default column on the page: ≈ 1270 px in all, what a 1400 px screen gives the table (a phone scrolls it)
+DEFAULT_WIDTHS = (45, 150, 95, 90, 60, 60, 60, 50, 60, 70, 70, 80, 70, 95, 215)
 METRIC_COLUMNS = tuple(dict.fromkeys(m for b in BENCHMARKS for m in b.metrics))
 ALL_COLUMNS = BASE_COLUMNS + METRIC_COLUMNS
 MAX_PARAMS = 1e6  # millions: no filter above this
@@ -44,7 +47,9 @@ DISPLAY_DIGITS = 2  # decimals the page shows; the CSV keeps full precision
 # short headers for the page (the CSV keeps the column names): narrow columns fit a 1400 px screen
 COLUMN_LABELS = {"primary_metric": "metric", "ci95_low": "CI low", "ci95_high": "CI high",
                  "params_millions": "params (M)", "latency_ms": "latency (ms)", "examples_per_second": "examples/s",
-                 "rank_note": "rank basis"}
+                 "rank_note": "rank basis", "seed_sd": "seed sd", "seed_ci95_low": "seed CI low",
+                 "seed_ci95_high": "seed CI high", "seed_scores": "score per seed", "pareto": "Pareto front",
+                 "pareto_size": "front: size", "pareto_latency": "front: latency"}
 RANK_SORT = "rank"  # sorting by rank = by task, then rank within it
 
 
@@ -117,15 +122,17 @@ def filter_rows(df: pd.DataFrame, *, search: str = "", tasks=None, variants=None
 def table_view(df: pd.DataFrame, columns, sort_by: str, ascending: bool, *,
                directory: str | os.PathLike | None = None) -> pd.DataFrame:
     """The table at full precision (the CSV): tie-aware ranks within each task of the rows shown
-    (:func:`evaluation.ranks.tie_aware_ranks`), one column per metric, the chosen columns (default
+    (:func:`evaluation.ranks.tie_aware_ranks`), the rows on each task's score-vs-size and score-vs-latency Pareto
+    fronts (:func:`evaluation.pareto.pareto_columns`), one column per metric, the chosen columns (default
     :data:`DEFAULT_COLUMNS`), sorted by ``sort_by`` (missing values last; ``rank`` = by task, then best rank first,
     reversed by ``ascending`` like a score).
     :func:`display_table` rounds it for the page."""
     flat = results.flat(df)
     if len(df):
-        flat = pd.concat([flat, ranks.tie_aware_ranks(df, _where(directory))], axis=1)
+        flat = pd.concat([flat, ranks.tie_aware_ranks(df, _where(directory)), pareto.pareto_columns(df)], axis=1)
     else:
-        flat = flat.assign(rank=pd.Series(dtype="Int64"), rank_note=pd.Series(dtype=str))
+        flat = flat.assign(rank=pd.Series(dtype="Int64"), rank_note=pd.Series(dtype=str), pareto=pd.Series(dtype=str),
+                           pareto_size=pd.Series(dtype=bool), pareto_latency=pd.Series(dtype=bool))
     cols = [c for c in split_list(columns) if c in flat.columns] or [c for c in DEFAULT_COLUMNS if c in flat.columns]
     if sort_by == RANK_SORT:  # best first unless ascending (as for a score: ascending = worst first)
         flat = flat.sort_values(["task", "rank"], ascending=[True, not ascending], kind="stable", na_position="last")

@@ -3,7 +3,10 @@
 Within each task, rows are ordered best first in the task's own direction (a held-out loss ascending). Walking
 down, each row is compared with the *leader* of the rank group above it (the best-ranked row of that group):
 
-- both rows are runs with stored per-example predictions on the same split → the paired bootstrap test of
+- both rows folded several seeds (:mod:`evaluation.seeds`) → the seed-level test: Welch's t-test on the two
+  rows' seed scores, p ≥ 0.05 → a tie (the variance between seeds is what the examples' bootstrap cannot see);
+  seeds on one side only → the intervals' overlap, with the seed interval for that side;
+- else, both rows are runs with stored per-example predictions on the same split → the paired bootstrap test of
   :mod:`evaluation.significance`; p ≥ 0.05 → the row shares the leader's rank;
 - otherwise (a paper's number, a run without predictions, a metric the records cannot recompute) → the rows'
   95% intervals: overlapping intervals share a rank. A paper's number has no interval and counts as a point.
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from . import seeds
 from . import significance as sig
 
 RANK_COLUMNS = ("rank", "rank_note")
@@ -46,10 +50,17 @@ def _has_predictions(row) -> bool:
     return row.get("source") == "measured" and isinstance(value, str) and bool(value) and bool(row.get("file"))
 
 
+def row_interval(row) -> tuple[float, float]:
+    """A row's 95% interval: over seeds when it has several (:mod:`evaluation.seeds`), else its bootstrap one."""
+    if len(seeds.seed_values(row)) >= 2:
+        return sig.interval(row["score"], row.get("seed_ci95_low"), row.get("seed_ci95_high"))
+    return sig.interval(row["score"], row.get("ci95_low"), row.get("ci95_high"))
+
+
 def ci_verdict(leader, row, *, why: str = "") -> Verdict:
-    """Overlap of the two rows' 95% intervals (a paper's number is a point); ``why`` says why not a paired test."""
-    a = sig.interval(leader["score"], leader.get("ci95_low"), leader.get("ci95_high"))
-    b = sig.interval(row["score"], row.get("ci95_low"), row.get("ci95_high"))
+    """Overlap of the two rows' 95% intervals (a paper's number is a point; a row with several seeds counts with
+    its interval over seeds); ``why`` says why not a paired test."""
+    a, b = row_interval(leader), row_interval(row)
     tie = a[0] <= b[1] and b[0] <= a[1]
     head = f"{'tied with' if tie else 'below'} {leader['model']}"
     if a[0] == a[1] and b[0] == b[1]:
@@ -58,7 +69,17 @@ def ci_verdict(leader, row, *, why: str = "") -> Verdict:
 
 
 def verdict(leader, row, directory: str | os.PathLike | None, *, alpha: float = sig.ALPHA) -> Verdict:
-    """Does ``row`` tie with ``leader``? The paired test when both stored predictions, else CI overlap."""
+    """Does ``row`` tie with ``leader``? Welch's t-test over seeds when both rows have several seeds; else the
+    paired test when both stored predictions; else CI overlap (a row with seeds: its interval over seeds)."""
+    a, b = seeds.seed_values(leader), seeds.seed_values(row)
+    if len(a) >= 2 and len(b) >= 2:
+        p = seeds.seed_test(a, b)
+        shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+        tie = not p < alpha
+        return Verdict(tie, f"{'tied with' if tie else 'below'} {leader['model']}: {shown} (Welch t-test over seeds, "
+                            f"{len(a)} vs {len(b)})")
+    if len(a) >= 2 or len(b) >= 2:
+        return ci_verdict(leader, row, why="seeds on one side only")
     if directory is None or not (_has_predictions(leader) and _has_predictions(row)):
         return ci_verdict(leader, row, why="no shared predictions")
     try:

@@ -3,7 +3,8 @@
 - :func:`write_result` writes atomically (a temporary file in the same directory, then ``os.replace``), so a
   reader never sees half a file; per-example predictions go to a sidecar ``<name>.predictions.jsonl``.
 - :func:`load_runs` reads every run (the history); corrupt or truncated files are skipped with a warning
-  that names the file. :func:`latest` keeps the newest run per (model, task, split).
+  that names the file. :func:`latest` keeps the newest run per (model, task, split); the leaderboard folds a
+  setting run with several seeds into one row (:func:`evaluation.seeds.fold`: mean, spread, 95% interval).
 - :func:`references` reads ``evaluation/references.csv`` (published numbers, with citations).
 - :func:`leaderboard` = latest measured rows + paper rows, one row per (model, task, split, source), best first
   within a task in the task's own direction (:func:`higher_is_better`: a held-out loss ranks ascending).
@@ -27,7 +28,7 @@ import pandas as pd
 from bertvariants.io import atomic_write_text, read_json, safe_dataframe
 from bertvariants.paths import RESULTS_DIR
 
-from . import tasks
+from . import seeds, tasks
 
 
 DEFAULT_RESULTS_DIR = RESULTS_DIR  # results/ in the repository; bertvariants.paths.results_dir() honours the env var
@@ -39,6 +40,8 @@ COLUMNS = ("model", "variant", "task", "split", "source", "primary_metric", "sco
 TRAINING_COLUMNS = ("run", "model", "recipe", "task", "split", "corpus", "primary_metric", "score", "higher_is_better",
                     "steps", "seconds", "device", "timestamp", "file")
 CURVE_COLUMNS = ("run", "model", "file", "step", "seconds", "metric", "value")
+RUN_KEYS = ("run_seed", "setup")  # per run: the seed it varies and its setting's hash (evaluation.seeds)
+INTERNAL = (*RUN_KEYS, seeds.SEED_VALUES)  # board columns the code reads and the table never shows
 
 
 def _slug(text: str) -> str:
@@ -128,8 +131,9 @@ def load_runs(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> pd.DataFr
             "timestamp": str(r["timestamp"]), "citation": f"measured here ({r.get('device', '?')}, seed {r.get('seed')})",
             "file": f.name, "predictions_file": r.get("predictions_file"),
             "higher_is_better": higher_is_better(r["task"], r.get("details")),
+            "run_seed": seeds.run_seed(r), "setup": seeds.setup_key(r),
         })
-    df = pd.DataFrame(rows, columns=list(COLUMNS) + ["predictions_file"])
+    df = pd.DataFrame(rows, columns=list(COLUMNS) + ["predictions_file", *RUN_KEYS])
     return df.sort_values("timestamp", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -170,16 +174,20 @@ def _direction(value) -> bool:
 
 
 def leaderboard(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR, *, include_paper: bool = True) -> pd.DataFrame:
-    """Latest measured rows + the papers' rows (source = measured | paper), best score first within a task:
+    """Latest measured rows + the papers' rows (source = measured | paper), best score first within a task;
+    a measured setting run with several seeds is one row with their mean and the seed columns
+    (:func:`evaluation.seeds.fold`). Order:
     descending where higher is better, ascending for lower-is-better tasks (a held-out loss); see
     :func:`higher_is_better`. Rows without a score come last."""
-    parts = [latest(load_runs(results_dir))]
+    parts = [seeds.fold(load_runs(results_dir))]  # the newest run per (model, task, split), folded over its seeds
     if include_paper and REFERENCES_CSV.is_file():
         parts.append(references())
     parts = [p for p in parts if not p.empty]
     if not parts:
-        return pd.DataFrame(columns=list(COLUMNS) + ["predictions_file"])
-    df = pd.concat(parts, ignore_index=True)
+        return pd.DataFrame(columns=list(COLUMNS) + ["predictions_file", *seeds.SEED_COLUMNS, seeds.SEED_VALUES])
+    df = pd.concat(parts, ignore_index=True).reindex(columns=list(dict.fromkeys(
+        [*parts[0].columns, *COLUMNS, "predictions_file", *seeds.SEED_COLUMNS, seeds.SEED_VALUES])))
+    df["seeds"] = pd.to_numeric(df["seeds"], errors="coerce").astype("Int64")  # a paper's row: <NA>
     score = pd.to_numeric(df["score"], errors="coerce")
     up = df["higher_is_better"].map(_direction)
     rank = score.where(up, -score)  # higher rank = better in both directions
@@ -281,6 +289,7 @@ def training_curves(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
 
 def flat(df: pd.DataFrame) -> pd.DataFrame:
     """One column per metric instead of the metrics dict (the table users see); a metric named like a column gets " (metric)"."""
+    df = df.drop(columns=list(INTERNAL), errors="ignore")
     if df.empty:
         return df.drop(columns=["metrics", "predictions_file"], errors="ignore")
     taken = set(df.columns)

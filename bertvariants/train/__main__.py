@@ -21,6 +21,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimizer steps at scale 1 (default: the recipe's)")
     p.add_argument("--scale", type=float, help="multiply steps (e.g. 20 for a GPU run)")
     p.add_argument("--seed", type=int, help="seed (default 42); the same seed reproduces a run")
+    p.add_argument("--seeds", type=int, help="run K seeds (--seed, +1, …) under --set run_name=NAME: one leaderboard "
+                   "row with the mean and a 95%% interval over seeds (train/seeds.py)")
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--lr", type=float)
     p.add_argument("--max-length", type=int, dest="max_length")
@@ -80,6 +82,25 @@ def ship_main(names: list[str]) -> int:
     return 0
 
 
+def seeds_main(names: list[str], overrides: dict, k: int, *, progress: bool) -> int:
+    """``--seeds K``: each recipe K times with consecutive seeds (:func:`bertvariants.train.seeds.run_seeds`)."""
+    from .seeds import run_seeds
+
+    if len(names) > 1:
+        print("--seeds runs one recipe (not 'all'): its runs share one --set run_name", file=sys.stderr)
+        return 2
+    for name in names:
+        try:
+            reports, summary = run_seeds(name, overrides, k, progress=progress)
+        except ValueError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return 2
+        for report in reports:
+            print(f"{name}: {report.fit.steps} steps in {report.fit.seconds:.0f} s -> {report.output}")
+        print(f"{name} over seeds {', '.join(map(str, summary.seeds))}: {summary.text}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["ship"]:
@@ -97,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("recipe", "no_progress", "threads", "set")}
+    overrides = {k: v for k, v in vars(args).items() if k not in ("recipe", "no_progress", "threads", "set", "seeds")}
     try:
         overrides.update(parse_settings(args.set))
         names = [r.name for r in RECIPES] if args.recipe == "all" else [recipe(args.recipe).name]
@@ -107,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.recipe == "all" and args.output:
         print("--output cannot be used with 'all' (each recipe has its own directory)", file=sys.stderr)
         return 2
+    if args.seeds is not None:
+        return seeds_main(names, overrides, args.seeds, progress=not args.no_progress)
     start = time.perf_counter()
     for name in names:
         try:

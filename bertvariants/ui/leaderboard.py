@@ -1,7 +1,9 @@
 """Leaderboard tab: results measured here by ``python -m evaluation`` beside the papers' numbers.
 
-Table with search, filters (task, variant, source, size range), column choice, sorting, tie-aware ranks, copy and
-CSV download (full precision; the page rounds); Plotly figures (bars per task, score vs parameters, GLUE radar,
+Table with search, filters (task, variant, source, size range), column choice, sorting, tie-aware ranks, the mean,
+spread and 95% interval over seeds of a setting run with several seeds, the rows on each task's Pareto fronts, copy
+and CSV download (full precision; the page rounds); Plotly figures (bars per task, score vs parameters or latency
+with the Pareto front outlined, GLUE radar,
 per-run drilldown of the worst examples) in one colour per model; a two-run comparison (paired significance test,
 settings side by side, the examples they disagree on) and the training view (the variant lab's loss curves, e.g.
 RoBERTa's dynamic vs static masking, which run wins on a held-out measure, and why). Everything renders lazily
@@ -67,7 +69,7 @@ def leaderboard_table(search, tasks, variants, sources, min_params, max_params, 
 
 @safe
 def render(search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending,
-           bar_view=dashboard.BAR_VIEWS[0]):
+           bar_view=dashboard.BAR_VIEWS[0], scatter_x="size"):
     """Everything on the tab: table, CSV, the three figures, the drilldown's and the comparison's run lists."""
     board = lb.board()
     colors = palette.color_map(board)  # one colour per model, from the whole board: stable under filtering
@@ -79,7 +81,7 @@ def render(search, tasks, variants, sources, min_params, max_params, columns, so
     runs, pair = lb.compare_choices(rows)
     return (lb.display_table(view, headers=True), lb.export_csv(view),
             dashboard.safe_figure(dashboard.bars_by_task, rows, view=bar_view, colors=colors),
-            dashboard.safe_figure(dashboard.score_vs_params, rows, one_task, colors=colors),
+            dashboard.safe_figure(dashboard.score_vs_params, rows, one_task, colors=colors, x=scatter_x),
             dashboard.safe_figure(dashboard.glue_radar, rows, colors=colors),
             gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(choices=lb.variant_choices(board)),
@@ -93,6 +95,18 @@ def bars(search, tasks, variants, sources, min_params, max_params, bar_view):
     board = lb.board()
     rows = lb.filter_rows(board, **_filters(search, tasks, variants, sources, min_params, max_params))
     return dashboard.safe_figure(dashboard.bars_by_task, rows, view=bar_view, colors=palette.color_map(board))
+
+
+@safe
+def scatter(search, tasks, variants, sources, min_params, max_params, scatter_x):
+    """The score-vs-cost scatter alone (its x axis changed: model size or latency), Pareto front outlined."""
+    if scatter_x not in dashboard.SCATTER_X:
+        raise ValueError(f"x axis: choose one of {', '.join(dashboard.SCATTER_X)}")
+    board = lb.board()
+    rows = lb.filter_rows(board, **_filters(search, tasks, variants, sources, min_params, max_params))
+    picked = lb.split_list(tasks)
+    return dashboard.safe_figure(dashboard.score_vs_params, rows, picked[0] if len(picked) == 1 else None,
+                                 colors=palette.color_map(board), x=scatter_x)
 
 
 @safe
@@ -276,8 +290,11 @@ def build(spec, tab) -> None:
     gr.Markdown("Measured rows come from `python -m evaluation run|score` (JSON files in `results/`, with data and "
                 "model hashes); paper rows are the published numbers in `evaluation/references.csv`, each with its "
                 "citation. Scores are in points (held-out losses in nats, lower is better); measured rows have 95% "
-                "bootstrap intervals. Rows of a task share a **rank** when a paired bootstrap test (or, without "
-                "stored predictions, CI overlap) cannot tell them apart. The page address follows the filters: "
+                "bootstrap intervals. A setting trained or evaluated with several seeds is one row: its score is the "
+                "mean over seeds, with the spread (**seed sd**) and the 95% interval over seeds (**seed CI**) beside "
+                "one run's bootstrap **CI**. Rows of a task share a **rank** when a Welch t-test over seeds, a "
+                "paired bootstrap test (or, without stored predictions, CI overlap) cannot tell them apart. "
+                "**Pareto front** names the rows no cheaper row of the task beats (size, latency). The page address follows the filters: "
                 "copy it to share this view.")
     with gr.Row():
         search = gr.Textbox(label="Search (model, variant, task, citation)", scale=2, min_width=240)
@@ -299,7 +316,10 @@ def build(spec, tab) -> None:
     bar_view = gr.Radio(list(dashboard.BAR_VIEWS), value=dashboard.BAR_VIEWS[0], label="Bars per task")
     bar_plot = gr.Plot(label="Per task", show_label=False)  # the figures carry their own titles
     with gr.Row():
-        scatter = gr.Plot(label="Score vs size", show_label=False, min_width=360)
+        with gr.Column(min_width=360):
+            scatter_x = gr.Radio(list(dashboard.SCATTER_X), value="size", label="Score against (outlined: on the "
+                                 "task's Pareto front)")
+            scatter_plot = gr.Plot(label="Score vs size", show_label=False)
         radar = gr.Plot(label="GLUE radar", show_label=False, min_width=360)
     with gr.Accordion("Drilldown: per-example predictions of a run, worst errors first", open=False):
         with gr.Row():
@@ -312,15 +332,16 @@ def build(spec, tab) -> None:
     train_in, comparison = train_in[:4], train_in[4]
     shown = [search, tasks, variants, sources, min_params, max_params]
     filters = [*shown, columns, sort_by, ascending]
-    everything = [table, csv_file, bar_plot, scatter, radar, run, variants, *two_runs[:2]]
-    tab.select(render, [*filters, bar_view], everything, api_visibility="private").then(
+    everything = [table, csv_file, bar_plot, scatter_plot, radar, run, variants, *two_runs[:2]]
+    tab.select(render, [*filters, bar_view, scatter_x], everything, api_visibility="private").then(
         compare_render, two_runs, compare_out, api_visibility="private")
     changed = [tasks.input, variants.input, sources.input, min_params.submit, max_params.submit, search.submit]
     gr.on([*changed, columns.input, sort_by.input, ascending.input], leaderboard_table, filters, [table, csv_file],
           api_name="leaderboard")
-    gr.on(changed, render, [*filters, bar_view], everything, api_visibility="private")
+    gr.on(changed, render, [*filters, bar_view, scatter_x], everything, api_visibility="private")
     gr.on(changed, None, shown, None, js=lb.SHARE_JS, api_visibility="private")  # the URL follows the filters
     bar_view.input(bars, [*shown, bar_view], bar_plot, api_visibility="private")
+    scatter_x.input(scatter, [*shown, scatter_x], scatter_plot, api_visibility="private")
     gr.on([run.change, top.release], drilldown, [run, top], [drill_plot, drill_table], api_name="leaderboard_drilldown")
     compare_btn.click(leaderboard_compare, two_runs, compare_out, api_name="leaderboard_compare")
     significance_api.click(leaderboard_significance, two_runs, compare_out[1], api_name="leaderboard_significance")

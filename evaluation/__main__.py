@@ -265,12 +265,15 @@ def _dispatch(args, argv: list[str]) -> int:
         df = results.leaderboard(args.results, include_paper=not args.no_paper)
         if df.empty:
             raise ValueError(f"no results in {args.results}")
-        table = results.flat(df)
-        if args.csv:
-            results.to_csv(table, args.csv)
-        cols = ["task", "model", "source", "split", "primary_metric", "score", "ci95_low", "ci95_high", "params_millions"]
         import pandas as pd
 
+        from .pareto import pareto_columns
+
+        table = pd.concat([results.flat(df), pareto_columns(df)[["pareto"]]], axis=1)
+        if args.csv:
+            results.to_csv(table, args.csv)
+        cols = ["task", "model", "source", "split", "primary_metric", "score", "ci95_low", "ci95_high", "seeds",
+                "seed_sd", "seed_ci95_low", "seed_ci95_high", "params_millions", "pareto"]
         with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_colwidth", 40):
             print(table[cols].to_string(index=False))
         return 0

@@ -329,32 +329,47 @@ def test_tang_augmentation_rates():
         augment_sentence([], generator=gen)
 
 
-def write_clinical(root: Path, name: str = "mtsamples_subset.csv", offset: int = 0) -> Path:
+def write_clinical(root: Path, name: str = "mtsamples_subset.csv", offset: int = 0, n: int = 12) -> Path:
     """A tiny MTSamples-format CSV (index, description, medical_specialty, sample_name, transcription, keywords)."""
     rows = ["index,description,medical_specialty,sample_name,transcription,keywords"]
-    for i in range(offset, offset + 12):
+    for i in range(offset, offset + n):
         surgery = i % 2 == 0
         body = ("PROCEDURE: incision , the patient was prepped and draped , sutures closed the wound . " * 9 if surgery
                 else "HISTORY: the patient reports urinary frequency , urine culture was negative , follow up . " * 9)
-        rows.append(f'{i},note {i},{"Surgery" if surgery else "Urology"},s{i},"{body}",k')
+        rows.append(f'{i},note {i},{"Surgery" if surgery else "Urology"},s{i},"note {i} . {body}",k')
     path = root / "clinical" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
-def test_clinical_tiny_run_scores_notes_with_chunk_aggregation(data_dir, tiny_base, tmp_path, monkeypatch):
+@pytest.mark.parametrize("method", ["head", "lora"])
+def test_clinical_tiny_run_scores_notes_with_chunk_aggregation(method, data_dir, tiny_base, tmp_path, monkeypatch):
     write_clinical(data_dir)  # the test notes
-    write_clinical(data_dir, "mtsamples_train.csv", offset=100)  # the disjoint training notes
+    write_clinical(data_dir, "mtsamples_train.csv", offset=100, n=20)  # the disjoint training notes
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "models"))
     rep = run_recipe("clinical", {"data": str(data_dir), "base_model": str(tiny_base), "log_every": 1, "steps": 6,
-                                  "batch_size": 8, "max_length": 40, "lr": 1e-3}, progress=False)
+                                  "batch_size": 8, "max_length": 40, "lr": 1e-3, "method": method,
+                                  "head_epochs": (1, 3)}, progress=False)
     rec = check_result(rep, "mtsamples-subset")
-    assert rec["n"] == 12  # every note of the subset is a test note
+    assert rec["split"] == "heldout" and rec["n"] == 4  # a fifth of the 20 training notes, never trained on
+    held = [r[""] for r in csv.DictReader(open(rep.output / "notes-heldout.csv"))]
+    trained = [r[""] for r in csv.DictReader(open(rep.output / "notes-train.csv"))]
+    assert len(held) == 4 and len(trained) == 16 and not set(held) & set(trained)
+    details = rec["details"]
+    assert details["subset"]["n"] == 12  # and every note of the subset
+    assert details["probe_heldout"]["model"] == str(tiny_base)  # the frozen base's probe, on the same notes
     assert "mtsamples_train.csv" in json.loads(rep.result_path.read_text())["training"]["data"]["notes"]
-    assert rec["details"]["aggregation"].startswith("P = (P_max + P_mean*n/c)")
-    assert rec["details"]["chunk_tokens"] == 40  # the harness chunks as training did
-    assert rec["details"]["chunks"] > rec["n"]  # notes longer than one chunk
+    assert details["aggregation"].startswith("P = (P_max + P_mean*n/c)")
+    assert details["chunk_tokens"] == 40  # the harness chunks as training did
+    assert details["chunks"] > rec["n"]  # notes longer than one chunk
+    if method == "head":
+        assert details["head"]["epochs"] in (1, 3) and set(details["head"]["cv_auroc"]) == {"1", "3"}  # JSON keys
+        from safetensors.torch import load_file
+
+        saved, base = load_file(str(rep.output / "model.safetensors")), load_file(str(tiny_base / "model.safetensors"))
+        key = next(k for k in base if "encoder.layer.0." in k)
+        assert torch.equal(saved["bert." + key.removeprefix("bert.")], base[key])  # the encoder stayed frozen
     res = models.resolve("clinical-classifier", registry.load_manifest(), online=False)
     assert res.source == "trained"
 
@@ -372,10 +387,17 @@ def test_sentence_students_tiny_run(recipe_name, data_dir, tiny_base, tmp_path):
     kw = tiny(data_dir, tiny_base, tmp_path / recipe_name, steps=6, batch_size=8, lr=1e-3, train_sentences=60)
     if recipe_name == "distil-student":
         kw["student_layers"] = (0,)
-    else:
-        kw.update(embedding_size=12, shared_from=1)
+    else:  # steps chosen on 4 held-out STS-B train pairs, measured every 2 steps
+        kw.update(embedding_size=12, shared_from=1, select_pairs=4, eval_every=2, squad_questions=0)
     rep = run_recipe(recipe_name, kw, progress=False)
     rec = check_result(rep, "stsb")
+    if recipe_name == "albert-student":
+        chosen = rec["details"]["steps_chosen"]
+        assert [h["step"] for h in chosen["history"]] == [2, 4, 6]
+        assert chosen["spearman"] == max(h["spearman"] for h in chosen["history"])
+        assert chosen["step"] in (2, 4, 6) and f"weights of step {chosen['step']}" in (rep.output / "README.md").read_text()
+        held = (rep.output / "stsb-select.csv").read_text().splitlines()
+        assert len(held) == 4 and rec["split"] == "dev"  # dev is only reported
     assert {"spearman", "teacher_spearman", "encode_speedup", "params_ratio"} <= set(rec["metrics"])
     assert rec["metrics"]["params_ratio"] > 1.0
     losses = [r["loss"] for r in rep.fit.curve]

@@ -7,14 +7,23 @@ packaged MiniLM), so the compact form stores the rest: ≈ 2M parameters, fp16.
 
 Trained with the ``distil-student`` objective (cosine to the teacher's cached sentence embeddings; optional
 hidden-state cosine) on the same sentences; reports parameters of both and STS-B dev Spearman from the evaluation harness.
+
+**Choosing the steps without STS-B dev.** ``select_pairs`` STS-B *train* pairs (a seeded sample) are taken out of
+the distillation sentences; every ``eval_every`` steps the student's Spearman on them is measured and the best
+weights are kept (:class:`StepSelection`), so STS-B dev is only ever reported. ``squad_questions`` SQuAD v1.0
+train questions join the sentences (STS-B test's question–question and forum genres are questions; the
+distillation needs no labels).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..albert_init import albert_from_bert
 from .config import TrainConfig, base_model_path, output_dir
+from .data import data_file
 from .distil_student import compare, distillation_sentences, distillation_setup, score_stsb
 from .loop import fit, seed_everything
 from .lora import export_on_frozen_base
@@ -36,6 +45,84 @@ class AlbertStudentConfig(TrainConfig):
     train_sentences: int = 40000
     cpu_bf16: bool = True
     freeze_word_embeddings: bool = True  # keep the SVD table U_E·Σ_E (recomputed at load, not stored: the compact form)
+    select_pairs: int = 1000  # STS-B train pairs held out of distillation to choose the steps (0: keep the last step)
+    eval_every: int = 300  # steps between two measurements on the selection pairs
+    squad_questions: int = 8000  # SQuAD v1.0 train questions added to the distillation sentences (0: none)
+
+
+STSB_TRAIN = "glue/stsb/sts-train.csv"
+SELECT_FILE = "stsb-select.csv"  # the selection pairs, written beside the model in STS-B's own format
+
+
+def selection_pairs(cfg: AlbertStudentConfig) -> list[list[str]]:
+    """``cfg.select_pairs`` rows of STS-B train (a seeded sample, in file order), as the file's own columns."""
+    from evaluation.loaders import read_tsv
+
+    rows = read_tsv(data_file(cfg, STSB_TRAIN, what="STS-B train"))
+    if cfg.select_pairs >= len(rows):
+        raise ValueError(f"select_pairs={cfg.select_pairs} leaves nothing of STS-B train's {len(rows)} pairs to train on")
+    keep = sorted(random.Random(cfg.seed).sample(range(len(rows)), cfg.select_pairs))
+    return [rows[i] for i in keep]
+
+
+def student_sentences(cfg: AlbertStudentConfig, held: list[list[str]]) -> tuple[list[str], dict[str, str]]:
+    """The distillation sentences less every sentence of the selection pairs, with SQuAD questions mixed in."""
+    from .squad_data import TRAIN_PARTS, read_articles
+
+    sentences, sources = distillation_sentences(cfg, limit=10**9)
+    if cfg.squad_questions:
+        paths = [data_file(cfg, part, what="SQuAD v1.0 train part") for part in TRAIN_PARTS]
+        questions = sorted({qa["question"].strip() for a in read_articles(paths) for p in a["paragraphs"]
+                            for qa in p["qas"]})
+        sentences += random.Random(cfg.seed).sample(questions, min(cfg.squad_questions, len(questions)))
+        sources["squad"] = str(Path(paths[0]).parent)
+    banned = {s for row in held for s in (row[5], row[6])}
+    sentences = [s for s in dict.fromkeys(sentences) if s not in banned]
+    random.Random(cfg.seed + 1).shuffle(sentences)
+    return sentences[: cfg.train_sentences], sources
+
+
+class StepSelection:
+    """Chooses the training steps on held-out pairs: the batch stream calls :meth:`check` every ``every`` draws
+    (between two optimizer steps), which scores the student's cosine against the pairs' gold (Spearman) and keeps
+    a copy of the best weights; :meth:`restore` loads them back after training."""
+
+    def __init__(self, student, tokenizer, pairs: list[list[str]], *, every: int, max_length: int):
+        self.student, self.tokenizer, self.every, self.max_length = student, tokenizer, every, max_length
+        self.a, self.b = [r[5] for r in pairs], [r[6] for r in pairs]
+        self.gold = [float(r[4]) for r in pairs]
+        self.history: list[dict] = []
+        self.best: dict | None = None
+
+    def spearman(self) -> float:
+        from scipy.stats import spearmanr
+
+        from ..inference import encode
+
+        was_training = self.student.training
+        self.student.eval()
+        u, v = (encode(self.student, self.tokenizer, side, pooling="mean", max_length=self.max_length)
+                for side in (self.a, self.b))
+        self.student.train(was_training)
+        return 100 * float(spearmanr((u * v).sum(-1).numpy(), self.gold).statistic)
+
+    def check(self, step: int) -> None:
+        score = self.spearman()
+        self.history.append({"step": step, "spearman": round(score, 4)})
+        if self.best is None or score > self.best["spearman"]:
+            self.best = {"step": step, "spearman": score,
+                         "state": {k: t.detach().clone() for k, t in self.student.state_dict().items()}}
+
+    def wrap(self, batches):
+        for draw, batch in enumerate(batches):
+            if draw and draw % self.every == 0:
+                self.check(draw)
+            yield batch
+
+    def restore(self) -> dict:
+        """Load the best weights; returns the choice (step, Spearman, every measurement)."""
+        self.student.load_state_dict(self.best["state"])
+        return {"step": self.best["step"], "spearman": round(self.best["spearman"], 4), "history": self.history}
 
 
 def run(cfg: AlbertStudentConfig, *, progress: bool = True) -> RunReport:
@@ -44,13 +131,21 @@ def run(cfg: AlbertStudentConfig, *, progress: bool = True) -> RunReport:
     seed_everything(cfg.seed)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    sentences, sources = distillation_sentences(cfg, limit=cfg.train_sentences)
+    held = selection_pairs(cfg) if cfg.select_pairs else []
+    sentences, sources = student_sentences(cfg, held)
     teacher = BertModel.from_pretrained(base).eval()
     student = albert_from_bert(teacher, embedding_size=cfg.embedding_size, shared_from=cfg.shared_from)
     if cfg.freeze_word_embeddings:
         student.embeddings.word_embeddings.weight.requires_grad_(False)
     setup = distillation_setup(cfg, student, teacher, tokenizer, sentences, progress=progress)
+    selection = StepSelection(student, tokenizer, held, every=cfg.eval_every, max_length=cfg.max_length) if held else None
+    if selection is not None:
+        setup.batches = selection.wrap(setup.batches)
     result = fit(setup, cfg, desc=NAME, progress=progress)
+    chosen = None
+    if selection is not None:
+        selection.check(result.steps)
+        chosen = selection.restore()
     out = output_dir(cfg, NAME)
     if cfg.freeze_word_embeddings and not cfg.base_model:  # compact: everything but the recomputable V×E table
         export_on_frozen_base(student, out, frozen=FROZEN, name=NAME, kind="sentence-embedding", base="albert-minilm",
@@ -59,9 +154,24 @@ def run(cfg: AlbertStudentConfig, *, progress: bool = True) -> RunReport:
     else:
         save_checkpoint(student, tokenizer, out)
     scored = compare(*score_stsb(cfg, out, base))
+    notes = (f"AlbertModel: E = {cfg.embedding_size} (truncated SVD of MiniLM's embeddings), one layer "
+             f"(from teacher layer {cfg.shared_from}) applied {student.config.num_hidden_layers}×.")
+    data = {**sources, "sentences": str(len(sentences))}
+    if chosen is not None:
+        write_selection(out / SELECT_FILE, held)
+        scored["details"] = {**scored.get("details", {}), "steps_chosen": chosen}
+        data["selection"] = (f"{len(held)} STS-B train pairs held out of the distillation sentences "
+                             f"({SELECT_FILE}, seed {cfg.seed})")
+        notes += (f" Steps chosen on the held-out STS-B train pairs, never on dev: the weights of step "
+                  f"{chosen['step']} (Spearman {chosen['spearman']:.2f} there; measured every {cfg.eval_every} steps: "
+                  + ", ".join(f"{h['step']}: {h['spearman']:.2f}" for h in chosen["history"]) + ").")
     return finish(recipe=NAME, name=NAME, title="ALBERT-shaped student of MiniLM (E=128, one shared layer)", cfg=cfg,
                   fit=result, out=out, result=scored, variant="ALBERT",
                   paper="Lan et al. 2019 (ALBERT) §3.1 factorized embeddings + cross-layer sharing",
-                  data={**sources, "sentences": str(len(sentences))},
-                  notes=f"AlbertModel: E = {cfg.embedding_size} (truncated SVD of MiniLM's embeddings), one layer "
-                        f"(from teacher layer {cfg.shared_from}) applied {student.config.num_hidden_layers}×.")
+                  data=data, notes=notes)
+
+
+def write_selection(path: Path, rows: list[list[str]]) -> Path:
+    """The selection pairs in STS-B's tab-separated format (``python -m evaluation run --task stsb --data``)."""
+    path.write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    return path

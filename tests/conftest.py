@@ -178,3 +178,31 @@ def no_models_here(tmp_path, monkeypatch):
     yield
     registry.default_manifest.cache_clear()
     models.CACHE.clear()
+
+
+# ----------------------------------------------------------------------------------------------- the simulated Space
+@pytest.fixture(scope="session")
+def hub_cache(tmp_path_factory) -> Path:
+    """A simulated Hugging Face cache of every Hub id in spaces.yml (tests/hub_cache.py)."""
+    from .hub_cache import build_hub_cache
+
+    root = tmp_path_factory.mktemp("hub-cache")
+    build_hub_cache(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def space_app(hub_cache, tmp_path_factory):
+    """``python app.py`` on the simulated cache (HF_HUB_OFFLINE=1) with the ZeroGPU start-up path, once a session."""
+    from .hub_cache import start_space_app, stop
+
+    app = start_space_app(hub_cache, tmp_path_factory.mktemp("space-app"))
+    yield app
+    stop(app)
+
+
+@pytest.fixture(scope="session")
+def space_client(space_app):
+    from gradio_client import Client
+
+    return Client(space_app.url, verbose=False)

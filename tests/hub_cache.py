@@ -1,4 +1,6 @@
-"""A simulated Hugging Face cache for the Space: every Hub id of spaces.yml as a tiny random-weight checkpoint.
+"""A simulated Hugging Face cache for the Space: every Hub id of spaces.yml as a tiny random-weight checkpoint
+(6 layers and 12 heads, like the smallest real ones, so that every default request — e.g. attention in layer 6,
+head 12 — is valid).
 
 Each entry of :data:`FIXTURES` imitates one real repository: the **same architecture class, tokenizer type and
 config conventions** (ALBERT: a sentencepiece-style Unigram tokenizer with ``▁`` pieces and ``[MASK]``; RoBERTa and
@@ -20,8 +22,10 @@ import json
 import os
 import re
 import string
+import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -114,7 +118,7 @@ def tiny(cls_name: str, config, out: Path, *, safetensors: bool = True) -> None:
 def bert_config(vocab_size: int, **kw):
     import transformers as tf
 
-    return tf.BertConfig(vocab_size=vocab_size, hidden_size=36, num_hidden_layers=2, num_attention_heads=3,
+    return tf.BertConfig(vocab_size=vocab_size, hidden_size=36, num_hidden_layers=6, num_attention_heads=12,
                          intermediate_size=37, max_position_embeddings=512, **kw)
 
 
@@ -123,8 +127,8 @@ def albert(out: Path) -> None:
 
     save_unigram_tokenizer(out)
     n = len(tf.AutoTokenizer.from_pretrained(out))
-    tiny("AlbertForMaskedLM", tf.AlbertConfig(vocab_size=n, embedding_size=16, hidden_size=36, num_hidden_layers=2,
-                                              num_attention_heads=3, intermediate_size=37, pad_token_id=0,
+    tiny("AlbertForMaskedLM", tf.AlbertConfig(vocab_size=n, embedding_size=16, hidden_size=36, num_hidden_layers=6,
+                                              num_attention_heads=12, intermediate_size=37, pad_token_id=0,
                                               bos_token_id=2, eos_token_id=3), out)
 
 
@@ -132,8 +136,8 @@ def roberta(out: Path) -> None:
     import transformers as tf
 
     n = save_bpe_tokenizer(out, "RobertaTokenizer")
-    tiny("RobertaForMaskedLM", tf.RobertaConfig(vocab_size=n, hidden_size=36, num_hidden_layers=2,
-                                                num_attention_heads=3, intermediate_size=37,
+    tiny("RobertaForMaskedLM", tf.RobertaConfig(vocab_size=n, hidden_size=36, num_hidden_layers=6,
+                                                num_attention_heads=12, intermediate_size=37,
                                                 max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
                                                 bos_token_id=0, eos_token_id=2), out)
 
@@ -144,7 +148,7 @@ def electra(cls_name: str, hidden: int, heads: int) -> Callable[[Path], None]:
 
         save_bert_tokenizer(out, cased=False, cls_name="ElectraTokenizer")
         cfg = tf.ElectraConfig(vocab_size=len(wordpiece_vocab(cased=False)), embedding_size=24, hidden_size=hidden,
-                               num_hidden_layers=2, num_attention_heads=heads, intermediate_size=hidden + 1)
+                               num_hidden_layers=6, num_attention_heads=heads, intermediate_size=hidden + 1)
         tiny(cls_name, cfg, out)
 
     return build
@@ -168,7 +172,7 @@ def distilbert_sst2(out: Path) -> None:  # named labels, and a tokenizer without
     import transformers as tf
 
     save_bert_tokenizer(out, cased=False, cls_name="DistilBertTokenizer")
-    cfg = tf.DistilBertConfig(vocab_size=len(wordpiece_vocab(cased=False)), dim=36, n_layers=2, n_heads=3,
+    cfg = tf.DistilBertConfig(vocab_size=len(wordpiece_vocab(cased=False)), dim=36, n_layers=6, n_heads=12,
                               hidden_dim=37, id2label={0: "NEGATIVE", 1: "POSITIVE"},
                               label2id={"NEGATIVE": 0, "POSITIVE": 1})
     tiny("DistilBertForSequenceClassification", cfg, out)
@@ -188,8 +192,8 @@ def bart_large_cnn(out: Path) -> None:
     import transformers as tf
 
     n = save_bpe_tokenizer(out, "BartTokenizer")
-    cfg = tf.BartConfig(vocab_size=n, d_model=36, encoder_layers=1, decoder_layers=1, encoder_attention_heads=3,
-                        decoder_attention_heads=3, encoder_ffn_dim=37, decoder_ffn_dim=37,
+    cfg = tf.BartConfig(vocab_size=n, d_model=36, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
+                        decoder_attention_heads=12, encoder_ffn_dim=37, decoder_ffn_dim=37,
                         max_position_embeddings=1024, pad_token_id=1, bos_token_id=0, eos_token_id=2,
                         decoder_start_token_id=2, forced_bos_token_id=0, forced_eos_token_id=2)
     tiny("BartForConditionalGeneration", cfg, out)
@@ -225,9 +229,9 @@ FIXTURES: dict[str, HubFixture] = {f.repo: f for f in (
                "BertModel + mean pooling (modules.json, 1_Pooling), uncased WordPiece"),
     HubFixture("albert-base-v2", albert, "AlbertForMaskedLM, factorised embeddings, Unigram (▁) tokenizer, [MASK]"),
     HubFixture("roberta-base", roberta, "RobertaForMaskedLM, byte-level BPE, <mask>, positions offset by 2"),
-    HubFixture("google/electra-small-generator", electra("ElectraForMaskedLM", 24, 2),
+    HubFixture("google/electra-small-generator", electra("ElectraForMaskedLM", 24, 12),
                "ElectraForMaskedLM, a smaller generator over the discriminator's uncased WordPiece vocabulary"),
-    HubFixture("google/electra-small-discriminator", electra("ElectraForPreTraining", 36, 3),
+    HubFixture("google/electra-small-discriminator", electra("ElectraForPreTraining", 36, 12),
                "ElectraForPreTraining, uncased WordPiece"),
     HubFixture("mrm8488/spanbert-large-finetuned-squadv2", spanbert_qa, "BertForQuestionAnswering (SQuAD 2.0)"),
     HubFixture("SpanBERT/spanbert-large-cased", spanbert_cased, "cased WordPiece vocab.txt and a BERT config"),
@@ -290,6 +294,61 @@ def build_hub_cache(cache: Path, manifest=None) -> dict[str, Path]:
             FIXTURES[repo].build(Path(tmp))
             made[repo] = write_snapshot(cache, repo, revision, Path(tmp))
     return made
+
+
+# ----------------------------------------------------------------------------------------------- the app on it
+def space_env(hub_cache: Path, models_dir: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTVARIANTS_MODEL_")}
+    env.update(HF_HUB_CACHE=str(hub_cache), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               BERTVARIANTS_MODELS_DIR=str(models_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+class SpaceApp:
+    def __init__(self, url: str, log: Path, proc: subprocess.Popen):
+        self.url, self.log, self.proc = url, log, proc
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_space_app(hub_cache: Path, tmp: Path, *, without_spaces: bool = False) -> SpaceApp:
+    """``python app.py`` served from the simulated cache with the ZeroGPU start-up path (module-scope loading)."""
+    import httpx
+
+    from .conftest import REPO, free_port
+
+    port = free_port()
+    log = tmp / "app.log"
+    env = space_env(hub_cache, tmp / "models", BERTVARIANTS_PRELOAD="1", GRADIO_SERVER_PORT=str(port))
+    cmd = [sys.executable, "app.py"]
+    if without_spaces:  # as if the spaces package were not installed: `import spaces` raises ImportError
+        cmd = [sys.executable, "-c", "import runpy, sys; sys.modules['spaces'] = None; "
+                                     "runpy.run_path('app.py', run_name='__main__')"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return SpaceApp(url, log, proc)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError(f"app.py did not answer within 240 s:\n{log.read_text()[-3000:]}")
+
+
+def stop(app: SpaceApp) -> None:
+    app.proc.terminate()
+    try:
+        app.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        app.proc.kill()
+
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -221,3 +222,38 @@ def test_highlight_marks_only_block_starts_as_moved():
     assert [lbl for _, lbl in bart.highlight_corrupted(gaps)] == [None, "mask hiding 2 token(s)", None, None]
     deleted = bart.token_deletion(doc, ratio=0.5, generator=make_generator(0))
     assert all(lbl is None for _, lbl in bart.highlight_corrupted(deleted))
+
+
+def test_generation_problem_names_what_is_not_a_summary():
+    assert bart.generation_problem("A short summary.") is None
+    assert bart.generation_problem("Zwei Sätze.\nZweite Zeile.") is None
+    assert "no text" in bart.generation_problem("")
+    assert "no text" in bart.generation_problem("  \n ")
+    assert "not valid text" in bart.generation_problem("ab\ufffd\ufffdcd")
+    assert "control characters" in bart.generation_problem("a\x00b")
+
+
+def test_a_failed_generation_shows_the_extractive_summary_and_says_so(monkeypatch, tiny_bart):
+    from bertvariants.ui import bart as ui
+
+    monkeypatch.setenv("BERTVARIANTS_MODEL_SUMMARIZATION", str(tiny_bart))
+    monkeypatch.setattr(bart, "summarize_with", lambda m, docs, settings: ["\ufffd\ufffd"])
+    summary, md, lead3 = ui.summarize(ui.EXAMPLE, 2, 20, True, "lead-3")
+    assert summary == lead3 and "No abstractive summary" in md and "not valid text" in md
+    assert "extractive fallback" in md
+    table, _ = ui.compare_summarization(ui.EXAMPLE, 2, 20)
+    neural = table.iloc[0]
+    assert neural["summary"].startswith("(no summary:") and pd.isna(neural["words"])
+
+
+def test_generation_keeps_the_checkpoint_config_for_what_is_not_set():
+    class Model:
+        class generation_config:  # noqa: N801 - stands for a transformers GenerationConfig
+            min_length = 56
+
+    kw = bart.GenerationSettings(num_beams=2, max_length=30).generate_kwargs(Model)
+    assert kw == {"num_beams": 2, "max_length": 30, "early_stopping": True, "min_length": 30}
+    kw = bart.GenerationSettings(num_beams=2, max_length=100).generate_kwargs(Model)
+    assert "min_length" not in kw and "no_repeat_ngram_size" not in kw and "length_penalty" not in kw
+    kw = bart.GenerationSettings(max_length=100, min_length=5, length_penalty=1.0).generate_kwargs(Model)
+    assert kw["min_length"] == 5 and kw["length_penalty"] == 1.0

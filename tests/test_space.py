@@ -18,20 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, free_port
-from .hub_cache import FIXTURES, build_hub_cache, space_repos
+from .conftest import REPO
+from .hub_cache import FIXTURES, build_hub_cache, space_env, space_repos, start_space_app, stop
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PLACEHOLDER_LABEL = re.compile(r"\bLABEL_\d+\b")
 TENSOR_REPR = re.compile(r"\btensor\(\[|\bParameter containing")
-
-
-@pytest.fixture(scope="session")
-def hub_cache(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("hub-cache")
-    build_hub_cache(root)
-    return root
 
 
 @pytest.fixture
@@ -262,13 +255,6 @@ def test_a_load_that_finds_the_head_untrained_falls_through(on_the_space, tmp_pa
 
 
 # ----------------------------------------------------------------------------------------------- the CLI
-def space_env(hub_cache: Path, models_dir: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTVARIANTS_MODEL_")}
-    env.update(HF_HUB_CACHE=str(hub_cache), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               BERTVARIANTS_MODELS_DIR=str(models_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
 def test_models_cli_marks_the_fall_through(hub_cache, tmp_path):
     out = subprocess.run([sys.executable, "-m", "bertvariants", "models"], cwd=REPO, capture_output=True, text=True,
                          env=space_env(hub_cache, tmp_path / "models"), timeout=300)
@@ -285,63 +271,7 @@ def test_models_cli_marks_the_fall_through(hub_cache, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- the app on the Space
-class SpaceApp:
-    def __init__(self, url: str, log: Path, proc: subprocess.Popen):
-        self.url, self.log, self.proc = url, log, proc
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_space_app(hub_cache: Path, tmp: Path, *, without_spaces: bool = False) -> SpaceApp:
-    import httpx
-
-    port = free_port()
-    log = tmp / "app.log"
-    env = space_env(hub_cache, tmp / "models", BERTVARIANTS_PRELOAD="1", GRADIO_SERVER_PORT=str(port))
-    cmd = [sys.executable, "app.py"]
-    if without_spaces:  # as if the spaces package were not installed: `import spaces` raises ImportError
-        cmd = [sys.executable, "-c", "import runpy, sys; sys.modules['spaces'] = None; "
-                                     "runpy.run_path('app.py', run_name='__main__')"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return SpaceApp(url, log, proc)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise AssertionError(f"app.py did not answer within 240 s:\n{log.read_text()[-3000:]}")
-
-
-def stop(app: SpaceApp) -> None:
-    app.proc.terminate()
-    try:
-        app.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        app.proc.kill()
-
-
-@pytest.fixture(scope="session")
-def space_app(hub_cache, tmp_path_factory):
-    app = start_space_app(hub_cache, tmp_path_factory.mktemp("space-app"))
-    yield app
-    stop(app)
-
-
-@pytest.fixture(scope="session")
-def space_client(space_app):
-    from gradio_client import Client
-
-    return Client(space_app.url, verbose=False)
-
-
+# ----------------------------------------------------------------------------------------------- the app on the Space
 def test_zero_gpu_start_up_loads_every_space_model_at_module_scope(space_app):
     from bertvariants.registry import default_manifest
 
@@ -454,3 +384,38 @@ def test_a_failed_generation_is_never_shown_as_a_summary(space_answers):
     rows = [dict(zip(table["headers"], r)) for r in table["data"]]
     for row in rows:
         assert row["words"] not in (0, "0"), row
+
+
+# ----------------------------------------------------------------------------------------------- the front matter
+def test_front_matter_preloads_every_hub_id_and_suggests_a_real_hardware_flavour():
+    import yaml
+    from huggingface_hub import SpaceHardware
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    front = yaml.safe_load(text.split("---\n")[1])
+    assert front["suggested_hardware"] in {h.value for h in SpaceHardware}, front["suggested_hardware"]
+    repos = space_repos()
+    entries = front["preload_from_hub"]
+    assert sorted(e.split()[0] for e in entries) == sorted(repos), "preload_from_hub must list spaces.yml's Hub ids"
+    for entry in entries:  # `repo` follows the default branch; a pinned revision needs `repo files sha`
+        parts = entry.split()
+        if repos[parts[0]] != "main":
+            assert len(parts) == 3 and parts[2] == repos[parts[0]], entry
+    assert set(repos) <= set(front["models"])
+    assert "## Deploy as a Space" in text and (REPO / "docs" / "deploy.md").is_file()
+
+
+def test_every_endpoint_is_classified_for_zero_gpu(client):
+    """Each named endpoint either runs a model (GPU_SECONDS: decorated with @spaces.GPU and its duration) or is
+    listed with the reason it never needs a GPU (CPU_ONLY); a new endpoint in neither fails here."""
+    from bertvariants.ui.zerogpu import CPU_ONLY, GPU_SECONDS, MAX_DURATION, MIN_DURATION, duration_for
+
+    named = {n.lstrip("/") for n in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
+    assert not set(GPU_SECONDS) & set(CPU_ONLY)
+    unclassified = sorted(named - set(GPU_SECONDS) - set(CPU_ONLY))
+    assert not unclassified, (f"classify {unclassified} in bertvariants/ui/zerogpu.py: GPU_SECONDS (runs a model; "
+                              "measure it with python -m bertvariants.ui.zerogpu) or CPU_ONLY (why not)")
+    stale = sorted((set(GPU_SECONDS) | set(CPU_ONLY)) - named)
+    assert not stale, f"zerogpu.py lists endpoints the app no longer has: {stale}"
+    assert all(MIN_DURATION <= duration_for(n) <= MAX_DURATION for n in GPU_SECONDS)
+    assert duration_for("summarize") == 20 and duration_for("similarity") == 10

@@ -13,6 +13,7 @@ from ..common import MASK_SPELLINGS, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
 from ..models import cached, get_model, packaged_tokenizer
 from .common import action, number, safe, text
+from .zerogpu import on_gpu
 from .guard import per_input_validator
 
 TASK = "roberta-fill-mask"
@@ -224,7 +225,8 @@ def build(spec, tab) -> None:
         f_btn = gr.Button("Fill mask", variant="primary")
         f_md = gr.Markdown(visible=False)
         f_df = gr.Dataframe(label="Predictions", visible=False)
-        f_event = f_btn.click(fill_batch, [masked, k], [f_md, f_df], api_name="roberta_fill_mask", batch=True,
+        f_event = f_btn.click(on_gpu(fill_batch, "roberta_fill_mask"), [masked, k], [f_md, f_df],
+                              api_name="roberta_fill_mask", batch=True,
                               max_batch_size=16, concurrency_limit=1,
                               validator=per_input_validator(lambda s: check_fill_request(s, 5),
                                                             lambda k: check_fill_request("[MASK]", k)))

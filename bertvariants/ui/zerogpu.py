@@ -35,12 +35,32 @@ from ..runtime import truthy
 
 log = logging.getLogger("bertvariants.zerogpu")
 
-# Seconds of one default request on a 2-core CPU (Intel Ice Lake, offline models, second call: the model already
-# loaded), measured by `python -m bertvariants.ui.zerogpu`; the endpoints that run a neural model.
-GPU_SECONDS: dict[str, float] = {}
+# Seconds of one default request on a 2-core CPU (Intel Xeon Ice Lake, no native bf16; offline models; the second
+# call, the model already loaded; the machine shared with other jobs, so these are upper bounds), measured on
+# 2026-12-07 by `python -m bertvariants.ui.zerogpu` (summarize / compare_summarization with one thread: two OpenMP
+# threads on a shared 2-core machine took 250 s). The endpoints that run a neural model.
+GPU_SECONDS: dict[str, float] = {
+    "albert_features": 0.44, "albert_fill_mask": 0.43, "attention": 0.34, "clinical_score": 1.21,
+    "clinical_terms": 1.78, "cluster": 0.33, "compare_fill_mask": 1.08, "compare_sentiment": 1.55,
+    "compare_similarity": 1.20, "compare_summarization": 18.6, "distillation_teacher_logits": 0.15,
+    "electra_detect": 0.12, "electra_replace": 0.16, "faithfulness": 2.82, "heatmap": 0.34, "mlm_lens": 1.35,
+    "pair_view": 0.27, "roberta_fill_mask": 0.16, "saliency": 1.33, "search": 0.20, "similarity": 0.29,
+    "similarity_attribution": 3.32, "spanbert_qa": 0.19, "summarize": 16.1,
+}
 
-# Endpoints that run no model (mechanism views, tokenizers, the leaderboard): never decorated, never hold a GPU.
-CPU_ONLY: dict[str, str] = {}
+# Endpoints that run no model on a GPU: never decorated, never hold one (the reason, for the test that every
+# endpoint is classified).
+_MECHANISM = "a mechanism view: pure functions of the input, no model"
+_LEADERBOARD = "reads result files and draws figures"
+CPU_ONLY: dict[str, str] = {
+    "albert_parameters": _MECHANISM, "albert_sop": _MECHANISM, "bart_noise": _MECHANISM,
+    "distillation_explore": _MECHANISM, "distillation_loss": _MECHANISM, "electra_data_path": _MECHANISM,
+    "roberta_masking": _MECHANISM, "spanbert_spans": _MECHANISM,
+    "roberta_tokenizers": "tokenizers only (WordPiece vs byte-level BPE)",
+    "video_tokenize": "EfficientNet-Lite0 frame features run on the CPU (an 18 MB CNN over a few frames)",
+    "leaderboard": _LEADERBOARD, "leaderboard_drilldown": _LEADERBOARD, "leaderboard_significance": _LEADERBOARD,
+    "leaderboard_compare": _LEADERBOARD, "leaderboard_training": _LEADERBOARD,
+}
 
 MIN_DURATION, MAX_DURATION = 10, 120
 

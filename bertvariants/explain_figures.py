@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .faithfulness import Faithfulness
+from .generation_attribution import GenerationAttribution
 from .figure_files import PALETTE, LinePanel, Panel, Series
 from .figures import MAX_POINT_LABELS, finish, label_positions, title
 from .mlm_lens import Lens, Trajectories
@@ -178,3 +179,31 @@ def pair_panels(result: PairAttribution) -> list[Panel]:
     return [Panel("Token × token attribution A (sums to the score minus the reference terms)", z, rows, cols,
                   "sentence A", "sentence B", "A", vmin=float(z.min()), vmax=float(z.max()),
                   annotate=max(len(rows), len(cols)) <= 14)]
+
+
+# --------------------------------------------------------------------------------------------
+# Generation attribution
+# --------------------------------------------------------------------------------------------
+def generation_figure(result: GenerationAttribution) -> go.Figure:
+    """Rows: the generated tokens; columns: the source tokens; cells: gradient × input of each generated token's
+    probability (red raises it)."""
+    rows, cols = token_labels(result.generated_tokens), token_labels(result.source_tokens)
+    z = result.scores
+    top = float(np.abs(z).max()) or 1.0
+    hover = [[f"{rows[t]} ← {cols[i]}: {z[t, i]:.4f}" for i in range(len(cols))] for t in range(len(rows))]
+    fig = go.Figure(go.Heatmap(z=np.round(z, 5), x=list(range(len(cols))), y=rows, zmin=-top, zmax=top,
+                               colorscale="RdBu", reversescale=True, hovertext=hover, hoverinfo="text",
+                               colorbar=dict(title=dict(text="grad × input"), thickness=12)))
+    ticks = list(range(0, len(cols), max(1, -(-len(cols) // 12))))  # at most 12 labels: the rest on hover
+    return finish(fig, title=title("Which source tokens each generated token rests on",
+                                   "gradient × input of p(generated token); hover a cell for both tokens"),
+                  height=max(360, 26 * len(rows) + 260),
+                  xaxis=dict(title="source token", tickangle=-60, tickvals=ticks, ticktext=[cols[i] for i in ticks]),
+                  yaxis=dict(title="generated token", autorange="reversed"))
+
+
+def generation_panels(result: GenerationAttribution) -> list[Panel]:
+    z = result.scores
+    return [Panel("Gradient × input of each generated token's probability", z, token_labels(result.generated_tokens),
+                  token_labels(result.source_tokens), "generated", "source", "grad × input", vmin=float(z.min()),
+                  vmax=float(z.max()))]

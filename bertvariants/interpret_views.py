@@ -22,6 +22,7 @@ import torch
 from . import attention as att
 from . import explain_figures as xf
 from . import faithfulness as fa
+from . import generation_attribution as ga
 from . import mlm_lens as ml
 from . import rollout as ro
 from . import saliency as sal
@@ -37,6 +38,7 @@ FAITHFULNESS_EXAMPLES = ("The plot is thin, but the performances are wonderful."
                          "A gripping, beautifully acted film.",
                          "The story is dull and the jokes fall flat.")
 SIMILARITY_TASK = "similarity"
+SUMMARY_TASK = "summarization"
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,3 +186,37 @@ def similarity_attribution_view(a: str, b: str, *, steps: int = sa.DEFAULT_STEPS
     table = pd.DataFrame([{"rank": k + 1, "token in A": x, "token in B": y, "A[i, j]": sig(v)}
                           for k, (x, y, v) in enumerate(pairs)])
     return PairView("\n\n".join(lines), xf.pair_figure(r), table, files, r)
+
+
+# --------------------------------------------------------------------------------------------
+# Summary attribution
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GenerationView:
+    summary: str
+    figure: go.Figure
+    table: pd.DataFrame
+    files: list[Path]
+    result: ga.GenerationAttribution
+
+
+def generation_view(document: str, *, max_new_tokens: int = ga.DEFAULT_NEW_TOKENS) -> GenerationView:
+    """The served summarizer's greedy continuation of ``document``, each token's probability attributed to the
+    document's tokens by gradient × input."""
+    if not isinstance(document, str) or not document.strip():
+        raise ValueError("the document is empty: please paste some text")
+    loaded = get_model(SUMMARY_TASK)
+    if loaded.kind not in ("seq2seq", "causal-lm"):
+        raise ValueError(f"the summarizer here is a {loaded.kind} model: it generates nothing to attribute")
+    r = ga.attribute_generation(loaded.model, loaded.tokenizer, document, max_new_tokens=max_new_tokens)
+    lines = [f"**{loaded.label}**, greedy: “{r.text}” ({len(r.generated_tokens)} tokens from the first "
+             f"{ga.MAX_WORDS} words of the document, {len(r.source_tokens)} source tokens).",
+             "Each generated token's probability p(yₜ | document, y₍<ₜ₎) is attributed to the document's tokens by "
+             "gradient × input: red raised it. The instruction's own tokens are left out."]
+    rows = [{"generated": tok, "p": sig(p),
+             "top source tokens": ", ".join(f"{xf.token_labels([s])[0]} {v:+.3f}" for s, v in r.top_sources(t))}
+            for t, (tok, p) in enumerate(zip(xf.token_labels(r.generated_tokens), r.probabilities))]
+    caption = " ".join(lines).replace("**", "")
+    files = write_files(xf.generation_panels(r), title="Summary attribution", caption=caption,
+                        stem="summary-attribution")
+    return GenerationView("\n\n".join(lines), xf.generation_figure(r), pd.DataFrame(rows), files, r)

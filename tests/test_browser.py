@@ -247,6 +247,8 @@ VIEWS: tuple[View, ...] = (
     View("interpret", "MLM lens", None, "Read every layer", (r"enters the top 5|never enters the top 5",
                                                             r"rank of “paris”", r"Mask 1: final top-5"),
          shot="interpret-mlm-lens"),
+    View("interpret", "Summary attribution", None, "Attribute the summary",
+         (r"greedy: “", r"top source tokens"), shot="interpret-summary-attribution"),
     View("sentence_bert", None, "Why are A and B similar? Token × token attribution (integrated Jacobians)",
          "Explain the similarity", (r"Completeness gap", r"food · meal", r"Top token pairs"),
          shot="sentence-bert-attribution"),

@@ -264,3 +264,71 @@ def test_pair_attribution_sums_to_the_score_minus_the_reference_terms():
     assert [p.suffix for p in view.files] == [".png", ".svg", ".html"] and len(view.pairs) == sa.TOP_PAIRS
     with pytest.raises(ValueError, match="the sentence has 60 tokens; the limit is 32"):
         sa.attribute_pair(m.model, m.tokenizer, "word " * 58, "A cat.")
+
+
+# ----------------------------------------------------------------------------------------------- generation
+def tiny_generators(tiny_tokenizer_dir, tmp_path):
+    import transformers as tf
+
+    llama = tf.LlamaConfig(vocab_size=30522, hidden_size=36, intermediate_size=37, num_hidden_layers=2,
+                           num_attention_heads=3, num_key_value_heads=1, max_position_embeddings=256,
+                           pad_token_id=0, bos_token_id=101, eos_token_id=102)
+    out = tmp_path / "llama"
+    tok = tf.AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }} [SEP] {% endfor %}"
+    tok.save_pretrained(out)
+    yield load_checkpoint(str(save_tiny(tf.LlamaForCausalLM, llama, tiny_tokenizer_dir, out)), "causal-lm")
+    bart = tf.BartConfig(vocab_size=30522, d_model=36, encoder_layers=1, decoder_layers=1, encoder_attention_heads=3,
+                         decoder_attention_heads=3, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=256,
+                         pad_token_id=0, bos_token_id=101, eos_token_id=102, decoder_start_token_id=102)
+    yield load_checkpoint(str(save_tiny(tf.BartForConditionalGeneration, bart, tiny_tokenizer_dir, tmp_path / "bart")),
+                          "seq2seq")
+
+
+def first_token_by_hand(m, doc: str) -> tuple[np.ndarray, float]:
+    """x · ∂p/∂x at the document's tokens for the first greedy token, p its probability, computed directly."""
+    from bertvariants.smollm import build_prompt
+
+    net = m.model
+    if m.kind == "seq2seq":
+        ids = m.tokenizer(doc, return_tensors="pt")["input_ids"]
+        where = list(range(ids.shape[1]))
+    else:
+        ids = m.tokenizer(build_prompt(m.tokenizer, doc), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        doc_ids = m.tokenizer(doc, add_special_tokens=False)["input_ids"]
+        row = ids[0].tolist()
+        at = next(i for i in range(len(row)) if row[i:i + len(doc_ids)] == doc_ids)
+        where = list(range(at, at + len(doc_ids)))
+    with torch.no_grad():
+        x = net.get_input_embeddings()(ids)[0]
+    x = x.clone().requires_grad_(True)
+    if m.kind == "seq2seq":
+        start = torch.tensor([[net.config.decoder_start_token_id]])
+        logits = net(inputs_embeds=x[None], decoder_input_ids=start).logits[0, -1]
+    else:
+        logits = net(inputs_embeds=x[None]).logits[0, -1]
+    p = logits.softmax(-1).max()  # greedy: the first token is the argmax
+    (g,) = torch.autograd.grad(p, x)
+    return (x * g).sum(-1)[where].detach().numpy(), float(p.detach())
+
+
+def test_generation_attribution_is_the_gradient_of_each_greedy_tokens_probability(tiny_tokenizer_dir, tmp_path):
+    from bertvariants import generation_attribution as ga
+
+    doc = "The council voted to turn the rail yard into a park. It opens next year."
+    for m in tiny_generators(tiny_tokenizer_dir, tmp_path):
+        r = ga.attribute_generation(m.model, m.tokenizer, doc, max_new_tokens=5)
+        n = len(r.generated_tokens)
+        assert 1 <= n <= 5 and r.scores.shape == (n, len(r.source_tokens))
+        if m.kind == "causal-lm":  # the document's tokens only: the instruction around them is left out
+            assert r.source_tokens == m.tokenizer.tokenize(doc)
+        scores, p = first_token_by_hand(m, doc)
+        np.testing.assert_allclose(r.scores[0], scores, atol=1e-6)
+        assert r.probabilities[0] == pytest.approx(p, abs=1e-6)
+        assert np.all(r.probabilities > 0) and np.all(r.probabilities <= 1)
+    with pytest.raises(ValueError, match="between 1 and 24, got 25"):
+        ga.attribute_generation(m.model, m.tokenizer, doc, max_new_tokens=25)
+    with pytest.raises(ValueError, match="the document is empty"):
+        ga.attribute_generation(m.model, m.tokenizer, "  ")
+    with pytest.raises(ValueError, match=r"the document has \d+ tokens; the limit is 256"):
+        ga.attribute_generation(m.model, m.tokenizer, "supercalifragilistic " * 100)

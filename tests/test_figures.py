@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from bertvariants import albert, clinical_bert, distillation, explain_figures, figures, roberta, sentence_bert, spanbert
-from bertvariants import faithfulness as fa, mlm_lens as ml, similarity_attribution as sa
+from bertvariants import faithfulness as fa, generation_attribution as ga, mlm_lens as ml, similarity_attribution as sa
 from bertvariants.common import make_generator
 
 from .conftest import REPO
@@ -139,7 +139,15 @@ def pair_attribution(t_a: int = 7, t_b: int = 7) -> go.Figure:
     return explain_figures.pair_figure(result)
 
 
+def generation(n_new: int = 8, n_source: int = 100) -> go.Figure:
+    scores = torch.randn(n_new, n_source, generator=make_generator(0)).double().numpy() * 0.05
+    result = ga.GenerationAttribution([f"Ġ{w}" for w in words(n_source)], [f"Ġ{w}" for w in words(n_new)],
+                                      np.full(n_new, 0.5), scores, "the plot", "LlamaForCausalLM")
+    return explain_figures.generation_figure(result)
+
+
 BUILDERS = {  # figure function -> (default example, crowded case at the tab's limits)
+    "explain_figures.generation_figure": (generation, lambda: generation(24, 256)),
     "explain_figures.faithfulness_figure": (faithfulness_curves, lambda: faithfulness_curves(126)),
     "explain_figures.lens_figure": (mlm_lens, lambda: mlm_lens(24, 20, 30522)),
     "explain_figures.trajectory_figure": (trajectories, lambda: trajectories(128, 24)),

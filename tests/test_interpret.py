@@ -234,7 +234,9 @@ def test_endpoints_are_registered_with_docstrings():
     assert params["/faithfulness"] == ["model", "sentence", "steps", "baseline"]
     assert params["/mlm_lens"] == ["model", "sentence", "answer", "top_k"]
     assert params["/similarity_attribution"] == ["a", "b", "steps"]
-    for fn in (ui.attention, ui.saliency, ui.faithfulness, ui.mlm_lens, sbert.similarity_attribution):
+    assert params["/summary_attribution"] == ["document", "new_tokens"]
+    for fn in (ui.attention, ui.saliency, ui.faithfulness, ui.mlm_lens, sbert.similarity_attribution,
+               ui.summary_attribution):
         assert "Args:" in fn.__doc__ and "Returns:" in fn.__doc__
         args = fn.__doc__.split("Args:")[1].split("Returns:")[0]
         missing = [p for p in params[f"/{fn.__name__}"] if f"{p}:" not in args]

@@ -9,9 +9,11 @@ import gradio as gr
 from .. import interpret as ip
 from .. import interpret_views as iv
 from ..attention import PARTS
+from ..generation_attribution import DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS
 from ..mlm_lens import DEFAULT_TOP_K, MAX_TOP_K
 from ..rollout import METHODS
 from ..saliency import BASELINES, DEFAULT_STEPS, FOILS, MAX_STEPS, RULES
+from .bart import EXAMPLE as DOCUMENT
 from .common import action, in_place, number, safe, text
 
 
@@ -148,6 +150,29 @@ def mlm_lens(model: str, sentence: str, answer: str, top_k: float):
     return view.summary, view.lens_figure, view.trajectory_figure, view.table, [str(p) for p in view.files]
 
 
+@safe
+def summary_attribution(document: str, new_tokens: float):
+    """Which source tokens each token of the served summarizer's output rests on.
+
+    Generates a greedy continuation of the document with the summarizer the resolver serves (SmolLM2-135M-Instruct
+    prompted to summarize, offline; facebook/bart-large-cnn online) and attributes each generated token's
+    probability p(y_t | document, y_<t) to the document's tokens by gradient × input (one backward pass per
+    generated token; the instruction's own tokens are left out).
+
+    Args:
+        document: the text to summarize (its first 120 words are used; at most 256 source tokens).
+        new_tokens: how many tokens to generate and attribute, 1 to 24.
+
+    Returns:
+        A markdown summary (the generated text), the generated × source heatmap, a table of each generated token's
+        probability and its top three source tokens, and the heatmap as PNG, SVG and HTML files.
+    """
+    document = text(document, "Document", max_chars=20_000)
+    new_tokens = number(new_tokens, "Generated tokens", lo=1, hi=MAX_NEW_TOKENS, integer=True)
+    view = iv.generation_view(document, max_new_tokens=new_tokens)
+    return view.summary, view.figure, view.table, [str(p) for p in view.files]
+
+
 def _offer_note(offer: ip.Offer, what: str) -> str:
     lines = [f"_{len(offer.models)} served {what} here, each named by the tasks it serves._"]
     if offer.excluded:
@@ -266,6 +291,23 @@ def _lens_view() -> None:
               api_name="mlm_lens", concurrency_limit=2)
 
 
+def _generation_view() -> None:
+    gr.Markdown("For the summarizer (the BART tab's model): each token it generates, and which document tokens its "
+                "probability rests on — **gradient × input** of p(token | document, tokens so far) for every "
+                "document token, one backward pass per generated token (inseq's \"input × gradient\" for "
+                "generators). The continuation is greedy, so it can differ from the BART tab's beam search.")
+    document = gr.Textbox(label="Document", lines=5, value=DOCUMENT)
+    new_tokens = gr.Slider(1, MAX_NEW_TOKENS, value=DEFAULT_NEW_TOKENS, step=1, label="Generated tokens")
+    run = action("Attribute the summary")
+    summary = gr.Markdown(visible=False)
+    plot = gr.Plot(show_label=False, visible=False)
+    table = gr.Dataframe(label="Each generated token and its top source tokens", interactive=False, visible=False,
+                         wrap=True)
+    files = gr.File(label="Download: PNG, SVG, HTML", file_count="multiple", visible=False)
+    run.click(summary_attribution, [document, new_tokens], [summary, plot, table, files],
+              api_name="summary_attribution", concurrency_limit=1)
+
+
 def build(spec, tab) -> None:
     with gr.Tab("Attention"):
         _attention_view(tab)
@@ -275,3 +317,5 @@ def build(spec, tab) -> None:
         _faithfulness_view()
     with gr.Tab("MLM lens"):
         _lens_view()
+    with gr.Tab("Summary attribution"):
+        _generation_view()

@@ -45,6 +45,11 @@ DEFAULT_OUTPUT = "sweep-results"
 JOBS_SUFFIX = ".jobs.jsonl"  # not *.json: the results store never mistakes the job list for a result
 
 
+def file_slug(text) -> str:
+    """``text`` as a file-name part: runs of other characters become "-" (a model path ``models/x`` → ``models-x``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-")[:60] or "x"
+
+
 @dataclass(frozen=True)
 class Job:
     """One ``python -m evaluation run``: everything that decides its result (and so its identity)."""
@@ -72,8 +77,8 @@ class Job:
     @property
     def stem(self) -> str:
         """The job's result file name without ``.json``."""
-        slug = lambda s: re.sub(r"[^A-Za-z0-9._-]+", "-", str(s)).strip("-")[:60] or "x"  # noqa: E731
-        return f"{slug(self.task)}__{slug(self.model)}__{slug(self.split or 'default')}__seed{self.seed}__{self.id}"
+        return (f"{file_slug(self.task)}__{file_slug(self.model)}__{file_slug(self.split or 'default')}"
+                f"__seed{self.seed}__{self.id}")
 
     def shard(self, n: int) -> int:
         return int(hashlib.sha256(self.key.encode()).hexdigest(), 16) % n

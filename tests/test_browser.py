@@ -283,6 +283,7 @@ def test_new_views_in_the_browser(view, app_url, browser, tiny_models):
         assert "Traceback" not in body and not RAW_FLOAT.search(body)
         if view.shot:
             SHOTS.mkdir(parents=True, exist_ok=True)
+            page.wait_for_timeout(1500)  # the button's "running" mark clears once the files are served
             for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 1000})
                 page.wait_for_timeout(300)  # plots re-lay out to the new width

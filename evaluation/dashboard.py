@@ -236,8 +236,10 @@ def score_vs_params(df: pd.DataFrame, task: str | None = None, *, colors: Mappin
     bubble = "latency per example (measured)" if x == "size" else "parameters"
     finish(fig, height=500, title=make_title(("Score vs model size" if x == "size" else "Score vs latency")
                                              + (f" — {_task_name(task)}" if task else ""),
-                                             f"bubble size = {bubble} · black outline = on the task's Pareto front · "
-                                             + ("pick one task to compare like with like" if not task else "")),
+                                             " · ".join([f"bubble size = {bubble}",
+                                                         "black outline = on the task's Pareto front"]
+                                                        + ([] if task else ["pick one task to compare like with "
+                                                                            "like"]))),
            xaxis=dict(type="log", title=axis_title), yaxis_title="score")
     return fig
 

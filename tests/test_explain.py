@@ -332,3 +332,29 @@ def test_generation_attribution_is_the_gradient_of_each_greedy_tokens_probabilit
         ga.attribute_generation(m.model, m.tokenizer, "  ")
     with pytest.raises(ValueError, match=r"the document has \d+ tokens; the limit is 256"):
         ga.attribute_generation(m.model, m.tokenizer, "supercalifragilistic " * 100)
+
+
+# ----------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("call, message", [
+    (lambda: iv.faithfulness_view("similarity", "A film."), r"unknown model 'similarity': choose one of distillation"),
+    (lambda: iv.faithfulness_view("distillation-teacher", " "), r"the text is empty"),
+    (lambda: iv.faithfulness_view("distillation-teacher", "A film.", n_random=0), r"random orders must be between 1"),
+    (lambda: iv.faithfulness_view("distillation-teacher", "A film.", steps=0), r"between 1 and 300, got 0"),
+    (lambda: iv.mlm_lens_view("distillation-teacher", "The [MASK]."), r"unknown model 'distillation-teacher'"),
+    (lambda: iv.mlm_lens_view("albert-fill-mask", "x" * 1001), r"1,001 characters; the limit is 1,000"),
+    (lambda: iv.similarity_attribution_view("", "A cat."), r"the text is empty"),
+    (lambda: iv.similarity_attribution_view("A cat.", "A dog.", steps=301), r"between 1 and 300, got 301"),
+    (lambda: iv.generation_view("   "), r"the document is empty"),
+    (lambda: ip.traced(att_maps(), 1, "rollout"), r"cross-attention has no such path"),
+    (lambda: fa.evaluate(lambda e: e.sum((1, 2)), torch.ones(2, 3), torch.zeros(2, 3), {}, [], output="F"),
+     r"no words to remove"),
+])
+def test_new_views_refuse_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def att_maps():
+    from bertvariants import attention as att
+
+    return att.AttentionMaps(att.CROSS, ["a", "b"], ["x", "y", "z"], np.full((1, 1, 2, 3), 1 / 3, np.float32))

@@ -124,7 +124,7 @@ EXPECT: tuple[Expect, ...] = (
     Expect("/summary_attribution", "new_tokens", "NaN", r"Generated tokens must be a finite number"),
     Expect("/similarity_attribution", "a", "empty", r"Sentence A is empty"),
     Expect("/similarity_attribution", "b", "1 MB text", r"Sentence B has 1,000,000 characters"),
-    Expect("/similarity_attribution", "a", "emoji/CJK/RTL", r"the sentence has 41 tokens; the limit is 32"),
+    Expect("/similarity_attribution", "a", "emoji/CJK/RTL", r"the sentence has \d+ tokens; the limit is 32"),
     Expect("/similarity_attribution", "steps", "Infinity", r"finite number|greater than maximum"),
     # the compare views
     Expect("/compare_fill_mask", "sentence", "empty", r"Sentence is empty"),

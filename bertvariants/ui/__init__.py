@@ -25,6 +25,12 @@ CSS = """
 .bv-chips { display: flex; flex-wrap: wrap; gap: 4px; }
 .bv-chip { border: 1px solid #c7d2fe; background: #eef2ff; border-radius: 4px; padding: 1px 5px;
            font-family: ui-monospace, monospace; font-size: 0.9em; white-space: pre; }
+/* a clicked button while its request runs (common.pending): dimmed, not clickable again, a moving stripe */
+.bv-pending { pointer-events: none; opacity: 0.75; cursor: progress;
+  background-image: linear-gradient(90deg, transparent 0%, rgba(255,255,255,0.45) 50%, transparent 100%) !important;
+  background-size: 200% 100% !important; animation: bv-pending 1.2s linear infinite; }
+.bv-pending::after { content: " · running…"; }
+@keyframes bv-pending { from { background-position: 200% 0; } to { background-position: -200% 0; } }
 """
 
 
@@ -64,9 +70,13 @@ _SET_TAB_JS = """() => { if (!window.bvTabReady) return;  // the first tab's sel
 
 _HEAD = "<script>window.bvTab = new URL(window.location.href).searchParams.get('tab');</script>"
 _OPEN_TAB_JS = """() => { const key = window.bvTab;  // read in <head>, before any tab's select rewrote the URL
-  if (!key || !%s.includes(key)) { window.bvTabReady = true; return; }  // none or unknown: the first tab
+  const labels = %s;  // tab key -> label
+  if (!key || !(key in labels)) { window.bvTabReady = true; return; }  // none or unknown: the first tab
+  // a narrow window shows the first tabs only; the rest are label-only buttons in the "More tabs" (⋯) dropdown
+  const find = () => document.querySelector(`button[role="tab"][data-tab-id="${CSS.escape(key)}"]`) ||
+    [...document.querySelectorAll(".overflow-dropdown button")].find(b => b.textContent.trim() === labels[key]);
   let tries = 0;  // the tab bar may render after this runs: look for its button for up to 10 s
-  const open = () => { const b = document.querySelector(`button[role="tab"][data-tab-id="${CSS.escape(key)}"]`);
+  const open = () => { const b = find();
     if (b) { window.bvTabReady = true; b.click(); }
     else if (tries++ < 100) setTimeout(open, 100); else window.bvTabReady = true; };
   open(); }"""
@@ -95,7 +105,7 @@ def launch_kwargs() -> dict:
     # /gradio_api/mcp/sse (README "Public API")
     # js: a share link (?tab=<key>) opens its tab, in the browser (a server round trip could answer late and
     # re-render the tabs under a user's click)
-    return dict(theme=theme, css=CSS, head=_HEAD, js=_OPEN_TAB_JS % json.dumps([spec.key for spec in TABS]),
+    return dict(theme=theme, css=CSS, head=_HEAD, js=_OPEN_TAB_JS % json.dumps({spec.key: spec.label for spec in TABS}),
                 max_file_size="50mb", show_error=True, mcp_server=True)
 
 

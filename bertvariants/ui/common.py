@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -67,8 +69,36 @@ class Action:
         fn = on_gpu(fn, api_name)  # @spaces.GPU(duration=…) when it runs a model (a no-op off ZeroGPU)
         gr.Button(visible=False, elem_classes=["bv-api-trigger"]).click(fn, inputs, outputs, api_name=api_name,
                                                                          **kwargs)
-        return self.button.click(in_place(fn, len(outputs)), inputs, [*outputs, self.error],
-                                 api_visibility="private", **kwargs)
+        pending(self.button)  # registered first: gradio runs a trigger's events in the order they were added
+        event = self.button.click(in_place(fn, len(outputs)), inputs, [*outputs, self.error],
+                                  api_visibility="private", **kwargs)
+        return done(self.button, event)
+
+
+_PENDING_ON = """() => { const b = document.getElementById(%s); if (b) { b.classList.add("bv-pending");
+  b.setAttribute("aria-busy", "true"); } }"""
+_PENDING_OFF = """() => { const b = document.getElementById(%s); if (b) { b.classList.remove("bv-pending");
+  b.removeAttribute("aria-busy"); } }"""
+
+
+def pending(button: gr.Button) -> None:
+    """Feedback the moment ``button`` is clicked: a pending state drawn in the browser (no server round trip, so it
+    shows within a frame even while the server loads a model), until :func:`done`. Call it before wiring the
+    button's own event (gradio runs one trigger's events in the order they were added). The result areas are hidden
+    until their first output, so gradio's own progress overlay has nowhere to show before it."""
+    if not button.elem_id:
+        button.elem_id = f"bv-button-{next(_BUTTON_IDS)}"
+    button.click(None, None, None, js=_PENDING_ON % json.dumps(button.elem_id), api_visibility="private",
+                 queue=False)
+
+
+def done(button: gr.Button, event):
+    """Clear :func:`pending`'s state when ``event`` finishes or fails; returns the new event."""
+    return event.then(None, None, None, js=_PENDING_OFF % json.dumps(button.elem_id), api_visibility="private",
+                      queue=False)
+
+
+_BUTTON_IDS = itertools.count(1)
 
 
 def shown(value):

@@ -12,7 +12,7 @@ from .. import roberta as rb
 from ..common import MASK_SPELLINGS, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
 from ..models import cached, get_model, packaged_tokenizer
-from .common import action, number, safe, text
+from .common import action, done, number, pending, safe, text
 from .zerogpu import on_gpu
 from .guard import per_input_validator
 
@@ -225,6 +225,7 @@ def build(spec, tab) -> None:
         f_btn = gr.Button("Fill mask", variant="primary")
         f_md = gr.Markdown(visible=False)
         f_df = gr.Dataframe(label="Predictions", visible=False)
+        pending(f_btn)
         f_event = f_btn.click(on_gpu(fill_batch, "roberta_fill_mask"), [masked, k], [f_md, f_df],
                               api_name="roberta_fill_mask", batch=True,
                               max_batch_size=16, concurrency_limit=1,
@@ -232,7 +233,8 @@ def build(spec, tab) -> None:
                                                             lambda k: check_fill_request("[MASK]", k)))
         # a batched event shares one call among users, so it keeps one event: reveal its outputs after it ran
         f_event.success(lambda: (gr.update(visible=True), gr.update(visible=True)), None, [f_md, f_df],
-                     api_visibility="private")
+                        api_visibility="private")
+        done(f_btn, f_event)
         with gr.Accordion("Compare every fill-mask model here on this sentence (latency, size)", open=False):
             cmp_btn = action("Compare fill-mask models", variant="secondary")
             cmp_df = gr.Dataframe(label="Same sentence, each masked LM", visible=False, wrap=True)

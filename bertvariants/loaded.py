@@ -40,7 +40,8 @@ class Resolution:
             "packaged": ("pretrained weights shipped in a pip package (offline default)" if self.model_name
                          else "packaged all-MiniLM-L6-v2 (offline default)"),
         }[self.source]
-        name = short_location(self.location) if self.source.startswith("hub") else Path(self.location).name or self.location
+        hub = self.source.startswith("hub")
+        name = short_location(self.location) if hub else Path(self.location).name or self.location
         if self.source == "packaged":
             name = self.model_name or PACKAGED_HUB_ID
         return f"`{name}` — {what}" + "".join(f" ({why})" for why in self.skipped)

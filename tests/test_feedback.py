@@ -59,3 +59,22 @@ def test_every_button_shows_a_pending_state_at_once(action, app_url, browser, ti
                                    arg=button_id, timeout=120_000)
     finally:
         page.close()
+
+
+@needs_chromium
+def test_no_plot_title_sits_under_a_component_label(app_url, browser):
+    """ALBERT's parameter chart: its title (in the figure's margin) overlaps no visible label of the page."""
+    page = browser.new_page(viewport={"width": 390, "height": 900})
+    try:
+        open_tab(page, app_url, "ALBERT", "Parameter explorer")
+        page.get_by_role("button", name="Count parameters", exact=True).click()
+        page.wait_for_selector(".js-plotly-plot .gtitle", timeout=60_000)
+        overlaps = page.evaluate("""() => {
+          const boxes = [...document.querySelectorAll('.js-plotly-plot .gtitle')].map(t => t.getBoundingClientRect());
+          const labels = [...document.querySelectorAll('label[data-testid="block-label"]')]
+            .filter(l => l.offsetParent !== null).map(l => l.getBoundingClientRect());
+          const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+          return boxes.filter(t => labels.some(l => hit(t, l))).length; }""")
+        assert overlaps == 0
+    finally:
+        page.close()

@@ -414,7 +414,7 @@ def test_every_endpoint_is_classified_for_zero_gpu(client):
     assert not set(GPU_SECONDS) & set(CPU_ONLY)
     unclassified = sorted(named - set(GPU_SECONDS) - set(CPU_ONLY))
     assert not unclassified, (f"classify {unclassified} in bertvariants/ui/zerogpu.py: GPU_SECONDS (runs a model; "
-                              "measure it with python -m bertvariants.ui.zerogpu) or CPU_ONLY (why not)")
+                              "measure it with python -m bertvariants.ui.gpu_seconds) or CPU_ONLY (why not)")
     stale = sorted((set(GPU_SECONDS) | set(CPU_ONLY)) - named)
     assert not stale, f"zerogpu.py lists endpoints the app no longer has: {stale}"
     assert all(MIN_DURATION <= duration_for(n) <= MAX_DURATION for n in GPU_SECONDS)

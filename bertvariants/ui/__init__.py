@@ -25,6 +25,9 @@ CSS = """
 .bv-chips { display: flex; flex-wrap: wrap; gap: 4px; }
 .bv-chip { border: 1px solid #c7d2fe; background: #eef2ff; border-radius: 4px; padding: 1px 5px;
            font-family: ui-monospace, monospace; font-size: 0.9em; white-space: pre; }
+/* a plot's title is drawn in the figure's own margin (bertvariants.figures): gradio's floating "Plot" label would
+   sit on top of it, so plot blocks show no label */
+.block:has([data-testid="plotly"]) > label[data-testid="block-label"] { display: none !important; }
 /* a clicked button while its request runs (common.pending): dimmed, not clickable again, a moving stripe */
 .bv-pending { pointer-events: none; opacity: 0.75; cursor: progress;
   background-image: linear-gradient(90deg, transparent 0%, rgba(255,255,255,0.45) 50%, transparent 100%) !important;

@@ -15,6 +15,7 @@ from ..rollout import METHODS
 from ..saliency import BASELINES, DEFAULT_STEPS, FOILS, MAX_STEPS, RULES
 from .bart import EXAMPLE as DOCUMENT
 from .common import action, in_place, number, safe, text
+from .zerogpu import on_gpu
 
 
 def _attention_inputs(sentence, layer, head) -> tuple[str, int, int]:
@@ -204,7 +205,7 @@ def _attention_view(tab) -> None:
     files = gr.File(label="Download: PNG, SVG, HTML", file_count="multiple", visible=False)
     inputs = [model, sentence, layer, head, part, method]
     show.click(attention, inputs, [summary, head_plot, overview, files], api_name="attention", concurrency_limit=2)
-    redraw = in_place(attention_page, 6)
+    redraw = in_place(on_gpu(attention_page, "attention"), 6)  # runs the model: on the GPU on ZeroGPU
     outputs = [summary, head_plot, overview, files, layer, head, show.error]
     tab.select(redraw, inputs, outputs, api_visibility="private")  # the default sentence on arrival
     gr.on([model.input, part.input, method.input, layer.release, head.release, sentence.submit], redraw, inputs,
@@ -238,7 +239,7 @@ def _saliency_view(sub) -> None:
     table = gr.Dataframe(label="Scores per token", interactive=False, visible=False)
     inputs, outputs = [model, sentence, steps, baseline, rule, contrast], [summary, gxi, ig, sg, table]
     run.click(saliency, inputs, outputs, api_name="saliency", concurrency_limit=2)
-    redraw = in_place(saliency, 5)
+    redraw = in_place(on_gpu(saliency, "saliency"), 5)
     sub.select(redraw, inputs, [*outputs, run.error], api_visibility="private")  # the default sentence on arrival
     gr.on([model.input, baseline.input, rule.input, contrast.input, steps.release], redraw, inputs,
           [*outputs, run.error], api_visibility="private")

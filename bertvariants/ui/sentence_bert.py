@@ -13,7 +13,8 @@ from ..saliency import MAX_STEPS
 from ..similarity_attribution import DEFAULT_STEPS
 from ..inference import encode
 from ..models import get_model, load, packaged_model, servable
-from .common import action, number, safe, text
+from .common import action, done, number, pending, safe, text
+from .zerogpu import on_gpu
 from .guard import per_input_validator
 
 TASK = "similarity"
@@ -216,12 +217,14 @@ def build(spec, tab) -> None:
     with gr.Row():
         go_btn = gr.Button("Compare", variant="primary")
         score = gr.Number(label="Cosine similarity", precision=4, visible=False)
-    go_event = go_btn.click(similarity_batch, [a, b], [score], api_name="similarity", batch=True, max_batch_size=32,
-                 concurrency_limit=1, validator=per_input_validator(
-                     lambda v: text(v, "Sentence A", max_chars=MAX_CHARS),
-                     lambda v: text(v, "Sentence B", max_chars=MAX_CHARS)))
+    pending(go_btn)
+    go_event = go_btn.click(on_gpu(similarity_batch, "similarity"), [a, b], [score], api_name="similarity",
+                            batch=True, max_batch_size=32, concurrency_limit=1, validator=per_input_validator(
+                                lambda v: text(v, "Sentence A", max_chars=MAX_CHARS),
+                                lambda v: text(v, "Sentence B", max_chars=MAX_CHARS)))
     # batched (one call serves many users), so one event: the score box appears once it holds a score
     go_event.success(lambda: gr.update(visible=True), None, [score], api_visibility="private")
+    done(go_btn, go_event)
 
     with gr.Accordion("Siamese view: both sentences through one encoder, pooled, compared", open=False):
         pooling = gr.Radio(list(sb.POOLING_MODES), value="mean", label="Pooling (§3)")

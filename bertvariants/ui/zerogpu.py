@@ -14,7 +14,7 @@ same code runs on a CPU Space, a GPU Space and a laptop. What ZeroGPU requires, 
 - Each decorated function declares a short ``duration``: ZeroGPU checks it against the visitor's remaining quota
   before the call runs, so a shorter honest value serves more visitors. :data:`GPU_SECONDS` holds each
   model-running endpoint's seconds measured on a 2-core CPU with the offline models (``python -m
-  bertvariants.ui.zerogpu``); the duration is :func:`duration_for` that figure (a GPU is well over 20× faster
+  bertvariants.ui.gpu_seconds``); the duration is :func:`duration_for` that figure (a GPU is well over 20× faster
   than 2 CPU cores, the online checkpoints at most ~10× larger than the offline ones), within [10 s, 120 s].
 - Handlers never return tensors (they return text, tables and figures; tests/test_space.py checks every output).
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ log = logging.getLogger("bertvariants.zerogpu")
 
 # Seconds of one default request on a 2-core CPU (Intel Xeon Ice Lake, no native bf16; offline models; the second
 # call, the model already loaded; the machine shared with other jobs, so these are upper bounds), measured on
-# 2026-12-07 by `python -m bertvariants.ui.zerogpu` (summarize / compare_summarization with one thread: two OpenMP
+# 2026-12-07 by `python -m bertvariants.ui.gpu_seconds` (summarize / compare_summarization with one thread: two OpenMP
 # threads on a shared 2-core machine took 250 s). The endpoints that run a neural model.
 GPU_SECONDS: dict[str, float] = {
     "albert_features": 0.44, "albert_fill_mask": 0.43, "attention": 0.34, "clinical_score": 1.21,
@@ -45,7 +44,7 @@ GPU_SECONDS: dict[str, float] = {
     "compare_similarity": 1.20, "compare_summarization": 18.6, "distillation_teacher_logits": 0.15,
     "electra_detect": 0.12, "electra_replace": 0.16, "faithfulness": 2.82, "heatmap": 0.34, "mlm_lens": 1.35,
     "pair_view": 0.27, "roberta_fill_mask": 0.16, "saliency": 1.33, "search": 0.20, "similarity": 0.29,
-    "similarity_attribution": 3.32, "spanbert_qa": 0.19, "summarize": 16.1,
+    "similarity_attribution": 3.32, "spanbert_qa": 0.19, "summarize": 16.1, "summary_attribution": 80.0,
 }
 
 # Endpoints that run no model on a GPU: never decorated, never hold one (the reason, for the test that every
@@ -160,57 +159,3 @@ def startup_report(preloaded: list[Preloaded] | None = None) -> str:
                      f"{sum(p.seconds for p in preloaded):.1f} s")
         lines += [f"  {p.task}: {p.device} {p.seconds:.1f} s {p.label}" for p in preloaded]
     return "\n".join(lines)
-
-
-def measure(host_url: str) -> dict[str, tuple[float, int]]:
-    """Each endpoint's default request timed twice against a running app (the second call is kept), with how many
-    model-cache lookups it made in-process (0: it runs no model). For ``python -m bertvariants.ui.zerogpu``."""
-    from gradio_client import Client
-
-    from .. import models
-
-    lookups = {"n": 0}
-    real_get = models.CACHE.get
-
-    def counting(key, loader, **kw):
-        if key[0] != "object":
-            lookups["n"] += 1
-        return real_get(key, loader, **kw)
-
-    models.CACHE.get = counting
-    client = Client(host_url, verbose=False)
-    out = {}
-    for name, info in sorted(client.view_api(print_info=False, return_format="dict")["named_endpoints"].items()):
-        kwargs = {p["parameter_name"]: p["parameter_default"] for p in info["parameters"]
-                  if p["parameter_has_default"]}
-        if len(kwargs) < len(info["parameters"]):
-            continue  # an input with no page default (an upload): measured by hand
-        seconds = []
-        lookups["n"] = 0
-        for _ in range(2):
-            start = time.perf_counter()
-            try:
-                client.predict(api_name=name, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - reported, the other endpoints still measured
-                log.warning("%s: %s", name, exc)
-            seconds.append(time.perf_counter() - start)
-        out[name.lstrip("/")] = (seconds[-1], lookups["n"])
-    models.CACHE.get = real_get
-    return out
-
-
-def main() -> None:
-    from . import build_demo, launch_kwargs, queue
-
-    demo = queue(build_demo())
-    demo.launch(server_name="127.0.0.1", server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7861")),
-                prevent_thread_lock=True, quiet=True, **launch_kwargs())
-    try:
-        for name, (seconds, n) in sorted(measure(demo.local_url).items()):
-            print(f"{name:28s} {seconds:7.2f} s  model lookups {n}")
-    finally:
-        demo.close()
-
-
-if __name__ == "__main__":
-    main()

@@ -305,6 +305,23 @@ def corrupt_and_discriminate(generator_model, discriminator_model, tokenizer, te
                                      repl.is_replaced[0].tolist())]
 
 
+def with_truth(verdicts: list[TokenVerdict], *, corrupted: list[str], original: list[str]) -> list[TokenVerdict] | None:
+    """The truth for a re-scored sentence: when ``verdicts`` score exactly the tokens ``corrupted`` (a corrupted
+    sentence, unedited) and ``original`` (its source) lines up with them token for token, each verdict gets its
+    original token and ``replaced`` = the token differs from it. Otherwise (the user edited the words, or a
+    replacement changed the token count) the truth is unknown: None.
+
+    >>> v = [TokenVerdict("the", "the", 0.1, False, False), TokenVerdict("ate", "ate", 0.7, False, False)]
+    >>> [x.replaced for x in with_truth(v, corrupted=["the", "ate"], original=["the", "cooked"])]
+    [False, True]
+    >>> with_truth(v, corrupted=["the", "cooked"], original=["the", "cooked"]) is None
+    True
+    """
+    if [v.token for v in verdicts] != list(corrupted) or len(original) != len(corrupted):
+        return None
+    return [TokenVerdict(v.token, o, v.p_replaced, o != v.token, o != v.token) for v, o in zip(verdicts, original)]
+
+
 def to_text(verdicts: list[TokenVerdict], tokenizer) -> str:
     """The corrupted sentence as plain text (special tokens dropped), for the user to edit."""
     specials = set(tokenizer.all_special_tokens)

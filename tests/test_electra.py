@@ -175,7 +175,7 @@ def test_ui_handlers_end_to_end(tiny_checkpoint, electra_disc_dir, monkeypatch, 
         ui.replace_and_detect("The chef cooked the meal.", 0, 0.15)
     monkeypatch.setenv("BERTVARIANTS_MODEL_ELECTRA_GENERATOR", str(tiny_checkpoint("masked-lm")))
     monkeypatch.setenv("BERTVARIANTS_MODEL_ELECTRA_DISCRIMINATOR", str(electra_disc_dir))
-    md, hl, edited, table = ui.replace_and_detect("The chef cooked the meal in the kitchen 🙂 東京.", 1, 0.4)
+    md, hl, edited, table, source = ui.replace_and_detect("The chef cooked the meal in the kitchen 🙂 東京.", 1, 0.4)
     assert "positions masked" in md and edited and len(table) >= len(hl)
     assert "§3.2" in md  # the generator's size next to the discriminator's
     from types import SimpleNamespace as NS
@@ -184,9 +184,21 @@ def test_ui_handlers_end_to_end(tiny_checkpoint, electra_disc_dir, monkeypatch, 
     assert "3 of the discriminator's 6 layers" in half and "×0.5" in half
     assert "×0.25" in ui.generator_size(NS(config=NS(hidden_size=64, num_hidden_layers=12)),
                                         NS(config=NS(hidden_size=256, num_hidden_layers=12)))
-    assert all(isinstance(score, float) and -1 <= score <= 1 for _, score in hl)
-    md2, hl2, table2 = ui.detect(edited)
-    assert "Flagged" in md2 and len(hl2) >= 1
+    # one colour per verdict, as the legend says: red = flagged (P > 0.5), blue = original
+    p = dict(zip(table["token"], table["P(replaced)"]))
+    assert {verdict for _, verdict in hl} <= set(ui.COLORS) and ui.COLORS[ui.REPLACED] == "#ef4444"
+    assert all((verdict == ui.REPLACED) == (p[piece.strip()] > 0.5) for piece, verdict in hl if piece.strip() in p)
+    assert source == {"original": "The chef cooked the meal in the kitchen 🙂 東京.", "corrupted": edited}
+    assert "truth" in table.columns  # the generator's replacements are known
+    md2, hl2, table2 = ui.detect(edited)  # no source: the truth is unknown, so no truth column
+    assert "Flagged" in md2 and len(hl2) >= 1 and "truth" not in table2.columns and "not known" in md2
+    md3, _, table3 = ui.detect("The chef ate the meal.", {"original": "The chef cooked the meal.",
+                                                          "corrupted": "The chef ate the meal."})
+    assert list(table3["truth"]) == ["original"] * 3 + ["replaced"] + ["original"] * 4
+    assert "cooked → ate" in list(table3["replaced (was → now)"]) and "cooked → ate" in md3
+    _, _, table4 = ui.detect("The chef ate a meal.", {"original": "The chef cooked the meal.",
+                                                       "corrupted": "The chef ate the meal."})
+    assert "truth" not in table4.columns  # edited after the replacement: no truth
     with pytest.raises(gr.Error, match="empty"):
         ui.detect("   ")
     with pytest.raises(gr.Error, match="between"):

@@ -119,6 +119,20 @@ def rounded(df, digits: int = 4):
     return out
 
 
+def readable(df, digits: int = 4):
+    """A table for reading on the page: floats rounded to ``digits`` decimals (as :func:`rounded`), integers and
+    integral floats of 10,000 or more written with thousands separators (4005120 -> "4,005,120"); text unchanged.
+    Downloads keep full precision: pass them the original frame."""
+    out = rounded(df, digits)
+    for column in out.columns:
+        values = out[column]
+        kind = values.dtype.kind
+        if kind in "iu" or (kind == "f" and values.dropna().map(float.is_integer).all()
+                            and (values.abs() >= 10_000).any()):
+            out[column] = values.map(lambda x: "" if x != x else f"{int(x):,}").astype(object)
+    return out
+
+
 def action(label: str, *, variant: str = "primary", **button_kwargs) -> Action:
     """A :class:`Action` button and its (hidden until needed) error line, laid out where this is called."""
     button = gr.Button(label, variant=variant, **button_kwargs)
@@ -234,7 +248,14 @@ def claim_markdown(label: str, claim: str) -> str:
 
 
 def header(spec: TabSpec) -> None:
-    """The tab's explanation: what changed versus BERT, the paper, and which model serves it."""
-    gr.Markdown(f"### {spec.label}\n{spec.summary}\n\n_Paper: [{spec.paper}]({spec.url})_")
-    with gr.Accordion("Which model is serving this tab", open=False):
-        gr.Markdown(serving_markdown(spec.key))
+    """The tab's header: what changed versus BERT in one sentence; the paper and which model serves it sit in a
+    closed accordion, so that on a phone the tab's first input is in the first screen."""
+    gr.Markdown(f"### {spec.label}\n{spec.summary}")
+    with gr.Accordion("Paper and the model serving this tab", open=False):
+        gr.Markdown(f"_Paper: [{spec.paper}]({spec.url})_\n\n{serving_markdown(spec.key)}")
+
+
+def explanation(label: str = "How it works", *, open: bool = False) -> gr.Accordion:
+    """A closed accordion for a tab's longer prose (``with explanation(): gr.Markdown(...)``): the one-sentence
+    summary of :func:`header` stays visible, the rest is a click away and keeps the first input in view."""
+    return gr.Accordion(label, open=open)

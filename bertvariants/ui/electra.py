@@ -8,7 +8,7 @@ import torch
 
 from .. import electra
 from ..models import get_model, packaged_tokenizer
-from .common import action, claim_markdown, number, rounded, safe, text
+from .common import action, claim_markdown, explanation, number, readable, safe, text
 
 GENERATOR_TASK = "electra-generator"
 DISCRIMINATOR_TASK = "electra-discriminator"
@@ -16,22 +16,34 @@ MAX_CHARS = 1000
 MAX_TOKENS = 128
 
 
-def _highlight(verdicts: list[electra.TokenVerdict], specials: set[str]) -> list[tuple[str, float | None]]:
-    """(text, 2·P(replaced) − 1) pieces for gr.HighlightedText, whose colour scale runs from −1 to 1:
-    red = replaced (P → 1), blue = original (P → 0), no colour at P = 0.5. '##' pieces join the previous word."""
+REPLACED, ORIGINAL = "replaced (P > 0.5)", "original (P ≤ 0.5)"
+COLORS = {REPLACED: "#ef4444", ORIGINAL: "#60a5fa"}  # the legend's words: red = replaced, blue = original
+
+
+def _highlight(verdicts: list[electra.TokenVerdict], specials: set[str]) -> list[tuple[str, str]]:
+    """(text, verdict) pieces for gr.HighlightedText: every word red when the discriminator flags it (P > 0.5), blue
+    otherwise — one colour per verdict, so a flagged word is as visible as any other (a score scale would draw
+    P = 0.51 almost transparent). '##' pieces join the previous word."""
     out = []
     for v in verdicts:
         if v.token in specials:
             continue
         piece = v.token[2:] if v.token.startswith("##") else " " + v.token
-        out.append((piece, round(2 * v.p_replaced - 1, 3)))
+        out.append((piece, REPLACED if v.p_replaced > 0.5 else ORIGINAL))
     return out
 
 
-def _table(verdicts: list[electra.TokenVerdict]) -> pd.DataFrame:
-    return pd.DataFrame([{"token": v.token, "original": v.original, "masked": v.masked,
-                          "replaced (truth)": v.replaced, "P(replaced)": round(v.p_replaced, 4),
-                          "flagged": v.p_replaced > 0.5} for v in verdicts]).pipe(rounded)
+def _table(verdicts: list[electra.TokenVerdict], *, truth: bool) -> pd.DataFrame:
+    """Per token: P(replaced) and the verdict; with ``truth`` also what the generator put there ("chef → buildings")
+    and whether it really was replaced. A sentence the user typed has no truth, so those columns are left out."""
+    rows = []
+    for v in verdicts:
+        row = {"token": v.token, "P(replaced)": v.p_replaced, "flagged": v.p_replaced > 0.5}
+        if truth:
+            row["replaced (was → now)"] = f"{v.original} → {v.token}" if v.replaced else ""
+            row["truth"] = "replaced" if v.replaced else "original"
+        rows.append(row)
+    return readable(pd.DataFrame(rows))
 
 
 @safe
@@ -77,7 +89,8 @@ def replace_and_detect(sentence: str, seed, mask_rate):
         seed: seed for the masking and the generator's samples.
         mask_rate: share of tokens masked (0.01–0.5; the paper uses 0.15).
 
-    Returns: a summary (markdown), the tokens coloured by P(replaced), the corrupted sentence, a per-token table."""
+    Returns: a summary (markdown), the tokens coloured by the discriminator's verdict, the corrupted sentence, a
+    per-token table (with what the generator replaced), and the source of the corrupted sentence (page state)."""
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
     rate = number(mask_rate, "mask rate", lo=0.01, hi=0.5)
@@ -88,15 +101,21 @@ def replace_and_detect(sentence: str, seed, mask_rate):
     n_masked = sum(v.masked for v in verdicts)
     n_repl = sum(v.replaced for v in verdicts)
     caught = sum(v.replaced and v.p_replaced > 0.5 for v in verdicts)
+    false_alarms = sum(not v.replaced and v.p_replaced > 0.5 and v.token not in specials for v in verdicts)
+    swaps = ", ".join(f"{v.original} → **{v.token}**" for v in verdicts if v.replaced)
     if n_masked == 0:
         md = ("No position was selected at this mask rate and seed, so nothing was replaced: raise the rate or "
               "change the seed.\n\n")
     else:
         md = ""
-    md += (f"{n_masked} positions masked; the generator changed **{n_repl}** of them (a sample equal to the original "
-          f"counts as original); the discriminator flags {caught}/{n_repl} of the replaced tokens at P > 0.5.\n\n"
-          f"Generator: {gen.label} · discriminator: {disc.label} · {generator_size(gen.model, disc.model)}")
-    return md, _highlight(verdicts, specials), electra.to_text(verdicts, disc.tokenizer), _table(verdicts)
+    md += (f"{n_masked} positions masked; the generator changed **{n_repl}** of them"
+           + (f" ({swaps})" if swaps else "") + " — a sample equal to the original counts as original. The "
+           f"discriminator flags **{caught} of the {n_repl}** replaced tokens (P > 0.5) and {false_alarms} original "
+           f"one(s).\n\nGenerator: {gen.label} · discriminator: {disc.label} · "
+           f"{generator_size(gen.model, disc.model)}")
+    corrupted = electra.to_text(verdicts, disc.tokenizer)
+    return (md, _highlight(verdicts, specials), corrupted, _table(verdicts, truth=True),
+            {"original": sentence, "corrupted": corrupted})
 
 
 def generator_size(gen, disc) -> str:
@@ -111,28 +130,53 @@ def generator_size(gen, disc) -> str:
 
 
 @safe
-def detect(sentence: str):
+def detect(sentence: str, source: dict | None = None):
     """The discriminator's P(replaced) for every token of any sentence (public API `electra_detect`).
 
     Args:
         sentence: the text to check, e.g. a sentence with a word swapped for a plausible wrong one.
+        source: (page state) {"original", "corrupted"}: the last corrupted sentence and its source; when
+            ``sentence`` is that corrupted sentence unedited, the table also shows the truth.
 
-    Returns: the flagged tokens (markdown), the tokens coloured by P(replaced), and a per-token table."""
+    Returns: the flagged tokens (markdown), the tokens coloured by the discriminator's verdict, and a per-token
+    table (with the truth only where it is known)."""
     text(sentence, "The corrupted sentence", max_chars=MAX_CHARS)
     disc = get_model(DISCRIMINATOR_TASK)
     verdicts = electra.discriminate(disc.model, disc.tokenizer, sentence, max_tokens=MAX_TOKENS)
     specials = set(disc.tokenizer.all_special_tokens)
     flagged = [v.token for v in verdicts if v.p_replaced > 0.5 and v.token not in specials]
-    md = f"Flagged as replaced (P > 0.5): {', '.join(flagged) if flagged else 'none'} · served by {disc.label}"
-    return md, _highlight(verdicts, set(disc.tokenizer.all_special_tokens)), _table(verdicts)
+    known = None
+    if isinstance(source, dict) and source.get("original") and source.get("corrupted"):
+        tokens = [disc.tokenizer.convert_ids_to_tokens(disc.tokenizer(str(source[k]).strip())["input_ids"])
+                  for k in ("corrupted", "original")]
+        known = electra.with_truth(verdicts, corrupted=tokens[0], original=tokens[1])
+    md = f"Flagged as replaced (P > 0.5): **{', '.join(flagged) if flagged else 'none'}**"
+    if known is None:
+        md += (" · you edited the sentence, so which words were really replaced is not known here: the table shows "
+               "the discriminator's verdict only")
+    else:
+        swaps = [v for v in known if v.replaced]
+        caught = sum(v.p_replaced > 0.5 for v in swaps)
+        md += (f" · truth: {len(swaps)} word(s) replaced ("
+               + (", ".join(f"{v.original} → {v.token}" for v in swaps) or "none") + f"), {caught} of them flagged")
+    md += f" · served by {disc.label}"
+    return md, _highlight(verdicts, specials), _table(known or verdicts, truth=known is not None)
+
+
+DEFAULT_SENTENCE = "The chef cooked the meal in the kitchen and served it to guests."
+# the generator's own corruption of DEFAULT_SENTENCE at seed 0 (chef → buildings, cooked → of, to → are): "Detect"
+# on it shows the truth next to the verdicts; the discriminator flags "buildings" only
+DEFAULT_EDITED = "The buildings of the meal in the kitchen and served it are guests."
 
 
 def build(spec, tab) -> None:
-    gr.Markdown("§2: mask 15% → the generator samples a token for each masked position → the discriminator "
-                "predicts for every token whether it was replaced. Loss = MLM(generator) + λ·BCE(discriminator), "
-                f"λ = {electra.DISC_WEIGHT:g}. Colour = the discriminator's P(replaced).")
-    gr.Markdown(claim_markdown("RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)",
-                               "ELECTRA's claim (§3.3: replaced-token detection learns more per step than MLM)"))
+    with explanation("How it works (§2) and what was measured here"):
+        gr.Markdown("§2: mask 15% → the generator samples a token for each masked position → the discriminator "
+                    "predicts for every token whether it was replaced. Loss = MLM(generator) + λ·BCE(discriminator), "
+                    f"λ = {electra.DISC_WEIGHT:g}. Colour = the discriminator's verdict: red = replaced (P > 0.5), "
+                    "blue = original.")
+        gr.Markdown(claim_markdown("RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)",
+                                   "ELECTRA's claim (§3.3: replaced-token detection learns more per step than MLM)"))
     with gr.Tab("Data path (no weights)"):
         dp_sentence = gr.Textbox(label="Sentence", value="The chef cooked the meal in the kitchen and served it.")
         with gr.Row():
@@ -147,19 +191,23 @@ def build(spec, tab) -> None:
 
 
 def _models_view() -> None:
-    sentence = gr.Textbox(label="Sentence", value="The chef cooked the meal in the kitchen and served it to guests.")
+    sentence = gr.Textbox(label="Sentence", value=DEFAULT_SENTENCE)
     with gr.Row():
         seed = gr.Number(value=0, precision=0, label="seed")
         rate = gr.Slider(0.05, 0.5, value=0.15, step=0.01, label="mask rate")
     r_btn = action("Generator replaces → discriminator detects")
     r_md = gr.Markdown(visible=False)
-    r_hl = gr.HighlightedText(label="Discriminator: red = replaced, blue = original (colour = 2·P(replaced) − 1)",
-                              visible=False)
+    r_hl = gr.HighlightedText(label="Discriminator: red = replaced, blue = original", color_map=COLORS,
+                              show_legend=True, visible=False)
     edited = gr.Textbox(label="The corrupted sentence — edit words yourself (or type any sentence), then ask the "
-                              "discriminator", value="The chef ate the meal in the kitchen and served it to guests.")
+                              "discriminator", value=DEFAULT_EDITED)
+    # where the corrupted sentence came from (the truth of "Detect" while it is unedited); each replacement sets it
+    source = gr.State({"original": DEFAULT_SENTENCE, "corrupted": DEFAULT_EDITED})
     d_btn = action("Detect replaced words", variant="secondary")
     d_md = gr.Markdown(visible=False)
-    d_hl = gr.HighlightedText(label="Your text: red = flagged as replaced, blue = original", visible=False)
+    d_hl = gr.HighlightedText(label="Your text: red = flagged as replaced, blue = original", color_map=COLORS,
+                              show_legend=True, visible=False)
     table = gr.Dataframe(label="Per token", visible=False)
-    r_btn.click(replace_and_detect, [sentence, seed, rate], [r_md, r_hl, edited, table], api_name="electra_replace")
-    d_btn.click(detect, [edited], [d_md, d_hl, table], api_name="electra_detect")
+    r_btn.click(replace_and_detect, [sentence, seed, rate], [r_md, r_hl, edited, table, source],
+                api_name="electra_replace")
+    d_btn.click(detect, [edited, source], [d_md, d_hl, table], api_name="electra_detect")

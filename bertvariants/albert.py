@@ -350,3 +350,60 @@ def features_figure(features: TokenFeatures) -> go.Figure:
                                hovertemplate="%{text}<br>PC1 %{x:.3f}, PC2 %{y:.3f}<extra></extra>"))
     return finish(fig, title=make_title("Token representations", "2-D PCA of the last layer's token states"),
                   xaxis_title=f"PC1 ({features.explained[0]:.0%})", yaxis_title=f"PC2 ({features.explained[1]:.0%})")
+
+
+# --------------------------------------------------------------------------------------------
+# The fill-mask prediction through a factorized output embedding (§3.1)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FactorizedFill:
+    """Top-k at each mask through the full V×H output embedding and through its best rank-E factorization."""
+
+    embedding_size: int  # E
+    full: list[list[tuple[int, float]]]  # per mask: (token id, probability), V×H table
+    factorized: list[list[tuple[int, float]]]  # per mask, V×E table · E×H projection
+    full_parameters: int  # V×H
+    factorized_parameters: int  # V×E + E×H
+
+
+def output_layer_inputs(model, tokenizer, text: str, *, max_length: int = MAX_TOKENS) -> torch.Tensor:
+    """(n_masks, H): what a masked LM's output layer (its V×H token-embedding table) receives at each mask token."""
+    ids = tokenizer(text, truncation=False, return_tensors="pt")
+    if ids["input_ids"].shape[1] > max_length:
+        raise ValueError(f"the sentence has {ids['input_ids'].shape[1]} tokens; the limit here is {max_length}")
+    where = ids["input_ids"][0] == tokenizer.mask_token_id
+    if not where.any():
+        raise ValueError(f"no mask token in the text: put {tokenizer.mask_token} where a word should be predicted")
+    seen = []
+    hook = model.get_output_embeddings().register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    try:
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            model(**{k: v.to(device) for k, v in ids.items()})
+    finally:
+        hook.remove()
+    return seen[0][0, where.to(seen[0].device)].float().cpu()  # (n_masks, H)
+
+
+def factorized_fill(model, tokenizer, text: str, *, embedding_size: int = 128, top_k: int = 5,
+                    factors: tuple[torch.Tensor, torch.Tensor] | None = None) -> FactorizedFill:
+    """§3.1 on a prediction: score the vocabulary with the model's own V×H output embedding W, and with its best
+    rank-E factorization W ≈ A (V×E) · B (E×H) (truncated SVD, :func:`bertvariants.albert_init.svd_factorize`) —
+    the hidden state is projected into E dimensions and compared with a V×E table, as ALBERT's embedding is.
+    ``factors`` = a precomputed (A, B) for this model and E (the SVD of a 30K×384 table takes about a second)."""
+    from .albert_init import svd_factorize
+
+    out = model.get_output_embeddings()
+    weight = out.weight.detach().float().cpu()  # (V, H)
+    bias = out.bias.detach().float().cpu() if getattr(out, "bias", None) is not None else torch.zeros(weight.shape[0])
+    a, b = factors if factors is not None else svd_factorize(weight, embedding_size)  # (V, E), (E, H)
+    h = output_layer_inputs(model, tokenizer, text)  # (n, H)
+
+    def top(logits: torch.Tensor) -> list[list[tuple[int, float]]]:
+        p, i = torch.softmax(logits, -1).topk(top_k, dim=-1)
+        return [list(zip(row_i.tolist(), row_p.tolist())) for row_i, row_p in zip(i, p)]
+
+    v, hidden = weight.shape
+    return FactorizedFill(embedding_size=a.shape[1], full=top(h @ weight.T + bias),
+                          factorized=top((h @ b.T) @ a.T + bias),  # (n, E) · (E, V)
+                          full_parameters=v * hidden, factorized_parameters=v * a.shape[1] + a.shape[1] * hidden)

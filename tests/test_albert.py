@@ -194,3 +194,21 @@ def test_ui_features_and_fill_mask(tiny_checkpoint, monkeypatch, tmp_path):
     assert "Served by" in label and len(preds) == 3 and preds["probability"].is_monotonic_decreasing
     with pytest.raises(gr.Error, match="no mask token"):
         ui.fill("The capital of France is Paris.", 3)
+
+
+def test_factorized_fill_is_exact_at_full_rank_and_counts_the_saving(tiny_checkpoint):
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    path = tiny_checkpoint("masked-lm")
+    model, tok = BertForMaskedLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    text = "The cat sat on the [MASK] and the [MASK]."
+    full_rank = albert.factorized_fill(model, tok, text, embedding_size=36, top_k=3)  # H = 36: W = A·B exactly
+    assert len(full_rank.full) == 2  # one list per mask
+    for exact, fact in zip(full_rank.full, full_rank.factorized):
+        assert [t for t, _ in exact] == [t for t, _ in fact]
+        assert [p for _, p in exact] == pytest.approx([p for _, p in fact], abs=1e-4)
+    small = albert.factorized_fill(model, tok, text, embedding_size=4, top_k=3)
+    assert small.full_parameters == 30522 * 36 and small.factorized_parameters == 30522 * 4 + 4 * 36
+    assert small.full == full_rank.full  # the full table's answer does not depend on E
+    with pytest.raises(ValueError, match="no mask token"):
+        albert.factorized_fill(model, tok, "No mask here.", embedding_size=4)

@@ -7,9 +7,8 @@ import pandas as pd
 
 from .. import albert
 from ..common import make_generator, model_token_limit, normalize_mask_text
-from ..inference import fill_mask
-from ..models import get_model
-from .common import action, number, safe, text
+from ..models import cached, get_model
+from .common import action, number, readable, safe, shared_fill_mask_note, text
 
 FEATURES_TASK = "albert-features"
 FILL_MASK_TASK = "albert-fill-mask"
@@ -85,15 +84,32 @@ def features(sentence: str):
     return md, table, albert.features_figure(f)
 
 
+EMBEDDING_SIZE = 128  # ALBERT's E (§3.1)
+FILL_EXAMPLE = "She drank a cup of [MASK] before work."  # the shipped masked LM answers "coffee" first, also at E = 128
+
+
+def output_factors(m, embedding_size: int = EMBEDDING_SIZE):
+    """The best rank-E factorization (V×E, E×H) of the served masked LM's output embedding, once per checkpoint
+    (E ≤ H/2: a factorization as wide as the model would save nothing)."""
+    from ..albert_init import svd_factorize
+
+    weight = m.model.get_output_embeddings().weight.detach().float().cpu()  # (V, H)
+    embedding_size = min(embedding_size, weight.shape[1] // 2)  # a narrow model (tests: H = 36) gets E = H/2
+    return cached(("albert-output-factors", m.resolution.location, embedding_size),
+                  lambda: svd_factorize(weight, embedding_size))
+
+
 @safe
 def fill(sentence: str, top_k):
-    """Fill [MASK] with the ALBERT-slot masked LM (public API `albert_fill_mask`).
+    """Fill [MASK] with the ALBERT-slot masked LM, through its full V×H output embedding and through ALBERT's
+    factorized V×E · E×H with E = 128 (Lan et al. 2019 §3.1; public API `albert_fill_mask`).
 
     Args:
         sentence: text with one or more [MASK] tokens.
         top_k: predictions per mask (1–20).
 
-    Returns: which model served (markdown) and a table (mask, rank, token, probability)."""
+    Returns: which model served and what the factorization kept (markdown), and a table (mask, rank, token,
+    probability; the same with E = 128)."""
     text(sentence, "Sentence", max_chars=MAX_CHARS)
     k = number(top_k, "top-k", lo=1, hi=20, integer=True)
     m = get_model(FILL_MASK_TASK)
@@ -102,10 +118,25 @@ def fill(sentence: str, top_k):
     limit = min(albert.MAX_TOKENS, model_token_limit(m.model, m.tokenizer))
     if n_tokens > limit:
         raise ValueError(f"the sentence has {n_tokens} tokens; the limit here is {limit}")
-    preds = fill_mask(m.model, m.tokenizer, [prepared], top_k=k)[0]
-    rows = [{"mask": i + 1, "rank": r + 1, "token": m.tokenizer.decode([tid]).strip(), "probability": round(p, 4)}
-            for i, pred in enumerate(preds) for r, (tid, p) in enumerate(zip(pred.token_ids, pred.probabilities))]
-    return f"Served by {m.label}", pd.DataFrame(rows)
+    if m.tokenizer.mask_token not in prepared:
+        raise ValueError("no mask token in the text: put [MASK] where a word should be predicted")
+    f = albert.factorized_fill(m.model, m.tokenizer, prepared, top_k=k, factors=output_factors(m))
+    word = lambda tid: m.tokenizer.decode([tid]).strip()  # noqa: E731
+    e = f"E = {f.embedding_size}"
+    rows = [{**({"mask": i + 1} if len(f.full) > 1 else {}), "rank": r + 1, "token": word(t), "probability": p,
+             f"{e}: token": word(te), f"{e}: probability": pe}
+            for i, (full, fact) in enumerate(zip(f.full, f.factorized))
+            for r, ((t, p), (te, pe)) in enumerate(zip(full, fact))]
+    same = [a[0][0] == b[0][0] for a, b in zip(f.full, f.factorized)]
+    md = (f"Served by {m.label}. {shared_fill_mask_note(FILL_MASK_TASK)}\n\n"
+          f"**ALBERT's factorized embedding, applied to this prediction** (§3.1): the output layer scores every word "
+          f"by a dot product with its row of the V×H token-embedding table ({f.full_parameters:,} parameters). "
+          f"Replaced by its best rank-{f.embedding_size} factorization V×E · E×H ({f.factorized_parameters:,}, "
+          f"{1 - f.factorized_parameters / f.full_parameters:.0%} fewer; truncated SVD), the hidden state is projected "
+          f"to {f.embedding_size} dimensions first — and the top word "
+          + ("stays the same" if all(same) else "changes" if not any(same) else "stays the same at some masks")
+          + f" ({', '.join(f'{word(a[0][0])} → {word(b[0][0])}' for a, b in zip(f.full, f.factorized))}).")
+    return md, readable(pd.DataFrame(rows))
 
 
 def build(spec, tab) -> None:
@@ -141,7 +172,7 @@ def build(spec, tab) -> None:
             f_df = gr.Dataframe(label="Tokens", visible=False)
             f_plot = gr.Plot(visible=False)
         f_btn.click(features, [sent], [f_md, f_df, f_plot], api_name="albert_features")
-        masked = gr.Textbox(label="Sentence with [MASK]", value="The capital of France is [MASK].")
+        masked = gr.Textbox(label="Sentence with [MASK]", value=FILL_EXAMPLE)
         k = gr.Slider(1, 20, value=5, step=1, label="top-k")
         m_btn = action("Fill mask", variant="secondary")
         m_md = gr.Markdown(visible=False)

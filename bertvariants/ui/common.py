@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ..models import describe, ModelUnavailable
+from ..models import describe, ModelUnavailable, resolve
 from ..registry import default_manifest, ManifestError, TabSpec
 from .guard import wait_until_preloaded
 from .zerogpu import on_gpu
@@ -120,15 +120,15 @@ def rounded(df, digits: int = 4):
 
 
 def readable(df, digits: int = 4):
-    """A table for reading on the page: floats rounded to ``digits`` decimals (as :func:`rounded`), integers and
-    integral floats of 10,000 or more written with thousands separators (4005120 -> "4,005,120"); text unchanged.
-    Downloads keep full precision: pass them the original frame."""
+    """A table for reading on the page: floats rounded to ``digits`` decimals (as :func:`rounded`); a column of
+    whole numbers reaching 10,000 written with thousands separators (4005120 -> "4,005,120"), as the page's text
+    writes them; small integers and text unchanged. Downloads keep full precision: give them the original frame."""
     out = rounded(df, digits)
     for column in out.columns:
         values = out[column]
         kind = values.dtype.kind
-        if kind in "iu" or (kind == "f" and values.dropna().map(float.is_integer).all()
-                            and (values.abs() >= 10_000).any()):
+        whole = kind in "iu" or (kind == "f" and values.dropna().map(float.is_integer).all())
+        if whole and len(values.dropna()) and (values.abs() >= 10_000).any():
             out[column] = values.map(lambda x: "" if x != x else f"{int(x):,}").astype(object)
     return out
 
@@ -214,6 +214,23 @@ def text(value, name: str, *, max_chars: int, allow_empty: bool = False) -> str:
     if len(value) > max_chars:
         raise ValueError(f"{name} has {len(value):,} characters; the limit is {max_chars:,}")
     return value
+
+
+FILL_MASK_TABS = {"albert-fill-mask": "ALBERT", "roberta-fill-mask": "RoBERTa"}  # the two fill-mask slots
+
+
+def shared_fill_mask_note(task: str) -> str:
+    """One sentence when one checkpoint serves both fill-mask slots (offline: this project's masked LM), so that
+    a user comparing the ALBERT and RoBERTa tabs knows why the words agree; "" when each has its own model."""
+    try:
+        same = len({resolve(t).location for t in FILL_MASK_TABS}) == 1
+    except (ModelUnavailable, ManifestError, OSError):
+        return ""
+    if not same:
+        return ""
+    other = next(v for k, v in FILL_MASK_TABS.items() if k != task)
+    return (f"The same checkpoint serves the {other} tab's fill-mask here, so its words are the same; each tab shows "
+            "the prediction through its own variant's lens.")
 
 
 # tabs that serve no slot of their own but use the other tabs' models

@@ -12,13 +12,14 @@ from .. import roberta as rb
 from ..common import MASK_SPELLINGS, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
 from ..models import cached, get_model, packaged_tokenizer
-from .common import action, done, number, pending, safe, text
+from .common import action, done, number, pending, readable, safe, shared_fill_mask_note, text
 from .zerogpu import on_gpu
 from .guard import per_input_validator
 
 TASK = "roberta-fill-mask"
 MAX_CHARS = 2000
 MAX_MASK_TOKENS = 64  # columns of the masking heatmap
+FILL_EXAMPLE = "The doctor works in a <mask>."  # the shipped masked LM answers "hospital" first
 
 
 def byte_bpe() -> rb.ByteBpe:
@@ -120,13 +121,20 @@ def fill_batch(sentences: list[str], top_ks: list[float]):
             raise ValueError(f"the sentence has {n_tokens} tokens; the model's limit is {limit}")
     ks = [int(float(k)) for k in top_ks]
     preds = fill_mask(m.model, m.tokenizer, prepared, top_k=max(ks))
-    label = f"Served by {m.label} (mask token `{m.tokenizer.mask_token}`)"
+    bpe = byte_bpe()
+    label = (f"Served by {m.label} (its mask token is `{m.tokenizer.mask_token}`; `<mask>` and `[MASK]` both work). "
+             f"{shared_fill_mask_note(TASK)}\n\n**RoBERTa's vocabulary** (§4.4): each predicted word as byte-level BPE "
+             f"pieces — Ġ marks a leading space, so \"Ġhospital\" is one piece for \" hospital\" and no word is ever "
+             f"[UNK] ({bpe.label}).")
     tables = []
     for per_text, k in zip(preds, ks):
-        tables.append(pd.DataFrame([
-            {"mask": i + 1, "rank": r + 1, "token": m.tokenizer.decode([tid]).strip(), "probability": round(p, 4)}
-            for i, pred in enumerate(per_text)
-            for r, (tid, p) in enumerate(zip(pred.token_ids[:k], pred.probabilities[:k]))]))
+        rows = []
+        for i, pred in enumerate(per_text):
+            for r, (tid, p) in enumerate(zip(pred.token_ids[:k], pred.probabilities[:k])):
+                word = m.tokenizer.decode([tid]).strip()
+                rows.append({"mask": i + 1, "rank": r + 1, "token": word, "probability": p,
+                             "byte-level BPE pieces": " ".join(bpe.tokenizer.tokenize(" " + word)) if word else ""})
+        tables.append(readable(pd.DataFrame(rows)))
     return [label] * len(sentences), tables
 
 
@@ -220,7 +228,7 @@ def build(spec, tab) -> None:
                 bpe_tokens = gr.HTML(visible=False)
         t_btn.click(tokenizers, [sample], [t_md, t_df, wp_tokens, bpe_tokens], api_name="roberta_tokenizers")
     with gr.Tab("Fill mask"):
-        masked = gr.Textbox(label="Sentence with <mask> or [MASK]", value="The capital of France is <mask>.")
+        masked = gr.Textbox(label="Sentence with <mask> or [MASK]", value=FILL_EXAMPLE)
         k = gr.Slider(1, 20, value=5, step=1, label="top-k")
         f_btn = gr.Button("Fill mask", variant="primary")
         f_md = gr.Markdown(visible=False)

@@ -15,14 +15,18 @@ What makes it fast (measured by ``python -m evaluation bench``, see README "Perf
 4. ``torch.inference_mode`` (no autograd bookkeeping) and transformers' SDPA attention, which skips
    the mask entirely when a batch has no padding; the bf16 fast mode on a CPU runs an eager-attention copy
    (:func:`eager_twin`: faster there at sentence lengths).
-5. **Precision**: fp32 (CPU default, exact), ``bf16`` autocast on CPUs with native bf16 (AVX-512
-   BF16 / AMX: twice the fp32 matmul rate on this machine) or on CUDA, fp16 on CUDA.
+5. **Precision**: fp32 (CPU default, exact), ``bf16`` autocast (fast on CPUs with native bf16: AVX-512 BF16 /
+   AMX; emulated, so slower than fp32, elsewhere) or on CUDA, fp16 on CUDA, ``int8`` (dynamic quantization of the
+   linear layers, VNNI / AMX-INT8 kernels), and ``fast``: whichever of fp32 / bf16 / int8 a micro-benchmark of the
+   model's real shapes finds fastest on this machine (:func:`fast_path`, once per model and process).
 6. Results come back in the caller's order with one gather (``index_select``), duplicates included.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+import warnings
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,26 +36,32 @@ import numpy as np
 import torch
 
 from .common import pool
+from .runtime import cpu_capabilities
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto", "int8", "fast")
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_MAX_TOKENS = 16384  # padded tokens per batch: bounds activation memory for long inputs (64 × 256)
 
 
-@lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
-    """True when the CPU multiplies bf16 natively (AVX-512 BF16 or AMX), so autocast is a speed-up."""
-    try:
-        flags = open("/proc/cpuinfo", encoding="utf-8").read()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+    """True when the CPU multiplies bf16 natively (AVX-512 BF16 or AMX), so autocast is a speed-up
+    (:func:`bertvariants.runtime.cpu_capabilities`, the one reader of the CPU's flags)."""
+    return cpu_capabilities().native_bf16
 
 
 def resolve_precision(precision: str, device: str) -> torch.dtype | None:
-    """Map a precision option to the autocast dtype (None = plain fp32)."""
+    """Map a precision option to the autocast dtype (None = plain fp32; ``int8`` runs a quantized copy without
+    autocast; ``fast`` is decided per model by :func:`fast_path`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8":
+        if device.startswith("cuda"):
+            raise ValueError("int8 is a CPU precision (dynamic quantization); on CUDA use bf16 or auto")
+        return None
+    if precision == "fast":
+        if not device.startswith("cuda"):
+            return None  # decided per model by fast_path (runner_for)
+        precision = "auto"
     if precision == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -90,6 +100,93 @@ def eager_twin(model):
                 return model
             _TWINS[model] = cached = (versions, twin)
     return cached[1]
+
+
+def quantized_twin(model):
+    """A copy of the model whose linear layers are int8 (dynamic quantization: int8 weights per output channel,
+    activations quantized per batch), made once per model. PyTorch's x86 quantized kernels use VNNI / AMX-INT8
+    where the CPU has them. Per-channel weights keep STS-B Spearman within 0.4 of fp32 (per-tensor lost 0.7).
+    Like :func:`eager_twin`, the shared fp32 model is never changed; a weight update makes a fresh copy."""
+    import copy
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    versions = tuple(p._version for p in model.parameters())
+    with _TWINS_LOCK:
+        cached = _INT8_TWINS.get(model)
+        if cached is None or cached[0] != versions:
+            with warnings.catch_warnings():  # torch's notice that eager-mode quantization moves to torchao
+                warnings.simplefilter("ignore")
+                twin = quantize_dynamic(copy.deepcopy(model).eval(), {torch.nn.Linear: per_channel_dynamic_qconfig},
+                                        dtype=torch.qint8)
+            _INT8_TWINS[model] = cached = (versions, twin)
+    return cached[1]
+
+
+_INT8_TWINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """The fast mode's choice for one model on this machine: the fastest of fp32, bf16 autocast and int8 on a
+    micro-benchmark of the model's real shapes (``seconds``: best of 3 per candidate), or bf16/fp16 on CUDA."""
+
+    precision: str  # "fp32" | "bf16" | "int8" (CPU) | "auto" (CUDA: bf16, or fp16 without bf16)
+    seconds: dict
+    cpu: str
+
+    def describe(self) -> str:
+        timed = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in self.seconds.items())
+        return f"fast mode = {self.precision} on {self.cpu}" + (f" (measured: {timed})" if timed else "")
+
+
+_FAST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+FAST_SHAPE = (16, 48)  # (batch, tokens) of the micro-benchmark: a batch of sentence-length inputs
+
+
+def fast_path(model) -> FastPath:
+    """Which precision makes ``model`` fastest here, measured once per model and process (a few seconds with
+    building the twins; MiniLM-L6: 6 s on 1 thread of a loaded 2-core machine): fp32, bf16
+    autocast (on its eager-attention twin) and int8 (its quantized twin) each run a (16, 48) batch of the model's
+    own vocabulary three times after a warm-up, and the fastest wins. Flags alone mislead: a CPU without native
+    bf16 emulates it (4× slower than fp32 on an Ice Lake), and where AMX exists bf16 and int8 both win."""
+    device = str(next(model.parameters()).device)
+    if device.startswith("cuda"):
+        return FastPath("auto", {}, torch.cuda.get_device_name(device))
+    with _TWINS_LOCK:
+        if model in _FAST:
+            return _FAST[model]
+    vocab = getattr(getattr(model, "config", None), "vocab_size", 1000)
+    ids = torch.randint(5, max(6, vocab), FAST_SHAPE, generator=torch.Generator().manual_seed(0))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    runners = {"fp32": (model, None), "bf16": (eager_twin(model), torch.bfloat16), "int8": (quantized_twin(model), None)}
+    seconds = {}
+    for name, (runner, dtype) in runners.items():
+        with torch.inference_mode(), _autocast(device, dtype):
+            runner(**batch)  # warm-up: first-call allocations, oneDNN primitive creation
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                runner(**batch)
+                times.append(time.perf_counter() - start)
+        seconds[name] = min(times)
+    path = FastPath(min(seconds, key=seconds.get), seconds, cpu_capabilities().describe())
+    with _TWINS_LOCK:
+        _FAST[model] = path
+    return path
+
+
+def runner_for(model, precision: str, device: str):
+    """(the module to run, autocast dtype) for ``precision``: the model itself, its eager twin under bf16 autocast,
+    or its int8 twin; ``fast`` resolves through :func:`fast_path`."""
+    if precision == "fast":
+        precision = fast_path(model).precision
+    dtype = resolve_precision(precision, device)
+    if model.training or device != "cpu":
+        return model, dtype
+    if precision == "int8":
+        return quantized_twin(model), None
+    return (eager_twin(model) if dtype == torch.bfloat16 else model), dtype
 
 
 def _autocast(device: str, dtype: torch.dtype | None):
@@ -237,7 +334,7 @@ def run_batched(
     (``input_ids``, ``token_type_ids`` when it makes them) and ``attention_mask``.
     """
     device = str(next(model.parameters()).device)
-    dtype = resolve_precision(precision, device)  # validate before any tokenization
+    resolve_precision(precision, device)  # validate before any tokenization
     prep = prepare(tokenizer, texts, text_pairs, batch_size=batch_size, max_length=max_length, max_tokens=max_tokens)
     batches = prep.plan.batches
     if progress:
@@ -245,7 +342,7 @@ def run_batched(
 
         batches = tqdm(batches, desc=desc, unit="batch")
     results: list[torch.Tensor] = []
-    runner = eager_twin(model) if dtype == torch.bfloat16 and device == "cpu" and not model.training else model
+    runner, dtype = runner_for(model, precision, device)
     with torch.inference_mode(), _autocast(device, dtype):
         for batch in batches:
             tensors = {k: v.to(device) for k, v in prep.padded(batch).items()}

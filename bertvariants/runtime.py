@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 
 log = logging.getLogger(__name__)
@@ -65,3 +66,45 @@ def default_dtype(device: str):
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
+
+
+@dataclass(frozen=True)
+class CpuCapabilities:
+    """What this CPU computes natively, from its flags (x86 /proc/cpuinfo, Arm ``Features``). The one place the
+    project reads them: bf16 autocast is a speed-up only with native bf16; int8 matmuls use VNNI / AMX-INT8."""
+
+    native_bf16: bool  # AVX-512 BF16, AMX-BF16 or Arm BF16: bf16 matmuls faster than fp32
+    int8_dot: bool  # AVX-512 VNNI, AVX-VNNI, AMX-INT8 or Arm dot products: int8 matmuls in hardware
+    amx: bool
+    model: str  # the CPU's name, for reports
+
+    def describe(self) -> str:
+        has = [name for name, on in (("native bf16", self.native_bf16), ("int8 dot products", self.int8_dot),
+                                      ("AMX", self.amx)) if on]
+        return f"{self.model or 'unknown CPU'} ({', '.join(has) or 'no bf16 or int8 matmul units'})"
+
+
+@lru_cache(maxsize=1)
+def cpu_capabilities() -> CpuCapabilities:
+    """This CPU's capabilities, read once per process (an unreadable /proc/cpuinfo means none)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            info = f.read()
+    except OSError:
+        info = ""
+    return parse_cpuinfo(info, machine=platform.machine(), fallback_model=platform.processor())
+
+
+def parse_cpuinfo(info: str, *, machine: str = "x86_64", fallback_model: str = "") -> CpuCapabilities:
+    """:class:`CpuCapabilities` from the text of /proc/cpuinfo (x86 ``flags``, Arm ``Features``)."""
+    import re
+
+    flags = set(re.findall(r"[a-z0-9_]+", " ".join(re.findall(r"^(?:flags|Features)\s*:(.*)$", info, re.M))))
+    model = next(iter(re.findall(r"^model name\s*:\s*(.+)$", info, re.M)), fallback_model)
+    arm = machine.lower() in ("aarch64", "arm64")
+    return CpuCapabilities(
+        native_bf16=bool(flags & {"avx512_bf16", "amx_bf16"}) or (arm and "bf16" in flags),
+        int8_dot=bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"}) or (arm and "asimddp" in flags),
+        amx=bool(flags & {"amx_bf16", "amx_int8", "amx_tile"}), model=model.strip())

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -29,7 +27,7 @@ import torch
 from .io import atomic_directory, atomic_write_bytes, sha256_file
 from .loaded import LoadedModel, Resolution
 from .registry import default_manifest
-from .runtime import default_dtype
+from .runtime import cpu_capabilities, default_dtype
 
 log = logging.getLogger(__name__)
 
@@ -130,21 +128,9 @@ def ensure_bf16_copy(gguf: Path, copy: Path) -> Path:
 # Loading
 # --------------------------------------------------------------------------------------------
 def cpu_native_bf16() -> bool:
-    """Whether this CPU computes in bf16 natively (x86 AVX512-BF16 / AMX-BF16, Arm BF16).
-
-    Without it bf16 matmuls are emulated and slower than fp32, so the weights are widened to fp32.
-    """
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # torch's own CPUID check (x86)
-    if callable(probe) and probe():
-        return True
-    try:
-        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    if re.search(r"\b(avx512_bf16|amx_bf16)\b", info):
-        return True
-    arm = platform.machine().lower() in ("aarch64", "arm64")
-    return arm and re.search(r"^Features\s*:.*\bbf16\b", info, re.M) is not None
+    """Whether this CPU computes in bf16 natively (:func:`bertvariants.runtime.cpu_capabilities`); without it bf16
+    matmuls are emulated and slower than fp32, so the weights are widened to fp32."""
+    return cpu_capabilities().native_bf16
 
 
 def inference_dtype(device: str) -> torch.dtype:

@@ -218,22 +218,42 @@ def test_bf16_is_close_to_fp32(tiny_encoder):
     assert not torch.equal(fp32, bf16)  # bf16 really ran (it rounds)
 
 
-@pytest.mark.parametrize("flags, expected", [("fpu avx512f avx512_bf16 gfni", True), ("fpu amx_bf16 amx_tile", True),
-                                             ("fpu avx2 avx512f", False), (None, False)])
-def test_cpu_bf16_detection_reads_cpu_flags(monkeypatch, flags, expected):
-    import io
+@pytest.mark.parametrize("flags, bf16, int8", [
+    ("fpu avx512f avx512_bf16 gfni avx512_vnni", True, True),  # Cooper Lake
+    ("fpu amx_bf16 amx_tile amx_int8 avx512_bf16 avx512_vnni", True, True),  # Sapphire Rapids
+    ("fpu avx2 avx512f avx512_vnni", False, True),  # Ice Lake: int8 dot products, bf16 emulated
+    ("fpu avx2 avx512f", False, False), (None, False, False)])
+def test_cpu_capabilities_read_the_cpu_flags(flags, bf16, int8):
+    from bertvariants.runtime import parse_cpuinfo
 
-    def fake_open(path, *a, **k):
-        if flags is None:
-            raise OSError("no /proc/cpuinfo here")
-        return io.StringIO(f"processor : 0\nflags : {flags}\n")
+    info = "" if flags is None else f"processor : 0\nmodel name : Test CPU\nflags : {flags}\n"
+    caps = parse_cpuinfo(info)
+    assert (caps.native_bf16, caps.int8_dot) == (bf16, int8)
+    assert "Test CPU" in caps.describe() or flags is None
+    arm = parse_cpuinfo("processor : 0\nFeatures : fp asimd asimddp bf16\n", machine="aarch64")
+    assert arm.native_bf16 and arm.int8_dot
 
-    monkeypatch.setattr(inference, "open", fake_open, raising=False)
-    inference.cpu_has_native_bf16.cache_clear()
-    try:
-        assert inference.cpu_has_native_bf16() is expected
-    finally:
-        inference.cpu_has_native_bf16.cache_clear()
+
+def test_the_fast_mode_measures_and_remembers_its_choice(monkeypatch):
+    """fast_path times fp32, bf16 and int8 on the model's own shapes once; encode(precision="fast") runs the
+    choice; int8 stays close to fp32 (per-channel weights)."""
+    from bertvariants.models import get_packaged
+
+    m = get_packaged()
+    path = inference.fast_path(m.model)
+    assert path.precision in ("fp32", "bf16", "int8") and set(path.seconds) == {"fp32", "bf16", "int8"}
+    assert path.precision == min(path.seconds, key=path.seconds.get)
+    assert inference.fast_path(m.model) is path  # measured once per model and process
+    texts = ["A man is playing a guitar.", "A woman is slicing an onion.", "A man is playing a guitar."]
+    exact = inference.encode(m.model, m.tokenizer, texts)
+    for precision in ("int8", "fast"):
+        approx = inference.encode(m.model, m.tokenizer, texts, precision=precision)
+        assert (approx * exact).sum(-1).min() > 0.97, precision
+    assert torch.equal(inference.encode(m.model, m.tokenizer, texts), exact)  # the shared model is untouched
+    monkeypatch.setitem(inference._FAST, m.model, inference.FastPath("int8", {}, "test"))
+    assert inference.runner_for(m.model, "fast", "cpu")[0] is inference.quantized_twin(m.model)
+    with pytest.raises(ValueError, match="int8 is a CPU precision"):
+        inference.resolve_precision("int8", "cuda")
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])

@@ -119,7 +119,7 @@ def bench_stsb(settings: BenchSettings, out: dict, detail: dict) -> StsbRun:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from bertvariants.inference import encode, prepare
+    from bertvariants.inference import encode, fast_path, prepare
     from bertvariants.models import load_checkpoint, packaged_model_path
 
     a, b, gold, where = stsb_data(settings.stsb)
@@ -151,6 +151,8 @@ def bench_stsb(settings: BenchSettings, out: dict, detail: dict) -> StsbRun:
     out["stsb_spearman_fp32"] = round(sp[FP32_KEY], 3)
     out["stsb_spearman_fast"] = round(sp[FAST_KEY], 3)
     out["stsb_spearman_within_tolerance"] = all(abs(sp[k] - sp[ST_KEY]) <= SPEARMAN_TOLERANCE for k in sp)
+    out["stsb_fast_path"] = fast_path(model).precision
+    detail["fast_path_stsb"] = fast_path(model).describe()
     prep = prepare(tok, texts)
     padded = sum(r * t for r, t in prep.shapes())
     detail["stsb"] = {"data": where, "sentences": len(texts), "unique": len(set(texts)), "seconds": med,

@@ -11,7 +11,8 @@ from bertvariants.paths import REPO_ROOT
 
 SECTIONS = ("stsb", "flops", "sst2", "app", "cold", "rss")  # the default run
 EXTRA_SECTIONS = ("train",)  # only when asked (--only train): several minutes of training steps
-FAST_PRECISION = "bf16"  # the "fast" side of every A/B pair: bf16 autocast on CPUs with native bf16
+FAST_PRECISION = "fast"  # the "fast" side of every A/B pair: the fastest of fp32 / bf16 / int8 measured per model
+# on this machine (bertvariants.inference.fast_path); the bench records which one ran
 DEFAULT_OUT = REPO_ROOT / "artifacts" / "bench"
 DESCRIPTION = "Performance benchmark of the one inference path, against the tools a user would otherwise pick."
 

@@ -24,6 +24,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .streaming import step_criteria
+
 MASK = "<mask>"
 NOISE_KINDS = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
 MAX_DOC_CHARS = 100_000  # summarization / noising inputs
@@ -364,8 +366,9 @@ class GenerationSettings:
 
 
 def summarize(model, tokenizer, texts: Sequence[str], *, settings: GenerationSettings = GenerationSettings(),
-              batch_size: int = 4, max_input_tokens: int = 1024) -> list[str]:
-    """Abstractive summaries with ``model.generate`` (beam search), inputs truncated to the encoder's limit."""
+              batch_size: int = 4, max_input_tokens: int = 1024, on_step=None) -> list[str]:
+    """Abstractive summaries with ``model.generate`` (beam search), inputs truncated to the encoder's limit.
+    ``on_step(text)``: the first summary so far, after every generated token (:class:`StepReporter`)."""
     if not texts:
         raise ValueError("no documents to summarize")
     for t in texts:
@@ -379,6 +382,7 @@ def summarize(model, tokenizer, texts: Sequence[str], *, settings: GenerationSet
                             return_tensors="pt")
             # only ids and mask: seq2seq models take no token_type_ids (a BERT tokenizer would add them)
             ids = model.generate(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
+                                 stopping_criteria=step_criteria(tokenizer, on_step if i == 0 else None),
                                  **settings.generate_kwargs(model))
             out.extend(s.strip() for s in tokenizer.batch_decode(ids, skip_special_tokens=True))
     return out
@@ -403,19 +407,20 @@ def generation_problem(text: str) -> str | None:
 SUMMARIZER_KINDS = ("seq2seq", "causal-lm")  # an encoder-decoder like BART; a decoder prompted by instruction
 
 
-def summarize_with(loaded, texts: Sequence[str], *, settings: GenerationSettings = GenerationSettings()) -> list[str]:
+def summarize_with(loaded, texts: Sequence[str], *, settings: GenerationSettings = GenerationSettings(),
+                   on_step=None) -> list[str]:
     """Abstractive summaries from a resolved model (:class:`bertvariants.models.LoadedModel`): a seq2seq model
     through :func:`summarize`; a ``causal-lm`` instruction decoder (the offline stand-in) through
     :func:`bertvariants.smollm.summarize`, with ``settings.max_length`` as its budget of new tokens."""
     for t in texts:
         check_document(t)
     if loaded.kind == "seq2seq":
-        return summarize(loaded.model, loaded.tokenizer, texts, settings=settings)
+        return summarize(loaded.model, loaded.tokenizer, texts, settings=settings, on_step=on_step)
     if loaded.kind == "causal-lm":
         from .smollm import summarize as instruct
 
         return instruct(loaded.model, loaded.tokenizer, texts, num_beams=settings.num_beams,
-                        max_new_tokens=settings.max_length)
+                        max_new_tokens=settings.max_length, on_step=on_step)
     raise ValueError(f"a {loaded.kind} model cannot summarize: one of {', '.join(SUMMARIZER_KINDS)} is needed")
 
 

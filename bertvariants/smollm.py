@@ -28,6 +28,7 @@ from .io import atomic_directory, atomic_write_bytes, sha256_file
 from .loaded import LoadedModel, Resolution
 from .registry import default_manifest
 from .runtime import cpu_capabilities, default_dtype
+from .streaming import step_criteria
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def build_prompt(tokenizer, document: str, *, max_words: int = 400) -> str:
 
 
 def summarize(model, tokenizer, docs: Sequence[str], *, max_words: int = 400, num_beams: int = 2,
-              max_new_tokens: int = 100, batch_size: int = 4) -> list[str]:
+              max_new_tokens: int = 100, batch_size: int = 4, on_step=None) -> list[str]:
     """Abstractive summaries by instruction: chat prompt → ``generate`` (beam search, no sampling) → only the
     new tokens, decoded and stripped. Deterministic for a given model, dtype and batch size.
 
@@ -185,6 +186,7 @@ def summarize(model, tokenizer, docs: Sequence[str], *, max_words: int = 400, nu
         num_beams: beam width (1 = greedy).
         max_new_tokens: the longest summary, in tokens.
         batch_size: documents per ``generate`` call (left-padded).
+        on_step: called with the first summary so far after every generated token (streaming to a page).
 
     Example::
 
@@ -207,9 +209,10 @@ def summarize(model, tokenizer, docs: Sequence[str], *, max_words: int = 400, nu
             # left padding: every row's prompt ends at the same column, where generation starts
             enc = tokenizer(prompts[i:i + batch_size], padding=True, padding_side="left", return_tensors="pt",
                             add_special_tokens=False)  # the chat template already wrote the special tokens
+            report = step_criteria(tokenizer, on_step if i == 0 else None, enc["input_ids"].shape[1])
             ids = model.generate(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
                                  do_sample=False, num_beams=num_beams, max_new_tokens=max_new_tokens,
-                                 pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
+                                 pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, stopping_criteria=report)
             new = ids[:, enc["input_ids"].shape[1]:]  # (B, new tokens)
             out.extend(s.strip() for s in tokenizer.batch_decode(new, skip_special_tokens=True))
     return out

@@ -142,6 +142,11 @@ def tiny_bart(tmp_path_factory, tiny_tokenizer_dir):
     return out
 
 
+def final(stream):
+    """The last update of a streaming handler (what the API returns)."""
+    return list(stream)[-1]
+
+
 def test_summarize_generate_path(tiny_bart):
     from bertvariants.models import load_checkpoint
 
@@ -184,17 +189,17 @@ def test_ui_summarize_generate_and_fallback(tmp_path, monkeypatch, tiny_bart):
     lead3 = bart.lead_n(ui.EXAMPLE, 3).text
     with monkeypatch.context() as m:  # neither BART nor the packaged stand-in: the extractive fallback
         m.setattr(ui, "get_model", nothing)
-        summary, md, beside = ui.summarize(ui.EXAMPLE, 4, 100, True, "lead-3")
+        summary, md, beside = final(ui.summarize(ui.EXAMPLE, 4, 100, True, "lead-3"))
     assert "Extractive fallback" in md and summary == lead3 == beside
     monkeypatch.setenv("BERTVARIANTS_MODEL_SUMMARIZATION", str(tiny_bart))
-    summary, md, beside = ui.summarize(ui.EXAMPLE, 2, 12, True, "lead-3")
+    summary, md, beside = final(ui.summarize(ui.EXAMPLE, 2, 12, True, "lead-3"))
     assert md.startswith("Abstractive summary") and "num_beams=2" in md and isinstance(summary, str)
     assert "encoder-decoder" in md and "standing in" not in md and beside == lead3
     for args, msg in (((" ", 4, 100, True, "lead-3"), "empty"), ((ui.EXAMPLE, 0, 100, True, "lead-3"), "num_beams"),
                       (("x" * 1_000_000, 4, 100, True, "lead-3"), "limit"),
                       ((ui.EXAMPLE, 2, 100, True, "no-such"), "fallback must be one of")):
         with pytest.raises(gr.Error, match=msg):
-            ui.summarize(*args)
+            final(ui.summarize(*args))
     assert models.resolve("summarization").source == "local"
 
 
@@ -207,7 +212,7 @@ def test_ui_summarize_offline_stand_in_is_labelled(monkeypatch, one_torch_thread
     monkeypatch.delenv("BERTVARIANTS_MODEL_SUMMARIZATION", raising=False)
     if not packaged.available("smollm2") or models.resolve("summarization").source != "packaged":
         pytest.skip("summarization is not served by the packaged SmolLM2 here")
-    summary, md, beside = ui.summarize(ui.EXAMPLE, 1, 20, True, "lead-3")
+    summary, md, beside = final(ui.summarize(ui.EXAMPLE, 1, 20, True, "lead-3"))
     assert summary.strip() and summary != beside == bart.lead_n(ui.EXAMPLE, 3).text
     assert "SmolLM2-135M-Instruct" in md and "standing in for BART offline" in md
     assert "facebook/bart-large-cnn" in md and "num_beams=1" in md and "at most 20 new tokens" in md
@@ -237,8 +242,8 @@ def test_a_failed_generation_shows_the_extractive_summary_and_says_so(monkeypatc
     from bertvariants.ui import bart as ui
 
     monkeypatch.setenv("BERTVARIANTS_MODEL_SUMMARIZATION", str(tiny_bart))
-    monkeypatch.setattr(bart, "summarize_with", lambda m, docs, settings: ["\ufffd\ufffd"])
-    summary, md, lead3 = ui.summarize(ui.EXAMPLE, 2, 20, True, "lead-3")
+    monkeypatch.setattr(bart, "summarize_with", lambda m, docs, settings, on_step=None: ["\ufffd\ufffd"])
+    summary, md, lead3 = final(ui.summarize(ui.EXAMPLE, 2, 20, True, "lead-3"))
     assert summary == lead3 and "No abstractive summary" in md and "not valid text" in md
     assert "extractive fallback" in md
     table, _ = ui.compare_summarization(ui.EXAMPLE, 2, 20)
@@ -257,3 +262,31 @@ def test_generation_keeps_the_checkpoint_config_for_what_is_not_set():
     assert "min_length" not in kw and "no_repeat_ngram_size" not in kw and "length_penalty" not in kw
     kw = bart.GenerationSettings(max_length=100, min_length=5, length_penalty=1.0).generate_kwargs(Model)
     assert kw["min_length"] == 5 and kw["length_penalty"] == 1.0
+
+
+def test_the_summary_streams_while_it_is_written(monkeypatch, tiny_bart):
+    """on_step sees the first summary grow token by token (beam search: the leading beam); the page gets the text so
+    far, then the finished summary with how it was made."""
+    from bertvariants.models import load_checkpoint
+    from bertvariants.ui import bart as ui
+
+    m = load_checkpoint(str(tiny_bart), "seq2seq", device="cpu")
+    seen: list[str] = []
+    settings = bart.GenerationSettings(num_beams=2, max_length=12, min_length=10)
+    out = bart.summarize(m.model, m.tokenizer, ["a short document about rain."], settings=settings,
+                         on_step=seen.append)
+    assert len(seen) >= 5 and out == bart.summarize(m.model, m.tokenizer, ["a short document about rain."],
+                                                    settings=settings)
+    monkeypatch.setenv("BERTVARIANTS_MODEL_SUMMARIZATION", str(tiny_bart))
+    monkeypatch.setattr(ui, "STREAM_EVERY", 0.0)
+    slow = bart.summarize_with
+
+    def slowly(m, docs, settings, on_step=None):  # a token every 50 ms, so the page sees the steps
+        import time
+
+        return slow(m, docs, settings=settings, on_step=lambda t: (on_step(t), time.sleep(0.05)))
+
+    monkeypatch.setattr(bart, "summarize_with", slowly)
+    updates = list(ui.summarize(ui.EXAMPLE, 2, 12, True, "lead-3"))
+    assert len(updates) >= 2 and all(u[2] == bart.lead_n(ui.EXAMPLE, 3).text for u in updates)
+    assert updates[0][1].startswith("_Writing…") and updates[-1][1].startswith(("Abstractive", "**No abstractive"))

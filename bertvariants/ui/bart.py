@@ -5,6 +5,8 @@ model can serve the task."""
 
 from __future__ import annotations
 
+import functools
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -14,7 +16,8 @@ from .. import bart
 from ..common import make_generator
 from ..models import get_model, get_packaged, ModelUnavailable
 from ..registry import default_manifest
-from .common import action, number, safe, text
+from .common import action, number, safe, text, user_error
+from .guard import wait_until_preloaded
 
 TASK = "summarization"
 MAX_NOISE_CHARS = 20_000
@@ -78,12 +81,58 @@ def extractive(doc: str, fallback: str) -> tuple[bart.ExtractiveSummary, str]:
             "the three sentences closest to the document's MiniLM embedding centroid")
 
 
-@safe
+def streamed(fn):
+    """:func:`common.safe` for a generator handler: every exception raised while it streams becomes a readable
+    gr.Error (``safe`` wraps only the call, which for a generator raises nothing)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        wait_until_preloaded()
+        try:
+            yield from fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a message
+            raise user_error(exc) from None
+
+    return wrapper
+
+
+STREAM_EVERY = 0.2  # seconds between two updates of the page while a summary is written
+
+
+def generate_streaming(m, doc: str, settings: bart.GenerationSettings):
+    """Yield the summary so far while the model writes it (generation runs in a thread; the newest text is
+    sent at most every :data:`STREAM_EVERY` s), then the finished summary. Errors are re-raised here."""
+    latest: dict = {}
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["summary"] = bart.summarize_with(m, [doc], settings=settings,
+                                                     on_step=lambda t: latest.__setitem__("text", t))[0]
+        except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    shown_text = None
+    while worker.is_alive():
+        worker.join(STREAM_EVERY)
+        text_now = latest.get("text")
+        if text_now and text_now != shown_text:
+            shown_text = text_now
+            yield text_now, False
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["summary"], True
+
+
+@streamed
 def summarize(doc: str, num_beams: float, max_length: float, early_stopping: bool, fallback: str,
               progress=gr.Progress()):
     """Abstractive summary by the resolved summarizer (facebook/bart-large-cnn online; offline SmolLM2-135M-
     Instruct, labelled as the decoder-only stand-in it is), with Lead-3 beside it; an extractive fallback, labelled,
-    only when no model can serve (public API `summarize`).
+    only when no model can serve (public API `summarize`). The page shows the summary while it is written (under
+    beam search, the leading beam); the API returns the finished summary.
 
     Args:
         doc: the document to summarize.
@@ -105,14 +154,19 @@ def summarize(doc: str, num_beams: float, max_length: float, early_stopping: boo
         m = get_model(TASK)
     except ModelUnavailable as exc:
         s, how = extractive(doc, fallback)
-        return s.text, (f"**Extractive fallback** ({how}) — not BART. {exc} Generation settings do not apply "
-                        "to an extractive summary."), lead3
+        yield s.text, (f"**Extractive fallback** ({how}) — not BART. {exc} Generation settings do not apply "
+                       "to an extractive summary."), lead3
+        return
     progress(0.3, desc="Generating the summary")
-    summary = bart.summarize_with(m, [doc], settings=settings)[0]
+    for summary, finished in generate_streaming(m, doc, settings):
+        if not finished:
+            words = len(summary.split())
+            yield summary, f"_Writing… {words} word{'s' * (words != 1)} so far (beam search: the leading beam)._", lead3
     if problem := bart.generation_problem(summary):  # never shown as a summary: say so, show the extractive one
         s, how = extractive(doc, fallback)
-        return s.text, (f"**No abstractive summary**: {m.label} failed — {problem}. Shown instead: the "
-                        f"**extractive fallback** ({how}), not BART."), lead3
+        yield s.text, (f"**No abstractive summary**: {m.label} failed — {problem}. Shown instead: the "
+                       f"**extractive fallback** ({how}), not BART."), lead3
+        return
     note = bart.summarizer_note(m.kind, default_manifest().task(TASK).hub)
     if m.kind == "causal-lm":
         how = (f"prompted with the document's first 400 words; beam search with num_beams={settings.num_beams}, "
@@ -120,7 +174,7 @@ def summarize(doc: str, num_beams: float, max_length: float, early_stopping: boo
     else:
         how = (f"beam search with num_beams={settings.num_beams}, max_length={settings.max_length}, "
                f"early_stopping={settings.early_stopping}")
-    return summary, f"Abstractive summary by {m.label} — {note}: {how}.", lead3
+    yield summary, f"Abstractive summary by {m.label} — {note}: {how}.", lead3
 
 
 @safe

@@ -13,19 +13,41 @@ from .common import action, number, safe, text
 
 CLASSIFIER, EMBEDDINGS = "clinical-classifier", "clinical-embeddings"
 MAX_EXTRA_TERMS = 100
+# the default is clearly Surgery (an operative note), the second example clearly not (a medical discharge summary);
+# the shipped `clinical` model scores them P(Surgery) = 0.994 (5 chunks) and 0.057 (2 chunks) at the tab's defaults
 EXAMPLE_NOTE = (
-    "PREOPERATIVE DIAGNOSIS: Right ureteral calculus. POSTOPERATIVE DIAGNOSIS: Right ureteral calculus. "
-    "PROCEDURE: Cystoscopy, right retrograde pyelogram, right ureteroscopy with laser lithotripsy and stent placement. "
-    "ANESTHESIA: General. INDICATIONS: The patient is a 54-year-old man with a 7 mm right distal ureteral stone "
-    "and persistent flank pain despite medical expulsive therapy. DESCRIPTION OF PROCEDURE: After informed consent "
-    "was obtained, the patient was taken to the operating room and placed in the dorsal lithotomy position. "
-    "The genitalia were prepped and draped in the usual sterile fashion. A 22-French rigid cystoscope was passed "
-    "into the bladder, which was inspected and found to be free of tumors or stones. The right ureteral orifice "
-    "was cannulated and a retrograde pyelogram showed a filling defect in the distal ureter with mild "
-    "hydronephrosis. A guidewire was advanced to the renal pelvis. The semirigid ureteroscope was advanced to the "
-    "stone, which was fragmented with the holmium laser; fragments were extracted with a basket. A 6 x 26 double-J "
-    "stent was placed under fluoroscopic guidance. The bladder was drained and the patient was awakened and taken "
-    "to recovery in stable condition. ") * 4
+    'PREOPERATIVE DIAGNOSIS: Degenerative osteoarthritis of the right knee. POSTOPERATIVE DIAGNOSIS: Same. PROCEDURE:'
+    ' Right total knee arthroplasty. ANESTHESIA: Spinal with a femoral nerve block. TOURNIQUET TIME: 78 minutes. '
+    'HISTORY OF PRESENT ILLNESS: The patient is a 68-year-old woman with progressive right knee pain for six years, '
+    'now limiting her walking to one block and waking her at night. She has had physical therapy, nonsteroidal '
+    'anti-inflammatory drugs, three corticosteroid injections and a course of hyaluronic acid injections without '
+    'lasting relief. Radiographs show bone-on-bone medial joint space narrowing, osteophytes and a varus deformity of'
+    ' 8 degrees. The risks, benefits and alternatives of total knee arthroplasty, including infection, bleeding, '
+    'blood clots, stiffness, loosening and the need for revision surgery, were discussed and she wished to proceed. '
+    'DESCRIPTION OF PROCEDURE: The patient was brought to the operating room and placed supine. The right lower '
+    'extremity was prepped and draped in the usual sterile fashion and the tourniquet was inflated. A midline skin '
+    'incision was made and a medial parapatellar arthrotomy performed. The anterior cruciate ligament and menisci '
+    'were excised. The distal femur was cut with an intramedullary guide and the proximal tibia with an '
+    'extramedullary guide. Flexion and extension gaps were balanced. Trial components showed good stability and range'
+    ' of motion. The final cemented femoral, tibial and patellar components were implanted. The wound was irrigated, '
+    'the arthrotomy closed with interrupted sutures and the skin closed with staples. A sterile dressing was applied.'
+    ' The patient tolerated the procedure well and went to the recovery room in stable condition. FINDINGS: Severe '
+    'tricompartmental degenerative changes, most marked in the medial compartment, with full-thickness cartilage loss'
+    ' and large marginal osteophytes. IMPLANTS: Cemented posterior-stabilized femoral component, size 5; tibial '
+    'baseplate, size 4, with a 10 mm polyethylene insert; cemented patellar button, 35 mm. ESTIMATED BLOOD LOSS: 150 '
+    'mL. DRAINS: None. COMPLICATIONS: None. SPECIMENS: Bone cuts to pathology. POSTOPERATIVE PLAN: Weight bearing as '
+    'tolerated with a walker, physical therapy starting today, cefazolin for 24 hours, enoxaparin for deep vein '
+    'thrombosis prophylaxis for 14 days, and multimodal analgesia. Staples will be removed at the two-week visit in '
+    'the orthopedic surgery clinic.')
+OTHER_NOTE = (
+    "DISCHARGE DIAGNOSES: Community-acquired pneumonia, right lower lobe. Chronic obstructive pulmonary disease. "
+    "HOSPITAL COURSE: The patient is a 72-year-old man admitted with fever, productive cough and hypoxia. Chest x-ray "
+    "showed right lower lobe consolidation. He was treated with ceftriaxone and azithromycin, nebulized "
+    "bronchodilators and supplemental oxygen. Blood cultures were negative. His fever resolved on day two and oxygen "
+    "saturation improved to 94% on room air by day four. DISCHARGE MEDICATIONS: Amoxicillin-clavulanate for five more "
+    "days, tiotropium inhaler, albuterol as needed. FOLLOW-UP: Primary care in one week with a repeat chest x-ray in "
+    "six weeks.")
+EXAMPLE_LABELS = ("Surgery: total knee arthroplasty (operative note)", "Not surgery: pneumonia (discharge summary)")
 
 
 @safe
@@ -123,6 +145,8 @@ def build(spec, tab) -> None:
                     "combined as **P = (P_max + P_mean·n/c) / (1 + n/c)** (§3.4). Offline the classifier is the one "
                     "this project trains on MTSamples transcriptions (clearly a specialty classifier, not readmission).")
         note = gr.Textbox(label="Clinical note", lines=8, value=EXAMPLE_NOTE)
+        gr.Examples([[EXAMPLE_NOTE], [OTHER_NOTE]], inputs=[note], example_labels=list(EXAMPLE_LABELS),
+                    label="Example notes")
         with gr.Row():
             max_tokens = gr.Slider(32, 512, value=128, step=16, label="Chunk length (tokens, ≤ 512)")
             stride = gr.Slider(0, 64, value=0, step=8, label="Stride (tokens of overlap)")

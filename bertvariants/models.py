@@ -149,10 +149,13 @@ def describe(task: str, manifest: Manifest | None = None) -> str:
 # Loading
 # --------------------------------------------------------------------------------------------
 def cached_checkpoint(location: str, kind: str, *, tokenizer_location: str | None = None,
-                      revision: str | None = None, resolution: Resolution | None = None) -> LoadedModel:
-    key = (kind, location, tokenizer_location or location, revision)
-    return CACHE.get(key, lambda: load_checkpoint(location, kind, tokenizer_location=tokenizer_location,
-                                                  revision=revision, resolution=resolution))
+                      revision: str | None = None, resolution: Resolution | None = None,
+                      labels: tuple[str, ...] = ()) -> LoadedModel:
+    """Load once per process (the bounded cache). ``labels``: class names applied to this copy (part of the key, so
+    two slots naming one checkpoint's classes differently never share a config)."""
+    key = (kind, location, tokenizer_location or location, revision) + ((("labels",) + labels,) if labels else ())
+    return CACHE.get(key, lambda: with_labels(load_checkpoint(location, kind, tokenizer_location=tokenizer_location,
+                                                              revision=revision, resolution=resolution), labels))
 
 
 def get_model(task: str, manifest: Manifest | None = None) -> LoadedModel:
@@ -165,26 +168,25 @@ def get_model(task: str, manifest: Manifest | None = None) -> LoadedModel:
         res = resolve(spec, manifest)
         kind = res.kind or spec.kind
         try:
-            loaded = cached_checkpoint(res.location, kind, tokenizer_location=res.tokenizer_location,
-                                       revision=res.revision, resolution=res)
+            return cached_checkpoint(res.location, kind, tokenizer_location=res.tokenizer_location,
+                                     revision=res.revision, resolution=res, labels=spec.labels)
         except UntrainedHead as exc:
             _NO_HEAD[(res.location, kind)] = exc  # the next resolve() passes over it and says why
             continue
-        return with_labels(loaded, spec)
 
 
-def with_labels(loaded: LoadedModel, spec: TaskSpec) -> LoadedModel:
-    """Apply the task's human label names (``labels:`` in spaces.yml) to a classifier whose checkpoint has none
-    (e.g. textattack's SST-2 model: ``LABEL_0`` / ``LABEL_1``). ModelUnavailable when the count disagrees."""
+def with_labels(loaded: LoadedModel, labels: tuple[str, ...]) -> LoadedModel:
+    """Apply a task's human label names (``labels:`` in spaces.yml) to a freshly loaded classifier whose checkpoint
+    has none (e.g. textattack's SST-2 model: ``LABEL_0`` / ``LABEL_1``). ModelUnavailable when the count disagrees."""
     config = getattr(loaded.model, "config", None)
-    if not spec.labels or config is None:
+    if not labels or config is None:
         return loaded
-    n = getattr(config, "num_labels", len(spec.labels))
-    if n != len(spec.labels):
-        raise ModelUnavailable(f"spaces.yml tasks.{spec.key}.labels names {len(spec.labels)} classes, but "
+    n = getattr(config, "num_labels", len(labels))
+    if n != len(labels):
+        raise ModelUnavailable(f"spaces.yml tasks.{loaded.resolution.task}.labels names {len(labels)} classes, but "
                                f"{loaded.resolution.label} has {n}")
-    config.id2label = dict(enumerate(spec.labels))
-    config.label2id = {name: i for i, name in enumerate(spec.labels)}
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
     return loaded
 
 

@@ -149,8 +149,21 @@ def test_labels_with_the_wrong_count_are_refused(on_the_space, monkeypatch):
     from bertvariants.registry import default_manifest
 
     spec = replace(default_manifest().task("distillation-teacher"), labels=("a", "b", "c"))
-    with pytest.raises(models.ModelUnavailable, match="names 3 classes, but .* has 2"):
-        models.with_labels(models.get_model("distillation-teacher"), spec)
+    with pytest.raises(models.ModelUnavailable, match="distillation-teacher.labels names 3 classes, but .* has 2"):
+        models.with_labels(models.get_model("distillation-teacher"), spec.labels)
+
+
+def test_two_slots_never_share_one_checkpoint_s_label_names(on_the_space, monkeypatch, tiny_checkpoint):
+    """The same classifier checkpoint serving a slot with labels: and one without: two copies, two configs."""
+    from bertvariants import models
+
+    tiny = str(tiny_checkpoint("sequence-classification"))
+    monkeypatch.setenv("BERTVARIANTS_MODEL_DISTILLATION_TEACHER", tiny)
+    monkeypatch.setenv("BERTVARIANTS_MODEL_CLINICAL_CLASSIFIER", tiny)
+    named, plain = models.get_model("distillation-teacher"), models.get_model("clinical-classifier")
+    assert named.model is not plain.model
+    assert list(named.model.config.id2label.values()) == ["negative", "positive"]
+    assert list(plain.model.config.id2label.values()) == ["LABEL_0", "LABEL_1"]
 
 
 # ----------------------------------------------------------------------------------------------- the head rule

@@ -361,6 +361,34 @@ def num_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@dataclass(frozen=True)
+class ParameterSplit:
+    """A classifier's parameters in two parts that compare like with like across architectures: the token-embedding
+    lookup (V × d rows, read not computed; a low-rank update of it, U·V, counted with it) and the rest (the
+    transformer or LSTM layers and the heads: where a distilled student saves compute)."""
+
+    embeddings: int
+    rest: int
+
+    @property
+    def total(self) -> int:
+        return self.embeddings + self.rest
+
+
+def parameter_split(model: nn.Module) -> ParameterSplit:
+    """Split ``model``'s parameters into the token-embedding table (``get_input_embeddings()``, else a top-level
+    ``embedding`` module, plus parameters named ``embedding_delta*``) and everything else."""
+    table = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else getattr(model, "embedding", None)
+    in_table = {id(p) for p in table.parameters()} if isinstance(table, nn.Module) else set()
+    emb = rest = 0
+    for name, p in model.named_parameters():
+        if id(p) in in_table or name.rsplit(".", 1)[-1].startswith("embedding_delta"):
+            emb += p.numel()
+        else:
+            rest += p.numel()
+    return ParameterSplit(embeddings=emb, rest=rest)
+
+
 def temperature_figure(logits: Sequence[float], *, temperature: float, labels: Sequence[str] | None = None) -> go.Figure:
     """Bars of softmax(z) at T = 1 and softmax(z / T), side by side, with the dark knowledge in the title."""
     z = torch.tensor(list(logits), dtype=torch.float32)

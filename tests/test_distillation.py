@@ -263,6 +263,21 @@ def test_ui_compare_teacher_vs_bilstm_student(tmp_path, monkeypatch, tiny_checkp
     df, md = ui.compare("a fine film")
     assert list(df["role"]) == ["teacher", "student"]
     assert "BiLSTMStudent" in df["model"].iloc[1] and df["prediction"].iloc[1] in ("negative", "positive")
-    assert all(df["latency (ms, median of 5)"] > 0) and all(df["size on disk (MB)"] > 0)
+    assert all(df["latency (ms, median of 5)"] > 0) and all(df["in memory (MB, fp32)"] > 0)
+    # like with like: the same token-embedding table (V × d) on both sides, the layers apart
+    assert df["token embeddings (M params)"].iloc[1] == round(tok.vocab_size * 7 / 1e6, 2)
+    assert "Layers" in md and "files:" in md and "all its weights" in md  # what each stores, said per model
     logits, labels, _ = ui.teacher_logits("a fine film")
     assert len(kd.parse_logits(logits)) == 2 and labels.count(",") == 1
+
+
+def test_parameter_split_counts_the_embedding_table_and_its_low_rank_update_together():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    bert = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=36, num_hidden_layers=1,
+                                                    num_attention_heads=3, intermediate_size=37))
+    split = kd.parameter_split(bert)
+    assert split.embeddings == 99 * 36 and split.total == kd.num_parameters(bert)
+    student = BiLSTMStudent(BiLSTMConfig(vocab_size=99, embedding_dim=7, hidden_size=5, fc_size=9, embedding_rank=3))
+    split = kd.parameter_split(student)
+    assert split.embeddings == 99 * 7 + 99 * 3 + 3 * 7 and split.total == kd.num_parameters(student)

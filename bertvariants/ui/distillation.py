@@ -15,7 +15,7 @@ from .. import distillation as kd
 from ..inference import classify
 from ..io import weights_size
 from ..models import get_model, ModelUnavailable
-from .common import action, in_place, number, safe, text
+from .common import action, explanation, in_place, number, readable, safe, text
 
 TEACHER, STUDENT = "distillation-teacher", "distillation-student"
 MAX_CHARS = 2000
@@ -120,15 +120,32 @@ def _measure(model, tok, sentence: str, repeats: int = 5) -> tuple[torch.Tensor,
     return logits, statistics.median(times)
 
 
+def stored_as(location: str) -> str:
+    """What a checkpoint directory's weight files hold: a shipped model may store only what it adds to the packaged
+    MiniLM (a LoRA adapter, a low-rank embedding update), rebuilt over it at load."""
+    import json
+
+    path = Path(location)
+    try:
+        base = json.loads((path / "shipped.json").read_text(encoding="utf-8")).get("base")
+    except (OSError, ValueError):
+        base = None
+    if (path / "adapter_config.json").is_file():
+        return "a LoRA adapter + head; the base MiniLM is the packaged one"
+    if base:
+        return f"what it adds to the packaged MiniLM (base `{base}`)"
+    return "all its weights"
+
+
 @safe
 def compare(sentence: str):
-    """Teacher and student on the same sentence: prediction, live latency, parameters, size on disk (public
-    API `compare_sentiment`).
+    """Teacher and student on the same sentence: prediction, live latency, parameters (the token-embedding table
+    and the rest, counted the same way for both), weights in memory (public API `compare_sentiment`).
 
     Args:
         sentence: the text to classify (sentiment).
 
-    Returns: a side-by-side table and a note on how latency was measured (markdown)."""
+    Returns: a side-by-side table and a note on what each column compares (markdown)."""
     sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
     rows, notes = [], []
     for role, task in (("teacher", TEACHER), ("student", STUDENT)):
@@ -136,27 +153,38 @@ def compare(sentence: str):
             m = get_model(task)  # the resolver loads any format, Tang et al.'s BiLSTM student included
         except ModelUnavailable as exc:
             notes.append(f"- **{role}** unavailable: {exc}")
-            rows.append({"role": role, "model": "unavailable", "prediction": "—", "confidence": None,
-                         "latency (ms, median of 5)": None, "parameters (M)": None, "size on disk (MB)": None})
+            rows.append({"role": role, "prediction": "—", "model": "unavailable"})
             continue
         logits, ms = _measure(m.model, m.tokenizer, sentence)
         p = torch.softmax(logits, -1)
         k = int(p.argmax())
+        split = kd.parameter_split(m.model)
         size = weights_size(m.resolution.location)
-        notes.append(f"- **{role}**: {m.label}")
+        stored = (f"{size / 2**20:.2f} MB on disk: {stored_as(m.resolution.location)}" if size else "not on disk")
+        notes.append(f"- **{role}**: {m.label} · files: {stored}")
         short = Path(m.resolution.location).name if m.resolution.source != "hub" else m.resolution.location
         arch = m.architecture.split(" (")[0]  # the class; where it comes from is in the note below the table
-        rows.append({"role": role, "model": f"{short} · {arch}" if arch else short,
-                     "prediction": _labels(m.model, len(p))[k], "confidence": round(float(p[k]), 4), "latency (ms, median of 5)": round(ms, 2),
-                     "parameters (M)": round(kd.num_parameters(m.model) / 1e6, 3),
-                     "size on disk (MB)": round(size / 2**20, 2) if size else None})
-    md = "Latency is measured now, on this server, for one sentence." + ("\n\n" + "\n".join(notes) if notes else "")
-    return pd.DataFrame(rows), md
+        rows.append({"role": role, "prediction": _labels(m.model, len(p))[k], "confidence": float(p[k]),
+                     "latency (ms, median of 5)": round(ms, 2),
+                     "layers (M params)": round(split.rest / 1e6, 2),
+                     "token embeddings (M params)": round(split.embeddings / 1e6, 2),
+                     "in memory (MB, fp32)": round(split.total * 4 / 2**20, 1),
+                     "model": f"{short} · {arch}" if arch else short})
+    have = [r for r in rows if "layers (M params)" in r]
+    ratio = (f" Here the student's layers are **{have[0]['layers (M params)'] / have[1]['layers (M params)']:.0f}× "
+             "smaller** than the teacher's." if len(have) == 2 and have[1]["layers (M params)"] else "")
+    md = ("Both models are counted the same way. **Layers** = every parameter but the token-embedding table (the "
+          "transformer or LSTM layers, position embeddings, the heads): what computes, and what distillation shrinks. **Token "
+          "embeddings** = the V×d lookup table (read, not computed; a low-rank update of it counted with it). **In "
+          "memory** = all parameters in fp32 as loaded." + ratio + " What each model stores on disk differs by "
+          "format, so it is listed below rather than compared. Latency is measured now, on this server, for one "
+          "sentence.\n\n" + "\n".join(notes))
+    return readable(pd.DataFrame(rows)), md
 
 
 def build(spec, tab) -> None:
     gr.Markdown("_The explorer and the loss calculator need no model; the side-by-side view needs the teacher and "
-                "student checkpoints (see \"Which model is serving this tab\" above)._")
+                "student checkpoints (see \"Paper and the model serving this tab\" above)._")
     with gr.Tab("Temperature explorer"):
         gr.Markdown("Soft targets: `softmax(z / T)`. Enter logits, or take them from the teacher model for a sentence.")
         with gr.Row():

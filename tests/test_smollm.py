@@ -8,6 +8,7 @@ the GGUF changes) is tested on a fake GGUF with a tiny Llama standing in for the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -151,3 +152,19 @@ def test_loader_reads_the_copy(fake_gguf, tmp_path, monkeypatch):
         smollm.load_gguf_model(str(src), "seq2seq", device="cpu")
     with pytest.raises(ValueError, match="exactly one .gguf"):
         smollm.gguf_file(tmp_path / "models")
+
+
+def test_the_bf16_copy_goes_to_the_user_cache_never_the_repository(monkeypatch, tmp_path):
+    from bertvariants.paths import REPO_ROOT
+
+    gguf = Path("SmolLM2-135M-Instruct.Q4_1.gguf")
+    monkeypatch.delenv(smollm.CACHE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert smollm.copy_dir_for(gguf) == tmp_path / "home" / ".cache" / "bertvariants" / "smollm2-135m-instruct-bf16"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert smollm.copy_dir_for(gguf).parent == tmp_path / "xdg" / "bertvariants"
+    monkeypatch.setenv(smollm.CACHE_ENV, str(tmp_path / "chosen"))  # the override wins
+    assert smollm.copy_dir_for(gguf).parent == tmp_path / "chosen"
+    monkeypatch.delenv(smollm.CACHE_ENV)
+    assert REPO_ROOT not in smollm.copy_dir_for(gguf).parents

@@ -374,6 +374,30 @@ def test_clinical_tiny_run_scores_notes_with_chunk_aggregation(method, data_dir,
     assert res.source == "trained"
 
 
+def test_clinical_head_folds_its_standardisation_into_the_pooler():
+    """train_head learns on standardised [CLS] states and folds (x − μ)/σ into the pooler: a per-dimension affine
+    change of the states gives the same probabilities, and the saved head reads the raw states."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from bertvariants.train.clinical import ClinicalConfig, head_probs, train_head
+
+    config = BertConfig(vocab_size=99, hidden_size=36, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=37, num_labels=2)
+    gen = torch.Generator().manual_seed(0)
+    states = torch.randn(40, 36, generator=gen)
+    owned, labels = [[i, i + 20] for i in range(20)], [i % 2 for i in range(20)]
+    states[torch.tensor([i for i in range(40) if (i % 20) % 2])] += 0.8  # a learnable signal
+    cfg = ClinicalConfig(batch_size=8, seed=3)
+    probs = []
+    for x in (states, states * torch.linspace(0.5, 3.0, 36) + 7.0):
+        model = BertForSequenceClassification(config)
+        fit = train_head(model, x, owned, labels, epochs=4, cfg=cfg)
+        probs.append(head_probs(model, x))
+    assert fit.steps == 4 * 5 and len(fit.curve) == 4
+    assert torch.allclose(probs[0], probs[1], atol=1e-4)
+    assert probs[0][1::2].mean() > probs[0][0::2].mean()  # it learned the signal
+
+
 @pytest.mark.parametrize("recipe_name", ["distil-student", "albert-student"])
 def test_sentence_students_tiny_run(recipe_name, data_dir, tiny_base, tmp_path):
     root = data_dir

@@ -137,12 +137,18 @@ def note_auroc(model, states, owned, labels) -> float:
 
 
 def train_head(model, states: torch.Tensor, owned, labels, *, epochs: int, cfg) -> FitResult:
-    """Train the pooler + classifier (dropout on) on every chunk of every note with its note's label (AdamW,
-    linear decay), the encoder never run: the states are cached."""
+    """Train the pooler + classifier (dropout on) on every chunk of every note with its note's label (AdamW, linear
+    decay), the encoder never run: the states are cached. The pooler starts fresh and learns on standardised states;
+    the standardisation is then folded into its weights (W/σ, b − W·μ/σ), so the saved head reads raw [CLS] states."""
     import time
 
     rows = torch.tensor([i for idx in owned for i in idx])
     y = torch.tensor([int(lab) for idx, lab in zip(owned, labels) for _ in idx])
+    mu, sd = states[rows].mean(0), states[rows].std(0) + 1e-6  # (H,)
+    x = (states - mu) / sd
+    torch.manual_seed(cfg.seed)
+    for layer in (model.bert.pooler.dense, model.classifier):
+        layer.reset_parameters()
     params = list(model.bert.pooler.parameters()) + list(model.classifier.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.head_lr, weight_decay=cfg.weight_decay)
     per_epoch = -(-len(rows) // cfg.batch_size)
@@ -153,7 +159,7 @@ def train_head(model, states: torch.Tensor, owned, labels, *, epochs: int, cfg) 
     for epoch in range(epochs):
         total = 0.0
         for b in torch.randperm(len(rows), generator=gen).split(cfg.batch_size):
-            h = model.bert.pooler.dense(states[rows[b]]).tanh()  # (B, H)
+            h = model.bert.pooler.dense(x[rows[b]]).tanh()  # (B, H)
             loss = torch.nn.functional.cross_entropy(model.classifier(model.dropout(h)), y[b])
             opt.zero_grad()
             loss.backward()
@@ -163,6 +169,10 @@ def train_head(model, states: torch.Tensor, owned, labels, *, epochs: int, cfg) 
         curve.append({"step": step, "loss": total / len(rows), "lr": sched.get_last_lr()[0],
                       "seconds": round(time.perf_counter() - start, 2)})
     model.eval()
+    with torch.no_grad():  # fold (x − μ)/σ into the pooler: W x/σ + (b − W μ/σ)
+        dense = model.bert.pooler.dense
+        dense.bias -= dense.weight @ (mu / sd)
+        dense.weight /= sd
     return FitResult(steps=step, seconds=time.perf_counter() - start, curve=curve, device="cpu", processes=1,
                      planned_steps=step)
 

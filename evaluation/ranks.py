@@ -5,7 +5,7 @@ down, each row is compared with the *leader* of the rank group above it (the bes
 
 - both rows folded several seeds (:mod:`evaluation.seeds`) → the seed-level test: Welch's t-test on the two
   rows' seed scores, p ≥ 0.05 → a tie (the variance between seeds is what the examples' bootstrap cannot see);
-  seeds on one side only → the intervals' overlap, with the seed interval for that side;
+  seeds on one side only → the intervals' overlap, that side spanning the wider of its seed and bootstrap intervals;
 - else, both rows are runs with stored per-example predictions on the same split → the paired bootstrap test of
   :mod:`evaluation.significance`; p ≥ 0.05 → the row shares the leader's rank;
 - otherwise (a paper's number, a run without predictions, a metric the records cannot recompute) → the rows'
@@ -51,10 +51,13 @@ def _has_predictions(row) -> bool:
 
 
 def row_interval(row) -> tuple[float, float]:
-    """A row's 95% interval: over seeds when it has several (:mod:`evaluation.seeds`), else its bootstrap one."""
-    if len(seeds.seed_values(row)) >= 2:
-        return sig.interval(row["score"], row.get("seed_ci95_low"), row.get("seed_ci95_high"))
-    return sig.interval(row["score"], row.get("ci95_low"), row.get("ci95_high"))
+    """A row's 95% interval: its bootstrap one; a row with several seeds (:mod:`evaluation.seeds`) spans the wider
+    of that and its interval over seeds (the one sees the test sample's variance, the other the training seed's)."""
+    boot = sig.interval(row["score"], row.get("ci95_low"), row.get("ci95_high"))
+    if len(seeds.seed_values(row)) < 2:
+        return boot
+    over = sig.interval(row["score"], row.get("seed_ci95_low"), row.get("seed_ci95_high"))
+    return min(boot[0], over[0]), max(boot[1], over[1])
 
 
 def ci_verdict(leader, row, *, why: str = "") -> Verdict:

@@ -108,6 +108,8 @@ def test_seeds_on_one_side_only_use_the_interval_over_seeds():
     assert v.tie and "seeds on one side only" in v.note  # the bootstrap CIs alone would not overlap
     assert ranks.row_interval(seeded) == pytest.approx((seeded["seed_ci95_low"], seeded["seed_ci95_high"]))
     assert ranks.row_interval(run) == (51.0, 53.0)
+    steady = _row("c", 60.0, (59.9, 60.0, 60.1), 55.0, 65.0)  # seeds agree; the test sample still varies
+    assert ranks.row_interval(steady) == (55.0, 65.0)
 
 
 def test_paper_rows_have_no_seed_count():

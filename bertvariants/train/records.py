@@ -157,10 +157,18 @@ def heldout_options(cfg) -> dict:
     return {"heldout_docs": cfg.heldout_docs, "block_tokens": cfg.max_length, "eval_blocks": cfg.eval_blocks}
 
 
+def portable_config(cfg: TrainConfig) -> dict:
+    """The config as a record stores it: no machine paths (the output directory relative to the repository, data
+    files relative to the shared data), so results written on one machine read the same on another."""
+    return {k: (portable_path(v) if k == "output" else portable_text(v)) if isinstance(v, str) and v else v
+            for k, v in asdict(cfg).items()}
+
+
 def training_record(*, recipe: str, cfg: TrainConfig, fit: FitResult, out: Path, data: dict[str, str]) -> dict:
     """The ``training`` block of a result: recipe, config, steps, time, device, data and the logged curve."""
     return {
-        "recipe": recipe, "config": asdict(cfg), "steps": fit.steps, "planned_steps": fit.planned_steps,
+        "recipe": recipe, "config": portable_config(cfg),
+        "steps": fit.steps, "planned_steps": fit.planned_steps,
         "seconds": round(fit.seconds, 1), "device": fit.device, "precision": fit.precision,
         "processes": fit.processes, "data": {k: portable_text(str(v)) for k, v in data.items()},
         "curve_csv": portable_path(out / "loss_curve.csv"),

@@ -194,8 +194,8 @@ def test_ui_handlers_end_to_end(tiny_checkpoint, electra_disc_dir, monkeypatch, 
     assert "Flagged" in md2 and len(hl2) >= 1 and "truth" not in table2.columns and "not known" in md2
     md3, _, table3 = ui.detect("The chef ate the meal.", {"original": "The chef cooked the meal.",
                                                           "corrupted": "The chef ate the meal."})
-    assert list(table3["truth"]) == ["original"] * 3 + ["replaced"] + ["original"] * 4
-    assert "cooked → ate" in list(table3["replaced (was → now)"]) and "cooked → ate" in md3
+    assert list(table3["truth"]) == ["original"] * 3 + ["replaced (cooked → ate)"] + ["original"] * 4
+    assert "cooked → ate" in md3 and set(table3["verdict"]) <= {"replaced", "original"}
     _, _, table4 = ui.detect("The chef ate a meal.", {"original": "The chef cooked the meal.",
                                                        "corrupted": "The chef ate the meal."})
     assert "truth" not in table4.columns  # edited after the replacement: no truth

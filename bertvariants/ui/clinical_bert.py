@@ -155,7 +155,7 @@ def build(spec, tab) -> None:
         btn = action("Score the note")
         plot = gr.Plot(visible=False)
         md = gr.Markdown(visible=False)
-        table = gr.Dataframe(label="Chunks", visible=False, wrap=True, max_height=420)
+        table = gr.Dataframe(label="Chunks", visible=False, max_height=420)  # unwrapped: headers never split
         btn.click(score, [note, max_tokens, stride, c, k], [plot, md, table], api_name="clinical_score",
                   concurrency_limit=2)
     with gr.Tab("Medical term map (t-SNE)"):

@@ -133,6 +133,14 @@ def readable(df, digits: int = 4):
     return out
 
 
+# Page CSS for tables (for ui/__init__.py's CSS; gradio's wrapped tables break header words and numbers anywhere):
+# a header word or a number is never split; a table wider than the page scrolls sideways inside its own frame
+TABLE_CSS = """
+th .wrap, th span.text, .prose th, .prose td { word-break: normal !important; overflow-wrap: normal !important; }
+td span.text.wrap { display: inline-block; min-width: 9ch; }
+"""
+
+
 def action(label: str, *, variant: str = "primary", **button_kwargs) -> Action:
     """A :class:`Action` button and its (hidden until needed) error line, laid out where this is called."""
     button = gr.Button(label, variant=variant, **button_kwargs)
@@ -267,7 +275,7 @@ def claim_markdown(label: str, claim: str) -> str:
 def header(spec: TabSpec) -> None:
     """The tab's header: what changed versus BERT in one sentence; the paper and which model serves it sit in a
     closed accordion, so that on a phone the tab's first input is in the first screen."""
-    gr.Markdown(f"### {spec.label}\n{spec.summary}")
+    gr.Markdown(f"**{spec.label}** — {spec.summary}")  # the tab bar names the tab: no heading line
     with gr.Accordion("Paper and the model serving this tab", open=False):
         gr.Markdown(f"_Paper: [{spec.paper}]({spec.url})_\n\n{serving_markdown(spec.key)}")
 

@@ -34,14 +34,14 @@ def _highlight(verdicts: list[electra.TokenVerdict], specials: set[str]) -> list
 
 
 def _table(verdicts: list[electra.TokenVerdict], *, truth: bool) -> pd.DataFrame:
-    """Per token: P(replaced) and the verdict; with ``truth`` also what the generator put there ("chef → buildings")
-    and whether it really was replaced. A sentence the user typed has no truth, so those columns are left out."""
+    """Per token: P(replaced) and the discriminator's verdict; with ``truth`` also whether it really was replaced,
+    and by what ("replaced (chef → buildings)"). A sentence the user typed has no truth, so those columns are left out."""
     rows = []
     for v in verdicts:
-        row = {"token": v.token, "P(replaced)": v.p_replaced, "flagged": v.p_replaced > 0.5}
-        if truth:
-            row["replaced (was → now)"] = f"{v.original} → {v.token}" if v.replaced else ""
-            row["truth"] = "replaced" if v.replaced else "original"
+        row = {"token": v.token, "P(replaced)": v.p_replaced,
+               "verdict": "replaced" if v.p_replaced > 0.5 else "original"}
+        if truth:  # three columns and the truth: fits a phone's width
+            row["truth"] = f"replaced ({v.original} → {v.token})" if v.replaced else "original"
         rows.append(row)
     return readable(pd.DataFrame(rows))
 

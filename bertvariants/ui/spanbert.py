@@ -13,7 +13,7 @@ from .. import spanbert as sp
 from ..common import make_generator
 from ..models import get_model, ModelUnavailable, packaged_tokenizer, resolve
 from ..qa import answer_questions, highlight_answer, null_threshold_of
-from .common import action, claim_markdown, number, safe, text
+from .common import action, claim_markdown, explanation, number, safe, text
 
 log = logging.getLogger("bertvariants.ui")
 TASK = "spanbert-qa"
@@ -124,9 +124,10 @@ def qa(question: str, context: str, null_threshold, stride):
 
 def build(spec, tab) -> None:
     with gr.Tab("Span masking"):
-        gr.Markdown("§3.1: span lengths ~ Geo(0.2) clipped at 10 (mean 3.8 words), whole words, 15% budget, "
-                    "one 80/10/10 decision per span. §3.2: the span-boundary objective predicts each masked token "
-                    "from x_{s-1}, x_{e+1} and its position in the span.")
+        with explanation("How span masking works (§3.1, §3.2)"):
+            gr.Markdown("§3.1: span lengths ~ Geo(0.2) clipped at 10 (mean 3.8 words), whole words, 15% budget, "
+                        "one 80/10/10 decision per span. §3.2: the span-boundary objective predicts each masked token "
+                        "from x_{s-1}, x_{e+1} and its position in the span.")
         passage = gr.Textbox(label="Text", lines=4, value=EXAMPLE)
         with gr.Row():
             seed = gr.Number(value=0, precision=0, label="seed")
@@ -138,10 +139,11 @@ def build(spec, tab) -> None:
         s_plot = gr.Plot(visible=False)
         s_btn.click(spans, [passage, seed, p, max_span], [s_md, s_hl, s_plot], api_name="spanbert_spans")
     with gr.Tab("Question answering"):
-        gr.Markdown(" ".join(filter(None, (
-            claim_markdown("Span vs token masking, then SQuAD (SpanBERT §5)",
-                           "SpanBERT's claim (§5: span masking + SBO pretraining helps extractive QA)"),
-            served_start()))))
+        with explanation("What was measured here, and the served model's start"):
+            gr.Markdown(" ".join(filter(None, (
+                claim_markdown("Span vs token masking, then SQuAD (SpanBERT §5)",
+                               "SpanBERT's claim (§5: span masking + SBO pretraining helps extractive QA)"),
+                served_start()))))
         question = gr.Textbox(label="Question", value="Who released SpanBERT?")
         context = gr.Textbox(label="Context", lines=6, value=EXAMPLE)
         tau = served_null_threshold()

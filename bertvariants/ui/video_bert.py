@@ -15,7 +15,7 @@ from .. import video_features as vf
 from ..io import check_file_size, safe_upload_path, sniff
 from ..models import cached, packaged_tokenizer
 from ..packaged import PackageMissing
-from .common import action, number, safe, text
+from .common import action, explanation, number, safe, text
 
 SYNTHETIC = "synthetic clip (generated)"
 SAMPLES = (*vb.SAMPLE_CLIPS, SYNTHETIC)
@@ -147,11 +147,12 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
 
 
 def build(spec, tab) -> None:
-    gr.Markdown("**Visual features.** The paper embeds each 1.5 s segment with S3D, a video CNN pretrained on "
-                "Kinetics, which is not available offline. By default each segment gets real pretrained CNN "
-                f"features instead: {vf.CNN.summary} — an image CNN, so it sees objects and scenes but not motion. "
-                f"The alternative is {vf.HANDCRAFTED.summary}. Upload a .npy array (segments × dims) to tokenize "
-                "real precomputed features (e.g. S3D) instead.")
+    with explanation("Visual features: what stands in for the paper's S3D"):
+        gr.Markdown("**Visual features.** The paper embeds each 1.5 s segment with S3D, a video CNN pretrained on "
+                    "Kinetics, which is not available offline. By default each segment gets real pretrained CNN "
+                    f"features instead: {vf.CNN.summary} — an image CNN, so it sees objects and scenes but not motion. "
+                    f"The alternative is {vf.HANDCRAFTED.summary}. Upload a .npy array (segments × dims) to tokenize "
+                    "real precomputed features (e.g. S3D) instead.")
     with gr.Row():
         upload = gr.File(label="Upload a video or a .npy feature array (≤ 50 MB, first 60 s used)", type="filepath")
         sample = gr.Dropdown(list(SAMPLES), value=SAMPLES[0], label="…or a sample clip")
@@ -164,7 +165,8 @@ def build(spec, tab) -> None:
     btn = action("Tokenize the video")
     gr.Markdown("**Storyboard** (after tokenizing): one thumbnail per 1.5 s segment, captioned with its visual word "
                 "and time; each word's path down the tree is listed under the joint sequence.")
-    gallery = gr.Gallery(show_label=False, columns=4, height=460, object_fit="contain", visible=False)  # 2 rows; scrolls
+    # height "auto": the storyboard grows with its rows (a fixed height clipped the second row)
+    gallery = gr.Gallery(show_label=False, columns=4, height="auto", object_fit="contain", visible=False)
     joint = gr.HighlightedText(label="[CLS] text [>] visual words [SEP]", combine_adjacent=False, visible=False)
     md = gr.Markdown(visible=False)
     btn.click(tokenize, [sample, caption, depth, branching, seed, upload, features], [gallery, joint, md],

@@ -138,6 +138,7 @@ def readable(df, digits: int = 4):
 TABLE_CSS = """
 th .wrap, th span.text, .prose th, .prose td { word-break: normal !important; overflow-wrap: normal !important; }
 td span.text.wrap { display: inline-block; min-width: 9ch; }
+.virtual-table-viewport { scrollbar-width: thin; scrollbar-color: #a5b4fc transparent; }
 """
 
 

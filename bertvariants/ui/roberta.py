@@ -132,7 +132,8 @@ def fill_batch(sentences: list[str], top_ks: list[float]):
         for i, pred in enumerate(per_text):
             for r, (tid, p) in enumerate(zip(pred.token_ids[:k], pred.probabilities[:k])):
                 word = m.tokenizer.decode([tid]).strip()
-                rows.append({"mask": i + 1, "rank": r + 1, "token": word, "probability": p,
+                rows.append({**({"mask": i + 1} if len(per_text) > 1 else {}), "rank": r + 1, "token": word,
+                             "probability": p,
                              "byte-level BPE pieces": " ".join(bpe.tokenizer.tokenize(" " + word)) if word else ""})
         tables.append(readable(pd.DataFrame(rows)))
     return [label] * len(sentences), tables

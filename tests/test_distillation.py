@@ -262,7 +262,7 @@ def test_ui_compare_teacher_vs_bilstm_student(tmp_path, monkeypatch, tiny_checkp
     monkeypatch.setenv("BERTVARIANTS_MODEL_DISTILLATION_STUDENT", str(student_dir))
     df, md = ui.compare("a fine film")
     assert list(df["role"]) == ["teacher", "student"]
-    assert "BiLSTMStudent" in df["model"].iloc[1] and df["prediction"].iloc[1] in ("negative", "positive")
+    assert df["model"].iloc[1] == "bilstm" and "BiLSTMStudent" in md and df["prediction"].iloc[1] in ("negative", "positive")
     assert all(df["latency (ms, median of 5)"] > 0) and all(df["in memory (MB, fp32)"] > 0)
     # like with like: the same token-embedding table (V × d) on both sides, the layers apart
     assert df["token embeddings (M params)"].iloc[1] == round(tok.vocab_size * 7 / 1e6, 2)

@@ -163,13 +163,12 @@ def compare(sentence: str):
         stored = (f"{size / 2**20:.2f} MB on disk: {stored_as(m.resolution.location)}" if size else "not on disk")
         notes.append(f"- **{role}**: {m.label} · files: {stored}")
         short = Path(m.resolution.location).name if m.resolution.source != "hub" else m.resolution.location
-        arch = m.architecture.split(" (")[0]  # the class; where it comes from is in the note below the table
         rows.append({"role": role, "prediction": _labels(m.model, len(p))[k], "confidence": float(p[k]),
                      "latency (ms, median of 5)": round(ms, 2),
                      "layers (M params)": round(split.rest / 1e6, 2),
                      "token embeddings (M params)": round(split.embeddings / 1e6, 2),
                      "in memory (MB, fp32)": round(split.total * 4 / 2**20, 1),
-                     "model": f"{short} · {arch}" if arch else short})
+                     "model": short})  # its class and source are in the note under the table
     have = [r for r in rows if "layers (M params)" in r]
     ratio = (f" Here the student's layers are **{have[0]['layers (M params)'] / have[1]['layers (M params)']:.0f}× "
              "smaller** than the teacher's." if len(have) == 2 and have[1]["layers (M params)"] else "")

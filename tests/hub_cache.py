@@ -82,8 +82,11 @@ def byte_level_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
     """A byte-level BPE vocabulary and merges trained on the corpus, specials at RoBERTa's ids (``<mask>`` last)."""
     from tokenizers import ByteLevelBPETokenizer
 
+    from bertvariants.ui.bart import EXAMPLE  # the BART tab's default document: whole-word pieces, as in the real
+    # 50k vocabulary, so its token count (the summary attribution's limit) is what the real tokenizer gives
+
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator([CORPUS] * 4, vocab_size=700, min_frequency=1,
+    bpe.train_from_iterator([CORPUS, EXAMPLE] * 4, vocab_size=1200, min_frequency=1,
                             special_tokens=["<s>", "<pad>", "</s>", "<unk>"], show_progress=False)
     model = json.loads(bpe.to_str())["model"]
     vocab = dict(model["vocab"])

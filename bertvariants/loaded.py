@@ -30,6 +30,13 @@ class Resolution:
     skipped: tuple[str, ...] = ()  # earlier sources passed over, each with its reason (e.g. no trained head)
 
     @property
+    def name(self) -> str:
+        """The checkpoint's short name for tables: a Hub repo id (also for a cached snapshot), else the folder name."""
+        if self.source.startswith("hub"):
+            return short_location(self.location)
+        return self.model_name or Path(self.location).name or self.location
+
+    @property
     def label(self) -> str:
         what = {
             "local": "local checkpoint",

@@ -45,7 +45,8 @@ RECIPES: tuple[RecipeSpec, ...] = (
                "Joshi et al. 2020: span masking + span-boundary objective",
                minutes=15),  # the budget it is sized for: only a 135-step run was timed here
     RecipeSpec("clinical", "clinical", "ClinicalConfig", ("clinical",),
-               "Huang et al. 2019: MTSamples Surgery-vs-other classifier, chunk aggregation c=2", minutes=5),
+               "Huang et al. 2019: MTSamples Surgery-vs-other classifier, chunk aggregation c=2",
+               minutes=10),  # estimate: chunk states of 3,700 notes + the probe; 52 min on a CPU shared by 4 jobs
     RecipeSpec("distil-student", "distil_student", "DistilStudentConfig", ("distil-student",),
                "Sanh et al. 2019: 3-layer student from every other MiniLM layer (sentence-embedding cosine)",
                minutes=10),

@@ -217,7 +217,7 @@ def compare_summarization(doc: str, num_beams: float, max_length: float, progres
         t0 = time.perf_counter()
         summary = bart.summarize_with(m, [doc], settings=settings)[0]
         params = sum(p.numel() for p in m.model.parameters()) / 1e6 if hasattr(m.model, "parameters") else None
-        rows.append(row(f"{Path(m.resolution.location).name} ({m.kind})", summary, time.perf_counter() - t0,
+        rows.append(row(f"{m.resolution.name} ({m.kind})", summary, time.perf_counter() - t0,
                         round(params, 1) if params else None, weights_size(m.resolution.location) or None))
         notes.append(f"- **neural**: {m.label} — {bart.summarizer_note(m.kind, default_manifest().task(TASK).hub)}")
     t0 = time.perf_counter()

@@ -152,7 +152,7 @@ def test_ui_parameters_handler():
 
     md, fig, df = ui.parameters(30000, 768, 128, 12, "all")
     assert "11,683,584" in md and "saving" in md
-    assert df.set_index("part").loc["total", "ALBERT"] == 11_683_584
+    assert df.set_index("part").loc["total", "ALBERT"] == "11,683,584"  # thousands separators on the page
     assert len(fig.data) == 4
     with pytest.raises(gr.Error, match="sharing must be"):
         ui.parameters(30000, 768, 128, 12, "half")
@@ -212,3 +212,13 @@ def test_factorized_fill_is_exact_at_full_rank_and_counts_the_saving(tiny_checkp
     assert small.full == full_rank.full  # the full table's answer does not depend on E
     with pytest.raises(ValueError, match="no mask token"):
         albert.factorized_fill(model, tok, "No mask here.", embedding_size=4)
+
+
+def test_readable_tables_separate_thousands_and_round_floats():
+    import pandas as pd
+
+    from bertvariants.ui.common import readable
+
+    df = readable(pd.DataFrame({"n": [4005120, 12], "rank": [1, 2], "p": [0.123456789, 1.0], "t": ["a", "b"]}))
+    assert list(df["n"]) == ["4,005,120", "12"] and list(df["rank"]) == [1, 2]  # small counts stay numbers
+    assert list(df["p"]) == [0.1235, 1.0] and list(df["t"]) == ["a", "b"]

@@ -46,7 +46,7 @@ def parameters(vocab, hidden, embedding, layers, sharing):
     rows = pd.DataFrame([{"part": part, "ALBERT": getattr(cmp.albert, part), "BERT": getattr(cmp.bert, part)}
                          for part in ("embeddings", "attention", "ffn", "pooler")]
                         + [{"part": "total", "ALBERT": cmp.albert.total, "BERT": cmp.bert.total}])
-    return md, albert.breakdown_figure(size), rows
+    return md, albert.breakdown_figure(size), readable(rows)  # 4,005,120, as the summary writes it
 
 
 @safe
@@ -156,7 +156,7 @@ def build(spec, tab) -> None:
         p_btn.click(parameters, [v, h, e, layers, sharing], [p_md, p_fig, p_df], api_name="albert_parameters")
         gr.Markdown("**Table 1 configurations, counted exactly** (the paper rounds; its xlarge / xxlarge configs "
                     "give 58.7M / 222.6M, not the printed 60M / 235M)")
-        gr.Dataframe(value=pd.DataFrame(albert.paper_table()), interactive=False)
+        gr.Dataframe(value=readable(pd.DataFrame(albert.paper_table())), interactive=False)
     with gr.Tab("Sentence-order prediction"):
         gr.Markdown("SOP (§3.1): positive = two consecutive segments in order; negative = the same two swapped.")
         doc = gr.Textbox(label="Document", lines=5, value=SOP_EXAMPLE)

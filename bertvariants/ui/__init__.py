@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from ..registry import default_manifest, TabSpec, TABS  # noqa: E402
-from .common import header, named  # noqa: E402
+from .common import TABLE_CSS, header, named  # noqa: E402
 from .guard import install_fixes  # noqa: E402
 
 TITLE = "BERT variants: how they work, and what they do"
@@ -34,7 +34,7 @@ CSS = """
   background-size: 200% 100% !important; animation: bv-pending 1.2s linear infinite; }
 .bv-pending::after { content: " · running…"; }
 @keyframes bv-pending { from { background-position: 200% 0; } to { background-position: -200% 0; } }
-"""
+""" + TABLE_CSS
 
 
 def build_demo() -> gr.Blocks:

@@ -162,7 +162,7 @@ def compare(sentence: str):
         size = weights_size(m.resolution.location)
         stored = (f"{size / 2**20:.2f} MB on disk: {stored_as(m.resolution.location)}" if size else "not on disk")
         notes.append(f"- **{role}**: {m.label} · files: {stored}")
-        short = Path(m.resolution.location).name if m.resolution.source != "hub" else m.resolution.location
+        short = m.resolution.name  # a Hub repo id (a cached snapshot too), else the folder's name
         rows.append({"role": role, "prediction": _labels(m.model, len(p))[k], "confidence": float(p[k]),
                      "latency (ms, median of 5)": round(ms, 2),
                      "layers (M params)": round(split.rest / 1e6, 2),

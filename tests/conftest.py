@@ -17,6 +17,12 @@ if "BERTVARIANTS_DATA_CACHE" not in os.environ:  # fetched datasets and token-bl
     os.environ["BERTVARIANTS_DATA_CACHE"] = str(Path(tempfile.mkdtemp(prefix="bertvariants-test-cache-")) / "data")
 
 import pytest  # noqa: E402
+import transformers  # noqa: E402
+
+# transformers' lazy module is not thread-safe on first access (ui.guard.preload_lazy_imports): a test that builds
+# the app starts that preload in a thread, and a test right after it importing AutoTokenizer raced it ("cannot import
+# name 'AutoTokenizer'"; seen when test_docs ran just before test_distillation). Resolve the names used here first.
+transformers.AutoTokenizer, transformers.AutoModel, transformers.AutoConfig  # noqa: B018
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("BERTVARIANTS_DATA", REPO.parent / "shared" / "data"))

@@ -145,7 +145,8 @@ def train_head(model, states: torch.Tensor, owned, labels, *, epochs: int, cfg) 
     rows = torch.tensor([i for idx in owned for i in idx])
     y = torch.tensor([int(lab) for idx, lab in zip(owned, labels) for _ in idx])
     mu, sd = states[rows].mean(0), states[rows].std(0) + 1e-6  # (H,)
-    x = (states - mu) / sd
+    const = sd < 1e-4  # [CLS] dimensions that never vary carry nothing; folded W/σ would blow up (inf in fp16)
+    x = ((states - mu) / sd).masked_fill(const, 0.0)
     torch.manual_seed(cfg.seed)
     for layer in (model.bert.pooler.dense, model.classifier):
         layer.reset_parameters()
@@ -171,6 +172,7 @@ def train_head(model, states: torch.Tensor, owned, labels, *, epochs: int, cfg) 
     model.eval()
     with torch.no_grad():  # fold (x − μ)/σ into the pooler: W x/σ + (b − W μ/σ)
         dense = model.bert.pooler.dense
+        dense.weight[:, const] = 0.0  # those inputs were zero in training
         dense.bias -= dense.weight @ (mu / sd)
         dense.weight /= sd
     return FitResult(steps=step, seconds=time.perf_counter() - start, curve=curve, device="cpu", processes=1,

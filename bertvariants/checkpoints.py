@@ -236,7 +236,8 @@ def _load_shipped(location: str, kind: str, *, device: str, resolution: Resoluti
         tokenizer.model_max_length = spec.max_length  # e.g. the clinical classifier's 128-token chunks
     return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, location), kind=kind,
                        model=model, tokenizer=tokenizer, device=device,
-                       architecture=type(model).__name__ + (" (LoRA merged)" if spec.base.startswith("minilm") else ""),
+                       architecture=type(model).__name__ + (" (LoRA merged)" if (Path(location) / "adapter_model.safetensors")
+                                                            .is_file() else ""),
                        revision="shipped:" + weights_hash(Path(location)))
 
 

@@ -5,7 +5,6 @@ model can serve the task."""
 
 from __future__ import annotations
 
-import functools
 import threading
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from .. import bart
 from ..common import make_generator
 from ..models import get_model, get_packaged, ModelUnavailable
 from ..registry import default_manifest
-from .common import action, number, safe, text, user_error
-from .guard import wait_until_preloaded
+from .common import action, number, safe, text
 
 TASK = "summarization"
 MAX_NOISE_CHARS = 20_000
@@ -81,21 +79,6 @@ def extractive(doc: str, fallback: str) -> tuple[bart.ExtractiveSummary, str]:
             "the three sentences closest to the document's MiniLM embedding centroid")
 
 
-def streamed(fn):
-    """:func:`common.safe` for a generator handler: every exception raised while it streams becomes a readable
-    gr.Error (``safe`` wraps only the call, which for a generator raises nothing)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        wait_until_preloaded()
-        try:
-            yield from fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a message
-            raise user_error(exc) from None
-
-    return wrapper
-
-
 STREAM_EVERY = 0.2  # seconds between two updates of the page while a summary is written
 
 
@@ -126,7 +109,7 @@ def generate_streaming(m, doc: str, settings: bart.GenerationSettings):
     yield outcome["summary"], True
 
 
-@streamed
+@safe
 def summarize(doc: str, num_beams: float, max_length: float, early_stopping: bool, fallback: str,
               progress=gr.Progress()):
     """Abstractive summary by the resolved summarizer (facebook/bart-large-cnn online; offline SmolLM2-135M-

@@ -38,7 +38,18 @@ def user_error(exc: BaseException) -> gr.Error:
 
 
 def safe(fn):
-    """Wrap a handler so any exception becomes a gr.Error message and the app keeps serving."""
+    """Wrap a handler so any exception becomes a gr.Error message and the app keeps serving. A generator handler
+    (one that streams) is followed through: an exception raised while it streams is converted too."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            wait_until_preloaded()
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure must reach the user as a message
+                raise user_error(exc) from None
+
+        return stream
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

@@ -29,7 +29,6 @@ import time
 import warnings
 import weakref
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np

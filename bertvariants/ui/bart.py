@@ -6,7 +6,6 @@ model can serve the task."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from .common import pool
+from .internals import require
 from .runtime import cpu_capabilities
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto", "int8", "fast")
@@ -88,6 +89,7 @@ def eager_twin(model):
 
     if not hasattr(model, "set_attn_implementation"):
         return model
+    require("torch")  # Tensor._version
     versions = tuple(p._version for p in model.parameters())
     with _TWINS_LOCK:
         cached = _TWINS.get(model)
@@ -110,6 +112,7 @@ def quantized_twin(model):
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
+    require("torch")  # Tensor._version
     versions = tuple(p._version for p in model.parameters())
     with _TWINS_LOCK:
         cached = _INT8_TWINS.get(model)
@@ -388,6 +391,7 @@ def bert_cls_logits(model, batch) -> torch.Tensor:
     the encoder's matmul work for a 6-layer model, minus the K/V share). Same modules, same arithmetic for the
     [CLS] row, so the logits equal the full forward pass up to float rounding (tests check 1e-5).
     """
+    require("transformers")  # the internals below, checked once (bertvariants/internals.py)
     from transformers.masking_utils import create_bidirectional_mask
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
     from transformers.models.bert.modeling_bert import eager_attention_forward

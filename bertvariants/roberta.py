@@ -182,9 +182,11 @@ class ByteBpe:
 
 
 def _as_fast(tok):
+    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_object=tok._tokenizer if hasattr(tok, "_tokenizer") else tok,
+    # a trained ByteLevelBPETokenizer or a tokenizers.Tokenizer: both serialise to tokenizer.json text
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tok.to_str()),
                                    bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
                                    mask_token="<mask>")
 
@@ -223,7 +225,7 @@ def byte_bpe_tokenizer(*, models_dir: Path | None = None, corpus: Path | None = 
             trained = train_byte_bpe(_wordpiece_vocab_texts(packaged_model_path() / "vocab.txt"), min_frequency=1)
         try:
             out.mkdir(parents=True, exist_ok=True)
-            trained._tokenizer.save(str(out / "tokenizer.json"))
+            trained.save(str(out / "tokenizer.json"))
         except OSError as exc:  # a read-only models dir: keep it in memory, train again next process
             log.warning("could not cache the byte-level BPE in %s: %s", out, exc)
         tok = _as_fast(trained)

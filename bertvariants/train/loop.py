@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from ..internals import require
 from .config import TrainConfig
 
 
@@ -92,6 +93,7 @@ def make_accelerator(cfg: TrainConfig | None = None):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
+    require("accelerate")  # AcceleratorState's two private names below (bertvariants/internals.py)
     precision = mixed_precision(cfg)
     state = AcceleratorState._shared_state
     if state and state.get("_mixed_precision") not in (None, precision):

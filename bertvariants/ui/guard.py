@@ -30,7 +30,6 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
-import inspect
 import logging
 import threading
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import Callable
 
 import gradio as gr
 
+from ..internals import Internal, problems
 from ..paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -49,76 +49,30 @@ PINNED_GRADIO = "6.31.0"  # == requirements.txt's gradio pin == README's sdk_ver
 # --------------------------------------------------------------------------------------------
 # The gradio internals we rely on, checked at start-up
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GradioInternal:
-    """One gradio internal: ``where`` (a module or ``module.Class``) holds ``name``.
-
-    ``params``: the parameter names the patch expects, in order (None: a plain attribute that must exist);
-    ``exact=False``: the signature must include them (it may have more). ``why``: the upstream problem.
-    """
-
-    where: str
-    name: str
-    params: tuple[str, ...] | None
-    why: str
-    exact: bool = True
-
-    @property
-    def qualname(self) -> str:
-        return f"{self.where}.{self.name}"
-
-
-GRADIO_INTERNALS: tuple[GradioInternal, ...] = (
-    GradioInternal("gradio.queueing", "create_validator_fn", ("fn",),
-                   "validators of batch=True events are built batched though each sees one request (HTTP 400)"),
-    GradioInternal("gradio.block_function.BlockFunction", "__init__", ("self", "batch", "preprocess"),
-                   "the validator fix sets BlockFunction.batch and .preprocess", exact=False),
-    GradioInternal("gradio.components.file.File", "_process_single_file", ("self", "f"),
-                   "filepath preprocessing leaks one empty NamedTemporaryFile(delete=False) per upload"),
-    GradioInternal("gradio.components.upload_button.UploadButton", "_process_single_file", ("self", "f"),
-                   "filepath preprocessing leaks one empty NamedTemporaryFile(delete=False) per upload"),
-    GradioInternal("gradio_client.utils", "is_valid_file", ("file_path", "file_types"),
-                   "the upload fix checks file types exactly as gradio does"),
-    GradioInternal("gradio.context.Context", "root_block", None,
-                   "a tab builder gets no handle on the Blocks it is built in (root_blocks())"),
+# one row per internal, checked like every other library's table (bertvariants/internals.py)
+GRADIO_INTERNALS: tuple[Internal, ...] = (
+    Internal("gradio.queueing", "create_validator_fn", ("fn",),
+             "validators of batch=True events are built batched though each sees one request (HTTP 400)"),
+    Internal("gradio.block_function.BlockFunction", "__init__", ("self", "batch", "preprocess"),
+             "the validator fix sets BlockFunction.batch and .preprocess", exact=False),
+    Internal("gradio.components.file.File", "_process_single_file", ("self", "f"),
+             "filepath preprocessing leaks one empty NamedTemporaryFile(delete=False) per upload"),
+    Internal("gradio.components.upload_button.UploadButton", "_process_single_file", ("self", "f"),
+             "filepath preprocessing leaks one empty NamedTemporaryFile(delete=False) per upload"),
+    Internal("gradio_client.utils", "is_valid_file", ("file_path", "file_types"),
+             "the upload fix checks file types exactly as gradio does"),
+    Internal("gradio.context.Context", "root_block", None,
+             "a tab builder gets no handle on the Blocks it is built in (root_blocks())"),
 )
-
-
-def _lookup(path: str):
-    """The object a dotted path names: the longest importable module prefix, then attributes."""
-    parts = path.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for attr in parts[i:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ImportError(path)
 
 
 def check_gradio() -> None:
     """Raise RuntimeError when an internal of :data:`GRADIO_INTERNALS` is missing or its signature changed."""
-    problems = []
-    for item in GRADIO_INTERNALS:
-        try:
-            obj = getattr(_lookup(item.where), item.name)
-        except (ImportError, AttributeError):
-            problems.append(f"{item.qualname} is missing (needed because: {item.why})")
-            continue
-        if item.params is None:
-            continue
-        found = tuple(inspect.signature(obj).parameters)  # follows __wrapped__: our own patch shows the original
-        ok = found == item.params if item.exact else set(item.params) <= set(found)
-        if not ok:
-            want = ("(" if item.exact else "(at least ") + ", ".join(item.params) + ")"
-            problems.append(f"{item.qualname} should take {want} but takes ({', '.join(found)}) "
-                            f"(needed because: {item.why})")
-    if problems:
+    found = problems(GRADIO_INTERNALS)
+    if found:
         raise RuntimeError(
             f"bertvariants.ui.guard patches gradio internals, and gradio {gr.__version__} changed them:\n- "
-            + "\n- ".join(problems)
+            + "\n- ".join(found)
             + f"\nrequirements.txt pins gradio=={PINNED_GRADIO} (README sdk_version): install that version, or "
               "re-check the patches in bertvariants/ui/guard.py against this gradio and update GRADIO_INTERNALS.")
     if gr.__version__ != PINNED_GRADIO:

@@ -18,6 +18,7 @@ training loop only calls ``forward`` and ``backward``.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .common import IGNORE_INDEX, MaskedBatch, mask_tokens
+from .mlm_lens import mlm_head
 
 DISC_WEIGHT = 50.0  # λ of §2 (Appendix A: "λ = 50")
 
@@ -64,9 +66,12 @@ def sample_replacements(gen_logits: torch.Tensor, original_ids: torch.Tensor, se
                         generator: torch.Generator, temperature: float = 1.0) -> Replacements:
     """Step 2 of §2: x̂_i ~ p_G(x_i | x_masked) at the selected positions; labels "replaced" iff x̂_i ≠ x_i.
 
-    ``gen_logits`` (B, T, V) is detached: the sampling step is not differentiated (§2).
+    ``gen_logits``: (B, T, V), or (M, V) with one row per selected position in row-major order (a sparse
+    head that projected only those). It is detached: the sampling step is not differentiated (§2).
     """
-    if gen_logits.shape[:2] != original_ids.shape or selected.shape != original_ids.shape:
+    rows = gen_logits.dim() == 2  # (M, V): already the selected positions
+    lined_up = gen_logits.shape[0] == int(selected.sum()) if rows else gen_logits.shape[:2] == original_ids.shape
+    if selected.shape != original_ids.shape or not lined_up:
         raise ValueError(f"gen_logits {tuple(gen_logits.shape)}, original_ids {tuple(original_ids.shape)} and "
                          f"selected {tuple(selected.shape)} do not line up")
     if temperature <= 0:
@@ -74,7 +79,8 @@ def sample_replacements(gen_logits: torch.Tensor, original_ids: torch.Tensor, se
     selected = selected.bool()
     sampled = original_ids.clone()
     if selected.any():
-        probs = F.softmax(gen_logits.detach()[selected].float() / temperature, dim=-1)  # (N, V)
+        picked = gen_logits.detach() if rows else gen_logits.detach()[selected]  # (M, V)
+        probs = F.softmax(picked.float() / temperature, dim=-1)
         draws = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
         sampled[selected] = draws.to(sampled.dtype)
     is_replaced = selected & (sampled != original_ids)
@@ -163,28 +169,62 @@ def generator_config(discriminator_config, *, multiplier: float = 0.25):
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RTDOutput:
-    loss: torch.Tensor
+    loss: torch.Tensor  # what trains: mlm_loss + λ·disc_loss, or λ·disc_loss alone with a frozen generator
     mlm_loss: torch.Tensor
     disc_loss: torch.Tensor
     masked: MaskedBatch  # the generator's input and MLM labels
     replacements: Replacements  # the discriminator's input and targets
-    gen_logits: torch.Tensor  # (B, T, V)
+    gen_logits: torch.Tensor  # (B, T, V), or (M, V) at the masked positions with the sparse head
     disc_logits: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor | None = None  # (B, T) the real tokens; None = all
+
+    def _real(self) -> torch.Tensor:
+        if self.attention_mask is None:
+            return torch.ones_like(self.replacements.is_replaced)
+        return self.attention_mask.bool()
 
     @property
     def disc_accuracy(self) -> float:
-        return float(((self.disc_logits > 0) == self.replacements.is_replaced).float().mean())
+        """The discriminator's accuracy (logit > 0 = replaced) over the real tokens."""
+        return float(((self.disc_logits > 0) == self.replacements.is_replaced)[self._real()].float().mean())
+
+    @property
+    def replaced_fraction(self) -> float:
+        """The share of the real tokens that the generator's samples changed."""
+        return float(self.replacements.is_replaced.float().sum() / self._real().sum())
 
 
 class ReplacedTokenDetection(nn.Module):
-    """Generator + discriminator of §2 with the combined loss. ``forward`` runs the models; the maths is above."""
+    """Generator + discriminator of §2 with the combined loss. ``forward`` runs the models; the maths is above.
+
+    Options (the same §2 step, cheaper):
+        sparse_head: project the generator's hidden states onto the vocabulary only at the ~15% masked positions
+            (``gen_logits`` (M, V) instead of (B, T, V), the costliest tensor of a CPU step); the same losses.
+        frozen_generator: a fixed, already trained masked LM samples the replacements (no gradient, no §3.2
+            weight sharing); the loss is λ·L_Disc and L_MLM is only reported. Implies the sparse head.
+    """
 
     def __init__(self, generator_model, discriminator_model, *, mask_token_id: int, special_ids=(),
-                 config: RTDConfig = RTDConfig(), share: bool = True):
+                 config: RTDConfig = RTDConfig(), share: bool = True, sparse_head: bool = False,
+                 frozen_generator: bool = False):
         super().__init__()
         self.generator_model, self.discriminator_model = generator_model, discriminator_model
         self.mask_token_id, self.special_ids, self.config = int(mask_token_id), tuple(special_ids), config
+        self.frozen_generator = bool(frozen_generator)
+        self.sparse_head = bool(sparse_head) or self.frozen_generator
+        if self.frozen_generator:
+            generator_model.requires_grad_(False)
+        share = share and not self.frozen_generator
         self.sharing = share_weights(generator_model, discriminator_model) if share else None
+
+    def generator_logits(self, masked_ids: torch.Tensor, attention_mask: torch.Tensor,
+                         selected: torch.Tensor) -> torch.Tensor:
+        """The generator's logits: (B, T, V), or (M, V) at the ``selected`` positions with the sparse head."""
+        gen = self.generator_model
+        if not self.sparse_head:
+            return gen(input_ids=masked_ids, attention_mask=attention_mask).logits
+        hidden = gen.base_model(input_ids=masked_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        return mlm_head(gen)(hidden[selected])  # (M, V)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
                 rng: torch.Generator) -> RTDOutput:
@@ -195,13 +235,38 @@ class ReplacedTokenDetection(nn.Module):
         masked = mask_for_generator(input_ids, mask_token_id=self.mask_token_id, vocab_size=vocab, generator=rng,
                                     special_ids=self.special_ids, special_mask=attention_mask == 0,
                                     mlm_probability=cfg.mlm_probability, mask_ratio=cfg.mask_ratio)
-        gen_logits = self.generator_model(input_ids=masked.input_ids, attention_mask=attention_mask).logits
+        with torch.no_grad() if self.frozen_generator else contextlib.nullcontext():  # frozen: sampling only
+            gen_logits = self.generator_logits(masked.input_ids, attention_mask, masked.selected)
+        if self.frozen_generator:
+            gen_logits = gen_logits.float()
         repl = sample_replacements(gen_logits, input_ids, masked.selected, generator=rng, temperature=cfg.temperature)
         disc_logits = self.discriminator_model(input_ids=repl.input_ids, attention_mask=attention_mask).logits
-        losses = rtd_loss(gen_logits, masked.labels, disc_logits, repl.is_replaced, attention_mask,
+        labels = masked.labels[masked.selected] if self.sparse_head else masked.labels  # (M,) or (B, T)
+        losses = rtd_loss(gen_logits, labels, disc_logits, repl.is_replaced, attention_mask,
                           disc_weight=cfg.disc_weight)
-        return RTDOutput(loss=losses.loss, mlm_loss=losses.mlm_loss, disc_loss=losses.disc_loss, masked=masked,
-                         replacements=repl, gen_logits=gen_logits, disc_logits=disc_logits)
+        loss = cfg.disc_weight * losses.disc_loss if self.frozen_generator else losses.loss
+        return RTDOutput(loss=loss, mlm_loss=losses.mlm_loss, disc_loss=losses.disc_loss, masked=masked,
+                         replacements=repl, gen_logits=gen_logits, disc_logits=disc_logits,
+                         attention_mask=attention_mask)
+
+
+def generator_size(generator_model, discriminator_model) -> str:
+    """How the generator's size compares with the discriminator's (§3.2: ¼–½ of its width works best)."""
+    g, d = generator_model.config, discriminator_model.config
+    if g.hidden_size < d.hidden_size:
+        return (f"generator width {g.hidden_size} = ×{g.hidden_size / d.hidden_size:.2g} the discriminator's "
+                f"{d.hidden_size} (§3.2: ¼–½ works best)")
+    return (f"generator {g.num_hidden_layers} of the discriminator's {d.num_hidden_layers} layers at its width "
+            f"{d.hidden_size}: ×{g.num_hidden_layers / d.num_hidden_layers:.2g} its transformer compute "
+            "(§3.2 sizes generators at ¼–½ of the discriminator)")
+
+
+def check_shared_vocabulary(generator_model, discriminator_model) -> None:
+    """§2: the discriminator reads the generator's samples as its own token ids, so both must share one
+    vocabulary; a ValueError naming both sizes otherwise."""
+    g_vocab, d_vocab = generator_model.config.vocab_size, discriminator_model.config.vocab_size
+    if g_vocab != d_vocab:
+        raise ValueError(f"generator and discriminator must share a vocabulary, got {g_vocab} and {d_vocab} tokens")
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,9 +351,7 @@ def corrupt_and_discriminate(generator_model, discriminator_model, tokenizer, te
     """The full §2 path on one sentence: mask → generator samples → discriminator's P(replaced) per token."""
     if tokenizer.mask_token_id is None:
         raise ValueError("the tokenizer has no mask token: the generator cannot be given masked input")
-    g_vocab, d_vocab = generator_model.config.vocab_size, discriminator_model.config.vocab_size
-    if g_vocab != d_vocab:
-        raise ValueError(f"generator and discriminator must share a vocabulary, got {g_vocab} and {d_vocab} tokens")
+    check_shared_vocabulary(generator_model, discriminator_model)
     ids = torch.tensor([_check_text(text, tokenizer, max_tokens)])
     rng = torch.Generator().manual_seed(int(seed))
     device = next(discriminator_model.parameters()).device

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import (IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, apply_replacements, draw_replacement_kinds,
-                     sparse_mlm_loss, word_ids_from_tokens)
+from . import checks
+from .common import (IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, apply_replacements,
+                     draw_replacement_kinds, word_ids_from_tokens)
 from .figures import finish
 from .figures import title as make_title
 
@@ -177,12 +178,9 @@ def span_mask_batch(ids: torch.Tensor, word_ids: Sequence[Sequence[int | None]],
 def span_mask_text(text: str, tokenizer, *, generator: torch.Generator,
                    config: SpanMaskingConfig = SpanMaskingConfig(), max_tokens: int = 512) -> SpanMasking:
     """Tokenize ``text`` (fast tokenizer: ``word_ids``) and span-mask it."""
-    text = (text or "").strip()
-    if not text:
-        raise ValueError("the text is empty: please enter some text")
+    text = checks.text(text, "the text", max_chars=10**9).strip()
     enc = tokenizer(text, truncation=False)
-    if len(enc["input_ids"]) > max_tokens:
-        raise ValueError(f"the text has {len(enc['input_ids'])} tokens; the limit here is {max_tokens}")
+    checks.token_count(len(enc["input_ids"]), "the text", limit=max_tokens)
     return span_mask(torch.tensor(enc["input_ids"]), enc.word_ids(), mask_token_id=tokenizer.mask_token_id,
                      vocab_size=len(tokenizer), generator=generator, config=config)
 
@@ -199,6 +197,9 @@ class SboTargets:
     right: torch.Tensor  # (N,) position e+1
     relative: torch.Tensor  # (N,) i - s (0-based offset inside the span)
     target: torch.Tensor  # (N,) original token id
+
+    def to(self, device) -> SboTargets:
+        return SboTargets(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
 def sbo_targets(spans: Sequence[Sequence[tuple[int, int]]], labels: torch.Tensor, *,
@@ -259,6 +260,8 @@ class SpanBertLoss:
 
 def spanbert_loss(mlm_logits: torch.Tensor, labels: torch.Tensor, sbo_logits: torch.Tensor,
                   targets: SboTargets) -> SpanBertLoss:
+    """§3.2: L = L_MLM + L_SBO. ``mlm_logits`` (B, T, V) with ``labels`` (B, T), or (M, V) with the M labels of
+    the masked positions (a sparse head); ``sbo_logits`` (N, V) for the N rows of ``targets``."""
     mlm = F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]).float(), labels.reshape(-1),
                           ignore_index=IGNORE_INDEX) if (labels != IGNORE_INDEX).any() else mlm_logits.sum() * 0.0
     sbo = sbo_loss(sbo_logits, targets)
@@ -304,8 +307,16 @@ def highlight_spans(tokens: Sequence[str], masking: SpanMasking) -> list[tuple[s
 SBO_HEAD_FILE = "sbo_head.safetensors"  # saved beside the masked LM's checkpoint
 
 
+@dataclass(frozen=True)
+class SpanBertLogits:
+    """Both heads' predictions from one encoder pass."""
+
+    mlm: torch.Tensor  # (M, V) at the masked positions (labels ≠ -100), in row-major order
+    sbo: torch.Tensor  # (N, V) one row per SBO target
+
+
 class SpanBertModel(nn.Module):
-    """A BertForMaskedLM plus a span-boundary head; :meth:`losses` returns the two losses (named)."""
+    """A BertForMaskedLM plus a span-boundary head; ``forward`` returns the two losses (:class:`SpanBertLoss`)."""
 
     def __init__(self, mlm, *, max_span_tokens: int = 32):
         super().__init__()
@@ -314,33 +325,27 @@ class SpanBertModel(nn.Module):
         self.sbo = SpanBoundaryHead(mlm.config.hidden_size, mlm.config.vocab_size, max_span_tokens=max_span_tokens,
                                     decoder_weight=emb.weight)
 
-    def losses(self, batch) -> dict:
-        hidden = self.mlm.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        targets = batch["sbo"]
-        targets = type(targets)(**{f.name: getattr(targets, f.name).to(hidden.device) for f in fields(targets)})
-        mlm = sparse_mlm_loss(hidden, batch["labels"], self.mlm.cls)
-        logits = self.sbo(hidden, targets)
-        sbo = sbo_loss(logits, targets)
-        hits = (logits.argmax(-1) == targets.target).float().sum() if targets.target.numel() else hidden.new_zeros(())
-        return {"loss": mlm + sbo, "mlm_loss": mlm, "sbo_loss": sbo, "sbo_hits": hits,
-                "sbo_n": float(targets.target.numel())}
+    def logits(self, input_ids: torch.Tensor, labels: torch.Tensor, targets: SboTargets,
+               attention_mask: torch.Tensor | None = None) -> SpanBertLogits:
+        """The MLM head at the masked positions only (the ~15% of T projected onto the 30k vocabulary: the same
+        loss for a fraction of the compute) and the SBO head at every span token."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.mlm.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        return SpanBertLogits(mlm=self.mlm.cls(hidden[labels != IGNORE_INDEX]),
+                              sbo=self.sbo(hidden, targets.to(hidden.device)))
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, targets: SboTargets,
+                attention_mask: torch.Tensor | None = None) -> SpanBertLoss:
+        """§3.2's MLM + SBO loss of a span-masked batch (:func:`span_mask_batch`, :func:`sbo_targets`)."""
+        out = self.logits(input_ids, labels, targets, attention_mask)
+        return spanbert_loss(out.mlm, labels[labels != IGNORE_INDEX], out.sbo, targets.to(out.sbo.device))
 
 
 def block_word_ids(tokenizer, block: torch.Tensor) -> list[int | None]:
     """WordPiece word index of each token of a block ("##" continues the previous word); specials -> None."""
     return word_ids_from_tokens(tokenizer.convert_ids_to_tokens(block.tolist()),
                                 special_tokens=tokenizer.all_special_tokens)
-
-
-def mask_blocks(tokenizer, blocks: torch.Tensor, word_ids: list[list[int | None]], *, generator: torch.Generator,
-                config: SpanMaskingConfig, max_span_tokens: int) -> dict:
-    """Span-mask each block (§3.1); the batch dict holds ids, MLM labels and the SBO targets (§3.2)."""
-    rows = [span_mask(b, w, mask_token_id=tokenizer.mask_token_id, vocab_size=len(tokenizer), generator=generator,
-                      config=config) for b, w in zip(blocks, word_ids)]
-    labels = torch.stack([r.labels for r in rows])
-    ids = torch.stack([r.input_ids for r in rows])
-    return {"input_ids": ids, "labels": labels, "attention_mask": torch.ones_like(ids),
-            "sbo": sbo_targets([r.spans for r in rows], labels, max_span_tokens=max_span_tokens)}
 
 
 def load_span_model(mlm, head_file) -> SpanBertModel:

@@ -6,9 +6,11 @@ the span boundary and MLM objectives"): the MLM head predicts every masked token
 :class:`~bertvariants.spanbert.SpanBoundaryHead` from the span's two boundary states x_{s−1}, x_{e+1} and the
 relative position. MiniLM has neither head: both are new; the SBO decoder is tied to the word embeddings.
 
-The model, its masking of corpus blocks and its saved form (:class:`~bertvariants.spanbert.SpanBertModel`,
-:func:`~bertvariants.spanbert.mask_blocks`, :func:`~bertvariants.spanbert.load_span_model`) live in the core
-:mod:`bertvariants.spanbert`, which the evaluation harness and the SpanBERT tab load from too.
+The masking (:func:`~bertvariants.spanbert.span_mask_batch`, :func:`~bertvariants.spanbert.sbo_targets`), the model
+and its loss (:class:`~bertvariants.spanbert.SpanBertModel`, whose ``forward`` is
+:func:`~bertvariants.spanbert.spanbert_loss` over its two heads) and its saved form
+(:func:`~bertvariants.spanbert.load_span_model`) live in the core :mod:`bertvariants.spanbert`, which the evaluation
+harness and the SpanBERT tab use too.
 
 Output: ``models/spanbert`` (a BertForMaskedLM checkpoint + ``sbo_head.safetensors``), scored by the evaluation
 harness's ``wikipedia-span`` benchmark: held-out MLM loss, SBO loss and SBO top-1 accuracy on span-masked held-out
@@ -22,8 +24,10 @@ from dataclasses import dataclass
 
 from evaluation.metrics.pretraining import BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS
 
+import torch
+
 from ..common import make_generator
-from ..spanbert import SBO_HEAD_FILE, SpanBertModel, SpanMaskingConfig, block_word_ids, mask_blocks
+from ..spanbert import SBO_HEAD_FILE, SpanBertModel, block_word_ids, sbo_targets, span_mask_batch
 from .config import TrainConfig, base_model_path, output_dir
 from .data import block_batches, wikipedia_blocks
 from .loop import Setup, fit, seed_everything
@@ -59,14 +63,16 @@ def run(cfg: SpanBertConfig, *, progress: bool = True) -> RunReport:
     words = [block_word_ids(tokenizer, b) for b in train]
     gen = make_generator(cfg.seed + 1)
 
-    def batches():
+    def batches():  # §3.1 span masking block by block, then §3.2's targets (on the CPU, before the step)
         for idx, ids in block_batches(train, batch_size=cfg.batch_size, seed=cfg.seed):
-            yield mask_blocks(tokenizer, ids, [words[i] for i in idx.tolist()], generator=gen,
-                              config=SpanMaskingConfig(), max_span_tokens=cfg.max_span_tokens)
+            masked = span_mask_batch(ids, [words[i] for i in idx.tolist()], mask_token_id=tokenizer.mask_token_id,
+                                     vocab_size=len(tokenizer), generator=gen)
+            yield {"input_ids": masked.input_ids, "labels": masked.labels, "attention_mask": torch.ones_like(ids),
+                   "sbo": sbo_targets(masked.spans, masked.labels, max_span_tokens=cfg.max_span_tokens)}
 
-    def loss_fn(m, batch):
-        out = m.losses(batch)
-        return {k: out[k] for k in ("loss", "mlm_loss", "sbo_loss")}
+    def loss_fn(m: SpanBertModel, batch) -> dict:
+        out = m(batch["input_ids"], batch["labels"], batch["sbo"], batch["attention_mask"])
+        return {"loss": out.loss, "mlm_loss": out.mlm_loss, "sbo_loss": out.sbo_loss}
 
     setup = Setup(model=model, batches=batches(), loss_fn=loss_fn)
     result = fit(setup, cfg, desc=NAME, progress=progress)

@@ -341,8 +341,7 @@ def span_scores(model, tokenizer, blocks, *, seed: int = MASK_SEED, batch_size: 
     from torch.nn import functional as F
 
     from bertvariants.common import IGNORE_INDEX, make_generator, special_tokens_mask
-    from bertvariants.spanbert import SpanMaskingConfig
-    from bertvariants.spanbert import block_word_ids, mask_blocks
+    from bertvariants.spanbert import block_word_ids, sbo_targets, span_mask_batch
 
     gen = make_generator(seed)
     words = [block_word_ids(tokenizer, b) for b in blocks]
@@ -353,16 +352,15 @@ def span_scores(model, tokenizer, blocks, *, seed: int = MASK_SEED, batch_size: 
     records: list[dict] = []
     with torch.inference_mode():
         for i in range(0, n, batch_size):  # span_mask runs block by block: masks do not depend on the batch size
-            batch = mask_blocks(tokenizer, blocks[i:i + batch_size], words[i:i + batch_size], generator=gen,
-                                config=SpanMaskingConfig(), max_span_tokens=model.sbo.position.num_embeddings)
-            ids, lab = batch["input_ids"].to(device), batch["labels"].to(device)
-            hidden = model.mlm.bert(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+            masked = span_mask_batch(blocks[i:i + batch_size], words[i:i + batch_size], generator=gen,
+                                     mask_token_id=tokenizer.mask_token_id, vocab_size=len(tokenizer))
+            ids, lab = masked.input_ids.to(device), masked.labels.to(device)
+            targets = sbo_targets(masked.spans, masked.labels,
+                                  max_span_tokens=model.sbo.position.num_embeddings).to(device)
+            logits = model.logits(ids, lab, targets)  # the MLM head at the masked positions, the SBO head
+            mlm_logits, sbo_logits = logits.mlm.float(), logits.sbo.float()
             sel = lab != IGNORE_INDEX
-            mlm_logits = model.mlm.cls(hidden[sel]).float()
             mlm_rows = sel.nonzero()[:, 0].cpu().numpy() + i
-            targets = batch["sbo"]
-            targets = type(targets)(**{f.name: getattr(targets, f.name).to(device) for f in fields(targets)})
-            sbo_logits = model.sbo(hidden, targets).float()
             sbo_rows = targets.batch_index.cpu().numpy() + i
             for name, logits, gold, rows in (("mlm", mlm_logits, lab[sel], mlm_rows),
                                              ("sbo", sbo_logits, targets.target, sbo_rows)):
@@ -373,7 +371,7 @@ def span_scores(model, tokenizer, blocks, *, seed: int = MASK_SEED, batch_size: 
             sbo_top = sbo_logits.argmax(-1).cpu()
             for b in range(len(ids)):
                 r = torch.from_numpy(sbo_rows == i + b)
-                records.append({"id": f"block-{i + b}", "input": tokenizer.decode(batch["input_ids"][b][1:41]) + " …",
+                records.append({"id": f"block-{i + b}", "input": tokenizer.decode(masked.input_ids[b][1:41]) + " …",
                                 "prediction": "SBO: " + _tokens(tokenizer, sbo_top[r].tolist()),
                                 "reference": _tokens(tokenizer, targets.target.cpu()[r].tolist())})
     tokens = (~special_tokens_mask(blocks, tokenizer.all_special_ids)).sum(1).numpy().astype(np.float64)

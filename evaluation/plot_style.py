@@ -3,8 +3,8 @@ that replaces a plot that cannot be drawn, and :func:`safe_figure` (a failing pl
 
 Titles are short and wrapped (:func:`wrap`: ``<br>`` between lines of at most :data:`TITLE_CHARS`), the legend
 sits horizontally under the title and pushes the plot down (never over it), and margins grow with long tick
-labels (``automargin``): :func:`finish` does all of it. The title, wrapping and legend-counting helpers are the
-variant tabs' own (:mod:`bertvariants.figures`, a layer below), so both follow one set of rules.
+labels (``automargin``): :func:`finish` does all of it. :func:`finish` and the title, wrapping and legend-counting
+helpers are the variant tabs' own (:mod:`bertvariants.figures`, a layer below), so both follow one set of rules.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Callable
 import plotly.graph_objects as go
 
 from bertvariants.figures import (FONT, SUBTITLE_CHARS, TITLE_CHARS, TITLE_TOP_PX,  # noqa: F401 - one set of
-                                  legend_entries, title, title_px, wrap)  # rules for every figure, re-exported here
+                                  finish, legend_entries, title, title_px, wrap)  # rules for every figure, re-exported
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +41,3 @@ def safe_figure(build: Callable[..., go.Figure], *args, **kwargs) -> go.Figure:
     except Exception as exc:  # noqa: BLE001 - a failing plot becomes a message, never a dead callback
         log.exception("plot %s failed", getattr(build, "__name__", build))
         return error_figure(f"Could not draw this plot: {exc}")
-
-
-def finish(fig: go.Figure, *, height: int, title: dict, **layout) -> go.Figure:
-    """The common layout: the :func:`title` at the top, the legend (horizontal, wrapping on a phone) right under
-    it, then the plot, which the legend pushes down however many rows it wraps to (a legend referenced to the
-    container grows the top margin: nothing overlaps at 390 px or at 1400 px). Fonts readable, width automatic."""
-    top = title_px(title["text"])
-    title = {**title, "y": 1 - TITLE_TOP_PX / height}
-    legend = dict(orientation="h", x=0, xanchor="left", xref="container", yref="container", y=1 - (top + 4) / height,
-                  yanchor="top", font=dict(size=11), itemsizing="constant")
-    fig.update_layout(height=height, autosize=True, font=FONT, title=title, legend=legend,
-                      hoverlabel=dict(namelength=-1), margin=dict(l=10, r=16, t=top + 16, b=40), **layout)
-    fig.update_xaxes(automargin=True)
-    fig.update_yaxes(automargin=True)
-    return fig

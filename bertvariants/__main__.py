@@ -2,7 +2,7 @@
 
     python -m bertvariants models [--json] [--no-load]
 
-One row per task of ``spaces.yml`` (resolved by :mod:`bertvariants.models`, the one resolver): the source
+One row per task of ``spaces.yml`` (resolved by :mod:`bertvariants.serving`, the one resolver): the source
 (local / hub-cache / hub / trained / shipped / packaged / unavailable), the model, its weights' size on disk and
 how long it took to load (``--no-load`` skips loading). Then the components that ship inside pip packages.
 Exit status 1 when any slot is unavailable, so a script (or CI) can insist on a complete app.
@@ -21,7 +21,7 @@ from pathlib import Path
 class SlotRow:
     task: str
     tab: str
-    source: str  # a models.SOURCES value, or "unavailable"
+    source: str  # a serving.SOURCES value, or "unavailable"
     model: str
     location: str
     size_mb: float | None
@@ -42,29 +42,29 @@ def weights_size_mb(location: str) -> float | None:
 
 
 def slot_rows(*, load: bool = True) -> list[SlotRow]:
-    from . import models
+    from . import serving
     from .paths import portable_path
-    from .registry import default_manifest
+    from .serving.manifest import default_manifest
 
     rows = []
     for spec in default_manifest().tasks.values():
         try:
-            res = models.resolve(spec)
-        except models.ModelUnavailable as exc:
+            res = serving.resolve(spec)
+        except serving.ModelUnavailable as exc:
             rows.append(SlotRow(spec.key, spec.tab, "unavailable", "", "", None, None, str(exc)))
             continue
         seconds, note, warning = None, "", ""
         if load:
             start = time.perf_counter()
             try:
-                loaded = models.get_model(spec.key)
+                loaded = serving.get_model(spec.key)
             except Exception as exc:  # noqa: BLE001 - a slot that resolves but fails to load is reported, not fatal
                 rows.append(SlotRow(spec.key, spec.tab, "unavailable", res.label, portable_path(res.location),
                                     weights_size_mb(res.location), None, f"load failed: {exc}"))
                 continue
             seconds, note = round(time.perf_counter() - start, 2), loaded.label
             res = loaded.resolution  # a load may have passed over a checkpoint without the task's head
-            if spec.kind == "sequence-classification" and models.generic_labels(getattr(loaded.model, "config", None)):
+            if spec.kind == "sequence-classification" and serving.generic_labels(getattr(loaded.model, "config", None)):
                 warning = f"class names are placeholders (LABEL_0, …): add labels: to spaces.yml tasks.{spec.key}"
         rows.append(SlotRow(spec.key, spec.tab, res.source, replace(res, skipped=()).label, portable_path(res.location),
                             weights_size_mb(res.location), seconds, note, res.skipped, warning))
@@ -72,7 +72,7 @@ def slot_rows(*, load: bool = True) -> list[SlotRow]:
 
 
 def component_rows() -> list[dict]:
-    from .packaged import PACKAGED_MODELS, available, locate
+    from .serving.packaged import PACKAGED_MODELS, available, locate
 
     return [{"name": p.name, "package": p.distribution, "model": p.hub_id, "kind": p.kind or "component",
              "available": available(p.name), "size_mb": weights_size_mb(str(locate(p.name))) if available(p.name)
@@ -82,15 +82,15 @@ def component_rows() -> list[dict]:
 def project_rows() -> list[dict]:
     """The project's shipped models that serve no slot of their own (the sentence students): where each is loaded
     from here (models/ overrides the shipped copy) and its size."""
-    from . import models
+    from . import serving
     from .paths import portable_path
-    from .registry import default_manifest
-    from .shipped import SHIPPED_DIR, is_shipped
+    from .serving.manifest import default_manifest
+    from .serving.shipped import SHIPPED_DIR, is_shipped
 
     served = {t.shipped for t in default_manifest().tasks.values()}
     rows = []
     for folder in sorted(p for p in SHIPPED_DIR.iterdir() if is_shipped(p) and p.name not in served):
-        res = models.project_model(folder.name)
+        res = serving.project_model(folder.name)
         rows.append({"name": folder.name, "source": res.source, "location": portable_path(res.location),
                      "size_mb": weights_size_mb(res.location)})
     return rows

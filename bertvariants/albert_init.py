@@ -10,7 +10,7 @@
 The SVD's singular vectors are defined only up to sign, and LAPACK builds differ in which sign they return;
 :func:`svd_factorize` fixes it (the largest-magnitude entry of each right singular vector is positive), so the
 factorization — and a shipped student whose V×E table is recomputed from the packaged MiniLM at load
-(:mod:`bertvariants.shipped`, base ``albert-minilm``) — is the same on every machine.
+(:mod:`bertvariants.serving.shipped`, base ``albert-minilm``) — is the same on every machine.
 """
 
 from __future__ import annotations

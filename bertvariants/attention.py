@@ -30,6 +30,7 @@ import torch
 
 from .inference import eager_twin
 
+from .serving import attention_note
 MAX_TOKENS = 128  # a T×T map per head: 6 layers × 12 heads × 128² floats stays small and fast on a CPU
 MAX_NEW_TOKENS = 24  # decoder tokens an encoder-decoder generates for its cross-attention
 ENCODER, DECODER, CROSS = "encoder self-attention", "decoder self-attention", "cross-attention"
@@ -134,10 +135,8 @@ def has_attention(model) -> bool:
 def no_attention_reason(model, architecture: str = "") -> str:
     """Why ``model`` has no attention weights to show (the view says this instead of drawing a plot)."""
     name = architecture or type(model).__name__
-    if "BiLSTM" in name:
-        return (f"{name} is a recurrent network (Tang et al. 2019): it reads the sentence left to right and right "
-                "to left with LSTMs and has no attention layers, so there are no attention weights to show. "
-                "Its saliency (gradients through its embedding layer) is in the Saliency view.")
+    if note := attention_note(name):  # the checkpoint's format says why (a recurrent student)
+        return note
     return f"{name} is not a transformers model with attention layers, so it exposes no attention weights."
 
 

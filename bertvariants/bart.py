@@ -409,7 +409,7 @@ SUMMARIZER_KINDS = ("seq2seq", "causal-lm")  # an encoder-decoder like BART; a d
 
 def summarize_with(loaded, texts: Sequence[str], *, settings: GenerationSettings = GenerationSettings(),
                    on_step=None) -> list[str]:
-    """Abstractive summaries from a resolved model (:class:`bertvariants.models.LoadedModel`): a seq2seq model
+    """Abstractive summaries from a resolved model (:class:`bertvariants.serving.LoadedModel`): a seq2seq model
     through :func:`summarize`; a ``causal-lm`` instruction decoder (the offline stand-in) through
     :func:`bertvariants.smollm.summarize`, with ``settings.max_length`` as its budget of new tokens."""
     for t in texts:

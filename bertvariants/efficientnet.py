@@ -27,10 +27,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .models import cached
-from .packaged import locate
+from .serving import cached
+from .serving.packaged import locate
 
-PACKAGE_NAME = "efficientnet-lite0"  # entry of bertvariants.packaged.PACKAGED_MODELS
+PACKAGE_NAME = "efficientnet-lite0"  # entry of bertvariants.serving.packaged.PACKAGED_MODELS
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 IMAGE_SIZE = 224
 MEAN_RGB, STDDEV_RGB = 127.0, 128.0  # Lite models: inputs in [-1, 1)

@@ -25,11 +25,11 @@ from . import attention as att
 from . import rollout as ro
 from . import saliency as sal
 from .figure_files import Panel, write_files
-from .models import ModelUnavailable, architecture_of, get_model, is_checkpoint, resolve
-from .registry import KINDS, PACKAGED_HUB_ID, Manifest, default_manifest
-from .shipped import ShippedSpec, is_shipped
+from .serving import (KINDS, Manifest, ModelUnavailable, attention_note, default_manifest, get_model,
+                      recorded_architecture, resolve)
+from .serving.manifest import PACKAGED_HUB_ID
 
-ATTENTION_KINDS = KINDS  # every manifest kind is a transformers model, except a BiLSTM checkpoint (below)
+ATTENTION_KINDS = tuple(KINDS)  # every manifest kind is a transformers model, except a BiLSTM checkpoint (below)
 SALIENCY_KINDS = ("sequence-classification",)
 MAX_CHARS = 1000  # and at most att.MAX_TOKENS / sal.MAX_TOKENS tokens
 MAX_LAYERS, MAX_HEADS = 64, 64  # the selectors' bounds; each model's own sizes are checked per request
@@ -86,20 +86,6 @@ def _short(location: str, source: str, model_name: str, manifest: Manifest) -> s
         return path.name
 
 
-def _architecture(location: str) -> str:
-    """The checkpoint's class, as its own config records it (a compact shipped model: the config it keeps in
-    shipped.json, which names a BiLSTM student as such), else as the resolver reads it; '' if unknown."""
-    path = Path(location)
-    try:
-        if is_shipped(path):
-            recorded = ShippedSpec.read(path).config.get("architectures") or []
-            if recorded:
-                return str(recorded[0])
-        return architecture_of(path) if is_checkpoint(path) else ""
-    except (OSError, ValueError, AttributeError):
-        return ""
-
-
 def offer(kinds: tuple[str, ...], *, attention: bool = False, manifest: Manifest | None = None) -> Offer:
     """The served models of ``kinds``, one per checkpoint, in manifest order (resolved, not loaded); with
     ``attention``, a checkpoint without attention layers (the BiLSTM student) is left out, saying why."""
@@ -118,8 +104,8 @@ def offer(kinds: tuple[str, ...], *, attention: bool = False, manifest: Manifest
     models = []
     for location, (res, tasks) in groups.items():
         served = Served(tasks[0], tuple(tasks), _short(location, res.source, res.model_name, manifest),
-                        _architecture(location))
-        if attention and "BiLSTM" in served.architecture:
+                        recorded_architecture(location))
+        if attention and attention_note(served.architecture):
             excluded.append(f"- `{served.label}`: {att.no_attention_reason(None, served.architecture)}")
             continue
         models.append(served)

@@ -29,7 +29,7 @@ from . import saliency as sal
 from . import similarity_attribution as sa
 from .figure_files import write_files
 from .interpret import SALIENCY_KINDS, Offer, checked_text, offer, sig
-from .models import get_model
+from .serving import get_model
 
 LENS_KINDS = ("masked-lm",)
 DEFAULT_LENS_SENTENCE = "The capital of France is [MASK]."

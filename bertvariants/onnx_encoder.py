@@ -6,7 +6,7 @@ model goes through :func:`bertvariants.inference.encode` exactly like a PyTorch 
 adapter: a ``torch.nn.Module`` whose ``forward(**batch)`` runs an ``onnxruntime.InferenceSession`` and returns
 ``.last_hidden_state``, with a ``config`` and a (zero-element) device anchor as its first parameter.
 
-The two packaged files (``bertvariants.packaged``) both output token states: ``minilm-int8-onnx`` only that
+The two packaged files (``bertvariants.serving.packaged``) both output token states: ``minilm-int8-onnx`` only that
 (``last_hidden_state``); ``minilm-l3-onnx`` the whole sentence-transformers pipeline (input ids, mask, token
 embeddings and the already mean-pooled, unnormalised sentence embedding). The adapter always uses the token
 states, so every pooling mode works; the tests check that mean pooling reproduces the export's own pooled output.
@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .io import sha256_file
+from .serving.cache import packaged_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -321,8 +322,6 @@ def load_tokenizer(tokenizer_location: str | None):
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(tokenizer_location, local_files_only=Path(tokenizer_location).exists())
-    from .cache import packaged_tokenizer
-
     return packaged_tokenizer()
 
 

@@ -1,89 +1,15 @@
-"""The one table of tabs and the model manifest (spaces.yml): which checkpoint serves which task.
+"""The one table of tabs: what each tab shows and which paper it follows.
 
 Adding a variant = one module ``bertvariants/<key>.py`` (+ ``bertvariants/ui/<key>.py``) and one
-line in :data:`TABS`. Which checkpoint serves which task lives in ``spaces.yml`` only; how a task's model is
-found and loaded is :mod:`bertvariants.models` (the one resolver).
+line in :data:`TABS`. Which checkpoint serves which task lives in ``spaces.yml`` (:mod:`bertvariants.serving.manifest`);
+how a task's model is found and loaded is :mod:`bertvariants.serving` (the one resolver).
 
 Nothing here imports gradio, loads a model or touches the network at import time.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
-
-import yaml
-
-from .packaged import PACKAGED_MODELS, locate
-from .paths import REPO_ROOT
-
-MANIFEST_PATH = REPO_ROOT / "spaces.yml"
-PACKAGED_NAME = "minilm"  # registry name of the packaged all-MiniLM-L6-v2
-PACKAGED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-KINDS = (
-    "sentence-embedding",
-    "feature-extraction",
-    "masked-lm",
-    "sequence-classification",
-    "question-answering",
-    "seq2seq",
-    "electra-discriminator",
-    "causal-lm",
-)
-# The packaged MiniLM is a bare BertModel: it can honestly serve only kinds that need no task head.
-PACKAGED_KINDS = ("sentence-embedding", "feature-extraction")
-
-
-@dataclass(frozen=True)
-class Head:
-    """The trained head a kind needs on top of the encoder: how a checkpoint's config names a class that has it
-    (``architectures`` suffixes) and how its weights name it (key prefixes, across the model families served)."""
-
-    name: str
-    architectures: tuple[str, ...]
-    prefixes: tuple[str, ...]
-
-
-# Every kind except the headless ones (PACKAGED_KINDS) needs a trained head: a checkpoint without one is never
-# served for that kind (transformers would initialise the head at random; bertvariants.models falls through).
-HEADS: dict[str, Head] = {
-    "masked-lm": Head("masked-LM", ("ForMaskedLM", "BertForPreTraining", "AlbertForPreTraining"),
-                      ("cls.predictions.", "lm_head.", "predictions.", "generator_predictions.", "vocab_projector.",
-                       "generator_lm_head.")),
-    "sequence-classification": Head("classifier", ("ForSequenceClassification",),
-                                    ("classifier.", "score.", "classification_head.", "pre_classifier.")),
-    "question-answering": Head("question-answering (span)", ("ForQuestionAnswering",),
-                               ("qa_outputs.", "qa_classifier.")),
-    "seq2seq": Head("language-modelling", ("ForConditionalGeneration",), ("lm_head.", "model.shared.", "shared.")),
-    "electra-discriminator": Head("replaced-token-detection", ("ElectraForPreTraining",),
-                                  ("discriminator_predictions.",)),
-    "causal-lm": Head("language-modelling", ("ForCausalLM", "LMHeadModel"), ("lm_head.", "model.embed_tokens.")),
-}
-
-
-def auto_class(kind: str):
-    """The transformers Auto class that loads a checkpoint of ``kind`` (the table beside :data:`KINDS`)."""
-    import transformers as tf
-
-    return {
-        "sentence-embedding": tf.AutoModel,
-        "feature-extraction": tf.AutoModel,
-        "masked-lm": tf.AutoModelForMaskedLM,
-        "sequence-classification": tf.AutoModelForSequenceClassification,
-        "question-answering": tf.AutoModelForQuestionAnswering,
-        "seq2seq": tf.AutoModelForSeq2SeqLM,
-        "electra-discriminator": tf.ElectraForPreTraining,
-        "causal-lm": tf.AutoModelForCausalLM,
-    }[kind]
-
-
-def packaged_model_path() -> Path:
-    """Directory of the packaged all-MiniLM-L6-v2 (AutoModel / AutoTokenizer / SentenceTransformer load it)."""
-    return locate(PACKAGED_NAME)
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,7 +27,8 @@ class TabSpec:
 
 
 TABS: tuple[TabSpec, ...] = (
-    TabSpec("albert", "ALBERT", "Lan et al. 2019, ALBERT: A Lite BERT for Self-supervised Learning of Language Representations",
+    TabSpec("albert", "ALBERT", "Lan et al. 2019, ALBERT: A Lite BERT for Self-supervised Learning of Language "
+            "Representations",
             "https://arxiv.org/abs/1909.11942",
             "Factorized embeddings (V×E + E×H instead of V×H), one set of layer weights shared across all layers, "
             "and sentence-order prediction (SOP) instead of next-sentence prediction."),
@@ -109,27 +36,33 @@ TABS: tuple[TabSpec, ...] = (
             "https://arxiv.org/abs/1907.11692",
             "Same architecture, better recipe: dynamic masking, no NSP, larger batches and data, and a byte-level BPE "
             "vocabulary (50K) that never emits [UNK]."),
-    TabSpec("electra", "ELECTRA", "Clark et al. 2020, ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators",
+    TabSpec("electra", "ELECTRA", "Clark et al. 2020, ELECTRA: Pre-training Text Encoders as Discriminators Rather "
+            "Than Generators",
             "https://arxiv.org/abs/2003.10555",
             "Replaced-token detection: a small generator fills masked positions, and the discriminator learns from "
             "every token whether it was replaced (loss weight λ=50), which is far more sample-efficient than MLM."),
-    TabSpec("spanbert", "SpanBERT", "Joshi et al. 2020, SpanBERT: Improving Pre-training by Representing and Predicting Spans",
+    TabSpec("spanbert", "SpanBERT", "Joshi et al. 2020, SpanBERT: Improving Pre-training by Representing and "
+            "Predicting Spans",
             "https://arxiv.org/abs/1907.10529",
             "Masks contiguous spans of whole words (length ~ Geometric(0.2), clipped at 10) and adds a span-boundary "
             "objective that predicts each masked token from the span's boundary tokens."),
-    TabSpec("distillation", "Distillation", "Hinton et al. 2015; Sanh et al. 2019 (DistilBERT); Jiao et al. 2020 (TinyBERT); Tang et al. 2019",
+    TabSpec("distillation", "Distillation", "Hinton et al. 2015; Sanh et al. 2019 (DistilBERT); Jiao et al. 2020 "
+            "(TinyBERT); Tang et al. 2019",
             "https://arxiv.org/abs/1503.02531",
             "A small student learns from a large teacher's softened output distribution (temperature T) as well as "
             "the gold labels; DistilBERT adds hidden-state cosine and MLM losses, TinyBERT layer-wise losses."),
-    TabSpec("sentence_bert", "Sentence-BERT", "Reimers & Gurevych 2019, Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
+    TabSpec("sentence_bert", "Sentence-BERT", "Reimers & Gurevych 2019, Sentence-BERT: Sentence Embeddings using "
+            "Siamese BERT-Networks",
             "https://arxiv.org/abs/1908.10084",
             "A siamese BERT with a pooling layer (mean / CLS / max) trained so that the cosine of two sentence "
             "embeddings measures their similarity: one forward pass per sentence instead of one per pair."),
-    TabSpec("clinical_bert", "ClinicalBERT", "Huang et al. 2019, ClinicalBERT: Modeling Clinical Notes and Predicting Hospital Readmission",
+    TabSpec("clinical_bert", "ClinicalBERT", "Huang et al. 2019, ClinicalBERT: Modeling Clinical Notes and Predicting "
+            "Hospital Readmission",
             "https://arxiv.org/abs/1904.05342",
             "BERT further pretrained on clinical notes; long notes are split into chunks whose scores are combined "
             "as P = (P_max + P_mean·n/c) / (1 + n/c) with c = 2."),
-    TabSpec("video_bert", "VideoBERT", "Sun et al. 2019, VideoBERT: A Joint Model for Video and Language Representation Learning",
+    TabSpec("video_bert", "VideoBERT", "Sun et al. 2019, VideoBERT: A Joint Model for Video and Language "
+            "Representation Learning",
             "https://arxiv.org/abs/1904.01766",
             "Video is turned into discrete visual words (features of 1.5 s segments, hierarchical k-means) so that "
             "BERT can model text and video tokens in one sequence."),
@@ -143,7 +76,8 @@ TABS: tuple[TabSpec, ...] = (
             "every layer and head (a decoder's causal attention, an encoder-decoder's cross-attention); saliency "
             "attributes a classifier's prediction to its input tokens with gradient × input and integrated "
             "gradients, whose completeness (Σ IG = F(x) − F(x')) is checked on every request."),
-    TabSpec("leaderboard", "Leaderboard", "Measured here with `python -m evaluation`, beside the papers' published numbers",
+    TabSpec("leaderboard", "Leaderboard", "Measured here with `python -m evaluation`, beside the papers' published "
+            "numbers",
             "https://gluebenchmark.com/",
             "Results of the evaluation harness (GLUE-style, SQuAD, ROUGE, clinical) with provenance, next to the "
             "numbers the papers report."),
@@ -155,163 +89,3 @@ def tab(key: str) -> TabSpec:
         if spec.key == key:
             return spec
     raise KeyError(f"unknown tab {key!r}; known: {', '.join(s.key for s in TABS)}")
-
-
-# --------------------------------------------------------------------------------------------
-# The manifest
-# --------------------------------------------------------------------------------------------
-class ManifestError(ValueError):
-    """spaces.yml is malformed; the message names the offending key."""
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One task of spaces.yml: which checkpoint serves it online and offline."""
-
-    key: str
-    tab: str
-    kind: str
-    hub: str | None
-    revision: str = "main"
-    tokenizer: str | None = None
-    offline: str = "none"  # "packaged" | "package:<name>" | "trained:<name>" | "none"
-    build: str | None = None  # command that builds the trained offline default
-    build_minutes: str | None = None  # how long ``build`` takes here, e.g. "≈ 9 min on a 2-core CPU"
-    local: str | None = None  # explicit local directory (overridden by the env var)
-    shipped: str | None = None  # compact model shipped in bertvariants/assets/models/<name> (bertvariants.shipped)
-    labels: tuple[str, ...] = ()  # class names by index, for a classifier whose checkpoint has none (LABEL_0, …)
-
-    @property
-    def env_var(self) -> str:
-        return "BERTVARIANTS_MODEL_" + self.key.upper().replace("-", "_")
-
-    @property
-    def trained_name(self) -> str | None:
-        return self.offline.split(":", 1)[1] if self.offline.startswith("trained:") else None
-
-    @property
-    def package_name(self) -> str | None:
-        """``offline: package:<name>``: a model whose weights ship in a pip package (bertvariants.packaged)."""
-        return self.offline.split(":", 1)[1] if self.offline.startswith("package:") else None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    tasks: dict[str, TaskSpec]
-    models_dir: Path
-
-    def task(self, key: str) -> TaskSpec:
-        try:
-            return self.tasks[key]
-        except KeyError:
-            raise KeyError(f"unknown task {key!r}; spaces.yml defines: {', '.join(sorted(self.tasks))}") from None
-
-    def for_tab(self, tab_key: str) -> list[TaskSpec]:
-        return [t for t in self.tasks.values() if t.tab == tab_key]
-
-    def unavailable_message(self, spec: TaskSpec) -> str:
-        """Why no model serves ``spec`` here and how to get one (the ``build`` and ``build_minutes`` of spaces.yml)."""
-        parts = [f"No model can serve '{spec.key}' here."]
-        if spec.hub:
-            parts.append(f"Online it uses `{spec.hub}` (Hugging Face Hub unreachable and not cached).")
-        if spec.trained_name:
-            when = f" ({spec.build_minutes})" if spec.build_minutes else ""
-            parts.append(f"Offline it uses a checkpoint trained by this project in `{self.models_dir / spec.trained_name}`"
-                         + (f": build it with `{spec.build}`{when}." if spec.build else "."))
-        if spec.package_name:
-            entry = next(p for p in PACKAGED_MODELS if p.name == spec.package_name)
-            parts.append(f"Offline it uses `{entry.hub_id}` from the pip package `{entry.distribution}`, which is "
-                         "not installed here: install the README's requirements.")
-        parts.append(f"Or point `{spec.env_var}` at a local checkpoint directory.")
-        return " ".join(parts)
-
-
-_TASK_FIELDS = {"tab", "kind", "hub", "revision", "tokenizer", "offline", "build", "build_minutes", "local", "shipped",
-                "labels"}
-
-
-def _labels(raw: Any, where: str, kind: str) -> tuple[str, ...]:
-    """``labels:``: a list of at least two distinct non-empty class names, for a classifier only."""
-    if kind != "sequence-classification":
-        raise ManifestError(f"{where}.labels: only a sequence-classification task has class names, not {kind!r}")
-    if (not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(x, str) and x.strip() for x in raw)
-            or len(set(raw)) != len(raw)):
-        raise ManifestError(f"{where}.labels: must be a list of at least two distinct class names, got {raw!r}")
-    return tuple(raw)
-
-
-def parse_manifest(data: Any, *, base_dir: Path = REPO_ROOT) -> Manifest:
-    """Validate the parsed YAML of spaces.yml; every error names the key at fault."""
-    if not isinstance(data, dict):
-        raise ManifestError("spaces.yml: top level must be a mapping with 'version' and 'tasks'")
-    if data.get("version") != 1:
-        raise ManifestError(f"spaces.yml: 'version' must be 1, got {data.get('version')!r}")
-    tasks_raw = data.get("tasks")
-    if not isinstance(tasks_raw, dict) or not tasks_raw:
-        raise ManifestError("spaces.yml: 'tasks' must be a non-empty mapping of task key -> settings")
-    tab_keys = {t.key for t in TABS}
-    tasks: dict[str, TaskSpec] = {}
-    for key, raw in tasks_raw.items():
-        where = f"spaces.yml: tasks.{key}"
-        if not isinstance(raw, dict):
-            raise ManifestError(f"{where}: must be a mapping, got {type(raw).__name__}")
-        unknown = set(raw) - _TASK_FIELDS
-        if unknown:
-            raise ManifestError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_TASK_FIELDS))}")
-        for req in ("tab", "kind", "offline"):
-            if req not in raw:
-                raise ManifestError(f"{where}.{req}: missing")
-        for name in _TASK_FIELDS - {"labels"}:
-            if name in raw and raw[name] is not None and not isinstance(raw[name], str):
-                raise ManifestError(f"{where}.{name}: must be a string, got {type(raw[name]).__name__}")
-        if raw["tab"] not in tab_keys:
-            raise ManifestError(f"{where}.tab: {raw['tab']!r} is not a tab; known: {', '.join(sorted(tab_keys))}")
-        if raw["kind"] not in KINDS:
-            raise ManifestError(f"{where}.kind: {raw['kind']!r} is not one of {', '.join(KINDS)}")
-        offline = raw["offline"]
-        if offline == "packaged":
-            if raw["kind"] not in PACKAGED_KINDS:
-                raise ManifestError(f"{where}.offline: the packaged MiniLM has no task head and cannot serve kind {raw['kind']!r}")
-        elif offline.startswith("trained:"):
-            name = offline.split(":", 1)[1]
-            if not name or name.startswith("/") or ".." in Path(name).parts:
-                raise ManifestError(f"{where}.offline: 'trained:<name>' needs a relative name inside the models directory, got {offline!r}")
-        elif offline.startswith("package:"):
-            known = {p.name for p in PACKAGED_MODELS}
-            if offline.split(":", 1)[1] not in known:
-                raise ManifestError(f"{where}.offline: {offline!r} names no packaged model; known: {', '.join(sorted(known))}")
-        elif offline != "none":
-            raise ManifestError(f"{where}.offline: must be 'packaged', 'package:<name>', 'trained:<name>' or 'none', "
-                                f"got {offline!r}")
-        shipped = raw.get("shipped")
-        if isinstance(shipped, str) and (not shipped or shipped.startswith("/") or ".." in Path(shipped).parts):
-            raise ManifestError(f"{where}.shipped: needs a relative name inside bertvariants/assets/models, got {shipped!r}")
-        if raw.get("hub") is None and offline == "none" and not raw.get("local") and not shipped:
-            raise ManifestError(f"{where}: no 'hub', no 'local' and offline 'none': nothing could ever serve it")
-        fields = {k: v for k, v in raw.items() if v is not None}
-        if "labels" in fields:
-            fields["labels"] = _labels(fields["labels"], where, raw["kind"])
-        tasks[key] = TaskSpec(key=key, **fields)
-    models_dir = data.get("models_dir", "models")
-    if not isinstance(models_dir, str):
-        raise ManifestError("spaces.yml: models_dir must be a string path")
-    env_dir = os.environ.get("BERTVARIANTS_MODELS_DIR")
-    path = Path(env_dir) if env_dir else Path(models_dir)
-    return Manifest(tasks=tasks, models_dir=path if path.is_absolute() else base_dir / path)
-
-
-@lru_cache(maxsize=1)
-def default_manifest() -> Manifest:
-    """The manifest the app serves from, parsed once per process (``default_manifest.cache_clear()`` re-reads)."""
-    return load_manifest()
-
-
-def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
-    path = Path(path) if path else Path(os.environ.get("BERTVARIANTS_MANIFEST", MANIFEST_PATH))
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"manifest not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{path.name}: not valid YAML: {exc}") from None
-    return parse_manifest(data, base_dir=path.resolve().parent)

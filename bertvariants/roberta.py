@@ -25,6 +25,7 @@ import torch
 from .common import IGNORE_INDEX, MASK_SPELLINGS, MaskedBatch, mask_tokens, normalize_mask_text  # noqa: F401
 from .figures import finish
 from .figures import title as make_title
+from .serving import ModelUnavailable, hub_tokenizer, packaged_model_path, user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -191,29 +192,23 @@ def _as_fast(tok):
                                    mask_token="<mask>")
 
 
-def byte_bpe_tokenizer(*, models_dir: Path | None = None, corpus: Path | None = None) -> ByteBpe:
+def byte_bpe_tokenizer(*, cache_dir: Path | None = None, corpus: Path | None = None) -> ByteBpe:
     """roberta-base's tokenizer when cached (or online); else a byte-level BPE trained once here, cached on disk.
 
     Offline fallback: trained (≈1 s) on a text file named by ``corpus`` / env ``BERTVARIANTS_BPE_CORPUS``
     (one document per line), otherwise on the packaged MiniLM's 30,522 WordPiece vocabulary strings.
-    Either way it is saved under ``<models_dir>/byte-bpe-*`` and reused.
+    Either way it is saved under ``<cache_dir>/byte-bpe-*`` (default: the user's cache directory,
+    :func:`bertvariants.serving.user_cache_dir`, never the repository) and reused.
     """
-    from transformers import AutoTokenizer
-
-    from .models import packaged_model_path
-    from .registry import default_manifest
-    from .runtime import hub_online
-
     try:
-        tok = AutoTokenizer.from_pretrained(ROBERTA_HUB_ID, local_files_only=not hub_online())
+        tok = hub_tokenizer(ROBERTA_HUB_ID)
         return ByteBpe(tok, f"`{ROBERTA_HUB_ID}` tokenizer (byte-level BPE, {len(tok):,} tokens)")
-    except Exception:  # noqa: BLE001 - not cached / offline: build our own below
+    except ModelUnavailable:  # not cached / offline: build our own below
         log.info("roberta-base tokenizer unavailable: using a byte-level BPE trained here")
     if corpus is None and os.environ.get("BERTVARIANTS_BPE_CORPUS"):
         corpus = Path(os.environ["BERTVARIANTS_BPE_CORPUS"])
-    models_dir = Path(models_dir or default_manifest().models_dir)
     name = f"byte-bpe-{re.sub(r'[^A-Za-z0-9]+', '-', corpus.stem)}" if corpus else "byte-bpe-wordpiece-vocab"
-    out = models_dir / name
+    out = Path(cache_dir or user_cache_dir()) / name
     if (out / "tokenizer.json").is_file():
         from tokenizers import Tokenizer
 
@@ -226,7 +221,7 @@ def byte_bpe_tokenizer(*, models_dir: Path | None = None, corpus: Path | None = 
         try:
             out.mkdir(parents=True, exist_ok=True)
             trained.save(str(out / "tokenizer.json"))
-        except OSError as exc:  # a read-only models dir: keep it in memory, train again next process
+        except OSError as exc:  # a read-only cache dir: keep it in memory, train again next process
             log.warning("could not cache the byte-level BPE in %s: %s", out, exc)
         tok = _as_fast(trained)
     source = f"the text file {corpus.name}" if corpus else "the 30,522 WordPiece vocabulary strings of MiniLM"

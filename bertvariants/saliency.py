@@ -197,22 +197,6 @@ class Embedded:
         return torch.where(keep, self.inputs, fill.expand_as(self.inputs))
 
 
-def bilstm_logits(model, embeddings: torch.Tensor) -> torch.Tensor:
-    """The BiLSTM student's logits (B, C) from its input embeddings (B, T, E): ``BiLSTMStudent.forward`` after
-    its embedding layer, in eval mode (dropout is the identity), no padding (every row has all T tokens)."""
-    _, (h_n, _) = model.lstm(model.dropout(embeddings))  # h_n: (2, B, H) final forward / backward states
-    h = torch.cat([h_n[0], h_n[1]], dim=-1)  # (B, 2H)
-    return model.classifier(model.dropout(torch.relu(model.fc(h))))  # (B, C)
-
-
-def bilstm_embeddings(model, ids: torch.Tensor) -> torch.Tensor:
-    """The BiLSTM student's input embeddings of ``ids``: E[ids] (+ its low-rank correction U[ids]·V)."""
-    x = model.embedding(ids)
-    if getattr(model.config, "embedding_rank", 0):
-        x = x + model.embedding_delta_u[ids] @ model.embedding_delta_v
-    return x
-
-
 def embed(model, tokenizer, text: str, *, max_tokens: int = MAX_TOKENS) -> Embedded:
     """``text`` as ``model``'s token embeddings: a transformers classifier (through ``inputs_embeds``: the model
     adds position and segment embeddings itself) or the BiLSTM student (through its embedding layer)."""
@@ -226,9 +210,9 @@ def embed(model, tokenizer, text: str, *, max_tokens: int = MAX_TOKENS) -> Embed
     tokens = [str(t) for t in tokenizer.convert_ids_to_tokens(ids[0].tolist())]
     pad_id = torch.tensor([[tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0]], device=device)
     with torch.no_grad():
-        if type(model).__name__ == "BiLSTMStudent":
-            x, pad = bilstm_embeddings(model, ids)[0], bilstm_embeddings(model, pad_id)[0, 0]
-            return Embedded(tokens, special, x, pad, lambda e: bilstm_logits(model, e), recurrent=True)
+        if hasattr(model, "logits_from_embeddings"):  # a recurrent student: through its own embedding layer
+            x, pad = model.input_embeddings(ids)[0], model.input_embeddings(pad_id)[0, 0]
+            return Embedded(tokens, special, x, pad, model.logits_from_embeddings, recurrent=True)
         if not hasattr(model, "get_input_embeddings"):
             raise ValueError(f"{type(model).__name__} exposes no input embeddings to attribute to")
         table = model.get_input_embeddings()

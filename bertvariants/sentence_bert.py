@@ -114,7 +114,7 @@ def similarity_pairs(model, tokenizer, firsts: Sequence[str], seconds: Sequence[
 # --------------------------------------------------------------------------------------------
 # One pair, several encoders
 # --------------------------------------------------------------------------------------------
-# names bertvariants.models.load accepts: packaged models, then the project's shipped students
+# names bertvariants.serving.load accepts: packaged models, then the project's shipped students
 COMPARE_MODELS = ("minilm", "minilm-l3-onnx", "minilm-int8-onnx", "distil-student", "albert-student")
 
 

@@ -9,7 +9,7 @@ the GGUF's sha256 in ``gguf_source.json``); every later load reads the copy in w
 It is a 135M decoder-only *instruction* model, not BART: it stands in for facebook/bart-large-cnn (the BART tab's
 online model) when the Hub is out of reach, and the tab says so. :func:`summarize` prompts it through its chat
 template and decodes only the new tokens (beam search without sampling: deterministic). The loader is the
-``gguf`` entry of :data:`bertvariants.checkpoints.LOADERS`; callers go through :mod:`bertvariants.models`.
+``gguf`` entry of :data:`bertvariants.serving.formats.LOADERS`; callers go through :mod:`bertvariants.serving`.
 
 References: Allal et al. 2025, "SmolLM2: When Smol Goes Big" (arXiv:2502.02737); GGUF: ggml's single-file format.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -26,15 +25,15 @@ from typing import Sequence
 import torch
 
 from .io import atomic_directory, atomic_write_bytes, sha256_file
-from .loaded import LoadedModel, Resolution
 from .runtime import cpu_capabilities, default_dtype
+from .serving.cache import user_cache_dir
+from .serving.loaded import LoadedModel, Resolution
 from .streaming import step_criteria
 
 log = logging.getLogger(__name__)
 
 ARCHITECTURE = "SmolLM2-135M-Instruct (decoder-only, from GGUF)"
 STAND_IN = "a 135M decoder-only instruction model standing in for BART offline"
-CACHE_ENV = "BERTVARIANTS_CACHE_DIR"  # where the bf16 copy goes (default ~/.cache/bertvariants, XDG_CACHE_HOME honoured)
 SOURCE_FILE = "gguf_source.json"  # in the bf16 copy: which GGUF (by sha256) it was made from
 PROMPT = ("Summarize the following news article in two or three sentences, in the style of a news "
           "highlight.\n\nArticle:\n{document}")
@@ -61,15 +60,6 @@ def gguf_sha256(path: Path) -> str:
     reinstalled package writes a new file (new inode / size / mtime), which is hashed again."""
     st = Path(path).stat()
     return _digest(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def user_cache_dir() -> Path:
-    """Where converted copies are cached: ``$BERTVARIANTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/bertvariants``, else
-    ``~/.cache/bertvariants`` — never the repository (a clone needs no ``models/``; the copy is 263 MB)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "bertvariants"
 
 
 def copy_dir_for(gguf: Path, cache_dir: Path | None = None) -> Path:
@@ -153,7 +143,7 @@ def inference_dtype(device: str) -> torch.dtype:
 
 def load_gguf_model(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
                     tokenizer_location: str | None = None, revision: str | None = None) -> LoadedModel:
-    """The ``gguf`` loader (:data:`bertvariants.checkpoints.LOADERS`): a directory holding one GGUF decoder,
+    """The ``gguf`` loader (:data:`bertvariants.serving.formats.LOADERS`): a directory holding one GGUF decoder,
     served from its bf16 copy (built on first use) in :func:`inference_dtype`. ``tokenizer_location`` and
     ``revision`` do not apply: the tokenizer (with its chat template) is inside the GGUF, and the revision is
     the GGUF's sha256."""
@@ -200,7 +190,7 @@ def summarize(model, tokenizer, docs: Sequence[str], *, max_words: int = 400, nu
 
     Example::
 
-        >>> m = bertvariants.models.load("smollm2").loaded          # doctest: +SKIP
+        >>> m = bertvariants.serving.load("smollm2")                # doctest: +SKIP
         >>> summarize(m.model, m.tokenizer, [article])               # doctest: +SKIP
         ['The council voted to turn the rail yard into a park ...']
     """

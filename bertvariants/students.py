@@ -1,6 +1,6 @@
 """Students that are not BERT-shaped: Tang et al. 2019's BiLSTM (Distilling Task-Specific Knowledge from BERT
 into Simple Neural Networks, §3.1 / §4.2), saved as safetensors + a config.json with ``"architectures":
-["BiLSTMStudent"]``. :mod:`bertvariants.models` recognises that directory format and loads it for the
+["BiLSTMStudent"]``. :mod:`bertvariants.serving.formats` recognises that directory format and loads it for the
 ``sequence-classification`` kind; its ``forward`` accepts a tokenizer's batch, so ``inference.classify`` runs it
 like any classifier.
 """
@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+ARCHITECTURE = "BiLSTMStudent"  # what config.json records; bertvariants.serving.formats recognises it
 
 
 @dataclass
@@ -36,7 +38,7 @@ class BiLSTMConfig:
         d = asdict(self)
         d["id2label"] = {str(k): v for k, v in self.id2label.items()}
         d["label2id"] = {v: int(k) for k, v in self.id2label.items()}
-        return {"architectures": ["BiLSTMStudent"], "model_type": "bilstm-student", **d}
+        return {"architectures": [ARCHITECTURE], "model_type": "bilstm-student", **d}
 
     @classmethod
     def from_json(cls, d: dict) -> "BiLSTMConfig":
@@ -68,11 +70,22 @@ class BiLSTMStudent(nn.Module):
         self.fc = nn.Linear(2 * config.hidden_size, config.fc_size)
         self.classifier = nn.Linear(config.fc_size, config.num_labels)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_) -> StudentOutput:
+    def input_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """E[ids] (+ the low-rank correction U[ids]·V). (B, T) -> (B, T, E)"""
         x = self.embedding(input_ids)  # (B, T, E)
         if self.config.embedding_rank:
             x = x + self.embedding_delta_u[input_ids] @ self.embedding_delta_v  # (B, T, r) @ (r, E)
-        x = self.dropout(x)
+        return x
+
+    def logits_from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` after the embedding layer, with no padding (every row has all T tokens): what saliency
+        differentiates through (a recurrent model has no ``inputs_embeds``). (B, T, E) -> (B, C)"""
+        _, (h_n, _) = self.lstm(self.dropout(embeddings))  # h_n: (2, B, H) final forward / backward states
+        h = torch.cat([h_n[0], h_n[1]], dim=-1)  # (B, 2H)
+        return self.classifier(self.dropout(torch.relu(self.fc(h))))  # (B, C)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_) -> StudentOutput:
+        x = self.dropout(self.input_embeddings(input_ids))  # (B, T, E)
         if attention_mask is None or bool(attention_mask.all()):
             # no padding (always so at batch 1): the plain LSTM gives the same final states as the packed one
             # without pack/unpack bookkeeping, which dominates a one-sentence forward pass
@@ -104,18 +117,9 @@ class BiLSTMStudent(nn.Module):
 
         directory = Path(directory)
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        if "BiLSTMStudent" not in config.get("architectures", []):
-            raise ValueError(f"{directory} is not a BiLSTMStudent checkpoint (architectures: {config.get('architectures')})")
+        if ARCHITECTURE not in config.get("architectures", []):
+            raise ValueError(f"{directory} is not a {ARCHITECTURE} checkpoint "
+                             f"(architectures: {config.get('architectures')})")
         model = cls(BiLSTMConfig.from_json(config))
         model.load_state_dict(load_file(str(directory / "model.safetensors")))
         return model.eval()
-
-
-def is_bilstm_checkpoint(directory: str | Path) -> bool:
-    path = Path(directory) / "config.json"
-    if not path.is_file():
-        return False
-    try:
-        return "BiLSTMStudent" in json.loads(path.read_text(encoding="utf-8")).get("architectures", [])
-    except (OSError, ValueError):
-        return False

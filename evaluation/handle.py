@@ -1,4 +1,4 @@
-"""What the runner evaluates: a model loaded by :mod:`bertvariants.models` (the one resolver), or a baseline.
+"""What the runner evaluates: a model loaded by :mod:`bertvariants.serving` (the one resolver), or a baseline.
 
 ``lead3`` (the first three sentences, See et al. 2017) is the only baseline: it runs no model. Everything else
 is a name the resolver understands (``minilm``, a spaces.yml task key, a local checkpoint directory, a Hub id);
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bertvariants import models
+from bertvariants import serving
 
 from . import tasks
 
@@ -24,7 +24,7 @@ class ModelHandle:
 
     name: str  # as given on the command line
     kind: str  # the model's kind (feature extraction counts as sentence-embedding), or "lead3"
-    loaded: models.LoadedModel | None = None
+    loaded: serving.LoadedModel | None = None
     variant: str = ""
     revision: str = ""
     params: int | None = None
@@ -46,11 +46,10 @@ class ModelHandle:
         return self.loaded.device if self.loaded is not None else "cpu"
 
 
-def _handle(name: str, named: models.Named) -> ModelHandle:
-    loaded = named.loaded
+def _handle(name: str, loaded: serving.LoadedModel) -> ModelHandle:
     kind = "sentence-embedding" if loaded.kind == "feature-extraction" else loaded.kind
-    return ModelHandle(name, kind, loaded, variant=named.variant, revision=loaded.revision or
-                       models.revision_of(loaded.resolution.location), params=loaded.num_parameters)
+    return ModelHandle(name, kind, loaded, variant=loaded.variant, revision=loaded.revision or
+                       serving.revision_of(loaded.resolution.location), params=loaded.num_parameters)
 
 
 def resolve_model(name: str, bench: tasks.Benchmark) -> ModelHandle:
@@ -60,9 +59,5 @@ def resolve_model(name: str, bench: tasks.Benchmark) -> ModelHandle:
         return ModelHandle(name, "lead3", revision="lead3:split_sentences-v1", variant="Baseline", params=0)
     kind = PRETRAINING_KINDS.get(bench.format)
     if kind == "masked-lm":
-        path = models.checkpoint_dir(name)
-        arch = models.architecture_of(path)
-        if not arch.endswith("ForMaskedLM"):
-            raise ValueError(f"{path} holds a {arch}, which has no masked-LM head: {bench.key} needs a *ForMaskedLM "
-                             "checkpoint (e.g. models/mlm-dynamic)")
-    return _handle(name, models.load(name, kind=kind))
+        serving.require_masked_lm(serving.checkpoint_dir(name), bench.key)
+    return _handle(name, serving.load(name, kind=kind))

@@ -1,6 +1,6 @@
 """Run one benchmark on one model and return its :class:`~evaluation.record.Result` with full provenance.
 
-    model name --(handle.resolve_model: the one resolver, bertvariants.models)--> ModelHandle
+    model name --(handle.resolve_model: the one resolver, bertvariants.serving)--> ModelHandle
     task key   --(tasks.load)--> Dataset
     EVALUATORS[format](bench, handle, dataset) --> Outcome (metrics, bootstrap function, per-example records)
     record.make_result --> Result (metrics in points, 95% CI, data sha256, model revision, versions)

@@ -40,7 +40,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
-    from bertvariants.models import packaged_model_path
+    from bertvariants.serving import packaged_model_path
 
     return packaged_model_path()
 
@@ -81,7 +81,7 @@ def tiny_bert_config():
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, tiny_tokenizer_dir, tiny_bert_config):
-    """Factory: tiny_checkpoint(kind) -> directory of a tiny saved checkpoint loadable by models.load_checkpoint."""
+    """Factory: tiny_checkpoint(kind) -> directory of a tiny saved checkpoint loadable by serving.load_checkpoint."""
     import transformers as tf
 
     classes = {
@@ -175,15 +175,16 @@ def unpack(evaluation) -> tuple[dict, list[dict]]:
 def no_models_here(tmp_path, monkeypatch):
     """As if no model could serve a trained slot: an empty models directory and no shipped models (the paths a
     user sees when the repository's assets are missing), so the tabs' "unavailable" messages can be tested."""
-    from bertvariants import models, registry
+    from bertvariants import serving
+    from bertvariants.serving import manifest as mf
 
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "empty-models"))
-    monkeypatch.setattr(models, "shipped_dir", lambda name: tmp_path / "no-shipped-models" / name)
-    registry.default_manifest.cache_clear()
-    models.CACHE.clear()
+    monkeypatch.setattr(serving.sources, "shipped_dir", lambda name: tmp_path / "no-shipped-models" / name)
+    mf.default_manifest.cache_clear()
+    serving.CACHE.clear()
     yield
-    registry.default_manifest.cache_clear()
-    models.CACHE.clear()
+    mf.default_manifest.cache_clear()
+    serving.CACHE.clear()
 
 
 # ----------------------------------------------------------------------------------------------- the simulated Space

@@ -252,7 +252,7 @@ FIXTURES: dict[str, HubFixture] = {f.repo: f for f in (
 # ----------------------------------------------------------------------------------------------- the cache
 def space_repos(manifest=None) -> dict[str, str]:
     """Every Hub id spaces.yml names (models and tokenizers) with its revision."""
-    from bertvariants.registry import load_manifest
+    from bertvariants.serving.manifest import load_manifest
 
     manifest = manifest or load_manifest()
     repos: dict[str, str] = {}

@@ -131,7 +131,7 @@ def test_sop_pairs():
 
 
 def test_token_features_on_tiny_checkpoint(tiny_checkpoint):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("feature-extraction")), "feature-extraction")
     f = albert.token_features(m.model, m.tokenizer, "ALBERT shares one layer, naïve café 🙂")

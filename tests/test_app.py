@@ -66,7 +66,7 @@ def test_similarity_survives_a_burst_with_bad_requests(client):
 def test_import_has_no_side_effects():
     """Importing app.py loads no model and starts no server."""
     code = ("import threading, app; from bertvariants import models, registry; "
-            "assert len(models.CACHE) == 0; assert threading.active_count() == 1, threading.enumerate(); "
+            "assert len(serving.CACHE) == 0; assert threading.active_count() == 1, threading.enumerate(); "
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

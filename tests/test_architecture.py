@@ -8,6 +8,7 @@ ones included: a function-local import still runs the imported module.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -105,10 +106,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_function_local_imports():
     graph = import_graph()
-    assert "bertvariants.models" in graph["evaluation.handle"]
-    assert "bertvariants.registry" in graph["bertvariants.models"]
+    assert "bertvariants.smollm" in graph["bertvariants.serving.formats"]  # inside _load_gguf
+    assert "bertvariants.serving" in graph["evaluation.handle"]
     assert layer("bertvariants.ui.albert") == "ui" and layer("bertvariants.train.mlm") == "train"
-    assert layer("evaluation.metrics.glue") == "evaluation" and layer("bertvariants.models") == "core"
+    assert layer("evaluation.metrics.glue") == "evaluation" and layer("bertvariants.serving.formats") == "core"
 
 
 def test_no_module_imports_a_higher_layer():
@@ -155,7 +156,8 @@ def test_files_and_functions_hold_one_idea(module):
     lines = path.read_text(encoding="utf-8").count("\n")
     assert lines <= MAX_FILE_LINES, f"{path.relative_to(REPO)} has {lines} lines (> {MAX_FILE_LINES}): split it by idea"
     long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines)" for n in ast.walk(ast.parse(path.read_text()))
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{path.relative_to(REPO)}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
 
 
@@ -170,3 +172,62 @@ def test_one_repo_root_and_one_shared_data_setting():
             data_envs.append(module)
     assert not roots, f"compute the repository root with bertvariants.paths.REPO_ROOT: {roots}"
     assert not data_envs, f"the shared data setting is BERTVARIANTS_DATA (bertvariants.paths): {data_envs}"
+
+
+# --------------------------------------------------------------------------------------------
+# Every format check lives in bertvariants/serving (its loader table, serving.formats.LOADERS)
+# --------------------------------------------------------------------------------------------
+SERVING = "bertvariants.serving"
+# names of checkpoint formats and of the architectures that tell them apart
+# (the modules that implement a format's model or file, e.g. onnx_encoder's ``*.onnx`` picker, are its loader's
+# helpers, not callers testing a format)
+FORMAT_WORDS = re.compile(r"(?i:bilstm|sbo_head|electra-pair)|ForMaskedLM|ForPreTraining|^Electra|^electra$")
+# serving's recognition functions: what a checkpoint is, decided only inside serving
+RECOGNITION = {"is_bilstm", "electra_pair", "architecture_of", "kind_from_config", "missing_head", "untrained_head",
+               "format_of", "weight_names", "loader_for", "needs_export", "is_checkpoint", "variant_of"}
+STR_TESTS = {"startswith", "endswith", "__contains__"}
+
+
+def _format_string(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+        and FORMAT_WORDS.search(node.value) else None
+
+
+def format_checks(tree: ast.AST) -> list[str]:
+    """Where ``tree`` tests a model's format: a format or architecture name compared (==, in, startswith, …; also
+    ``type(m).__name__ == …``), an isinstance check against a format's class, or a call to one of serving's
+    recognition functions."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            words = [w for w in map(_format_string, sides) if w]
+            if words:
+                found.append(f"line {node.lineno}: compares {words[0]!r}")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name.lstrip("_") in RECOGNITION:
+                found.append(f"line {node.lineno}: calls {name}()")
+            elif name in STR_TESTS and node.args and (w := _format_string(node.args[0])):
+                found.append(f"line {node.lineno}: .{name}({w!r})")
+            elif name == "isinstance" and len(node.args) == 2 and FORMAT_WORDS.search(ast.unparse(node.args[1])):
+                found.append(f"line {node.lineno}: isinstance(…, {ast.unparse(node.args[1])})")
+    return found
+
+
+def test_the_format_scan_finds_each_kind_of_check():
+    code = ("a = 'BiLSTM' in arch\nb = arch.endswith('ForMaskedLM')\nc = type(m).__name__ == 'BiLSTMStudent'\n"
+            "d = electra_pair(p)\ne = isinstance(m, BiLSTMStudent)\nf = kind == 'masked-lm'\n")
+    assert [f.split(":")[0] for f in format_checks(ast.parse(code))] == [f"line {i}" for i in range(1, 6)]
+
+
+def test_every_format_check_lives_in_serving():
+    """No module outside bertvariants/serving tests a checkpoint's format: a format is a row of the loader table
+    (serving.formats.LOADERS), which owns its recognition, default kind, variant and checks. Callers ask serving
+    (load, require_masked_lm, attention_note, local_checkpoint, …) or use a model's own methods. Modules that define
+    a format's model (students.py) name it through a constant; train/ writes compact checkpoints through
+    serving.shipped."""
+    offenders = [f"{module} {where}" for module, path in source_files().items() if not module.startswith(SERVING)
+                 for where in format_checks(ast.parse(path.read_text(encoding="utf-8")))]
+    assert not offenders, "format checks outside bertvariants/serving:\n" + "\n".join(offenders)

@@ -160,10 +160,10 @@ def test_ctrl_c_leaves_no_partial_result_and_says_so(tmp_path):
 def test_interrupted_checkpoint_save_keeps_the_previous_checkpoint(tiny_checkpoint, tmp_path):
     """The variant lab's save_checkpoint: Ctrl-C after config.json but before the weights leaves the old
     checkpoint loadable, and no directory that looks like a checkpoint but is half written."""
-    from bertvariants import models
+    from bertvariants import serving
     from bertvariants.train.records import save_checkpoint
 
-    loaded = models.load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm", device="cpu")
+    loaded = serving.load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm", device="cpu")
     out = tmp_path / "models" / "mlm-dynamic"
     save_checkpoint(loaded.model, loaded.tokenizer, out)
     before = (out / "model.safetensors").read_bytes()
@@ -176,7 +176,7 @@ def test_interrupted_checkpoint_save_keeps_the_previous_checkpoint(tiny_checkpoi
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(Interrupted(), loaded.tokenizer, out)
     assert (out / "model.safetensors").read_bytes() == before
-    assert models.load_checkpoint(str(out), "masked-lm", device="cpu").model is not None
+    assert serving.load_checkpoint(str(out), "masked-lm", device="cpu").model is not None
     assert sorted(p.name for p in out.parent.iterdir()) == ["mlm-dynamic"]
 
 

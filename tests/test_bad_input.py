@@ -148,7 +148,7 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
-# How the matrix gets a tiny model of each manifest kind (registry.KINDS): "bert" = conftest's tiny_checkpoint
+# How the matrix gets a tiny model of each manifest kind (manifest.KINDS): "bert" = conftest's tiny_checkpoint
 # (a tiny BertModel / BertFor<head>), "bart" / "electra" / "llama" = the tiny models below.
 TINY_MAKERS: dict[str, str] = {
     "sentence-embedding": "bert", "feature-extraction": "bert", "masked-lm": "bert",
@@ -158,11 +158,11 @@ TINY_MAKERS: dict[str, str] = {
 
 
 def test_every_model_kind_has_a_tiny_maker():
-    from bertvariants.registry import KINDS
+    from bertvariants.serving.manifest import KINDS
 
     missing = sorted(set(KINDS) - set(TINY_MAKERS))
-    assert not missing, f"registry.KINDS has {missing}: add a tiny-model maker to TINY_MAKERS in tests/test_bad_input.py"
-    assert not set(TINY_MAKERS) - set(KINDS), "TINY_MAKERS names kinds registry.KINDS no longer has"
+    assert not missing, f"manifest.KINDS has {missing}: add a tiny-model maker to TINY_MAKERS in tests/test_bad_input.py"
+    assert not set(TINY_MAKERS) - set(KINDS), "TINY_MAKERS names kinds manifest.KINDS no longer has"
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def tiny_models(tiny_checkpoint, tiny_tokenizer_dir, tiny_bert_config, tmp_path_
     """Point every task that the packaged MiniLM cannot serve at a tiny checkpoint of its kind."""
     import transformers as tf
 
-    from bertvariants.registry import default_manifest
+    from bertvariants.serving.manifest import default_manifest
 
     def bart(kind):
         cfg = tf.BartConfig(vocab_size=30522, d_model=36, encoder_layers=1, decoder_layers=1, encoder_attention_heads=3,

@@ -114,7 +114,7 @@ def test_centroid_ranking():
 
 
 def test_centroid_summary_with_real_minilm(minilm_path):
-    from bertvariants.models import get_packaged
+    from bertvariants.serving import get_packaged
 
     m = get_packaged()
     text = ("The storm hit the coast on Tuesday. Thousands lost power as the storm moved inland. "
@@ -148,7 +148,7 @@ def final(stream):
 
 
 def test_summarize_generate_path(tiny_bart):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     m = load_checkpoint(str(tiny_bart), "seq2seq", device="cpu")
     settings = bart.GenerationSettings(num_beams=2, max_length=9)
@@ -180,11 +180,11 @@ def test_ui_noise_highlights():
 def test_ui_summarize_generate_and_fallback(tmp_path, monkeypatch, tiny_bart):
     import gradio as gr
 
-    from bertvariants import models
+    from bertvariants import serving
     from bertvariants.ui import bart as ui
 
     def nothing(task):
-        raise models.ModelUnavailable("no summarization model here.")
+        raise serving.ModelUnavailable("no summarization model here.")
 
     lead3 = bart.lead_n(ui.EXAMPLE, 3).text
     with monkeypatch.context() as m:  # neither BART nor the packaged stand-in: the extractive fallback
@@ -200,17 +200,18 @@ def test_ui_summarize_generate_and_fallback(tmp_path, monkeypatch, tiny_bart):
                       ((ui.EXAMPLE, 2, 100, True, "no-such"), "fallback must be one of")):
         with pytest.raises(gr.Error, match=msg):
             final(ui.summarize(*args))
-    assert models.resolve("summarization").source == "local"
+    assert serving.resolve("summarization").source == "local"
 
 
 def test_ui_summarize_offline_stand_in_is_labelled(monkeypatch, one_torch_thread):
     """Offline the task resolves to SmolLM2-135M-Instruct from its pip package: a real abstractive summary,
     labelled as the decoder-only stand-in it is, with Lead-3 beside it."""
-    from bertvariants import models, packaged
+    from bertvariants import serving
+    from bertvariants.serving import packaged
     from bertvariants.ui import bart as ui
 
     monkeypatch.delenv("BERTVARIANTS_MODEL_SUMMARIZATION", raising=False)
-    if not packaged.available("smollm2") or models.resolve("summarization").source != "packaged":
+    if not packaged.available("smollm2") or serving.resolve("summarization").source != "packaged":
         pytest.skip("summarization is not served by the packaged SmolLM2 here")
     summary, md, beside = final(ui.summarize(ui.EXAMPLE, 1, 20, True, "lead-3"))
     assert summary.strip() and summary != beside == bart.lead_n(ui.EXAMPLE, 3).text
@@ -267,7 +268,7 @@ def test_generation_keeps_the_checkpoint_config_for_what_is_not_set():
 def test_the_summary_streams_while_it_is_written(monkeypatch, tiny_bart):
     """on_step sees the first summary grow token by token (beam search: the leading beam); the page gets the text so
     far, then the finished summary with how it was made."""
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
     from bertvariants.ui import bart as ui
 
     m = load_checkpoint(str(tiny_bart), "seq2seq", device="cpu")

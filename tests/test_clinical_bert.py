@@ -73,7 +73,7 @@ def test_chunk_note_word_boundaries(tiny_tokenizer_dir):
 
 
 def test_score_note_end_to_end(tiny_checkpoint):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("sequence-classification")), "sequence-classification", device="cpu")
     note = "Chief complaint: flank pain. " * 120

@@ -9,7 +9,7 @@ import torch
 
 from bertvariants.io import weights_size
 from bertvariants import distillation as kd
-from bertvariants import models
+from bertvariants import serving
 from bertvariants.students import BiLSTMConfig, BiLSTMStudent
 
 
@@ -195,8 +195,8 @@ def test_bilstm_student_forward_backward_and_round_trip(tmp_path, tiny_tokenizer
     alone = model(**tok(["a great film"], return_tensors="pt")).logits
     assert torch.allclose(alone[0], model(**batch).logits[0], atol=1e-5)
     out = model.save_pretrained(tmp_path / "student", tokenizer=tok)
-    loaded = models.load_checkpoint(str(out), "sequence-classification", device="cpu")
-    assert models.loader_for(str(out), "sequence-classification").name == "bilstm-student"
+    loaded = serving.load_checkpoint(str(out), "sequence-classification", device="cpu")
+    assert serving.formats.loader_for(str(out), "sequence-classification").name == "bilstm-student"
     assert loaded.architecture.startswith("BiLSTMStudent")
     assert loaded.model.config.id2label == {0: "NEGATIVE", 1: "POSITIVE"}
     got = classify(loaded.model, loaded.tokenizer, ["a great film", "awful, boring and far too long"])
@@ -204,12 +204,12 @@ def test_bilstm_student_forward_backward_and_round_trip(tmp_path, tiny_tokenizer
 
 
 def test_load_student_transformers_and_errors(tmp_path, tiny_checkpoint):
-    loaded = models.load_checkpoint(str(tiny_checkpoint("sequence-classification")), "sequence-classification",
+    loaded = serving.load_checkpoint(str(tiny_checkpoint("sequence-classification")), "sequence-classification",
                                     device="cpu")
     assert type(loaded.model).__name__ == "BertForSequenceClassification" and loaded.architecture == ""
     assert weights_size(tiny_checkpoint("sequence-classification")) > 0
     with pytest.raises(ValueError, match="not a checkpoint"):
-        models.load_checkpoint(str(tmp_path), "sequence-classification", device="cpu")
+        serving.load_checkpoint(str(tmp_path), "sequence-classification", device="cpu")
 
 
 def test_temperature_figure():

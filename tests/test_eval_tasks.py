@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bertvariants import models
+from bertvariants import serving
 from evaluation import loaders, runner, tasks
 
 from .conftest import unpack
@@ -227,9 +227,9 @@ def test_run_lead3_and_long_notes(tmp_path, tiny_checkpoint):
 
 def test_unknown_and_offline_hub_models_are_clear_errors():
     with pytest.raises(ValueError, match="Hub is unreachable"):
-        models.load("someone/some-model")
+        serving.load("someone/some-model")
     with pytest.raises(ValueError, match="unknown model 'nonsense'"):
-        models.load("nonsense")
+        serving.load("nonsense")
 
 
 def test_probe_without_train_file_names_train_data(tmp_path, tiny_checkpoint, monkeypatch):

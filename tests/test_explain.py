@@ -13,7 +13,7 @@ import torch
 
 from bertvariants import explain_figures as xf, faithfulness as fa, interpret as ip, interpret_views as iv
 from bertvariants import mlm_lens as ml, rollout as ro, saliency as sal, similarity_attribution as sa
-from bertvariants.models import get_model, get_packaged, load_checkpoint
+from bertvariants.serving import get_model, get_packaged, load_checkpoint
 
 from .conftest import save_tiny
 

@@ -22,16 +22,17 @@ WAIT_MS = 180_000  # a first click loads its model on a shared 2-core box
 @pytest.fixture()
 def shipped_models(tmp_path, monkeypatch):
     """The models a fresh clone serves: the shipped ones (no locally trained checkpoint in ``models/`` overrides)."""
-    from bertvariants import models, registry
+    from bertvariants import serving
+    from bertvariants.serving import manifest as mf
 
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "no-trained-models"))
-    for task in registry.default_manifest().tasks.values():
+    for task in mf.default_manifest().tasks.values():
         monkeypatch.delenv(task.env_var, raising=False)
-    registry.default_manifest.cache_clear()
-    models.CACHE.clear()
+    mf.default_manifest.cache_clear()
+    serving.CACHE.clear()
     yield
-    registry.default_manifest.cache_clear()
-    models.CACHE.clear()
+    mf.default_manifest.cache_clear()
+    serving.CACHE.clear()
 
 
 def test_electra_default_shows_a_replacement_caught_and_the_truth(shipped_models):
@@ -60,7 +61,7 @@ def test_fill_mask_defaults_answer_sensibly_and_differently_per_tab(shipped_mode
 def test_clinical_defaults_one_clearly_surgery_one_clearly_not(shipped_models):
     """Re-check when the clinical model is reshipped: pick notes its scores separate clearly."""
     from bertvariants import clinical_bert as cb
-    from bertvariants.models import get_model
+    from bertvariants.serving import get_model
     from bertvariants.ui import clinical_bert as ui
 
     m = get_model(ui.CLASSIFIER)

@@ -80,7 +80,7 @@ def test_a_changed_input_is_refused(tmp_path):
 @pytest.mark.timeout(1200)
 @pytest.mark.skipif(not (shared_data_dir() / "corpus" / "enwiki2018").is_dir(), reason="needs ../shared/data")
 def test_smoke_bundle_runs_every_job_and_its_models_ship(tmp_path, monkeypatch):
-    from bertvariants.shipped import ShippedSpec, build_shipped_model, packaged_sha256
+    from bertvariants.serving.shipped import ShippedSpec, build_shipped_model, packaged_sha256
     from bertvariants.train.lora import ship
 
     monkeypatch.setenv("BERTVARIANTS_RESULTS_DIR", str(tmp_path / "stray-results"))

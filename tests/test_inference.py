@@ -21,7 +21,7 @@ def sentences(n: int, seed: int = 0) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tiny_checkpoint):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("feature-extraction")), "feature-extraction", device="cpu")
     return m.model, m.tokenizer
@@ -29,7 +29,7 @@ def tiny_encoder(tiny_checkpoint):
 
 @pytest.fixture(scope="module")
 def tiny_classifier(tiny_checkpoint):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("sequence-classification", num_labels=3)), "sequence-classification",
                         device="cpu")
@@ -237,7 +237,7 @@ def test_cpu_capabilities_read_the_cpu_flags(flags, bf16, int8):
 def test_the_fast_mode_measures_and_remembers_its_choice(monkeypatch):
     """fast_path times fp32, bf16 and int8 on the model's own shapes once; encode(precision="fast") runs the
     choice; int8 stays close to fp32 (per-channel weights)."""
-    from bertvariants.models import get_packaged
+    from bertvariants.serving import get_packaged
 
     m = get_packaged()
     path = inference.fast_path(m.model)

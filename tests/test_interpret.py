@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bertvariants import attention as att, figure_files as ff, interpret as ip, saliency as sal
-from bertvariants.models import get_model, get_packaged, load_checkpoint
+from bertvariants.serving import get_model, get_packaged, load_checkpoint
 
 from .conftest import save_tiny
 
@@ -172,7 +172,7 @@ def test_bilstm_logits_from_embeddings_equal_its_forward():
     enc = m.tokenizer(["A gripping film.", "Dull."], padding=True, return_tensors="pt")
     ids = enc["input_ids"][:1]
     with torch.no_grad():
-        ours = sal.bilstm_logits(m.model, sal.bilstm_embeddings(m.model, ids))
+        ours = m.model.logits_from_embeddings(m.model.input_embeddings(ids))
         torch.testing.assert_close(ours, m.model(input_ids=ids).logits)
 
 

@@ -78,7 +78,7 @@ def test_model_loads_never_overlap_across_threads():
     import threading
     import time
 
-    from bertvariants.models import ModelCache
+    from bertvariants.serving.cache import ModelCache
 
     cache = ModelCache(max_items=4)
     active, overlaps = [0], []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bertvariants.shipped import SHIPPED_DIR, build_shipped_model
+from bertvariants.serving.shipped import SHIPPED_DIR, build_shipped_model
 from bertvariants.train.lora import with_lora
 from bertvariants.train.mlm import keep_layers, warm_start
 
@@ -15,7 +15,7 @@ SHIPPED_MLM = SHIPPED_DIR / "mlm-dynamic"
 def fresh(layers=()):
     from transformers import BertForMaskedLM
 
-    from bertvariants.models import packaged_model_path
+    from bertvariants.serving import packaged_model_path
 
     model = BertForMaskedLM.from_pretrained(str(packaged_model_path()))
     if layers:
@@ -53,7 +53,7 @@ def test_kept_layers_take_their_own_adapters():
 def test_bad_layers_and_ranks_are_refused(tmp_path):
     from transformers import BertForMaskedLM
 
-    from bertvariants.models import packaged_model_path
+    from bertvariants.serving import packaged_model_path
 
     with pytest.raises(ValueError, match="distinct indices"):
         keep_layers(BertForMaskedLM.from_pretrained(str(packaged_model_path())), (0, 0, 6))
@@ -84,7 +84,7 @@ def test_compact_encoder_exports_as_plain_bert(name, tmp_path, monkeypatch, ids)
         got = exported(input_ids=ids).last_hidden_state
     assert torch.allclose(got, want, atol=1e-5)
     # the pooler is the packaged MiniLM's (neither a masked LM nor a discriminator has one)
-    from bertvariants.models import packaged_model_path
+    from bertvariants.serving import packaged_model_path
 
     assert torch.equal(exported.pooler.dense.weight, BertModel.from_pretrained(str(packaged_model_path())).pooler.dense.weight)
     # a full (saved) pretraining checkpoint exports the same way

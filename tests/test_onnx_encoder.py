@@ -12,7 +12,7 @@ import torch
 
 from bertvariants import onnx_encoder as ox
 from bertvariants.inference import encode
-from bertvariants.packaged import available, locate
+from bertvariants.serving.packaged import available, locate
 
 pytestmark = pytest.mark.skipif(not (available("minilm-l3-onnx") and available("minilm-int8-onnx")),
                                 reason="the ONNX MiniLM pip packages are not installed")
@@ -35,7 +35,7 @@ def int8():
 def fp32_minilm(minilm_path):
     from transformers import AutoModel
 
-    from bertvariants.models import packaged_tokenizer
+    from bertvariants.serving import packaged_tokenizer
 
     return AutoModel.from_pretrained(str(minilm_path)).eval(), packaged_tokenizer()
 
@@ -119,11 +119,11 @@ def test_pooled_only_exports_and_bad_directories_are_refused(tmp_path):
 
 
 def test_the_resolver_loads_the_packaged_onnx_models_by_name():
-    from bertvariants import models
+    from bertvariants import serving
 
     for name, params in (("minilm-l3-onnx", 17_241_984), ("minilm-int8-onnx", 22_565_376)):
-        named = models.load(name)
-        m = named.loaded
+        named = serving.load(name)
+        m = named
         assert named.variant == "Sentence-BERT" and m.kind == "sentence-embedding"
         assert m.num_parameters == params and m.revision.startswith("onnx:sha256:") and m.pooling == "mean"
         assert "pip package" in m.label and "ONNX" in m.label

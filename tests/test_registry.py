@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bertvariants import models, registry as reg, runtime
+from bertvariants import registry as reg, runtime
+from bertvariants import serving
+from bertvariants.serving import manifest as mf
 
 REPO = Path(__file__).resolve().parent.parent
 UI = REPO / "bertvariants" / "ui"
@@ -24,10 +26,10 @@ def _raw() -> dict:
     return yaml.safe_load((REPO / "spaces.yml").read_text())
 
 
-def _manifest(tmp_path: Path, raw: dict | None = None) -> reg.Manifest:
+def _manifest(tmp_path: Path, raw: dict | None = None) -> mf.Manifest:
     raw = copy.deepcopy(raw or _raw())
     raw["models_dir"] = str(tmp_path / "models")
-    return reg.parse_manifest(raw, base_dir=tmp_path)
+    return mf.parse_manifest(raw, base_dir=tmp_path)
 
 
 def _first(raw_tasks: dict, what: str, pred) -> str:
@@ -38,7 +40,7 @@ def _first(raw_tasks: dict, what: str, pred) -> str:
 
 _TASKS = _raw()["tasks"]
 ANY = next(iter(_TASKS))  # any task
-HEADED = _first(_TASKS, "served by a model with a task head", lambda t: t["kind"] not in reg.PACKAGED_KINDS)
+HEADED = _first(_TASKS, "served by a model with a task head", lambda t: t["kind"] not in mf.PACKAGED_KINDS)
 PACKAGED = _first(_TASKS, "served offline by the packaged MiniLM", lambda t: t["offline"] == "packaged")
 TRAINED = _first(_TASKS, "on the Hub and trained here offline",
                  lambda t: t.get("hub") and t["offline"].startswith("trained:") and t.get("build"))
@@ -75,7 +77,7 @@ def tasks_named_by(path: Path) -> set[str]:
 
 # ---------------------------------------------------------------- manifest
 def test_shipped_manifest_is_valid_and_covers_every_model_tab():
-    manifest = reg.load_manifest()
+    manifest = mf.load_manifest()
     assert {t.tab for t in manifest.tasks.values()} <= {t.key for t in reg.TABS}
     for spec in reg.TABS:  # every task a tab asks for exists, and belongs to that tab
         path = UI / f"{spec.key}.py"
@@ -92,7 +94,7 @@ def test_shipped_manifest_is_valid_and_covers_every_model_tab():
 def test_build_minutes_agree_with_the_recipe_table():
     from bertvariants.train import build_note
 
-    for task in reg.load_manifest().tasks.values():
+    for task in mf.load_manifest().tasks.values():
         if task.build and task.build.startswith("python -m bertvariants.train "):
             recipe = task.build.rsplit(" ", 1)[1]
             assert task.build_minutes == build_note(recipe), \
@@ -120,17 +122,17 @@ def test_build_minutes_agree_with_the_recipe_table():
 def test_malformed_manifest_names_the_key(mutate, match):
     raw = _raw()
     mutate(raw)
-    with pytest.raises(reg.ManifestError, match=match):
-        reg.parse_manifest(raw)
+    with pytest.raises(mf.ManifestError, match=match):
+        mf.parse_manifest(raw)
 
 
 def test_manifest_file_errors(tmp_path):
-    with pytest.raises(reg.ManifestError, match="manifest not found"):
-        reg.load_manifest(tmp_path / "nope.yml")
+    with pytest.raises(mf.ManifestError, match="manifest not found"):
+        mf.load_manifest(tmp_path / "nope.yml")
     bad = tmp_path / "spaces.yml"
     bad.write_text("tasks: [unclosed\n")
-    with pytest.raises(reg.ManifestError, match="not valid YAML"):
-        reg.load_manifest(bad)
+    with pytest.raises(mf.ManifestError, match="not valid YAML"):
+        mf.load_manifest(bad)
 
 
 def test_build_demo_rejects_a_bad_manifest(tmp_path, monkeypatch):
@@ -141,13 +143,13 @@ def test_build_demo_rejects_a_bad_manifest(tmp_path, monkeypatch):
     raw["tasks"][ANY]["kind"] = "magic"
     bad.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("BERTVARIANTS_MANIFEST", str(bad))
-    reg.default_manifest.cache_clear()
+    mf.default_manifest.cache_clear()
     try:
-        with pytest.raises(reg.ManifestError, match=rf"tasks\.{ANY}\.kind"):
+        with pytest.raises(mf.ManifestError, match=rf"tasks\.{ANY}\.kind"):
             build_demo()
     finally:
         monkeypatch.delenv("BERTVARIANTS_MANIFEST")
-        reg.default_manifest.cache_clear()
+        mf.default_manifest.cache_clear()
 
 
 # ---------------------------------------------------------------- resolution order
@@ -158,35 +160,35 @@ def test_resolution_order(tmp_path, monkeypatch, tiny_checkpoint):
     fill = manifest.task(TRAINED)
 
     # offline, nothing cached or trained: packaged MiniLM for embeddings, the shipped model for a task head
-    assert models.resolve(spec, manifest, online=False).source == "packaged"
+    assert serving.resolve(spec, manifest, online=False).source == "packaged"
     if fill.shipped:
-        res = models.resolve(fill, manifest, online=False)
+        res = serving.resolve(fill, manifest, online=False)
         assert (res.source, Path(res.location).name) == ("shipped", fill.shipped)
     # without shipped models: unavailable, and the message says how to build one
     bare = _manifest(tmp_path, _without_shipped())
-    with pytest.raises(models.ModelUnavailable, match=re.escape(fill.build)):
-        models.resolve(bare.task(TRAINED), bare, online=False)
+    with pytest.raises(serving.ModelUnavailable, match=re.escape(fill.build)):
+        serving.resolve(bare.task(TRAINED), bare, online=False)
 
     # a project-trained checkpoint is found in the models directory
     trained = manifest.models_dir / fill.trained_name
     trained.parent.mkdir(parents=True, exist_ok=True)
     trained.symlink_to(tiny_checkpoint("masked-lm"), target_is_directory=True)
-    res = models.resolve(fill, manifest, online=False)
+    res = serving.resolve(fill, manifest, online=False)
     assert (res.source, res.location) == ("trained", str(trained))
 
     # online wins over trained (the Space serves the real Hub checkpoint)
-    res = models.resolve(fill, manifest, online=True)
+    res = serving.resolve(fill, manifest, online=True)
     assert (res.source, res.location) == ("hub", fill.hub)
 
     # an explicit local path wins over everything
     monkeypatch.setenv(fill.env_var, str(tiny_checkpoint("masked-lm")))
-    res = models.resolve(fill, manifest, online=True)
+    res = serving.resolve(fill, manifest, online=True)
     assert (res.source, res.location) == ("local", str(tiny_checkpoint("masked-lm")))
 
     # a bad explicit path is an error naming the variable, not a silent fallback
     monkeypatch.setenv(fill.env_var, str(tmp_path / "missing"))
-    with pytest.raises(models.ModelUnavailable, match=fill.env_var):
-        models.resolve(fill, manifest, online=False)
+    with pytest.raises(serving.ModelUnavailable, match=fill.env_var):
+        serving.resolve(fill, manifest, online=False)
 
 
 def test_hub_cache_is_used_offline(tmp_path, monkeypatch, tiny_checkpoint):
@@ -201,19 +203,19 @@ def test_hub_cache_is_used_offline(tmp_path, monkeypatch, tiny_checkpoint):
     (repo / "refs" / fill.revision).write_text(sha)
     shutil.copytree(tiny_checkpoint("masked-lm"), repo / "snapshots" / sha)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    res = models.resolve(fill, manifest, online=False)
+    res = serving.resolve(fill, manifest, online=False)
     assert res.source == "hub-cache" and Path(res.location).name == sha
 
 
 def test_env_var_name_and_label(tmp_path):
     manifest = _manifest(tmp_path)
-    spec = reg.TaskSpec(key="electra-discriminator", tab="electra", kind="electra-discriminator", hub=None)
+    spec = mf.TaskSpec(key="electra-discriminator", tab="electra", kind="electra-discriminator", hub=None)
     assert spec.env_var == "BERTVARIANTS_MODEL_ELECTRA_DISCRIMINATOR"
-    res = models.resolve(PACKAGED, manifest, online=False)
-    assert "packaged all-MiniLM-L6-v2" in res.label and reg.PACKAGED_HUB_ID in res.label
+    res = serving.resolve(PACKAGED, manifest, online=False)
+    assert "packaged all-MiniLM-L6-v2" in res.label and mf.PACKAGED_HUB_ID in res.label
     raw = _without_shipped()
     raw["tasks"][SHIPPED]["offline"] = "none"
-    assert "unavailable" in models.describe(SHIPPED, _manifest(tmp_path, raw))
+    assert "unavailable" in serving.describe(SHIPPED, _manifest(tmp_path, raw))
 
 
 def test_offline_detection_is_fast_and_sticky(monkeypatch):
@@ -247,10 +249,10 @@ def test_offline_probe_failure_sets_hf_offline(monkeypatch):
 
 # ---------------------------------------------------------------- loading and cache
 def test_get_model_loads_once_and_uses_env_checkpoint(monkeypatch, tiny_checkpoint):
-    spec = reg.default_manifest().task(PACKAGED)
+    spec = mf.default_manifest().task(PACKAGED)
     monkeypatch.setenv(spec.env_var, str(tiny_checkpoint(spec.kind)))
-    a = models.get_model(PACKAGED)
-    b = models.get_model(PACKAGED)
+    a = serving.get_model(PACKAGED)
+    b = serving.get_model(PACKAGED)
     assert a is b
     assert a.resolution.source == "local" and a.num_parameters > 0
     assert type(a.model).__name__ == "BertModel"
@@ -258,7 +260,7 @@ def test_get_model_loads_once_and_uses_env_checkpoint(monkeypatch, tiny_checkpoi
 
 
 def test_lru_is_bounded():
-    cache = models.ModelCache(max_items=2)
+    cache = serving.cache.ModelCache(max_items=2)
     loads = []
     for key in ["a", "b", "a", "c", "b"]:
         cache.get((key,), lambda k=key: loads.append(k) or k)
@@ -268,16 +270,16 @@ def test_lru_is_bounded():
 
 def test_load_checkpoint_rejects_unknown_kind(tiny_checkpoint):
     with pytest.raises(ValueError, match="unknown model kind"):
-        models.load_checkpoint(str(tiny_checkpoint("feature-extraction")), "telepathy")
+        serving.load_checkpoint(str(tiny_checkpoint("feature-extraction")), "telepathy")
 
 
 def test_model_allowed_only_manifest_ids(monkeypatch):
     monkeypatch.delenv("BERTVARIANTS_ALLOW_ANY_MODEL", raising=False)
-    assert models.model_allowed(_TASKS[TRAINED]["hub"])
-    assert models.model_allowed(reg.PACKAGED_NAME)
-    assert not models.model_allowed("someone/untrusted-model")
+    assert serving.formats.model_allowed(_TASKS[TRAINED]["hub"])
+    assert serving.formats.model_allowed(mf.PACKAGED_NAME)
+    assert not serving.formats.model_allowed("someone/untrusted-model")
     monkeypatch.setenv("BERTVARIANTS_ALLOW_ANY_MODEL", "1")
-    assert models.model_allowed("someone/untrusted-model")
+    assert serving.formats.model_allowed("someone/untrusted-model")
 
 
 def test_pick_device_env_override(monkeypatch):
@@ -317,11 +319,11 @@ def test_library_never_imports_gradio():
 
 
 def test_ui_keeps_no_cache_of_its_own():
-    """One bounded cache (models.CACHE): tabs use models.get_model / cached / packaged_tokenizer."""
+    """One bounded cache (serving.CACHE): tabs use serving.get_model / cached / packaged_tokenizer."""
     for path in UI.glob("*.py"):
         src = path.read_text()
         assert "lru_cache" not in src and "ModelCache(" not in src, \
-            f"{path.name}: use models.cached((name, ...), build) or models.packaged_tokenizer()"
+            f"{path.name}: use serving.cached((name, ...), build) or serving.packaged_tokenizer()"
 
 
 def test_unavailable_message_says_how_long_the_build_takes(tmp_path):

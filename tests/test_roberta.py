@@ -68,7 +68,7 @@ def test_masks_figure():
 
 @pytest.fixture(scope="module")
 def bpe(tmp_path_factory):
-    return rb.byte_bpe_tokenizer(models_dir=tmp_path_factory.mktemp("models"))
+    return rb.byte_bpe_tokenizer(cache_dir=tmp_path_factory.mktemp("models"))
 
 
 def test_offline_byte_bpe_is_labelled_cached_and_never_unknown(bpe, tmp_path_factory, tiny_tokenizer_dir):
@@ -85,11 +85,29 @@ def test_offline_byte_bpe_is_labelled_cached_and_never_unknown(bpe, tmp_path_fac
 
 
 def test_byte_bpe_reloads_from_disk(tmp_path):
-    first = rb.byte_bpe_tokenizer(models_dir=tmp_path)
+    first = rb.byte_bpe_tokenizer(cache_dir=tmp_path)
     assert (tmp_path / "byte-bpe-wordpiece-vocab" / "tokenizer.json").is_file()
-    again = rb.byte_bpe_tokenizer(models_dir=tmp_path)
+    again = rb.byte_bpe_tokenizer(cache_dir=tmp_path)
     assert again.tokenizer.tokenize("hello world") == first.tokenizer.tokenize("hello world")
 
+
+
+def test_the_byte_bpe_is_cached_in_the_user_cache_not_the_repository(monkeypatch, tmp_path):
+    from bertvariants.paths import REPO_ROOT
+    from bertvariants.serving import ModelUnavailable
+
+    def not_here(hub_id):
+        raise ModelUnavailable(f"{hub_id}: not cached")
+
+    def snapshot():  # what the repository's models/ holds, with modification times
+        return {p: p.stat().st_mtime_ns for p in (REPO_ROOT / "models").rglob("byte-bpe*/*")}
+
+    monkeypatch.setattr(rb, "hub_tokenizer", not_here)
+    monkeypatch.setenv("BERTVARIANTS_CACHE_DIR", str(tmp_path / "cache"))
+    before = snapshot()
+    assert "trained here" in rb.byte_bpe_tokenizer().label
+    assert (tmp_path / "cache" / "byte-bpe-wordpiece-vocab" / "tokenizer.json").is_file()
+    assert snapshot() == before  # nothing written into the repository
 
 @needs_shared_data
 def test_train_byte_bpe_on_the_shared_corpus(shared_data):
@@ -132,7 +150,7 @@ def test_normalize_mask_text(tiny_tokenizer_dir, bpe):
 
 def test_fill_mask_on_tiny_checkpoint(tiny_checkpoint):
     from bertvariants.inference import fill_mask
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("masked-lm")), "masked-lm")
     texts = ["Paris is the [MASK] of France.", "A [MASK] and a [MASK] 🙂", "Paris is the [MASK] of France."]
@@ -165,7 +183,7 @@ def test_ui_tokenizers_handler(monkeypatch, tmp_path):
     from bertvariants.ui import roberta as ui
 
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))
-    monkeypatch.setattr(ui, "byte_bpe", lambda: rb.byte_bpe_tokenizer(models_dir=tmp_path))
+    monkeypatch.setattr(ui, "byte_bpe", lambda: rb.byte_bpe_tokenizer(cache_dir=tmp_path))
     md, df, wp, bpe = ui.tokenizers("Emoji 🙂 and Привет")
     assert "[UNK]" in wp and "0 unknown" in md and len(df) == 4
 

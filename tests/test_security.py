@@ -44,30 +44,31 @@ def test_no_trust_remote_code_anywhere():
 
 
 def test_load_checkpoint_refuses_hub_ids_not_in_the_manifest(monkeypatch):
-    from bertvariants import models
+    from bertvariants import serving
 
     monkeypatch.delenv("BERTVARIANTS_ALLOW_ANY_MODEL", raising=False)
-    with pytest.raises(models.ModelUnavailable, match="'evil-org/evil-model' is not a model named in spaces.yml"):
-        models.load_checkpoint("evil-org/evil-model", "masked-lm")
-    with pytest.raises(models.ModelUnavailable, match="'evil-org/tok' is not a model named in spaces.yml"):
-        models.load_checkpoint("roberta-base", "masked-lm", tokenizer_location="evil-org/tok")
-    assert models.model_allowed("roberta-base") and models.model_allowed("SpanBERT/spanbert-large-cased")
-    assert not models.model_allowed("evil-org/evil-model")
+    with pytest.raises(serving.ModelUnavailable, match="'evil-org/evil-model' is not a model named in spaces.yml"):
+        serving.load_checkpoint("evil-org/evil-model", "masked-lm")
+    with pytest.raises(serving.ModelUnavailable, match="'evil-org/tok' is not a model named in spaces.yml"):
+        serving.load_checkpoint("roberta-base", "masked-lm", tokenizer_location="evil-org/tok")
+    assert serving.formats.model_allowed("roberta-base") and serving.formats.model_allowed("SpanBERT/spanbert-large-cased")
+    assert not serving.formats.model_allowed("evil-org/evil-model")
     monkeypatch.setenv("BERTVARIANTS_ALLOW_ANY_MODEL", "1")
-    assert models.model_allowed("evil-org/evil-model")
+    assert serving.formats.model_allowed("evil-org/evil-model")
     with pytest.raises(Exception) as info:  # allowed now: it gets as far as the (offline) Hub lookup
-        models.load_checkpoint("evil-org/evil-model", "masked-lm")
+        serving.load_checkpoint("evil-org/evil-model", "masked-lm")
     assert "spaces.yml" not in str(info.value)
 
 
 def test_every_manifest_hub_id_is_allowed():
-    from bertvariants import models, registry
+    from bertvariants import serving
+    from bertvariants.serving import manifest as mf
 
-    for task in registry.default_manifest().tasks.values():
+    for task in mf.default_manifest().tasks.values():
         if task.hub:
-            assert models.model_allowed(task.hub), task.key
+            assert serving.formats.model_allowed(task.hub), task.key
         if task.tokenizer:
-            assert models.model_allowed(task.tokenizer), task.key
+            assert serving.formats.model_allowed(task.tokenizer), task.key
 
 
 def test_safetensors_win_over_pickled_weights(tiny_checkpoint, tmp_path):
@@ -76,16 +77,16 @@ def test_safetensors_win_over_pickled_weights(tiny_checkpoint, tmp_path):
 
     import torch
 
-    from bertvariants import models
+    from bertvariants import serving
 
     src = tiny_checkpoint("sequence-classification")
     ckpt = tmp_path / "both"
     shutil.copytree(src, ckpt)
     assert (ckpt / "model.safetensors").is_file()
-    state = models.load_checkpoint(str(ckpt), "sequence-classification", device="cpu").model.state_dict()
+    state = serving.load_checkpoint(str(ckpt), "sequence-classification", device="cpu").model.state_dict()
     poisoned = {k: torch.full_like(v, 7.0) if v.is_floating_point() else v for k, v in state.items()}
     torch.save(poisoned, ckpt / "pytorch_model.bin")
-    loaded = models.load_checkpoint(str(ckpt), "sequence-classification", device="cpu").model
+    loaded = serving.load_checkpoint(str(ckpt), "sequence-classification", device="cpu").model
     w = loaded.classifier.weight
     assert not torch.all(w == 7.0) and torch.equal(w, state["classifier.weight"])
 
@@ -193,16 +194,16 @@ def test_no_request_string_opens_a_file_outside_its_directory(client, path):
 
 
 def test_evaluation_refuses_unlisted_hub_ids_before_fetching_anything(monkeypatch):
-    """``python -m evaluation`` loads models by name through models.load (the one resolver): a Hub id that
+    """``python -m evaluation`` loads models by name through serving.load (the one resolver): a Hub id that
     spaces.yml does not name is refused before even its config is fetched."""
-    from bertvariants import models
+    from bertvariants import serving
 
     monkeypatch.delenv("BERTVARIANTS_ALLOW_ANY_MODEL", raising=False)
-    monkeypatch.setattr(models, "hub_online", lambda *a, **k: True)  # as if online: the policy must still hold
+    monkeypatch.setattr(serving.resolver, "hub_online", lambda *a, **k: True)  # as if online: the policy must still hold
 
     def no_fetch(*a, **k):
         raise AssertionError("fetched a config of a model that is not allowed")
 
-    monkeypatch.setattr(models, "kind_from_config", no_fetch)
+    monkeypatch.setattr(serving.resolver, "kind_from_config", no_fetch)
     with pytest.raises(ValueError, match="'evil-org/evil-model' is not a model named in spaces.yml"):
-        models.load("evil-org/evil-model")
+        serving.load("evil-org/evil-model")

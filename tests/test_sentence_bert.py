@@ -38,7 +38,7 @@ def test_cosine_matrix_by_hand():
 
 @pytest.fixture(scope="module")
 def tiny(tiny_checkpoint):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     m = load_checkpoint(str(tiny_checkpoint("feature-extraction")), "feature-extraction", device="cpu")
     return m.model, m.tokenizer
@@ -157,7 +157,7 @@ def test_timed_similarity_is_the_pair_cosine_with_a_latency(tiny):
 
 
 def test_compare_models_gives_one_row_per_model(tiny_checkpoint):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     path = str(tiny_checkpoint("feature-extraction"))
     m = load_checkpoint(path, "feature-extraction", device="cpu")
@@ -171,7 +171,7 @@ def test_compare_models_gives_one_row_per_model(tiny_checkpoint):
 def test_the_compare_endpoint_returns_a_row_per_encoder():
     """PyTorch MiniLM-L6, MiniLM-L3 ONNX, MiniLM-L6 int8 ONNX (the real packaged models, offline) and the two
     shipped students of MiniLM-L6 on one pair."""
-    from bertvariants.models import servable as available
+    from bertvariants.serving import servable as available
     from bertvariants.ui import sentence_bert as ui
 
     df, md = ui.compare_similarity("A man is eating food.", "Someone is having a meal.")

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from bertvariants import models, shipped
+from bertvariants import serving
+from bertvariants.serving import shipped
 from bertvariants.train.lora import export_compact, ship, trainable_parameters, with_lora
 
 
@@ -15,7 +16,7 @@ def _lora_classifier(rank: int = 2):
     from transformers import BertForSequenceClassification
 
     torch.manual_seed(0)
-    model = BertForSequenceClassification.from_pretrained(str(models.packaged_model_path()), num_labels=2)
+    model = BertForSequenceClassification.from_pretrained(str(serving.packaged_model_path()), num_labels=2)
     peft_model = with_lora(model, "sequence-classification", rank=rank)
     with torch.no_grad():  # a trained-looking adapter: B ≠ 0, so the merge changes the function
         for name, p in peft_model.named_parameters():
@@ -48,7 +49,7 @@ def test_compact_form_reloads_to_the_same_function(compact, tiny_tokenizer_dir):
     peft_model, out = compact
     spec = shipped.ShippedSpec.read(out)
     assert spec.base_sha256 == shipped.packaged_sha256() and set(spec.files) >= {"adapter_model.safetensors"}
-    loaded = models.load_checkpoint(str(out), "sequence-classification", device="cpu")
+    loaded = serving.load_checkpoint(str(out), "sequence-classification", device="cpu")
     assert loaded.resolution.source == "local" and "LoRA merged" in loaded.label  # loaded by path, not by task
     assert loaded.model.config.id2label == {0: "negative", 1: "positive"}
     assert not any("lora" in n for n, _ in loaded.model.named_parameters())  # merged: a plain model
@@ -91,7 +92,7 @@ def test_changed_file_or_other_base_is_refused(compact, tmp_path):
 def test_masked_lm_head_does_not_store_the_tied_decoder():
     from transformers import BertForMaskedLM
 
-    model = BertForMaskedLM.from_pretrained(str(models.packaged_model_path()))
+    model = BertForMaskedLM.from_pretrained(str(serving.packaged_model_path()))
     head = shipped.head_state(with_lora(model, "masked-lm", rank=2).base_model.model, "masked-lm")
     assert "cls.predictions.decoder.weight" not in head  # = the word embeddings, recomputed from the base
     assert {"cls.predictions.transform.dense.weight", "cls.predictions.bias"} <= set(head)
@@ -102,6 +103,6 @@ def test_ship_copies_a_verified_compact_checkpoint(compact, tmp_path):
     (out / "README.md").write_text("# card\n")
     dst = ship(out, name="teacher", assets=tmp_path / "assets")
     assert (dst / "README.md").read_text() == "# card\n"
-    assert shipped.is_shipped(dst) and models.load_checkpoint(str(dst), "sequence-classification", device="cpu")
+    assert shipped.is_shipped(dst) and serving.load_checkpoint(str(dst), "sequence-classification", device="cpu")
     with pytest.raises(ValueError, match="not a compact checkpoint"):
         ship(tmp_path, name="x", assets=tmp_path / "assets")

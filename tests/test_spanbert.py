@@ -130,7 +130,7 @@ def test_span_mask_text_and_figures(tiny_tokenizer_dir):
 
 @pytest.fixture(scope="module")
 def qa(tiny_checkpoint):
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     return load_checkpoint(str(tiny_checkpoint("question-answering")), "question-answering")
 
@@ -211,7 +211,7 @@ def test_ui_qa_handler(tiny_checkpoint, monkeypatch):
 def test_served_start_reads_the_served_models_record(tmp_path, monkeypatch, tiny_checkpoint):
     import json
 
-    from bertvariants import registry
+    from bertvariants.serving import manifest as mf
     from bertvariants.ui import spanbert as ui
 
     ckpt = tiny_checkpoint("question-answering")
@@ -226,13 +226,13 @@ def test_served_start_reads_the_served_models_record(tmp_path, monkeypatch, tiny
         "training": {"steps": 300, "config": {"base_model": "models/cmp-span"}}}))
     monkeypatch.delenv("BERTVARIANTS_MODEL_SPANBERT_QA")
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))  # a trained squad overrides the shipped one
-    registry.default_manifest.cache_clear()  # the manifest reads the models directory once
+    mf.default_manifest.cache_clear()  # the manifest reads the models directory once
     try:
         text = ui.served_start()
         (folder / "result.json").write_text("{broken")
         broken = ui.served_start()
     finally:
-        registry.default_manifest.cache_clear()
+        mf.default_manifest.cache_clear()
     assert "`squad-from-span`" in text and "300 SQuAD steps fine-tuned from models/cmp-span" in text
     assert "F1 **61.23**" in text
     assert broken == ""  # an unreadable record hides the line, never breaks the tab
@@ -295,7 +295,7 @@ def test_null_threshold_is_read_from_the_models_decoding_record(tmp_path):
 
 
 def test_shipped_qa_model_carries_a_hashed_null_threshold_that_the_tab_defaults_to():
-    from bertvariants.shipped import ShippedSpec, shipped_dir
+    from bertvariants.serving.shipped import ShippedSpec, shipped_dir
     from bertvariants.ui import spanbert as ui
 
     folder = shipped_dir("squad")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertvariants import models, registry
+from bertvariants import serving
+from bertvariants.serving import manifest as mf
 from bertvariants.corpus import corpus_blocks, read_corpus
 from bertvariants.io import atomic_write_json
 from bertvariants.train import RECIPES, build_note, recipe, run_recipe
@@ -101,7 +102,7 @@ def check_result(report, task: str):
 def test_recipe_table_matches_manifest():
     """Every trained:<name> in spaces.yml is built by some recipe, and every recipe module exists."""
     built = {b for r in RECIPES for b in r.builds}
-    for task in registry.load_manifest().tasks.values():
+    for task in mf.load_manifest().tasks.values():
         if task.trained_name:
             assert task.trained_name in built, task.key
             assert task.build and task.build.split()[-1] in {r.name for r in RECIPES}
@@ -113,7 +114,7 @@ def test_manifest_build_minutes_match_the_recipe_table():
     """spaces.yml's ``build_minutes`` (shown when a model is unavailable) is what :func:`build_note` computes
     from the recipe table, so the two cannot drift."""
     checked = 0
-    for task in registry.load_manifest().tasks.values():
+    for task in mf.load_manifest().tasks.values():
         if task.build and task.build.startswith("python -m bertvariants.train "):
             assert task.build_minutes == build_note(task.build.split()[-1]), task.key
             checked += 1
@@ -187,9 +188,9 @@ def test_sst2_teacher_tiny_run_is_reproducible_and_served_offline(data_dir, tiny
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # it learns on a fixed seed
     b = run_recipe("sst2-teacher", {**kw, "output": str(tmp_path / "again")}, progress=False)
     assert [r["loss"] for r in b.fit.curve] == pytest.approx(losses, rel=1e-5)  # reruns reproduce
-    res = models.resolve("distillation-teacher", registry.load_manifest(), online=False)
+    res = serving.resolve("distillation-teacher", mf.load_manifest(), online=False)
     assert res.source == "trained" and Path(res.location) == a.output
-    loaded = models.load_checkpoint(res.location, "sequence-classification", device="cpu")
+    loaded = serving.load_checkpoint(res.location, "sequence-classification", device="cpu")
     assert loaded.model.config.id2label[1] == "positive"
 
 
@@ -211,7 +212,7 @@ def test_mlm_tiny_run(data_dir, tiny_base, tmp_path, masking):
     assert rec["metrics"]["epochs"] == pytest.approx(10 * 4 / 8)
     assert rec["details"]["masking"] == masking and rec["ci95"]["low"] <= rec["score"]
     assert rec["n"] == rec["details"]["blocks"] == 2  # the one held-out document (~330 tokens): 2 blocks of 128
-    loaded = models.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
+    loaded = serving.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
     assert loaded.model.config.vocab_size == 30522
     # heldout_mlm_loss_before is measured in-process on the recipe's own held-out blocks: the same blocks and masks
     # as the harness's, so the saved model scored that way gives the harness's number
@@ -265,11 +266,11 @@ def test_electra_tiny_run_maps_bert_weights_and_is_served(data_dir, tiny_base, t
     rec = check_result(rep, "wikipedia-rtd")
     assert 0.0 <= rec["metrics"]["auroc"] <= 100.0 and rec["n"] == 8  # the harness, on the recipe's held-out blocks
     assert {"mlm_loss", "disc_loss", "disc_acc"} <= set(rep.fit.curve[0])
-    manifest = registry.load_manifest()
+    manifest = mf.load_manifest()
     for task, kind in (("electra-discriminator", "electra-discriminator"), ("electra-generator", "masked-lm")):
-        res = models.resolve(task, manifest, online=False)
+        res = serving.resolve(task, manifest, online=False)
         assert res.source == "trained"
-        models.load_checkpoint(res.location, kind, device="cpu")
+        serving.load_checkpoint(res.location, kind, device="cpu")
 
 
 def test_spanbert_tiny_run(data_dir, tiny_base, tmp_path):
@@ -280,7 +281,7 @@ def test_spanbert_tiny_run(data_dir, tiny_base, tmp_path):
     assert rec["n"] == 6 and rec["details"]["heldout"]["block_tokens"] == 41  # the recipe's own split settings
     assert {"mlm_loss", "sbo_loss"} <= set(rep.fit.curve[0])
     assert (rep.output / "sbo_head.safetensors").is_file()
-    models.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
+    serving.load_checkpoint(str(rep.output), "masked-lm", device="cpu")
 
 
 def test_block_word_ids_follow_wordpiece(tiny_tokenizer_dir):
@@ -302,7 +303,7 @@ def test_bilstm_student_tiny_run(data_dir, tiny_checkpoint, tmp_path):
     assert {"latency_ms_batch1", "teacher_latency_ms_batch1", "speedup_batch1"} <= set(rec["metrics"])
     losses = [r["loss"] for r in rep.fit.curve]
     assert sum(losses[-3:]) < sum(losses[:3])
-    loaded = models.load_checkpoint(str(rep.output), "sequence-classification", device="cpu")
+    loaded = serving.load_checkpoint(str(rep.output), "sequence-classification", device="cpu")
     assert loaded.architecture.startswith("BiLSTMStudent")
     # the accuracy is the evaluation harness's (bootstrap CI, data hash), and the CLI path scores the same checkpoint
     from evaluation import runner
@@ -370,7 +371,7 @@ def test_clinical_tiny_run_scores_notes_with_chunk_aggregation(method, data_dir,
         saved, base = load_file(str(rep.output / "model.safetensors")), load_file(str(tiny_base / "model.safetensors"))
         key = next(k for k in base if "encoder.layer.0." in k)
         assert torch.equal(saved["bert." + key.removeprefix("bert.")], base[key])  # the encoder stayed frozen
-    res = models.resolve("clinical-classifier", registry.load_manifest(), online=False)
+    res = serving.resolve("clinical-classifier", mf.load_manifest(), online=False)
     assert res.source == "trained"
 
 

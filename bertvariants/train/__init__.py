@@ -3,7 +3,7 @@
 One module per recipe; :data:`RECIPES` is the one table the CLI, ``all`` and the tests walk. Each recipe
 module defines a frozen config dataclass (documented defaults sized for ≤ 15 min on a 2-core CPU) and
 ``run(cfg) -> RunReport``; checkpoints land in the registry's models directory (``spaces.yml`` ``models_dir``,
-env ``BERTVARIANTS_MODELS_DIR``), where :func:`bertvariants.models.resolve` finds them as offline defaults.
+env ``BERTVARIANTS_MODELS_DIR``), where :func:`bertvariants.serving.resolve` finds them as offline defaults.
 
 Nothing is imported or loaded until a recipe runs.
 """

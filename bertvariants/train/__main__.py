@@ -63,7 +63,7 @@ def ship_main(names: list[str]) -> int:
     """``python -m bertvariants.train ship NAME...``: copy compact checkpoints from the models directory into
     ``bertvariants/assets/models`` (what a fresh clone serves); ``electra/discriminator`` ships as
     ``electra-discriminator``."""
-    from ..registry import load_manifest
+    from ..serving.manifest import load_manifest
     from .lora import ship
 
     if not names:

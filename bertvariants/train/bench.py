@@ -309,7 +309,7 @@ def run(kinds=KINDS, *, batch: int = 32, tokens: int = 256, repeats: int = 5, lo
     from evaluation.bench.encode import matmul_peak
 
     from ..inference import cpu_has_native_bf16
-    from ..registry import packaged_model_path
+    from ..serving.manifest import packaged_model_path
 
     hf_logging.set_verbosity_error()  # the new heads' load reports, once per side
     hf_logging.disable_progress_bar()

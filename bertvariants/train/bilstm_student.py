@@ -28,7 +28,7 @@ from evaluation.loaders import load_sst2
 from ..common import make_generator
 from ..distillation import tang_objective
 from ..paths import portable_path
-from ..shipped import packaged_word_embeddings
+from ..serving.shipped import packaged_word_embeddings
 from ..students import BiLSTMConfig, BiLSTMStudent
 from .config import TrainConfig, output_dir
 from .data import labelled_texts, text_batches
@@ -85,15 +85,10 @@ def augmented(texts: list[str], *, copies: int, seed: int, p_mask: float, p_ngra
 def teacher_path(cfg: BiLSTMStudentConfig):
     """--teacher DIR, else the teacher the Distillation tab serves offline: models/sst2-teacher if you built one,
     else the shipped one (the resolver's order)."""
-    from pathlib import Path
+    from ..serving import local_checkpoint
 
-    from ..models import is_checkpoint, resolve
-
-    path = Path(cfg.teacher) if cfg.teacher else Path(resolve("distillation-teacher", online=False).location)
-    if not is_checkpoint(path):
-        raise ValueError(f"no SST-2 teacher at {path}: build it first with `python -m bertvariants.train sst2-teacher`"
-                         " (or pass --teacher DIR)")
-    return path
+    return local_checkpoint("distillation-teacher", cfg.teacher, missing="no SST-2 teacher at {path}: build it first "
+                            "with `python -m bertvariants.train sst2-teacher` (or pass --teacher DIR)")
 
 
 def batch1_latency_ms(models: dict, tokenizer, texts: list[str], *, include_tokenization: bool = True,
@@ -134,7 +129,7 @@ def distill_loss_fn(alpha: float):
 
 def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
     from ..inference import classify
-    from ..models import load_checkpoint
+    from ..serving import load_checkpoint
 
     train_path, dev_path = sst2_files(cfg)
     teacher_dir = teacher_path(cfg)
@@ -202,5 +197,5 @@ def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
                   paper="Tang et al. 2019 §3.2 logit-regression distillation, §3.3 augmentation, §4.2 BiLSTM",
                   data={"train": f"{train_path} ({len(texts)} sentences incl. {cfg.augment}× augmentation)",
                         "dev": str(dev_path), "teacher": portable_path(teacher_dir)},
-                  notes=f"Loads through `bertvariants.models` (the BiLSTM or compact loader). "
+                  notes=f"Loads through `bertvariants.serving` (the BiLSTM or compact loader). "
                         f"{params_student:,} parameters; α = {cfg.alpha}.")

@@ -145,16 +145,11 @@ class FrozenGeneratorRTD(nn.Module):
 
 def frozen_generator_dir(cfg: ElectraConfig):
     """The generator directory: ``cfg.generator``, or the masked LM serving ``electra-generator`` here."""
-    from pathlib import Path
+    from ..serving import local_checkpoint
 
-    from ..models import is_checkpoint, resolve
-
-    path = Path(resolve("electra-generator", online=False).location) if cfg.generator == "served" \
-        else Path(cfg.generator)
-    if not is_checkpoint(path):
-        raise ValueError(f"generator {path} is not a masked-LM checkpoint directory (build one with "
-                         "`python -m bertvariants.train mlm-dynamic`)")
-    return path
+    return local_checkpoint("electra-generator", None if cfg.generator == "served" else cfg.generator,
+                            missing="generator {path} is not a masked-LM checkpoint directory (build one with "
+                                    "`python -m bertvariants.train mlm-dynamic`)")
 
 
 class rtd_loss_fn:  # noqa: N801 - used like the other recipes' loss functions
@@ -231,7 +226,7 @@ def generator_size(path) -> str:
     """How big a frozen generator is next to the 6-layer discriminator (§3.2 finds ¼–½ of its size best)."""
     from pathlib import Path
 
-    from ..shipped import ShippedSpec, is_shipped
+    from ..serving.shipped import ShippedSpec, is_shipped
 
     layers = len(ShippedSpec.read(Path(path)).layers) if is_shipped(Path(path)) else 0
     if layers:
@@ -244,7 +239,7 @@ def frozen_setup(cfg: ElectraConfig, base: str, tokenizer, specials) -> FrozenGe
     """The discriminator (MiniLM as ElectraForPreTraining, + LoRA) against the frozen served generator."""
     from transformers import BertModel
 
-    from ..models import load_checkpoint
+    from ..serving import load_checkpoint
 
     generator = load_checkpoint(str(frozen_generator_dir(cfg)), "masked-lm", device="cpu").model
     disc = discriminator_from_bert(BertModel.from_pretrained(base, add_pooling_layer=False))

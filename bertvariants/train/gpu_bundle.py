@@ -181,7 +181,7 @@ def prepare(inputs: Path, *, smoke: bool = False, data_dir: Path | None = None) 
 
     from ..io import atomic_directory, sha256_file
     from ..paths import shared_data_dir
-    from ..registry import packaged_model_path
+    from ..serving.manifest import packaged_model_path
 
     data_dir = Path(data_dir or shared_data_dir())
     base = packaged_model_path()
@@ -289,7 +289,7 @@ def job_command(job: Job, *, smoke: bool, out: Path, full: Path, precision: str)
 def rebase(folder: Path, packaged_sha256: str) -> int:
     """Point the compact model(s) in ``folder`` (ELECTRA's is its ``discriminator/``) at the packaged MiniLM they
     merge onto; returns the largest one's weights in bytes."""
-    from ..shipped import MANIFEST, ShippedSpec
+    from ..serving.shipped import MANIFEST, ShippedSpec
 
     found = sorted(p.parent for p in Path(folder).rglob(MANIFEST))
     if not found:

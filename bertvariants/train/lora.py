@@ -1,4 +1,4 @@
-"""LoRA fine-tuning (Hu et al. 2021) and the compact form the repository ships (:mod:`bertvariants.shipped`).
+"""LoRA fine-tuning (Hu et al. 2021) and the compact form the repository ships (:mod:`bertvariants.serving.shipped`).
 
 Hu et al. §4.1: a frozen pretrained weight W₀ (d × k) is adapted as W₀ + (α / r)·B·A with B (d × r) = 0 and A
 (r × k) Gaussian at the start, r ≪ min(d, k); only A and B train, and after training B·A is merged into W₀, so
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..io import atomic_directory, sha256_file
-from ..shipped import (ADAPTER_FILES, HEAD_FILE, HEAD_PREFIXES, LORA_TARGETS, SHIPPED_DIR, ShippedSpec,
+from ..serving.shipped import (ADAPTER_FILES, HEAD_FILE, HEAD_PREFIXES, LORA_TARGETS, SHIPPED_DIR, ShippedSpec,
                        build_shipped_model, head_state, is_shipped, packaged_sha256, verify)
 
 SHIPPED_EXTRAS = ("README.md", "result.json")  # documentation shipped beside the weights (not hashed)

@@ -106,7 +106,7 @@ def warm_start(peft_model, init: str, *, layers: tuple[int, ...] = ()) -> dict:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from ..shipped import ADAPTER_FILES, HEAD_FILE, ShippedSpec, is_shipped, load_head
+    from ..serving.shipped import ADAPTER_FILES, HEAD_FILE, ShippedSpec, is_shipped, load_head
 
     src = Path(init)
     if not is_shipped(src):

@@ -97,7 +97,7 @@ def model_card(*, title: str, recipe: str, paper: str, cfg: TrainConfig, fit: Fi
                data: dict[str, str], notes: str = "", result: dict | None = None) -> str:
     """README.md for a trained checkpoint: what it is, data (with sha256), steps, seconds, metrics with their CI,
     seed, the base model's sha256, how to rebuild."""
-    from ..shipped import packaged_sha256
+    from ..serving.shipped import packaged_sha256
 
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
     data_rows = data_lines(data)

@@ -55,7 +55,7 @@ def run_seeds(name: str, overrides: dict, k: int, *, progress: bool = True,
     """Run recipe ``name`` once per seed of :func:`seed_plan`; (the runs' reports, the summary of their primary
     metric over seeds). ``run``: the recipe runner (tests pass a fake one)."""
     if models_dir is None:
-        from ..registry import load_manifest
+        from ..serving.manifest import load_manifest
 
         models_dir = load_manifest().models_dir
     reports = []

@@ -150,7 +150,7 @@ def write_decoding(folder: Path, record: dict) -> Path:
     """``qa_decoding.json`` beside the model; a compact model lists it (with its sha256) in ``shipped.json``."""
     from ..io import atomic_write_json, sha256_file
     from ..qa import DECODING_FILE
-    from ..shipped import ShippedSpec, is_shipped
+    from ..serving.shipped import ShippedSpec, is_shipped
 
     path = atomic_write_json(Path(folder) / DECODING_FILE, record)
     if is_shipped(folder):
@@ -163,7 +163,7 @@ def calibrate(folder: Path, *, articles: list[dict] | None = None, n_questions: 
               seed: int = 0, exclude: frozenset[str] = frozenset(), data_dir: str | None = None,
               command: str = "") -> dict:
     """Choose τ on the ``calibrate`` articles for the QA model in ``folder`` and store it there."""
-    from ..models import load_checkpoint
+    from ..serving import load_checkpoint
     from ..qa import choose_null_threshold
 
     articles = articles if articles is not None else read_articles(data_dir)

@@ -13,7 +13,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
-from ..registry import default_manifest, TabSpec, TABS  # noqa: E402
+from ..registry import TabSpec, TABS  # noqa: E402
+from ..serving.manifest import default_manifest
 from .common import TABLE_CSS, header, named  # noqa: E402
 from .guard import install_fixes  # noqa: E402
 

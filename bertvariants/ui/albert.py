@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import albert
 from ..common import make_generator, model_token_limit, normalize_mask_text
-from ..models import cached, get_model
+from ..serving import cached, get_model
 from .common import action, number, readable, safe, shared_fill_mask_note, text
 
 FEATURES_TASK = "albert-features"

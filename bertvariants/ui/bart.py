@@ -12,8 +12,8 @@ import pandas as pd
 
 from .. import bart
 from ..common import make_generator
-from ..models import get_model, get_packaged, ModelUnavailable
-from ..registry import default_manifest
+from ..serving import get_model, get_packaged, ModelUnavailable
+from ..serving.manifest import default_manifest
 from .common import action, number, safe, text
 
 TASK = "summarization"

@@ -40,7 +40,7 @@ def serve_similarity_variants(port: int, max_batch_size: int, threads: int | Non
     server never shares a GIL with the 16 client threads)."""
     import torch
 
-    from bertvariants.models import get_model
+    from bertvariants.serving import get_model
     from bertvariants.ui.sentence_bert import TASK
 
     if threads:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import clinical_bert as cb
 from ..inference import encode
-from ..models import get_model, ModelUnavailable, packaged_tokenizer
+from ..serving import get_model, ModelUnavailable, packaged_tokenizer
 from .common import action, number, safe, text
 
 CLASSIFIER, EMBEDDINGS = "clinical-classifier", "clinical-embeddings"

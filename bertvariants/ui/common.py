@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ..models import describe, ModelUnavailable, resolve
-from ..registry import default_manifest, ManifestError, TabSpec
+from ..registry import TabSpec
+from ..serving import describe, ModelUnavailable, resolve
+from ..serving.manifest import default_manifest, ManifestError
 from .guard import wait_until_preloaded
 from .zerogpu import on_gpu
 

@@ -14,7 +14,7 @@ import torch
 from .. import distillation as kd
 from ..inference import classify
 from ..io import weights_size
-from ..models import get_model, ModelUnavailable
+from ..serving import get_model, ModelUnavailable
 from .common import action, explanation, in_place, number, readable, safe, text
 
 TEACHER, STUDENT = "distillation-teacher", "distillation-student"

@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 
 from .. import electra
-from ..models import get_model, packaged_tokenizer
+from ..serving import get_model, packaged_tokenizer
 from .common import action, claim_markdown, explanation, number, readable, safe, text
 
 GENERATOR_TASK = "electra-generator"

@@ -17,17 +17,17 @@ def measure(host_url: str) -> dict[str, tuple[float, int]]:
     model-cache lookups it made in-process (0: it runs no model). For ``python -m bertvariants.ui.gpu_seconds``."""
     from gradio_client import Client
 
-    from .. import models
+    from .. import serving
 
     lookups = {"n": 0}
-    real_get = models.CACHE.get
+    real_get = serving.CACHE.get
 
     def counting(key, loader, **kw):
         if key[0] != "object":
             lookups["n"] += 1
         return real_get(key, loader, **kw)
 
-    models.CACHE.get = counting
+    serving.CACHE.get = counting
     client = Client(host_url, verbose=False)
     out = {}
     for name, info in sorted(client.view_api(print_info=False, return_format="dict")["named_endpoints"].items()):
@@ -45,7 +45,7 @@ def measure(host_url: str) -> dict[str, tuple[float, int]]:
                 log.warning("%s: %s", name, exc)
             seconds.append(time.perf_counter() - start)
         out[name.lstrip("/")] = (seconds[-1], lookups["n"])
-    models.CACHE.get = real_get
+    serving.CACHE.get = real_get
     return out
 
 

@@ -11,7 +11,7 @@ import torch
 from .. import roberta as rb
 from ..common import MASK_SPELLINGS, model_token_limit, normalize_mask_text
 from ..inference import fill_mask
-from ..models import cached, get_model, packaged_tokenizer
+from ..serving import cached, get_model, packaged_tokenizer
 from .common import action, done, number, pending, readable, safe, shared_fill_mask_note, text
 from .zerogpu import on_gpu
 from .guard import per_input_validator
@@ -158,7 +158,7 @@ def compare_fill_mask(sentence: str, top_k):
     import time
 
     from ..io import weights_size
-    from ..models import resolve
+    from ..serving import resolve
 
     check_fill_request(sentence, top_k)
     k = number(top_k, "top-k", lo=1, hi=10, integer=True)

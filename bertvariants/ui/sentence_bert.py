@@ -12,7 +12,7 @@ from .. import sentence_bert as sb
 from ..saliency import MAX_STEPS
 from ..similarity_attribution import DEFAULT_STEPS
 from ..inference import encode
-from ..models import get_model, load, packaged_model, servable
+from ..serving import get_model, load, packaged_model, servable
 from .common import action, done, number, pending, safe, text
 from .zerogpu import on_gpu
 from .guard import per_input_validator
@@ -140,7 +140,7 @@ def compare_similarity(a: str, b: str):
     loaded, missing = [], []
     for name in sb.COMPARE_MODELS:
         if servable(name):
-            loaded.append((name, load(name).loaded))
+            loaded.append((name, load(name)))
         else:
             missing.append(name)
     compared = sb.compare_models(loaded, a, b)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import spanbert as sp
 from ..common import make_generator
-from ..models import get_model, ModelUnavailable, packaged_tokenizer, resolve
+from ..serving import get_model, ModelUnavailable, packaged_tokenizer, resolve
 from ..qa import answer_questions, highlight_answer, null_threshold_of
 from .common import action, claim_markdown, explanation, number, safe, text
 

@@ -13,8 +13,8 @@ import numpy as np
 from .. import video_bert as vb
 from .. import video_features as vf
 from ..io import check_file_size, safe_upload_path, sniff
-from ..models import cached, packaged_tokenizer
-from ..packaged import PackageMissing
+from ..serving import cached, packaged_tokenizer
+from ..serving.packaged import PackageMissing
 from .common import action, explanation, number, safe, text
 
 SYNTHETIC = "synthetic clip (generated)"

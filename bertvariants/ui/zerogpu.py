@@ -124,16 +124,16 @@ def preload_space_models() -> list[Preloaded]:
     """Every task of spaces.yml resolved and loaded now, onto the device the resolver picks (CUDA on a GPU or
     ZeroGPU Space), before the first request. The model cache is widened to hold them all (no eviction would
     then reload one inside a GPU call). A slot that cannot load is reported and left to its tab's message."""
-    from .. import models
-    from ..registry import default_manifest
+    from .. import serving
+    from ..serving.manifest import default_manifest
 
     tasks = list(default_manifest().tasks)
-    models.CACHE.max_items = max(models.CACHE.max_items, len(tasks) + 2)
+    serving.CACHE.max_items = max(serving.CACHE.max_items, len(tasks) + 2)
     done = []
     for task in tasks:
         start = time.perf_counter()
         try:
-            loaded = models.get_model(task)
+            loaded = serving.get_model(task)
         except Exception as exc:  # noqa: BLE001 - a slot that cannot load keeps its tab's own message
             done.append(Preloaded(task, f"unavailable: {exc}", "-", time.perf_counter() - start, False))
             continue

@@ -45,7 +45,7 @@ def pairs_for_clients(n: int, path: str | None) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------------------------
 def time_handler(settings: BenchSettings, out: dict) -> dict[str, float]:
     """The handler alone (no HTTP): one call with the clients' 16 pairs vs 16 calls of one pair."""
-    from bertvariants.models import get_model
+    from bertvariants.serving import get_model
     from bertvariants.sentence_bert import similarity_pairs
 
     served = get_model(SIMILARITY_TASK)

@@ -24,7 +24,7 @@ def sst2_classifier(tmp: Path) -> tuple[str, str]:
     """(location, description): the project's SST-2 teacher — the one you trained in models/ when present, else the
     one shipped in the repository, rebuilt (LoRA merged) and saved to ``tmp`` so that transformers' ``pipeline``
     reads the very same weights; a seeded classifier head on MiniLM only if neither exists."""
-    from bertvariants.models import load_checkpoint, packaged_model_path, project_model
+    from bertvariants.serving import load_checkpoint, packaged_model_path, project_model
 
     teacher = project_model("sst2-teacher")
     if teacher is not None and teacher.source == "trained" and (Path(teacher.location) / "config.json").is_file():
@@ -49,7 +49,7 @@ def bench_sst2(settings: BenchSettings, out: dict, detail: dict) -> None:
     from transformers import pipeline
 
     from bertvariants.inference import classify, fast_path
-    from bertvariants.models import load_checkpoint
+    from bertvariants.serving import load_checkpoint
 
     from ..tasks import benchmark, load
 

@@ -120,7 +120,7 @@ def bench_stsb(settings: BenchSettings, out: dict, detail: dict) -> StsbRun:
     from sentence_transformers import SentenceTransformer
 
     from bertvariants.inference import encode, fast_path, prepare
-    from bertvariants.models import load_checkpoint, packaged_model_path
+    from bertvariants.serving import load_checkpoint, packaged_model_path
 
     a, b, gold, where = stsb_data(settings.stsb)
     texts = a + b

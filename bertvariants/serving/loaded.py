@@ -1,7 +1,7 @@
 """What a loaded model is: :class:`LoadedModel` with its :class:`Resolution` (where it came from) and revision.
 
-Plain data, importable by every loader module (:mod:`bertvariants.checkpoints` and the format modules its loader
-table calls, e.g. :mod:`bertvariants.smollm`, :mod:`bertvariants.onnx_encoder`) without an import cycle.
+Plain data, importable by every loader module (:mod:`bertvariants.serving.formats` and the format modules its
+loader table calls, e.g. :mod:`bertvariants.smollm`, :mod:`bertvariants.onnx_encoder`) without an import cycle.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import sha256_file
-from .registry import HEADS, PACKAGED_HUB_ID
+from ..io import sha256_file
+from .manifest import HEADS, PACKAGED_HUB_ID
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ class LoadedModel:
     parts: dict = field(default_factory=dict)
     architecture: str = ""
     revision: str = ""  # weights hash of a local directory, or the Hub commit / id
+    variant: str = ""  # the Leaderboard group a model loaded by name is filed under (serving.load)
 
     @property
     def label(self) -> str:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import probability, token_count, tokenized
 from .figures import MAX_POINT_LABELS, finish, label_positions, wrap
 from .figures import title as make_title
 
@@ -288,8 +289,7 @@ def sop_pairs(text: str, *, generator: torch.Generator | None = None, swap_proba
     sentences = split_sentences(text)
     if len(sentences) < 2:
         raise ValueError(f"SOP needs at least 2 sentences (segments) from one document, got {len(sentences)}")
-    if not 0.0 <= swap_probability <= 1.0:
-        raise ValueError(f"swap_probability must be between 0 and 1, got {swap_probability}")
+    probability(swap_probability, "swap_probability")
     pairs: list[SopPair] = []
     for a, b in zip(sentences, sentences[1:]):
         if generator is None:
@@ -317,12 +317,7 @@ def token_features(model, tokenizer, sentence: str, *, max_length: int = MAX_TOK
     """Last-layer token states and the [CLS] vector of one sentence, plus a 2-D PCA of the tokens."""
     from .inference import run_batched
 
-    sentence = (sentence or "").strip()
-    if not sentence:
-        raise ValueError("the sentence is empty: please enter some text")
-    ids = tokenizer(sentence, truncation=False)["input_ids"]
-    if len(ids) > max_length:
-        raise ValueError(f"the sentence has {len(ids)} tokens; the limit here is {max_length}")
+    sentence, ids = tokenized(sentence, "the sentence", tokenizer=tokenizer, max_tokens=max_length)
     hidden = run_batched(model, tokenizer, [sentence], head=lambda m, b: m(**b).last_hidden_state,
                          max_length=max_length)[0]  # (T, H)
     centred = hidden - hidden.mean(0, keepdim=True)
@@ -369,8 +364,7 @@ class FactorizedFill:
 def output_layer_inputs(model, tokenizer, text: str, *, max_length: int = MAX_TOKENS) -> torch.Tensor:
     """(n_masks, H): what a masked LM's output layer (its V×H token-embedding table) receives at each mask token."""
     ids = tokenizer(text, truncation=False, return_tensors="pt")
-    if ids["input_ids"].shape[1] > max_length:
-        raise ValueError(f"the sentence has {ids['input_ids'].shape[1]} tokens; the limit here is {max_length}")
+    token_count(ids["input_ids"].shape[1], "the sentence", limit=max_length)
     where = ids["input_ids"][0] == tokenizer.mask_token_id
     if not where.any():
         raise ValueError(f"no mask token in the text: put {tokenizer.mask_token} where a word should be predicted")

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .checks import number, token_count
 from .inference import eager_twin
-
 from .serving import attention_note
+
 MAX_TOKENS = 128  # a T×T map per head: 6 layers × 12 heads × 128² floats stays small and fast on a CPU
 MAX_NEW_TOKENS = 24  # decoder tokens an encoder-decoder generates for its cross-attention
 ENCODER, DECODER, CROSS = "encoder self-attention", "decoder self-attention", "cross-attention"
@@ -72,7 +73,8 @@ class Attention:
     special: frozenset = field(default_factory=frozenset)  # the tokenizer's special tokens ([CLS], [SEP], </s>, ...)
 
     def part(self, name: str = "auto") -> AttentionMaps:
-        """The part ``name`` (``auto``: :attr:`main`); a part this model lacks is a ValueError naming the ones it has."""
+        """The part ``name`` (``auto``: :attr:`main`); a part this model lacks is a ValueError naming the ones it
+        has."""
         name = self.main if name in (None, "", "auto") else name
         if name not in self.parts:
             raise ValueError(f"this model ({self.architecture}) has no {name}; it has: {', '.join(self.parts)}")
@@ -95,10 +97,11 @@ def strongest_link(maps: AttentionMaps, layer: int, head: int, special=frozenset
 
 def check_head(maps: AttentionMaps, layer: int, head: int) -> None:
     """Layer and head, counted from 1, exist in ``maps``: else a ValueError that says the model's size."""
-    if not 1 <= layer <= maps.layers:
-        raise ValueError(f"layer must be between 1 and {maps.layers} for this model's {maps.part}, got {layer}")
-    if not 1 <= head <= maps.heads:
-        raise ValueError(f"head must be between 1 and {maps.heads} for this model's {maps.part}, got {head}")
+    try:
+        number(layer, "layer", lo=1, hi=maps.layers, integer=True)
+        number(head, "head", lo=1, hi=maps.heads, integer=True)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (this model's {maps.part}: {maps.layers} layers × {maps.heads} heads)") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,9 +153,7 @@ def _stack(attentions) -> np.ndarray:
 def _tokenize(tokenizer, text: str, max_tokens: int) -> dict:
     enc = tokenizer(text, return_tensors="pt", truncation=False)
     n = int(enc["input_ids"].shape[1])
-    if n > max_tokens:
-        raise ValueError(f"the text has {n} tokens; the limit is {max_tokens} (one {n}×{n} map per layer and head): "
-                         "shorten it")
+    token_count(n, "the text", limit=max_tokens, why=f"(one {n}×{n} map per layer and head)")
     if n == 0:
         raise ValueError("the text has no tokens")
     return dict(enc)

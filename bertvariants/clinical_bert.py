@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from .checks import text
 from .figures import finish, group_legend_overflow, wrap_hover
 from .figures import title as make_title
 
@@ -100,12 +101,7 @@ class Chunk:
 
 
 def check_note(note: str, *, max_chars: int = MAX_NOTE_CHARS) -> str:
-    if not isinstance(note, str) or not note.strip():
-        raise ValueError("the note is empty: please paste a clinical note")
-    if len(note) > max_chars:
-        raise ValueError(f"the note has {len(note):,} characters; the limit is {max_chars:,} "
-                         f"(about {max_chars // 5:,} words)")
-    return note
+    return text(note, "the note", max_chars=max_chars, hint="please paste a clinical note")
 
 
 def chunk_note(tokenizer, note: str, *, max_tokens: int = MAX_TOKENS, stride: int = 0,
@@ -128,7 +124,8 @@ def chunk_note(tokenizer, note: str, *, max_tokens: int = MAX_TOKENS, stride: in
     num_special = tokenizer.num_special_tokens_to_add(pair=False)
     spans = chunk_spans(n, max_tokens=max_tokens, stride=stride, num_special=num_special, starts_allowed=starts)
     if len(spans) > max_chunks:
-        raise ValueError(f"the note splits into {len(spans)} chunks of {max_tokens} tokens; the limit is {max_chunks}")
+        raise ValueError(f"the note splits into {len(spans)} chunks of {max_tokens} tokens, more than the {max_chunks} "
+                         "scored per note: shorten it")
     chunks = []
     for i, (s, e) in enumerate(spans):
         c0, c1 = offsets[s][0], offsets[e - 1][1]

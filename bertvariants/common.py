@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .checks import MASK_SPELLINGS, probability
+from .checks import text as checked_text
+
 POOLING_MODES = ("mean", "cls", "max")
 
 
@@ -70,11 +73,6 @@ def special_tokens_mask(ids: torch.Tensor, special_ids) -> torch.Tensor:
     return torch.isin(ids, special)
 
 
-def _check_probability(name: str, value: float) -> None:
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1, got {value}")
-
-
 def draw_replacement_kinds(shape, *, generator: torch.Generator, mask_ratio: float = 0.8,
                            random_ratio: float = 0.1, device: str | torch.device = "cpu") -> torch.Tensor:
     """For each position, which corruption it gets if selected: REPLACE_MASK / REPLACE_RANDOM / REPLACE_KEEP.
@@ -82,8 +80,8 @@ def draw_replacement_kinds(shape, *, generator: torch.Generator, mask_ratio: flo
     BERT Appendix A.1: 80% [MASK], 10% random, 10% unchanged. SpanBERT §3.1 draws one kind per *span*:
     draw ``shape=(num_spans,)`` and broadcast it over each span's positions.
     """
-    _check_probability("mask_ratio", mask_ratio)
-    _check_probability("random_ratio", random_ratio)
+    probability(mask_ratio, "mask_ratio")
+    probability(random_ratio, "random_ratio")
     if mask_ratio + random_ratio > 1.0 + 1e-9:
         raise ValueError(f"mask_ratio + random_ratio must be ≤ 1, got {mask_ratio} + {random_ratio}")
     u = torch.rand(shape, generator=generator, device=device)
@@ -139,7 +137,7 @@ def mask_tokens(ids: torch.Tensor, *, mask_token_id: int, vocab_size: int, gener
         >>> bool(out.selected[0, 0]) or bool(out.selected[0, -1])
         False
     """
-    _check_probability("mlm_probability", mlm_probability)
+    probability(mlm_probability, "mlm_probability")
     ids = torch.as_tensor(ids, dtype=torch.long)
     never = torch.zeros_like(ids, dtype=torch.bool)
     if special_mask is not None:
@@ -184,6 +182,18 @@ def word_ids_from_tokens(tokens, *, special_tokens=WORDPIECE_SPECIALS) -> list[i
     return out
 
 
+def wordpiece_piece(token: str, *, space: bool = True) -> str:
+    """A WordPiece token as display text that concatenates into the sentence: a '##' continuation joins its word
+    (the '##' dropped), any other token starts a new word (a leading space unless ``space`` is False).
+
+    >>> "".join(wordpiece_piece(t, space=i > 0) for i, t in enumerate(["the", "chef", "##s", "cooked"]))
+    'the chefs cooked'
+    """
+    if token.startswith("##"):
+        return token[2:]
+    return " " + token if space else token
+
+
 def word_spans(word_ids) -> list[tuple[int, int]]:
     """Group token positions into whole words: ``[(start, end_exclusive), ...]`` in order, skipping None (specials)."""
     spans: list[tuple[int, int]] = []
@@ -203,14 +213,10 @@ def word_spans(word_ids) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------------------------
 # Fill-mask input: accept [MASK] or <mask>, whatever the model's own mask token is (ALBERT, RoBERTa, ELECTRA)
 # --------------------------------------------------------------------------------------------
-MASK_SPELLINGS = ("[MASK]", "<mask>")
-
-
 def normalize_mask_text(text: str, tokenizer, *, max_masks: int = 5) -> str:
     """Rewrite ``[MASK]`` / ``<mask>`` as the tokenizer's own mask token; ValueError if none is present."""
-    text = (text or "").strip()
-    if not text:
-        raise ValueError("the text is empty: write a sentence containing [MASK] (or <mask>)")
+    text = checked_text(text, "the text", max_chars=10**9, hint="write a sentence containing [MASK] (or <mask>)")
+    text = text.strip()
     mask = tokenizer.mask_token
     if mask is None:
         raise ValueError(f"this model's tokenizer ({type(tokenizer).__name__}) has no mask token: it cannot fill masks")

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import number
 from .figures import finish
 from .figures import title as make_title
 
@@ -39,10 +40,7 @@ MAX_CLASSES = 50  # user-entered logits in the explorer
 # Hinton et al. 2015: temperature, soft targets, the two-term objective
 # --------------------------------------------------------------------------------------------
 def check_temperature(temperature: float) -> float:
-    t = float(temperature)
-    if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature T must be a positive number (T > 0), got {temperature!r}")
-    return t
+    return number(temperature, "temperature T", lo=0.0, lo_open=True)
 
 
 def softmax_t(logits: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
@@ -93,11 +91,7 @@ def student_loss(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.T
 
 
 def check_weights(alpha: float, beta: float) -> tuple[float, float]:
-    a, b = float(alpha), float(beta)
-    if not (math.isfinite(a) and math.isfinite(b)):
-        raise ValueError(f"α and β must be finite numbers, got α={alpha!r}, β={beta!r}")
-    if a < 0 or b < 0:
-        raise ValueError(f"α and β must be ≥ 0, got α={a:g}, β={b:g}")
+    a, b = number(alpha, "α", lo=0.0), number(beta, "β", lo=0.0)
     if a + b == 0:
         raise ValueError("α + β = 0: both loss terms would be switched off; give at least one a positive weight")
     return a, b

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import tokenized
 from .common import IGNORE_INDEX, MaskedBatch, mask_tokens
 from .mlm_lens import mlm_head
 
@@ -326,13 +327,7 @@ class TokenVerdict:
 
 
 def _check_text(text: str, tokenizer, max_tokens: int) -> list[int]:
-    text = (text or "").strip()
-    if not text:
-        raise ValueError("the sentence is empty: please enter some text")
-    ids = tokenizer(text, truncation=False)["input_ids"]
-    if len(ids) > max_tokens:
-        raise ValueError(f"the sentence has {len(ids)} tokens; the limit here is {max_tokens}")
-    return ids
+    return tokenized(text, "the sentence", tokenizer=tokenizer, max_tokens=max_tokens)[1]
 
 
 def discriminate(discriminator_model, tokenizer, text: str, *, max_tokens: int = 128) -> list[TokenVerdict]:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .checks import number
+
 RANDOM_ORDERS = 10
 RANDOM = "random order"
 
@@ -140,8 +142,7 @@ def evaluate(f: Scalar, x: torch.Tensor, baseline: torch.Tensor, scores: dict[st
     ``n_random`` seeded random orders, for F over embeddings ``x`` with ``baseline`` at removed words."""
     if not words:
         raise ValueError("the text has no words to remove (only special tokens)")
-    if not 1 <= n_random <= 100:
-        raise ValueError(f"the number of random orders must be between 1 and 100, got {n_random}")
+    number(n_random, "the number of random orders", lo=1, hi=100, integer=True)
     methods = [curves(f, x, baseline, order_of(s, words), method=name) for name, s in scores.items()]
     generator = torch.Generator().manual_seed(seed)
     rand = [curves(f, x, baseline, o, method=RANDOM) for o in random_orders(words, n_random, generator=generator)]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .checks import text as checked_text, token_count
 DEFAULT_NEW_TOKENS = 8  # ≈ 25 s for SmolLM2-135M on 2 CPU cores (fp32); a GPU does it in well under a second
 MAX_NEW_TOKENS = 24  # one backward pass each
 MAX_SOURCE_TOKENS = 256
@@ -80,17 +81,15 @@ def _check(tokenizer, n_source: int, max_new_tokens: int) -> None:
                          f"got {max_new_tokens!r}")
     if n_source == 0:
         raise ValueError("the document has no tokens to attribute to")
-    if n_source > MAX_SOURCE_TOKENS:
-        raise ValueError(f"the document has {n_source} tokens; the limit is {MAX_SOURCE_TOKENS} for the attribution "
-                         "(one backward pass per generated token through all of them): shorten it")
+    token_count(n_source, "the document", limit=MAX_SOURCE_TOKENS,
+                why="for the attribution (one backward pass per generated token through all of them)")
 
 
 def attribute_generation(model, tokenizer, document: str, *,
                          max_new_tokens: int = DEFAULT_NEW_TOKENS) -> GenerationAttribution:
     """Greedy generation from ``document``, then gradient × input of each generated token's probability with
     respect to the source tokens' embeddings (see the module docstring)."""
-    if not isinstance(document, str) or not document.strip():
-        raise ValueError("the document is empty: please paste some text")
+    checked_text(document, "the document", max_chars=10**9, hint="please paste some text")
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
     net = float_copy(model)
     device = next(net.parameters()).device

@@ -22,8 +22,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from . import attention as att
+from . import checks
 from . import rollout as ro
 from . import saliency as sal
+from .common import wordpiece_piece
 from .figure_files import Panel, write_files
 from .serving import (KINDS, Manifest, ModelUnavailable, attention_note, default_manifest, get_model,
                       recorded_architecture, resolve)
@@ -113,11 +115,7 @@ def offer(kinds: tuple[str, ...], *, attention: bool = False, manifest: Manifest
 
 
 def checked_text(text, max_chars: int = MAX_CHARS) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the text is empty: enter a sentence")
-    if len(text) > max_chars:
-        raise ValueError(f"the text has {len(text):,} characters; the limit is {max_chars:,}")
-    return text
+    return checks.text(text, "the text", max_chars=max_chars, hint="enter a sentence")
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,10 +304,8 @@ def highlights(tokens: list[str], scores: np.ndarray) -> list[tuple[str, float]]
     top = float(np.abs(scores).max()) if len(scores) else 0.0
     out = []
     for i, (t, s) in enumerate(zip(tokens, scores)):
-        if t.startswith("##"):
-            t = t[2:]
-        elif i and any(ch.isalnum() or ch == "[" for ch in t):  # punctuation hugs the word before it
-            t = " " + t.replace("Ġ", "").replace("▁", "")
+        space = bool(i) and any(ch.isalnum() or ch == "[" for ch in t)  # punctuation hugs the word before it
+        t = wordpiece_piece(t.replace("Ġ", "").replace("▁", "") if space else t, space=space)
         out.append((t, round(float(s) / top, 3) + 0.0 if top > 0 else 0.0))
     return out
 

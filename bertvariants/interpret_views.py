@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import torch
 
 from . import attention as att
+from . import checks
 from . import explain_figures as xf
 from . import faithfulness as fa
 from . import generation_attribution as ga
@@ -203,8 +204,7 @@ class GenerationView:
 def generation_view(document: str, *, max_new_tokens: int = ga.DEFAULT_NEW_TOKENS) -> GenerationView:
     """The served summarizer's greedy continuation of ``document``, each token's probability attributed to the
     document's tokens by gradient × input."""
-    if not isinstance(document, str) or not document.strip():
-        raise ValueError("the document is empty: please paste some text")
+    checks.text(document, "the document", max_chars=10**9, hint="please paste some text")
     loaded = get_model(SUMMARY_TASK)
     if loaded.kind not in ("seq2seq", "causal-lm"):
         raise ValueError(f"the summarizer here is a {loaded.kind} model: it generates nothing to attribute")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .checks import token_count
 MAX_TOKENS = 128
 MAX_TOP_K = 20
 DEFAULT_TOP_K = 5
@@ -103,8 +104,7 @@ def masked_input(tokenizer, text: str, *, max_tokens: int = MAX_TOKENS) -> dict:
     text = text.replace(MASK, tokenizer.mask_token) if tokenizer.mask_token != MASK else text
     enc = tokenizer(text, return_tensors="pt", truncation=False)
     n = int(enc["input_ids"].shape[1])
-    if n > max_tokens:
-        raise ValueError(f"the text has {n} tokens; the limit is {max_tokens} for the lens: shorten it")
+    token_count(n, "the text", limit=max_tokens, why="for the lens")
     if not bool((enc["input_ids"][0] == tokenizer.mask_token_id).any()):
         raise ValueError(f"the text has no mask token: write {MASK} where the model should predict a word")
     return dict(enc)

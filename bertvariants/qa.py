@@ -21,14 +21,15 @@ and the harness's ``squad_v2`` read it with :func:`null_threshold_of` (0, the pl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
-
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import torch
+
+from .checks import same_length, text
 
 DECODING_FILE = "qa_decoding.json"  # beside a QA checkpoint: {"null_threshold": τ, how it was chosen...}
 
@@ -74,13 +75,11 @@ class WindowLogits:
 
 
 def check_qa_inputs(questions: Sequence[str], contexts: Sequence[str]) -> None:
-    if len(questions) != len(contexts):
-        raise ValueError(f"got {len(questions)} questions but {len(contexts)} contexts")
+    same_length(questions, contexts, "questions", "contexts")
     if not questions:
         raise ValueError("no questions given")
     for i, (q, c) in enumerate(zip(questions, contexts)):
-        if not (q or "").strip():
-            raise ValueError(f"question {i + 1} is empty: please enter a question")
+        text(q, f"question {i + 1}", max_chars=10**9, hint="please enter a question")
         if not (c or "").strip():
             raise ValueError(f"question {i + 1} has no context: extractive QA needs a passage to find the answer in")
 

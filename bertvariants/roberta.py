@@ -22,7 +22,9 @@ from typing import Iterable
 import plotly.graph_objects as go
 import torch
 
-from .common import IGNORE_INDEX, MASK_SPELLINGS, MaskedBatch, mask_tokens, normalize_mask_text  # noqa: F401
+from . import checks
+from .common import (IGNORE_INDEX, MASK_SPELLINGS, MaskedBatch, mask_tokens, normalize_mask_text,  # noqa: F401
+                     wordpiece_piece)
 from .figures import finish
 from .figures import title as make_title
 from .serving import ModelUnavailable, hub_tokenizer, packaged_model_path, user_cache_dir
@@ -170,7 +172,7 @@ def _wordpiece_vocab_texts(vocab_file: Path) -> list[str]:
     for entry in vocab_file.read_text(encoding="utf-8").splitlines():
         if not entry or (entry.startswith("[") and entry.endswith("]")):
             continue
-        out.append(entry[2:] if entry.startswith("##") else " " + entry)
+        out.append(wordpiece_piece(entry))
     return out
 
 
@@ -308,11 +310,7 @@ class WordSplit:
 def compare_tokenizers(text: str, wordpiece, byte_bpe, *,
                        max_chars: int = 2000) -> tuple[Tokenization, Tokenization, list[WordSplit]]:
     """The same text through both tokenizers, plus how each whitespace-separated word splits (§4.4)."""
-    text = (text or "").strip()
-    if not text:
-        raise ValueError("the text is empty: please enter some text")
-    if len(text) > max_chars:
-        raise ValueError(f"the text has {len(text):,} characters; the limit is {max_chars:,}")
+    text = checks.text(text, "the text", max_chars=max_chars).strip()
     wp = tokenize(wordpiece, text, name="WordPiece")
     bpe = tokenize(byte_bpe, text, name="byte-level BPE")
     words = [WordSplit(w, wordpiece.tokenize(w), byte_bpe.tokenize((" " if i else "") + w))

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import number
+
 MAX_FLOW_TOKENS = 40  # T² max-flow problems on (L + 1)·T nodes: ≈ 1 s for 6 layers at 40 tokens on one core
 FLOW_SCALE = 1_000_000  # capacities as integers (scipy's max-flow needs them): 6 decimals kept
 METHODS = ("attention", "rollout", "flow")
@@ -70,9 +72,7 @@ def flow(weights: np.ndarray, *, layer: int | None = None, rows=None) -> np.ndar
     from scipy.sparse.csgraph import maximum_flow
 
     a = residual_attention(weights)
-    depth = len(a) if layer is None else int(layer)
-    if not 1 <= depth <= len(a):
-        raise ValueError(f"layer must be between 1 and {len(a)}, got {layer}")
+    depth = len(a) if layer is None else number(layer, "layer", lo=1, hi=len(a), integer=True)
     t = a.shape[-1]
     if t > MAX_FLOW_TOKENS:
         raise ValueError(f"attention flow solves {t}² max-flow problems; the limit is {MAX_FLOW_TOKENS} tokens "

@@ -32,13 +32,14 @@ with respect to the embeddings only, so nothing accumulates in the shared model'
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .checks import number, probability, token_count
 
 MAX_TOKENS = 128
 MAX_STEPS = 300  # the paper's upper end; IG costs m + 1 forward and backward passes
@@ -75,14 +76,7 @@ def path_points(steps: int, rule: str = "trapezoid") -> tuple[torch.Tensor, torc
 
 def check_steps(steps) -> int:
     """m, the number of integration steps: a whole number in [1, MAX_STEPS] (else a ValueError)."""
-    try:
-        value = float(steps)
-    except (TypeError, ValueError):
-        value = math.nan
-    if isinstance(steps, bool) or not math.isfinite(value) or not value.is_integer() or not 1 <= value <= MAX_STEPS:
-        raise ValueError(f"the number of integration steps must be a whole number between 1 and {MAX_STEPS}, "
-                         f"got {steps!r}")
-    return int(value)
+    return number(steps, "the number of integration steps", lo=1, hi=MAX_STEPS, integer=True)
 
 
 def gradient_x_input(f: Scalar, x: torch.Tensor) -> torch.Tensor:
@@ -99,11 +93,8 @@ def smoothgrad(f: Scalar, x: torch.Tensor, *, samples: int = SMOOTHGRAD_SAMPLES,
 
     σ = ``noise`` · (max x − min x); ``where`` (broadcastable to x, boolean) limits the noise to some elements.
     The noise comes from ``generator`` (on the CPU), so a seed gives the same map."""
-    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
-        raise ValueError(f"the number of SmoothGrad samples must be a whole number between 1 and {MAX_SAMPLES}, "
-                         f"got {samples!r}")
-    if not 0 <= noise <= 1:
-        raise ValueError(f"the SmoothGrad noise level must be between 0 and 1, got {noise!r}")
+    samples = number(samples, "the number of SmoothGrad samples", lo=1, hi=MAX_SAMPLES, integer=True)
+    noise = probability(noise, "the SmoothGrad noise level")
     dtype = x.dtype
     base = x.detach().float()
     sigma = noise * float(base.max() - base.min())
@@ -202,8 +193,7 @@ def embed(model, tokenizer, text: str, *, max_tokens: int = MAX_TOKENS) -> Embed
     adds position and segment embeddings itself) or the BiLSTM student (through its embedding layer)."""
     enc = tokenizer(text, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
     n = int(enc["input_ids"].shape[1])
-    if n > max_tokens:
-        raise ValueError(f"the text has {n} tokens; the limit is {max_tokens} for saliency: shorten it")
+    token_count(n, "the text", limit=max_tokens, why="for saliency")
     device = next(model.parameters()).device
     ids = enc["input_ids"].to(device)
     special = [bool(s) for s in enc["special_tokens_mask"][0].tolist()]

@@ -22,6 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from .checks import same_length, text
 from .common import POOLING_MODES, pool  # noqa: F401  (re-exported: pooling is this paper's mechanism)
 from .figures import finish, group_legend_overflow, label_positions, short, wrap_hover
 from .figures import title as make_title
@@ -40,8 +41,7 @@ def check_sentences(sentences: Sequence[str], *, minimum: int = 1, maximum: int 
     if len(cleaned) > maximum:
         raise ValueError(f"at most {maximum} sentences per request, got {len(cleaned)}")
     for i, s in enumerate(cleaned):
-        if len(s) > MAX_CHARS:
-            raise ValueError(f"sentence {i + 1} has {len(s)} characters; the limit is {MAX_CHARS}")
+        text(s, f"sentence {i + 1}", max_chars=MAX_CHARS)
     return cleaned
 
 
@@ -86,16 +86,10 @@ def similarities(model, tokenizer, a: Sequence[str], b: Sequence[str], *, poolin
 def check_pairs(firsts: Sequence[str], seconds: Sequence[str]) -> None:
     """Every (firsts[i], seconds[i]) is two non-empty texts of at most MAX_CHARS characters (ValueError
     naming the pair otherwise). Unlike :func:`check_sentences` nothing is dropped: pair i stays pair i."""
-    if len(firsts) != len(seconds):
-        raise ValueError(f"got {len(firsts)} first sentences but {len(seconds)} second sentences")
+    same_length(firsts, seconds, "first sentences", "second sentences")
     for i, pair in enumerate(zip(firsts, seconds)):
         for side, s in zip("AB", pair):
-            if not isinstance(s, str):
-                raise ValueError(f"pair {i + 1}: sentence {side} must be text, got {type(s).__name__}")
-            if not s.strip():
-                raise ValueError(f"pair {i + 1}: sentence {side} is empty")
-            if len(s) > MAX_CHARS:
-                raise ValueError(f"pair {i + 1}: sentence {side} has {len(s)} characters; the limit is {MAX_CHARS}")
+            text(s, f"pair {i + 1}: sentence {side}", max_chars=MAX_CHARS)
 
 
 def similarity_pairs(model, tokenizer, firsts: Sequence[str], seconds: Sequence[str], *, pooling: str = "mean",

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.autograd import forward_ad
 
+from .checks import text as checked_text, token_count
 from .common import pool
 from .inference import eager_twin
 from .saliency import check_steps, path_points
@@ -52,12 +53,10 @@ class EmbeddedSentence:
 def embed_sentence(model, tokenizer, text: str, *, pooling: str = "mean", max_tokens: int = MAX_TOKENS):
     """``text`` as the encoder's input embeddings, with f = normalise(pool(encoder(e))) on an eager-attention copy
     (forward-mode derivatives go through eager attention; SDPA's fused kernel has none)."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the sentence is empty")
+    checked_text(text, "the sentence", max_chars=10**9)
     enc = tokenizer(text, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
     n = int(enc["input_ids"].shape[1])
-    if n > max_tokens:
-        raise ValueError(f"the sentence has {n} tokens; the limit is {max_tokens} for the attribution: shorten it")
+    token_count(n, "the sentence", limit=max_tokens, why="for the attribution")
     twin = eager_twin(model)
     device = next(twin.parameters()).device
     ids = enc["input_ids"].to(device)

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from . import checks
 from .common import (IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, apply_replacements,
-                     draw_replacement_kinds, word_ids_from_tokens)
+                     draw_replacement_kinds, word_ids_from_tokens, wordpiece_piece)
 from .figures import finish
 from .figures import title as make_title
 
@@ -296,9 +296,7 @@ def highlight_spans(tokens: Sequence[str], masking: SpanMasking) -> list[tuple[s
     for n, ((s, e), k) in enumerate(zip(masking.spans, masking.span_kinds)):
         for i in range(s, e):
             label[i] = f"span {n + 1}: {names[k]}"
-    # '##' pieces join the previous word; other tokens start with a space
-    return [((t[2:] if t.startswith("##") else (" " if i else "") + t), lab)
-            for i, (t, lab) in enumerate(zip(tokens, label))]
+    return [(wordpiece_piece(t, space=i > 0), lab) for i, (t, lab) in enumerate(zip(tokens, label))]
 
 
 # --------------------------------------------------------------------------------------------

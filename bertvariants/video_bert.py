@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import number
+
 FPS = 20  # §3.2: frames sampled at 20 fps
 SEGMENT_FRAMES = 30  # 1.5 s clips
 PAPER_DEPTH, PAPER_BRANCHING = 4, 12  # 12^4 = 20,736 visual words
@@ -243,10 +245,8 @@ class HierarchicalKMeans:
     """
 
     def __init__(self, *, depth: int = PAPER_DEPTH, branching: int = PAPER_BRANCHING, seed: int = 0, n_init: int = 2):
-        if not 1 <= depth <= 8:
-            raise ValueError(f"depth d must be between 1 and 8, got {depth}")
-        if not 2 <= branching <= 64:
-            raise ValueError(f"branching k must be between 2 and 64, got {branching}")
+        depth = number(depth, "depth d", lo=1, hi=8, integer=True)
+        branching = number(branching, "branching k", lo=2, hi=64, integer=True)
         self.depth, self.branching, self.seed, self.n_init = depth, branching, seed, n_init
         self.root: _Node | None = None
         self._n = 0

@@ -125,7 +125,7 @@ def test_per_request_validator_isolates_bad_requests_in_a_batch():
     from gradio_client import Client
     from gradio_client.exceptions import ValidationError
 
-    from bertvariants.ui.common import number, text
+    from bertvariants.checks import number, text
     from bertvariants.ui.guard import per_input_validator
 
     from .test_bad_input import raw_call
@@ -163,7 +163,7 @@ def test_per_request_validator_isolates_bad_requests_in_a_batch():
         with ThreadPoolExecutor(12) as ex:
             answers = list(ex.map(one, range(12)))
         # out of the slider's range / not finite: the check's message, not gradio's dropped HTTP 400
-        for bad, msg in ((1e12, "top-k must be between 1 and 20"), (-3, "top-k must be between 1 and 20"),
+        for bad, msg in ((1e12, "top-k must be a whole number between 1 and 20"), (-3, "top-k must be a whole number between 1 and 20"),
                          (2.5, "top-k must be a whole number")):
             with pytest.raises(ValidationError, match=msg):
                 client.predict("ab", bad, api_name="/k")

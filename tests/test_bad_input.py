@@ -84,7 +84,7 @@ EXPECT: tuple[Expect, ...] = (
     Expect("/albert_fill_mask", "sentence", "1 MB text", r"limit is"),
     Expect("/roberta_fill_mask", "sentences", "empty", r"Sentence is empty"),
     Expect("/roberta_fill_mask", "top_ks", "NaN", r"top-k must be a finite number"),
-    Expect("/roberta_fill_mask", "top_ks", "1e12", r"top-k must be between 1 and 20"),
+    Expect("/roberta_fill_mask", "top_ks", "1e12", r"top-k must be a whole number between 1 and 20"),
     Expect("/roberta_fill_mask", "sentences", "emoji/CJK/RTL", r"no mask token"),
     Expect("/electra_replace", "sentence", "whitespace", r"is empty"),
     Expect("/electra_detect", "sentence", "1 MB text", r"limit is"),

@@ -231,13 +231,13 @@ def test_ui_explorer_and_loss_calculator_bad_input():
     df = ui.loss_calculator("3, 1", "1, 1", 0, "teacher", 0.5, 0.5, 2)
     assert df["value"].iloc[2] == "0"  # teacher argmax
     for args, msg in ((("3,1", "1,1", 0, "gold", 0, 0, 2), "α \\+ β = 0"),
-                      (("3,1", "1,1", 0, "gold", 1, 1, 0), "T > 0"),
-                      (("3,1", "1,1", 0, "gold", 1, 1, -2), "T > 0"),
+                      (("3,1", "1,1", 0, "gold", 1, 1, 0), "T must be > 0"),
+                      (("3,1", "1,1", 0, "gold", 1, 1, -2), "T must be > 0"),
                       (("3,1", "1,1,2", 0, "gold", 1, 1, 2), "same classes"),
                       (("", "1,1", 0, "gold", 1, 1, 2), "at least two")):
         with pytest.raises(gr.Error, match=msg):
             ui.loss_calculator(*args)
-    with pytest.raises(gr.Error, match="T > 0"):
+    with pytest.raises(gr.Error, match="T must be > 0"):
         ui.explore("1, 2", "", 0)
 
 

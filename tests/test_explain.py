@@ -338,7 +338,7 @@ def test_generation_attribution_is_the_gradient_of_each_greedy_tokens_probabilit
 @pytest.mark.parametrize("call, message", [
     (lambda: iv.faithfulness_view("similarity", "A film."), r"unknown model 'similarity': choose one of distillation"),
     (lambda: iv.faithfulness_view("distillation-teacher", " "), r"the text is empty"),
-    (lambda: iv.faithfulness_view("distillation-teacher", "A film.", n_random=0), r"random orders must be between 1"),
+    (lambda: iv.faithfulness_view("distillation-teacher", "A film.", n_random=0), r"random orders must be a whole number between 1"),
     (lambda: iv.faithfulness_view("distillation-teacher", "A film.", steps=0), r"between 1 and 300, got 0"),
     (lambda: iv.mlm_lens_view("distillation-teacher", "The [MASK]."), r"unknown model 'distillation-teacher'"),
     (lambda: iv.mlm_lens_view("albert-fill-mask", "x" * 1001), r"1,001 characters; the limit is 1,000"),

@@ -249,8 +249,8 @@ def test_endpoints_are_registered_with_docstrings():
     (dict(name="similarity", text="word " * 300), r"has 1,500 characters; the limit is 1,000"),
     (dict(name="similarity", text="supercalifragilistic " * 40), r"the text has \d+ tokens; the limit is 128"),
     (dict(name="no-such-model", text=SENTENCE), r"unknown model 'no-such-model': choose one of similarity"),
-    (dict(name="similarity", text=SENTENCE, layer=7), r"layer must be between 1 and 6"),
-    (dict(name="similarity", text=SENTENCE, head=0), r"head must be between 1 and 12"),
+    (dict(name="similarity", text=SENTENCE, layer=7), r"layer must be a whole number between 1 and 6"),
+    (dict(name="similarity", text=SENTENCE, head=0), r"head must be a whole number between 1 and 12"),
     (dict(name="similarity", text=SENTENCE, part="cross-attention"), r"has no cross-attention"),
     (dict(name="similarity", text=SENTENCE, part="sideways"), r"the attention must be one of auto"),
     (dict(name="distillation-student", text=SENTENCE), r"unknown model 'distillation-student'"),
@@ -286,7 +286,7 @@ def test_the_handlers_turn_bad_input_into_a_message():
         ui.attention("similarity", "", 1, 1, "auto")
     with pytest.raises(gr.Error, match="Layer must be a finite number"):
         ui.attention("similarity", SENTENCE, float("nan"), 1, "auto")
-    with pytest.raises(gr.Error, match="Integration steps must be between 1 and 300"):
+    with pytest.raises(gr.Error, match="Integration steps must be a whole number between 1 and 300"):
         ui.saliency("distillation-teacher", SENTENCE, 1e12, "pad", "trapezoid")
     with pytest.raises(gr.Error, match="unknown contrast class"):
         ui.saliency("distillation-teacher", SENTENCE, 5, "pad", "trapezoid", "no-such-class")
@@ -296,5 +296,5 @@ def test_the_handlers_turn_bad_input_into_a_message():
         ui.faithfulness("distillation-teacher", SENTENCE, 5, "noise")
     with pytest.raises(gr.Error, match="the text has no mask token"):
         ui.mlm_lens("albert-fill-mask", SENTENCE, "", 5)
-    with pytest.raises(gr.Error, match="top-k must be between 1 and 20"):
+    with pytest.raises(gr.Error, match="top-k must be a whole number between 1 and 20"):
         ui.mlm_lens("albert-fill-mask", "The [MASK].", "", 21)

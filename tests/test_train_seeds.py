@@ -38,7 +38,7 @@ def test_seed_plan_is_consecutive_named_and_never_writes_a_served_directory(tmp_
     assert [(p["seed"], Path(p["output"]).name) for p in given] == [(7, "seed-7"), (8, "seed-8")]
     with pytest.raises(ValueError, match="--seeds needs --set run_name"):
         train_seeds.seed_plan("glue", {}, 3, models_dir=tmp_path)
-    with pytest.raises(ValueError, match="--seeds must be between 1 and"):
+    with pytest.raises(ValueError, match="--seeds must be a whole number between 1 and"):
         train_seeds.seed_plan("glue", {"run_name": "r"}, 0, models_dir=tmp_path)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from ..checks import number, text, token_count
 from .. import albert
 from ..common import make_generator, model_token_limit, normalize_mask_text
 from ..serving import cached, get_model
-from .common import action, number, readable, safe, shared_fill_mask_note, text
+from .common import action, readable, safe, shared_fill_mask_note
 
 FEATURES_TASK = "albert-features"
 FILL_MASK_TASK = "albert-fill-mask"
@@ -116,8 +117,7 @@ def fill(sentence: str, top_k):
     prepared = normalize_mask_text(sentence, m.tokenizer)
     n_tokens = len(m.tokenizer(prepared)["input_ids"])
     limit = min(albert.MAX_TOKENS, model_token_limit(m.model, m.tokenizer))
-    if n_tokens > limit:
-        raise ValueError(f"the sentence has {n_tokens} tokens; the limit here is {limit}")
+    token_count(n_tokens, "the sentence", limit=limit)
     if m.tokenizer.mask_token not in prepared:
         raise ValueError("no mask token in the text: put [MASK] where a word should be predicted")
     f = albert.factorized_fill(m.model, m.tokenizer, prepared, top_k=k, factors=output_factors(m))

@@ -6,10 +6,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from ..checks import number, text
 from .. import clinical_bert as cb
 from ..inference import encode
 from ..serving import get_model, ModelUnavailable, packaged_tokenizer
-from .common import action, number, safe, text
+from .common import action, safe
 
 CLASSIFIER, EMBEDDINGS = "clinical-classifier", "clinical-embeddings"
 MAX_EXTRA_TERMS = 100

@@ -11,11 +11,12 @@ import gradio as gr
 import pandas as pd
 import torch
 
+from ..checks import number, text
 from .. import distillation as kd
 from ..inference import classify
 from ..io import weights_size
 from ..serving import get_model, ModelUnavailable
-from .common import action, explanation, in_place, number, readable, safe, text
+from .common import action, explanation, in_place, readable, safe
 
 TEACHER, STUDENT = "distillation-teacher", "distillation-student"
 MAX_CHARS = 2000

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..checks import number, text
 from .. import interpret as ip
 from .. import interpret_views as iv
 from ..attention import PARTS
@@ -14,7 +15,7 @@ from ..mlm_lens import DEFAULT_TOP_K, MAX_TOP_K
 from ..rollout import METHODS
 from ..saliency import BASELINES, DEFAULT_STEPS, FOILS, MAX_STEPS, RULES
 from .bart import EXAMPLE as DOCUMENT
-from .common import action, in_place, number, safe, text
+from .common import action, in_place, safe
 from .zerogpu import on_gpu
 
 

@@ -8,11 +8,12 @@ import gradio as gr
 import pandas as pd
 import torch
 
+from ..checks import masked, number, text
 from .. import roberta as rb
-from ..common import MASK_SPELLINGS, model_token_limit, normalize_mask_text
+from ..common import model_token_limit, normalize_mask_text
 from ..inference import fill_mask
 from ..serving import cached, get_model, packaged_tokenizer
-from .common import action, done, number, pending, readable, safe, shared_fill_mask_note, text
+from .common import action, done, pending, readable, safe, shared_fill_mask_note
 from .zerogpu import on_gpu
 from .guard import per_input_validator
 
@@ -94,10 +95,8 @@ def chips(shown: list[str], stored: list[str]) -> str:
 
 def check_fill_request(sentence, top_k) -> None:
     """Model-free checks of one fill-mask request (run per request before it joins a batch)."""
-    sentence = text(sentence, "Sentence", max_chars=MAX_CHARS)
+    masked(sentence, "Sentence", max_chars=MAX_CHARS)
     number(top_k, "top-k", lo=1, hi=20, integer=True)
-    if not any(m in sentence for m in MASK_SPELLINGS):
-        raise ValueError("no mask token in the text: put [MASK] (or <mask>) where a word should be predicted")
 
 
 @safe

@@ -7,13 +7,14 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from ..checks import number, text
 from .. import interpret_views as iv
 from .. import sentence_bert as sb
 from ..saliency import MAX_STEPS
 from ..similarity_attribution import DEFAULT_STEPS
 from ..inference import encode
 from ..serving import get_model, load, packaged_model, servable
-from .common import action, done, number, pending, safe, text
+from .common import action, done, pending, safe
 from .zerogpu import on_gpu
 from .guard import per_input_validator
 

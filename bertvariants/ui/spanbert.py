@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
+from evaluation import results
+
+from ..checks import number, text
 from .. import spanbert as sp
 from ..common import make_generator
 from ..serving import get_model, ModelUnavailable, packaged_tokenizer, resolve
 from ..qa import answer_questions, highlight_answer, null_threshold_of
-from .common import action, claim_markdown, explanation, number, safe, text
+from .common import action, claim_markdown, explanation, safe
 
 log = logging.getLogger("bertvariants.ui")
 TASK = "spanbert-qa"
@@ -37,12 +39,13 @@ def served_start() -> str:
     if res.source not in ("shipped", "trained") or not record.is_file():
         return ""
     try:
-        rec = json.loads(record.read_text(encoding="utf-8"))
-        training = rec.get("training") or {}
+        rec = results.read(record)
+        if rec is None:
+            raise ValueError("unreadable result record")
+        training = rec.training or {}
         base = (training.get("config") or {}).get("base_model") or "the packaged all-MiniLM-L6-v2 (no span pretraining)"
-        return (f"This slot serves `{rec['model']}`: {training.get('steps', '?')} SQuAD steps fine-tuned from {base}; "
-                f"{rec['task']} {rec['split']} {rec['primary_metric'].upper()} **{float(rec['score']):.2f}** "
-                f"(harness).")
+        return (f"This slot serves `{rec.model}`: {training.get('steps', '?')} SQuAD steps fine-tuned from {base}; "
+                f"{rec.task} {rec.split} {rec.primary_metric.upper()} **{float(rec.score):.2f}** (harness).")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("spanbert-qa record %s: %s", record, exc)
         return ""

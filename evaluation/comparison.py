@@ -17,6 +17,7 @@ from typing import Iterable
 import pandas as pd
 
 from . import significance as sig
+from .record import Result
 
 MAX_DISAGREEMENTS = 200
 RUN_FIELDS = ("model", "variant", "task", "split", "n", "primary_metric")
@@ -55,9 +56,10 @@ def _flat(prefix: str, value, out: dict) -> None:
         out[prefix] = value
 
 
-def record_fields(record: dict) -> dict[str, object]:
+def record_fields(result: Result) -> dict[str, object]:
     """The fields a run is compared on, in display order: identity, every metric and its interval, the setup
     (size, speed, device, seed, data and model hashes), the method, package versions and training settings."""
+    record = result.to_dict()
     out: dict[str, object] = {k: record.get(k) for k in RUN_FIELDS}
     for k, v in sorted((record.get("metrics") or {}).items()):
         out[f"metric: {k}"] = v
@@ -79,7 +81,7 @@ def record_fields(record: dict) -> dict[str, object]:
     return out
 
 
-def settings_table(record_a: dict, record_b: dict) -> pd.DataFrame:
+def settings_table(record_a: Result, record_b: Result) -> pd.DataFrame:
     """field | A | B | differs ("≠" where the two runs differ), over the union of both runs' fields."""
     a, b = record_fields(record_a), record_fields(record_b)
     rows = [{"field": k, "A": _text(a.get(k)), "B": _text(b.get(k))} for k in dict.fromkeys([*a, *b])]
@@ -105,15 +107,15 @@ def disagreements(pair: sig.Pair, *, top: int = MAX_DISAGREEMENTS) -> tuple[pd.D
     return table.head(top).reset_index(drop=True), counts
 
 
-def _label(record: dict) -> str:
-    return f"{record['model']} ({record['task']} {record['split']}, {str(record.get('timestamp', ''))[:10]})"
+def _label(record: Result) -> str:
+    return f"{record.model} ({record.task} {record.split}, {str(record.timestamp)[:10]})"
 
 
-def _interval_note(ra: dict, rb: dict, why: str) -> str:
-    primary = ra["primary_metric"]
-    va, vb = (r.get("metrics", {}).get(primary) for r in (ra, rb))
-    ia = sig.interval(va, (ra.get("ci95") or {}).get("low"), (ra.get("ci95") or {}).get("high"))
-    ib = sig.interval(vb, (rb.get("ci95") or {}).get("low"), (rb.get("ci95") or {}).get("high"))
+def _interval_note(ra: Result, rb: Result, why: str) -> str:
+    primary = ra.primary_metric
+    va, vb = (r.metrics.get(primary) for r in (ra, rb))
+    ia = sig.interval(va, (ra.ci95 or {}).get("low"), (ra.ci95 or {}).get("high"))
+    ib = sig.interval(vb, (rb.ci95 or {}).get("low"), (rb.ci95 or {}).get("high"))
     verdict = "overlap: no clear difference" if ia[0] <= ib[1] and ib[0] <= ia[1] else "do not overlap"
     return (f"No paired test ({why}). On {primary}: A {_text(va)} [{_text(ia[0])}, {_text(ia[1])}], B {_text(vb)} "
             f"[{_text(ib[0])}, {_text(ib[1])}]; the 95% intervals {verdict} (CI overlap is a cruder rule than a "
@@ -128,9 +130,9 @@ def compare(directory: str | os.PathLike, run_a: str, run_b: str, *, resamples: 
     (fa, ra), (fb, rb) = sig.run_record(where, run_a), sig.run_record(where, run_b)
     if fa == fb:
         raise ValueError(f"pick two different runs (both are {fa})")
-    if (ra["task"], ra["split"]) != (rb["task"], rb["split"]):
-        raise ValueError(f"{ra['model']} was scored on {ra['task']} {ra['split']} but {rb['model']} on {rb['task']} "
-                         f"{rb['split']}: pick two runs of the same task and split")
+    if (ra.task, ra.split) != (rb.task, rb.split):
+        raise ValueError(f"{ra.model} was scored on {ra.task} {ra.split} but {rb.model} on {rb.task} "
+                         f"{rb.split}: pick two runs of the same task and split")
     head = f"**A** = {_label(ra)} · **B** = {_label(rb)}"
     empty = pd.DataFrame(columns=["id", "reference", "A: prediction", "B: prediction", "A: error", "B: error",
                                   "better", "input"])

@@ -62,6 +62,30 @@ class Result:
     def with_extra(self, **extra) -> "Result":
         return replace(self, extra={**self.extra, **extra})
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> "Result":
+        """The inverse of :meth:`to_dict`: keys that are not fields go to ``extra``; a field an older or a
+        hand-made record lacks gets its neutral default (``score`` defaults to the primary metric's value)."""
+        fields = {name: record[name] for name in cls.__dataclass_fields__ if name != "extra" and name in record}
+        extra = {k: v for k, v in record.items() if k not in cls.__dataclass_fields__}
+        metrics = dict(record.get("metrics") or {})
+        primary = str(record.get("primary_metric", ""))
+        defaults = dict(n=0, metrics=metrics, primary_metric=primary, score=metrics.get(primary), ci95={},
+                        examples_per_second=None, seconds=0.0, latency_ms=None, device="", seed=0, data_sha256="",
+                        model_revision="")
+        return cls(**{**defaults, **fields, "metrics": metrics, "extra": extra})
+
+    @property
+    def training(self) -> dict | None:
+        """The variant lab's training provenance (``train.records.finish``), or None for a harness-only run."""
+        t = self.extra.get("training")
+        return t if isinstance(t, dict) else None
+
+    @property
+    def primary_value(self) -> float | None:
+        """The primary metric's value as stored in ``metrics`` (what the leaderboard ranks)."""
+        return self.metrics.get(self.primary_metric)
+
 
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version

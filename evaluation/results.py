@@ -29,6 +29,7 @@ from bertvariants.io import atomic_write_text, read_json, safe_dataframe
 from bertvariants.paths import RESULTS_DIR
 
 from . import seeds, tasks
+from .record import Result
 
 
 DEFAULT_RESULTS_DIR = RESULTS_DIR  # results/ in the repository; bertvariants.paths.results_dir() honours the env var
@@ -89,6 +90,13 @@ def read_result(path: Path) -> dict | None:
     return data
 
 
+def read(path: Path) -> Result | None:
+    """One result file as a :class:`~evaluation.record.Result` (the one reader of result records: the leaderboard,
+    the training view, the tabs' claim lines and the recipes read through it), or None when it is unreadable."""
+    data = read_result(path)
+    return None if data is None else Result.from_dict(data)
+
+
 def higher_is_better(task: str, details: dict | None = None) -> bool:
     """Direction of a task's primary metric: the benchmark table's ``higher_is_better`` for a known task; for a
     task the table does not know (a recipe's own held-out metric), the record's ``details.higher_is_better``;
@@ -115,23 +123,23 @@ def load_runs(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> pd.DataFr
     d = Path(results_dir)
     files = sorted(d.glob("*.json")) if d.is_dir() else []
     for f in files:
-        r = read_result(f)
+        r = read(f)
         if r is None:
             continue
-        ci = r.get("ci95") or {}
-        primary = r["primary_metric"]
-        params = _num(r.get("params"))
+        ci = r.ci95 if isinstance(r.ci95, dict) else {}
+        params = _num(r.params)
+        record = r.to_dict()
         rows.append({
-            "model": str(r["model"]), "variant": r.get("variant") or "", "task": str(r["task"]),
-            "split": str(r["split"]), "source": "measured", "primary_metric": primary,
-            "score": _num(r["metrics"].get(primary)), "ci95_low": _num(ci.get("low")), "ci95_high": _num(ci.get("high")),
+            "model": str(r.model), "variant": r.variant or "", "task": str(r.task),
+            "split": str(r.split), "source": "measured", "primary_metric": r.primary_metric,
+            "score": _num(r.primary_value), "ci95_low": _num(ci.get("low")), "ci95_high": _num(ci.get("high")),
             "params_millions": round(params / 1e6, 2) if params else (0.0 if params == 0 else None),
-            "latency_ms": _num(r.get("latency_ms")), "examples_per_second": _num(r.get("examples_per_second")),
-            "n": r.get("n"), "metrics": {k: _num(v) for k, v in r["metrics"].items()},
-            "timestamp": str(r["timestamp"]), "citation": f"measured here ({r.get('device', '?')}, seed {r.get('seed')})",
-            "file": f.name, "predictions_file": r.get("predictions_file"),
-            "higher_is_better": higher_is_better(r["task"], r.get("details")),
-            "run_seed": seeds.run_seed(r), "setup": seeds.setup_key(r),
+            "latency_ms": _num(r.latency_ms), "examples_per_second": _num(r.examples_per_second),
+            "n": r.n, "metrics": {k: _num(v) for k, v in r.metrics.items()},
+            "timestamp": str(r.timestamp), "citation": f"measured here ({r.device or '?'}, seed {r.seed})",
+            "file": f.name, "predictions_file": r.extra.get("predictions_file"),
+            "higher_is_better": higher_is_better(r.task, r.details),
+            "run_seed": seeds.run_seed(record), "setup": seeds.setup_key(record),
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS) + ["predictions_file", *RUN_KEYS])
     return df.sort_values("timestamp", ascending=False, kind="stable").reset_index(drop=True)
@@ -196,19 +204,19 @@ def leaderboard(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR, *, include
             .drop(columns="_rank").reset_index(drop=True))
 
 
-def _training_records(results_dir: str | os.PathLike) -> list[tuple[Path, dict]]:
+def training_records(results_dir: str | os.PathLike) -> list[tuple[Path, Result]]:
     """(file, record) of every readable result that carries a ``training`` dict, newest first."""
     d = Path(results_dir)
     found = []
     for f in sorted(d.glob("*.json")) if d.is_dir() else []:
-        r = read_result(f)
-        if r is None or "training" not in r:
+        r = read(f)
+        if r is None or "training" not in r.extra:
             continue
-        if not isinstance(r["training"], dict):
+        if r.training is None:
             warnings.warn(f"skipping training data of {f.name}: 'training' is not an object", stacklevel=3)
             continue
         found.append((f, r))
-    found.sort(key=lambda fr: str(fr[1]["timestamp"]), reverse=True)
+    found.sort(key=lambda fr: str(fr[1].timestamp), reverse=True)
     return found
 
 
@@ -226,21 +234,20 @@ def training_runs(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> pd.Da
     (``details.corpus``, "" when the record names none) keeps a recipe run on another corpus (mlm-dynamic on the
     2018 sample) from hiding the run it is not comparable with (the 600-step §4.1 pair on the 106-article sample)."""
     rows, seen = [], set()
-    for f, r in _training_records(results_dir):
-        details = r.get("details") if isinstance(r.get("details"), dict) else {}
+    for f, r in training_records(results_dir):
+        details = r.details if isinstance(r.details, dict) else {}
         corpus = str(details.get("corpus") or "")
-        key = (str(r["model"]), str(r["task"]), str(r["split"]), corpus)
+        key = (str(r.model), str(r.task), str(r.split), corpus)
         if key in seen:
             continue
         seen.add(key)
-        t = r["training"]
-        primary = r["primary_metric"]
+        t = r.training
         rows.append({"model": key[0], "recipe": str(t.get("recipe") or key[0]), "task": key[1], "split": key[2],
                      "corpus": corpus,
-                     "primary_metric": primary, "score": _num(r["metrics"].get(primary)),
-                     "higher_is_better": higher_is_better(key[1], r.get("details")),
+                     "primary_metric": r.primary_metric, "score": _num(r.primary_value),
+                     "higher_is_better": higher_is_better(key[1], details),
                      "steps": _num(t.get("steps")), "seconds": _num(t.get("seconds")),
-                     "device": str(t.get("device") or r.get("device") or "?"), "timestamp": str(r["timestamp"]),
+                     "device": str(t.get("device") or r.device or "?"), "timestamp": str(r.timestamp),
                      "file": f.name})
     for row, label in zip(rows, _run_labels([(x["model"], x["task"], x["split"], x["corpus"]) for x in rows])):
         row["run"] = label
@@ -264,8 +271,8 @@ def training_curves(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
     d = Path(results_dir)
     rows = []
     for run in runs.itertuples():
-        r = read_result(d / run.file)
-        curve = (r or {}).get("training", {}).get("curve")
+        r = read(d / run.file)
+        curve = (r.training or {}).get("curve") if r is not None else None
         if not isinstance(curve, list) or not curve:
             warnings.warn(f"skipping the training curve of {run.file}: no 'training.curve' list", stacklevel=2)
             continue
@@ -310,10 +317,10 @@ def to_csv(df: pd.DataFrame, path: str | os.PathLike | None = None) -> str:
 def predictions(results_dir: str | os.PathLike, result_file: str, *, worst_first: bool = True) -> pd.DataFrame:
     """Per-example predictions of one run (its sidecar jsonl), worst errors first."""
     d = Path(results_dir)
-    r = read_result(d / result_file)
-    if r is None or not r.get("predictions_file"):
+    r = read(d / result_file)
+    if r is None or not r.extra.get("predictions_file"):
         raise ValueError(f"{result_file}: no per-example predictions stored for this run")
-    side = d / Path(r["predictions_file"]).name
+    side = d / Path(r.extra["predictions_file"]).name
     if not side.is_file():
         raise ValueError(f"{side.name} is missing")
     rows = [json.loads(line) for line in side.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -36,6 +36,7 @@ import pandas as pd
 
 from . import results, tasks
 from .metrics import clinical, glue
+from .record import Result
 
 RESAMPLES = 1000
 SEED = 0
@@ -107,8 +108,8 @@ class Pair:
 
     file_a: str
     file_b: str
-    record_a: dict
-    record_b: dict
+    record_a: Result
+    record_b: Result
     a: pd.DataFrame
     b: pd.DataFrame
     n_a: int  # examples each run scored
@@ -125,11 +126,11 @@ def run_files(directory: str | os.PathLike) -> list[str]:
     return sorted(runs.loc[runs["predictions_file"].notna(), "file"])
 
 
-def run_record(directory: str | os.PathLike, run: str) -> tuple[str, dict]:
+def run_record(directory: str | os.PathLike, run: str) -> tuple[str, Result]:
     """(file name, record) of a run named by its result file; ValueError naming some known runs otherwise."""
     directory = Path(directory)
     name = Path(str(run or "")).name  # a name inside the results directory, never a path
-    record = results.read_result(directory / name) if name.endswith(".json") and (directory / name).is_file() else None
+    record = results.read(directory / name) if name.endswith(".json") and (directory / name).is_file() else None
     if record is None:
         known = run_files(directory)
         shown = ", ".join(known[:6]) + (f" … ({len(known)} in all)" if len(known) > 6 else "")
@@ -151,12 +152,12 @@ def pair(directory: str | os.PathLike, run_a: str, run_b: str) -> Pair:
     (fa, ra), (fb, rb) = run_record(where, run_a), run_record(where, run_b)
     if fa == fb:
         raise ValueError(f"pick two different runs (both are {fa})")
-    if (ra["task"], ra["split"]) != (rb["task"], rb["split"]):
-        raise ValueError(f"{ra['model']} was scored on {ra['task']} {ra['split']} but {rb['model']} on "
-                         f"{rb['task']} {rb['split']}: a paired test needs two runs of the same task and split")
-    if ra.get("data_sha256") and rb.get("data_sha256") and ra["data_sha256"] != rb["data_sha256"]:
-        raise ValueError(f"{fa} and {fb} read different data files (sha256 {str(ra['data_sha256'])[:12]} vs "
-                         f"{str(rb['data_sha256'])[:12]}): their examples are not the same")
+    if (ra.task, ra.split) != (rb.task, rb.split):
+        raise ValueError(f"{ra.model} was scored on {ra.task} {ra.split} but {rb.model} on "
+                         f"{rb.task} {rb.split}: a paired test needs two runs of the same task and split")
+    if ra.data_sha256 and rb.data_sha256 and ra.data_sha256 != rb.data_sha256:
+        raise ValueError(f"{fa} and {fb} read different data files (sha256 {str(ra.data_sha256)[:12]} vs "
+                         f"{str(rb.data_sha256)[:12]}): their examples are not the same")
     pa, pb = _predictions(where, fa), _predictions(where, fb)
     ids = pa.index[pa.index.isin(pb.index)]  # run A's order
     if not len(ids):
@@ -257,20 +258,20 @@ def p_value(delta: float, replicates: np.ndarray) -> float:
 
 def paired_test(p: Pair, *, metric: str | None = None, resamples: int = RESAMPLES, seed: int = SEED) -> PairedTest:
     """The paired bootstrap test of ``p`` on ``metric`` (default: the task's primary metric)."""
-    task = str(p.record_a["task"])
-    metric = metric or str(p.record_a["primary_metric"])
+    task = str(p.record_a.task)
+    metric = metric or str(p.record_a.primary_metric)
     how = example_metric(task, metric)
     a, b = per_example(p.a, how), per_example(p.b, how)
     score_a, score_b = (lambda idx, x=x: how.fn(x[0][idx], x[1][idx], x[2][idx]) for x in (a, b))
     delta, reps = paired_bootstrap(score_a, score_b, p.n, resamples=resamples, seed=seed)
     if reps.size == 0:
         raise ValueError(f"{metric} is undefined on every resample of the {p.n} shared examples")
-    up = results.higher_is_better(task, p.record_a.get("details"))
+    up = results.higher_is_better(task, p.record_a.details)
     lo, hi = np.quantile(reps, [0.025, 0.975])
     every = np.arange(p.n)
     a_better = np.count_nonzero(reps > 0 if up else reps < 0) / reps.size
-    return PairedTest(p.file_a, p.file_b, str(p.record_a["model"]), str(p.record_b["model"]), task,
-                      str(p.record_a["split"]), metric, up, p.n, p.n_a, p.n_b, score_a(every),
+    return PairedTest(p.file_a, p.file_b, str(p.record_a.model), str(p.record_b.model), task,
+                      str(p.record_a.split), metric, up, p.n, p.n_a, p.n_b, score_a(every),
                       score_b(every), delta, float(lo), float(hi), p_value(delta, reps), float(a_better),
                       int(reps.size), seed)
 

@@ -198,7 +198,7 @@ def job_done(job: Job, out_dir: Path) -> bool:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return results.read_result(path) is not None
+        return results.read(path) is not None
 
 
 def write_job(job: Job, record: dict, records: list[dict] | None, out_dir: Path) -> Path:
@@ -282,7 +282,7 @@ def merge(dirs: Iterable[str | os.PathLike], into: str | os.PathLike) -> MergeRe
                     entry = json.loads(line)
                     expected[entry["id"]] = entry
         for path in sorted(d.glob("*.json")):
-            if not JOB_FILE.match(path.name) or results.read_result(path) is None:
+            if not JOB_FILE.match(path.name) or results.read(path) is None:
                 continue
             found.add(path.stem.rsplit("__", 1)[-1])
             if (target / path.name).is_file():

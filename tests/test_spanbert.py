@@ -223,6 +223,7 @@ def test_served_start_reads_the_served_models_record(tmp_path, monkeypatch, tiny
         (folder / f.name).write_bytes(f.read_bytes())
     (folder / "result.json").write_text(json.dumps({
         "model": "squad-from-span", "task": "squad_v1", "split": "dev", "primary_metric": "f1", "score": 61.234,
+        "metrics": {"f1": 61.234}, "timestamp": "2026-12-01T00:00:00+00:00",  # what every record has
         "training": {"steps": 300, "config": {"base_model": "models/cmp-span"}}}))
     monkeypatch.delenv("BERTVARIANTS_MODEL_SPANBERT_QA")
     monkeypatch.setenv("BERTVARIANTS_MODELS_DIR", str(tmp_path))  # a trained squad overrides the shipped one

@@ -329,9 +329,13 @@ def run_bundle(inputs: Path, output: Path, *, smoke: bool = False, only: tuple[s
             row["error"] = (done.stderr or done.stdout)[-3000:]
         else:
             folder = (output if job.compact else output / ".full") / job.name
-            record = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-            row.update(task=record["task"], split=record["split"], metric=record["primary_metric"],
-                       score=record["score"], ci95=record.get("ci95"))
+            from evaluation import results  # pandas: only once a job has finished
+
+            record = results.read(folder / "result.json")
+            if record is None:
+                raise RuntimeError(f"{job.name}: finished without a readable {folder / 'result.json'}")
+            row.update(task=record.task, split=record.split, metric=record.primary_metric, score=record.score,
+                       ci95=record.ci95)
         report["jobs"].append(row)
         (output / "bundle.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     for row in report["jobs"]:  # last: until every job has read its inputs, they name the bf16 copy they load on

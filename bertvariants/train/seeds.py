@@ -18,8 +18,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
+from evaluation import results
 from evaluation.seeds import SeedSummary, summarize
 
+from ..checks import number
 from . import load, recipe, run_recipe
 
 SEEDS_DIR = "seeds"  # under the models directory: <models_dir>/seeds/<run_name>/seed-<s>
@@ -38,8 +40,7 @@ def seed_plan(name: str, overrides: dict, k: int, *, models_dir: Path) -> list[d
     >>> [p["seed"] for p in seed_plan("glue", {"run_name": "r", "seed": 5}, 3, models_dir=Path("m"))]
     [5, 6, 7]
     """
-    if not 1 <= k <= MAX_SEEDS:
-        raise ValueError(f"--seeds must be between 1 and {MAX_SEEDS}, got {k}")
+    k = number(k, "--seeds", lo=1, hi=MAX_SEEDS, integer=True)
     run_name = overrides.get("run_name")
     if not run_name:
         raise ValueError("--seeds needs --set run_name=NAME: the seeds' runs share that name (one leaderboard row) "
@@ -68,7 +69,7 @@ def run_seeds(name: str, overrides: dict, k: int, *, progress: bool = True,
 
 def primary_score(report) -> float:
     """The primary metric of a finished run's result record (``<checkpoint>/result.json``)."""
-    import json
-
-    record = json.loads(Path(report.result_path).read_text(encoding="utf-8"))
-    return float(record["metrics"][record["primary_metric"]])
+    record = results.read(Path(report.result_path))
+    if record is None or record.primary_value is None:
+        raise ValueError(f"{report.result_path}: no readable result record with its primary metric")
+    return float(record.primary_value)

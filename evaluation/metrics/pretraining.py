@@ -264,13 +264,13 @@ def rtd_scores(generator_model, discriminator_model, tokenizer, blocks, *, seed:
     """ELECTRA §2 on held-out blocks: mask (seed), sample the generator (seed + 1), score every token.
 
     Masked positions become [MASK] (§2; no 80/10/10 for the generator's input). x̂ is sampled from the generator's
-    softmax at temperature 1 (as :func:`bertvariants.electra.sample_replacements`, here block by block from the
-    masked positions' logits only).
+    softmax at temperature 1 by :func:`bertvariants.electra.sample_replacements`, block by block from the masked
+    positions' logits only.
     """
     import torch
 
     from bertvariants.common import make_generator, special_tokens_mask
-    from bertvariants.electra import mask_for_generator
+    from bertvariants.electra import mask_for_generator, sample_replacements
 
     specials = tokenizer.all_special_ids
     mask_rng, sample_rng = make_generator(seed), make_generator(seed + 1)
@@ -292,9 +292,8 @@ def rtd_scores(generator_model, discriminator_model, tokenizer, blocks, *, seed:
             rows = sel.nonzero()[:, 0]
             corrupted = ids.clone()
             for b in range(len(ids)):  # block by block: the samples do not depend on the batch size
-                lg = logits[rows == b]
-                if len(lg):
-                    corrupted[b, sel[b]] = torch.multinomial(torch.softmax(lg, -1), 1, generator=sample_rng).squeeze(-1)
+                lg = logits[rows == b]  # (M_b, V)
+                corrupted[b] = sample_replacements(lg, ids[b], sel[b], generator=sample_rng).input_ids
                 hits[i + b] = float((lg.argmax(-1) == ids[b, sel[b]]).sum())
             is_replaced = sel & (corrupted != ids)  # a sample equal to the original counts as original (§2)
             p = torch.sigmoid(discriminator_model(input_ids=corrupted.to(device)).logits.float()).cpu()  # (B, T)

@@ -129,6 +129,43 @@ def test_forward_backward_and_seed_determinism():
     assert 0.0 <= a.disc_accuracy <= 1.0
 
 
+
+def test_sparse_head_is_the_same_step():
+    """The sparse head (vocabulary logits at the masked positions only) samples and scores exactly as the full one."""
+    g, d = configs()
+    torch.manual_seed(0)
+    gen, disc = ElectraForMaskedLM(g), ElectraForPreTraining(d)
+    full = electra.ReplacedTokenDetection(gen, disc, mask_token_id=MASK, special_ids=(CLS, SEP)).eval()
+    sparse = electra.ReplacedTokenDetection(gen, disc, mask_token_id=MASK, special_ids=(CLS, SEP),
+                                            sparse_head=True).eval()
+    x = ids_batch(rows=4, t=13)
+    a, b = full(x, rng=make_generator(3)), sparse(x, rng=make_generator(3))
+    assert b.gen_logits.shape == (int(a.masked.selected.sum()), V)  # (M, V)
+    assert torch.equal(a.replacements.input_ids, b.replacements.input_ids)
+    assert torch.allclose(a.loss, b.loss, atol=1e-5) and torch.allclose(a.mlm_loss, b.mlm_loss, atol=1e-5)
+    with pytest.raises(ValueError, match="line up"):
+        electra.sample_replacements(b.gen_logits[1:], x, b.masked.selected, generator=make_generator(0))
+
+
+def test_frozen_generator_trains_the_discriminator_only():
+    g, d = configs(gen_hidden=36, gen_heads=3)
+    torch.manual_seed(0)
+    rtd = electra.ReplacedTokenDetection(ElectraForMaskedLM(g), ElectraForPreTraining(d), mask_token_id=MASK,
+                                         special_ids=(CLS, SEP), frozen_generator=True)
+    x = ids_batch(rows=4, t=13)
+    am = torch.ones_like(x)
+    am[1, -2:] = 0
+    out = rtd(x, am, rng=make_generator(1))
+    assert rtd.sharing is None and rtd.sparse_head  # no §3.2 sharing with a fixed generator
+    assert torch.allclose(out.loss, electra.DISC_WEIGHT * out.disc_loss)  # λ·L_Disc; L_MLM only reported
+    out.loss.backward()
+    assert all(p.grad is None for p in rtd.generator_model.parameters())
+    assert rtd.discriminator_model.discriminator_predictions.dense.weight.grad.abs().sum() > 0
+    real = am.bool()
+    assert out.replaced_fraction == pytest.approx(float(out.replacements.is_replaced[real].float().mean()))
+    assert out.disc_accuracy == pytest.approx(
+        float(((out.disc_logits > 0) == out.replacements.is_replaced)[real].float().mean()))
+
 def test_inference_on_tiny_checkpoints(tiny_checkpoint, electra_disc_dir):
     from bertvariants.serving import load_checkpoint
 
@@ -180,10 +217,11 @@ def test_ui_handlers_end_to_end(tiny_checkpoint, electra_disc_dir, monkeypatch, 
     assert "§3.2" in md  # the generator's size next to the discriminator's
     from types import SimpleNamespace as NS
 
-    half = ui.generator_size(NS(config=NS(hidden_size=384, num_hidden_layers=3)), NS(config=NS(hidden_size=384, num_hidden_layers=6)))
+    half = electra.generator_size(NS(config=NS(hidden_size=384, num_hidden_layers=3)),
+                                  NS(config=NS(hidden_size=384, num_hidden_layers=6)))
     assert "3 of the discriminator's 6 layers" in half and "×0.5" in half
-    assert "×0.25" in ui.generator_size(NS(config=NS(hidden_size=64, num_hidden_layers=12)),
-                                        NS(config=NS(hidden_size=256, num_hidden_layers=12)))
+    assert "×0.25" in electra.generator_size(NS(config=NS(hidden_size=64, num_hidden_layers=12)),
+                                             NS(config=NS(hidden_size=256, num_hidden_layers=12)))
     # one colour per verdict, as the legend says: red = flagged (P > 0.5), blue = original
     p = dict(zip(table["token"], table["P(replaced)"]))
     assert {verdict for _, verdict in hl} <= set(ui.COLORS) and ui.COLORS[ui.REPLACED] == "#ef4444"

@@ -142,8 +142,7 @@ def _rtd(base: str, side: str, lr: float) -> Side:
     plain/exact train both (ELECTRA §2's joint loss); the lab's default freezes the generator (``generator=``)."""
     from transformers import BertForMaskedLM, BertModel
 
-    from ..electra import discriminator_from_bert
-    from .electra import corrupt_at
+    from ..electra import discriminator_from_bert, sample_replacements
 
     gen = BertForMaskedLM.from_pretrained(base)
     disc = discriminator_from_bert(BertModel.from_pretrained(base, add_pooling_layer=False))
@@ -152,9 +151,9 @@ def _rtd(base: str, side: str, lr: float) -> Side:
     def step_loss(gen_logits_fn, b):
         selected = b["labels"] != IGNORE_INDEX
         gen_loss, logits = gen_logits_fn(b, selected)
-        corrupted, replaced = corrupt_at(b["input_ids"], selected, logits, temperature=1.0, rng=rng)
-        d = disc(input_ids=corrupted, attention_mask=b["attention_mask"]).logits
-        disc_loss = torch.nn.functional.binary_cross_entropy_with_logits(d.float(), replaced.float())
+        repl = sample_replacements(logits, b["input_ids"], selected, generator=rng)  # logits (M, V)
+        d = disc(input_ids=repl.input_ids, attention_mask=b["attention_mask"]).logits
+        disc_loss = torch.nn.functional.binary_cross_entropy_with_logits(d.float(), repl.is_replaced.float())
         return gen_loss + 50.0 * disc_loss
 
     if side == "plain":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -176,21 +177,34 @@ def training_record(*, recipe: str, cfg: TrainConfig, fit: FitResult, out: Path,
     }
 
 
+def amended(result: dict, *, metrics: dict | None = None, details: dict | None = None) -> dict:
+    """A harness record with a recipe's own ``metrics`` and ``details`` added (e.g. the untrained head's loss)."""
+    return {**result, "metrics": {**result["metrics"], **(metrics or {})},
+            "details": {**result.get("details", {}), **(details or {})}}
+
+
 def finish(*, recipe: str, name: str, title: str, paper: str, cfg: TrainConfig, fit: FitResult, out: Path,
-           result: dict, data: dict[str, str], notes: str = "", variant: str = "") -> RunReport:
+           result: dict, data: dict[str, str], notes: str = "", variant: str = "",
+           extra: Sequence[dict] = ()) -> RunReport:
     """Write the loss curve, the model card and the result JSON (``<out>/result.json`` + the Leaderboard's
-    results directory) next to an already saved checkpoint. ``result`` is the evaluation record."""
+    results directory) next to an already saved checkpoint. ``result`` is the evaluation record; each of
+    ``extra`` (another harness record of the same model, e.g. a second held-out split) gets its own row in the
+    results directory with the same model and training block."""
     from evaluation.results import write_result
 
     write_curve(out / "loss_curve.csv", fit.curve)
     metrics = {k: float(v) for k, v in result["metrics"].items() if v is not None}
     name = cfg.run_name or name
-    record = {**result, "model": name, "variant": variant or result.get("variant", ""),
-              "model_path": portable_path(out), "model_revision": result.get("model_revision", "trained"),
-              "training": training_record(recipe=recipe, cfg=cfg, fit=fit, out=out, data=data)}
+    variant = variant or result.get("variant", "")
+    trained = {"model": name, "variant": variant, "model_path": portable_path(out),
+               "model_revision": result.get("model_revision", "trained"),
+               "training": training_record(recipe=recipe, cfg=cfg, fit=fit, out=out, data=data)}
+    record = {**result, **trained}
     (out / "README.md").write_text(model_card(title=title, recipe=recipe, paper=paper, cfg=cfg, fit=fit,
                                               metrics=metrics, data=data, notes=notes, result=result),
                                    encoding="utf-8")  # cards are shipped: data_lines keeps no machine paths
     path = atomic_write_json(out / "result.json", record)
     write_result(record, results_dir())
+    for other in extra:
+        write_result({**other, **trained}, results_dir())
     return RunReport(recipe=recipe, output=out, fit=fit, metrics=metrics, result_path=path)

@@ -30,12 +30,12 @@ import torch
 from ..clinical_bert import chunk_note
 from .config import TrainConfig, base_model_path, output_dir
 from .data import data_file, text_batches
-from .loop import FitResult, Setup, classification_loss, fit, seed_everything
-from .lora import export_on_frozen_base, save_model, with_lora
+from .classifier import KIND, fine_tune, label_config, trainable_classifier
+from .loop import FitResult, seed_everything
+from .lora import export_on_frozen_base
 from .records import RunReport, finish, harness, save_checkpoint
 
 NAME = "clinical"
-KIND = "sequence-classification"
 LABELS = ("other", "Surgery")  # the harness's mtsamples labels (1 = Surgery)
 
 
@@ -97,7 +97,7 @@ def chunk_dataset(tokenizer, notes, *, max_tokens: int) -> tuple[list[str], list
     return texts, labels
 
 
-LABEL_CONFIG = {"num_labels": 2, "id2label": dict(enumerate(LABELS)), "label2id": {l: i for i, l in enumerate(LABELS)}}
+LABEL_CONFIG = label_config(LABELS)
 HEAD_FROZEN = ("bert.embeddings.", "bert.encoder.")  # "head": everything but BERT's pooler + the classifier
 NOTE_FILES = ("notes-train.csv", "notes-heldout.csv")  # the split, beside the model, in the harness's format
 
@@ -139,7 +139,8 @@ def note_auroc(model, states, owned, labels) -> float:
 def train_head(model, states: torch.Tensor, owned, labels, *, epochs: int, cfg) -> FitResult:
     """Train the pooler + classifier (dropout on) on every chunk of every note with its note's label (AdamW, linear
     decay), the encoder never run: the states are cached. The pooler starts fresh and learns on standardised states;
-    the standardisation is then folded into its weights (W/σ, b − W·μ/σ), so the saved head reads raw [CLS] states."""
+    the standardisation is then folded into its weights (W/σ, b − W·μ/σ), so the saved head reads raw [CLS]
+    states."""
     import time
 
     rows = torch.tensor([i for idx in owned for i in idx])
@@ -236,15 +237,10 @@ def run(cfg: ClinicalConfig, *, progress: bool = True) -> RunReport:
         chunks, positives = len(texts), None
     else:
         texts, labels = chunk_dataset(tokenizer, train, max_tokens=cfg.max_length)
-        if cfg.freeze_word_embeddings:
-            model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-        if cfg.lora_rank:
-            model = with_lora(model, KIND, rank=cfg.lora_rank)
-        setup = Setup(model=model, loss_fn=classification_loss,
-                      batches=text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size,
-                                           max_length=cfg.max_length, seed=cfg.seed))
-        result = fit(setup, cfg, desc=NAME, progress=progress)
-        save_model(setup.model, tokenizer, out, cfg, name=NAME, kind=KIND, config=LABEL_CONFIG)
+        batches = text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size, max_length=cfg.max_length,
+                               seed=cfg.seed)
+        result = fine_tune(trainable_classifier(model, cfg), batches, cfg, name=NAME, tokenizer=tokenizer, out=out,
+                           labels=LABEL_CONFIG, progress=progress)
         chunks, positives = len(texts), sum(labels)
     return score_and_finish(cfg, bench, out, result, notes=notes, split=(train_idx, held_idx), test_path=test_path,
                             path=path, chosen=chosen, chunks=chunks, positives=positives, runner=runner)
@@ -260,8 +256,8 @@ def score_and_finish(cfg, bench, out, result, *, notes, split, test_path, path, 
     if held_idx:
         files = [write_notes([notes[i] for i in idx], out / f) for idx, f in zip(split, NOTE_FILES)]
         scored = harness(bench.key, out, data=files[1], split="heldout", limit=cfg.eval_limit)
-        probe = runner.run(bench.key, cfg.base_model or "minilm", data=str(files[1]), split="heldout", train_data=str(files[0]),
-                           limit=cfg.eval_limit, progress=False).result.to_dict()
+        probe = runner.run(bench.key, cfg.base_model or "minilm", data=str(files[1]), split="heldout",
+                           train_data=str(files[0]), limit=cfg.eval_limit, progress=False).result.to_dict()
         extra = {"probe_heldout": {k: probe[k] for k in ("model", "score", "ci95", "metrics", "details")},
                  "subset": {k: subset[k] for k in ("split", "n", "score", "ci95", "metrics", "data_sha256")}}
     scored = {**scored, "details": {**scored.get("details", {}), **extra, **({"head": chosen} if chosen else {})}}

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .classifier import fine_tune, label_config, trainable_classifier
 from .config import TrainConfig, base_model_path, output_dir
 from .data import BucketSampler, data_file
-from .loop import Setup, fit, seed_everything
-from .lora import save_model, with_lora
+from .loop import seed_everything
 from .records import RunReport, finish, harness
 
-KIND = "sequence-classification"
 TASKS = ("rte", "cola", "mrpc", "sst2")
 
 
@@ -67,7 +66,8 @@ def run(cfg: GlueConfig, *, progress: bool = True) -> RunReport:
     from evaluation import tasks
 
     if cfg.task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)} (a GLUE task with a train split here), got {cfg.task!r}")
+        raise ValueError(f"task must be one of {', '.join(TASKS)} (a GLUE task with a train split here), "
+                         f"got {cfg.task!r}")
     bench = tasks.benchmark(cfg.task)
     name = f"glue-{bench.key}"
     train_path = data_file(cfg, bench.files["train"], what=f"{bench.name} train")
@@ -75,29 +75,24 @@ def run(cfg: GlueConfig, *, progress: bool = True) -> RunReport:
     seed_everything(cfg.seed)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    labels = {"num_labels": len(bench.labels), "id2label": dict(enumerate(bench.labels)),
-              "label2id": {label: i for i, label in enumerate(bench.labels)}}
-    model = BertForSequenceClassification.from_pretrained(base, **labels)
-    if cfg.freeze_word_embeddings:
-        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    if cfg.lora_rank:
-        model = with_lora(model, KIND, rank=cfg.lora_rank)
+    labels = label_config(bench.labels)
+    model = trainable_classifier(BertForSequenceClassification.from_pretrained(base, **labels), cfg)
     train = tasks.load(bench, "train", train_path)
     counts = torch.bincount(torch.tensor([int(e.label) for e in train.examples]), minlength=len(bench.labels)).float()
     balanced = bench.probe_balanced if cfg.balanced is None else cfg.balanced
     weights = counts.sum() / (len(counts) * counts.clamp(min=1)) if balanced else None
-    setup = Setup(model=model, loss_fn=weighted_loss(weights),
-                  batches=pair_batches(tokenizer, train.examples, batch_size=cfg.batch_size,
-                                       max_length=cfg.max_length, seed=cfg.seed))
-    result = fit(setup, cfg, desc=name, progress=progress)
+    batches = pair_batches(tokenizer, train.examples, batch_size=cfg.batch_size, max_length=cfg.max_length,
+                           seed=cfg.seed)
     out = output_dir(cfg, name)
-    save_model(setup.model, tokenizer, out, cfg, name=name, kind=KIND, config=labels)
+    result = fine_tune(model, batches, cfg, name=name, tokenizer=tokenizer, out=out, labels=labels,
+                       loss_fn=weighted_loss(weights), progress=progress)
     scored = harness(bench.key, out, data=dev_path, split=bench.default_split, limit=cfg.eval_limit)
     epochs = result.steps * cfg.batch_size / len(train)
     return finish(recipe="glue", name=name, title=f"{bench.name}: MiniLM fine-tuned", cfg=cfg, fit=result, out=out,
                   paper="Devlin et al. 2019 §4.1 (GLUE fine-tuning: [CLS] A [SEP] B [SEP] → classifier)",
                   result=scored, variant="BERT",
                   data={"train": f"{train_path} ({len(train)} examples, {epochs:.2f} epochs)",
-                        "dev": str(dev_path), "classes": ", ".join(f"{l} {int(c)}" for l, c in zip(bench.labels, counts)),
+                        "dev": str(dev_path),
+                        "classes": ", ".join(f"{label} {int(c)}" for label, c in zip(bench.labels, counts)),
                         "loss": "class-weighted cross-entropy" if balanced else "cross-entropy"},
                   notes=f"BertForSequenceClassification from all-MiniLM-L6-v2; labels {labels['id2label']}.")

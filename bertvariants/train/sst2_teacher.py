@@ -25,14 +25,13 @@ from pathlib import Path
 
 from evaluation.loaders import load_sst2
 
+from .classifier import fine_tune, label_config, trainable_classifier
 from .config import TrainConfig, base_model_path, output_dir
 from .data import data_file, labelled_texts, text_batches
-from .loop import Setup, classification_loss, fit, seed_everything
-from .lora import save_model, with_lora
+from .loop import seed_everything
 from .records import RunReport, finish, harness
 
 NAME = "sst2-teacher"
-KIND = "sequence-classification"
 LABELS = ("negative", "positive")  # GLUE SST-2: 0 = negative, 1 = positive
 
 
@@ -44,7 +43,7 @@ class Sst2TeacherConfig(TrainConfig):
     lora_rank: int = 16  # the shipped teacher; 0 = full fine-tuning
     max_length: int = 64
     cpu_bf16: bool = True
-    freeze_word_embeddings: bool = True  # 11.7M of MiniLM's 22.7M weights; halves optimizer work, keeps rare words' geometry
+    freeze_word_embeddings: bool = True  # 11.7M of MiniLM's 22.7M weights
     train_file: str | None = None  # default <data>/glue/sst2/train.tsv
     dev_file: str | None = None  # default <data>/glue/sst2/dev.tsv
 
@@ -62,22 +61,16 @@ def run(cfg: Sst2TeacherConfig, *, progress: bool = True) -> RunReport:
     seed_everything(cfg.seed)
     base = base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = BertForSequenceClassification.from_pretrained(
-        base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-    if cfg.freeze_word_embeddings:
-        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    if cfg.lora_rank:
-        model = with_lora(model, KIND, rank=cfg.lora_rank)
+    model = trainable_classifier(BertForSequenceClassification.from_pretrained(base, **label_config(LABELS)), cfg)
     texts, labels = labelled_texts(load_sst2(train_path, split="train"))
-    setup = Setup(model=model, loss_fn=classification_loss,
-                  batches=text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size,
-                                       max_length=cfg.max_length, seed=cfg.seed))
-    result = fit(setup, cfg, desc=NAME, progress=progress)
+    batches = text_batches(tokenizer, texts, labels, batch_size=cfg.batch_size, max_length=cfg.max_length,
+                           seed=cfg.seed)
     out = output_dir(cfg, NAME)
-    save_model(setup.model, tokenizer, out, cfg, name=NAME, kind=KIND,
-               config={"num_labels": 2, "id2label": dict(enumerate(LABELS)), "label2id": {l: i for i, l in enumerate(LABELS)}})
+    result = fine_tune(model, batches, cfg, name=NAME, tokenizer=tokenizer, out=out, labels=label_config(LABELS),
+                       progress=progress)
     scored = harness("sst2", out, data=dev_path, limit=cfg.eval_limit)
     return finish(recipe=NAME, name=NAME, title="SST-2 teacher (MiniLM fine-tuned)", cfg=cfg, fit=result, out=out,
                   paper="Devlin et al. 2019 §4.1 (sentence classification fine-tuning)", result=scored,
                   variant="Distillation", data={"train": str(train_path), "dev": str(dev_path)},
-                  notes="BertForSequenceClassification initialised from all-MiniLM-L6-v2; labels 0=negative, 1=positive.")
+                  notes="BertForSequenceClassification initialised from all-MiniLM-L6-v2; labels 0=negative, "
+                        "1=positive.")

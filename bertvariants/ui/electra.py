@@ -7,6 +7,7 @@ import pandas as pd
 import torch
 
 from .. import electra
+from ..common import wordpiece_piece
 from ..serving import get_model, packaged_tokenizer
 from .common import action, claim_markdown, explanation, number, readable, safe, text
 
@@ -28,8 +29,7 @@ def _highlight(verdicts: list[electra.TokenVerdict], specials: set[str]) -> list
     for v in verdicts:
         if v.token in specials:
             continue
-        piece = v.token[2:] if v.token.startswith("##") else " " + v.token
-        out.append((piece, REPLACED if v.p_replaced > 0.5 else ORIGINAL))
+        out.append((wordpiece_piece(v.token), REPLACED if v.p_replaced > 0.5 else ORIGINAL))
     return out
 
 
@@ -112,21 +112,10 @@ def replace_and_detect(sentence: str, seed, mask_rate):
            + (f" ({swaps})" if swaps else "") + " — a sample equal to the original counts as original. The "
            f"discriminator flags **{caught} of the {n_repl}** replaced tokens (P > 0.5) and {false_alarms} original "
            f"one(s).\n\nGenerator: {gen.label} · discriminator: {disc.label} · "
-           f"{generator_size(gen.model, disc.model)}")
+           f"{electra.generator_size(gen.model, disc.model)}")
     corrupted = electra.to_text(verdicts, disc.tokenizer)
     return (md, _highlight(verdicts, specials), corrupted, _table(verdicts, truth=True),
             {"original": sentence, "corrupted": corrupted})
-
-
-def generator_size(gen, disc) -> str:
-    """How the generator's size compares with the discriminator's (§3.2: ¼–½ of its width works best)."""
-    g, d = gen.config, disc.config
-    if g.hidden_size < d.hidden_size:
-        return (f"generator width {g.hidden_size} = ×{g.hidden_size / d.hidden_size:.2g} the discriminator's "
-                f"{d.hidden_size} (§3.2: ¼–½ works best)")
-    return (f"generator {g.num_hidden_layers} of the discriminator's {d.num_hidden_layers} layers at its width "
-            f"{d.hidden_size}: ×{g.num_hidden_layers / d.num_hidden_layers:.2g} its transformer compute "
-            "(§3.2 sizes generators at ¼–½ of the discriminator)")
 
 
 @safe

@@ -240,6 +240,16 @@ def _explain(s: Mapping, d: Mapping, curves: pd.DataFrame) -> str:
             + ", so these runs show no memorisation gap (it grows with the epochs each sequence is repeated).")
 
 
+# one hue per run of the training view (Okabe & Ito's colour-blind-safe set without its black, then Dark24)
+RUN_HUES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442") \
+    + tuple(palette.FAMILY_HUES)
+
+
+def run_colors(runs: Sequence[str]) -> dict[str, str]:
+    """run -> a hue of its own, in the order given (the first run blue, the second orange, ...)."""
+    return {str(r): RUN_HUES[k % len(RUN_HUES)] for k, r in enumerate(runs)}
+
+
 def _trace_name(run: str, h: Mapping | None) -> str:
     if h is None or pd.isna(h.get("score")):
         return str(run)
@@ -254,7 +264,9 @@ def training_curves_figure(curves: pd.DataFrame, *, metric: str = "loss", x: str
     With ``runs`` (``results.training_runs``), each run's held-out score is in its legend entry and is drawn
     as a star at its last point when it measures the plotted metric (:func:`heldout_matches`). A loss that
     spans more than one decade is drawn on a log axis. The title is :func:`heldout_verdict`'s sentence (runs on
-    different held-out measures are never compared); ``colors``: model -> colour (:mod:`evaluation.palette`).
+    different held-out measures are never compared). Each run has its own hue (:func:`run_colors`; ``colors``:
+    run -> colour overrides): the board's model colours are shades of one hue within a family, too close to tell
+    two curves of one variant apart.
     """
     if x not in ("step", "seconds"):
         raise ValueError(f"x must be 'step' or 'seconds', got {x!r}")
@@ -266,11 +278,11 @@ def training_curves_figure(curves: pd.DataFrame, *, metric: str = "loss", x: str
         raise ValueError(f"no selected run logs {metric!r} against {x}; logged: {', '.join(logged)}")
     ema(np.zeros(1), smooth)  # validates the weight before drawing anything
     info = {str(r["run"]): r for r in runs.to_dict("records")} if runs is not None and len(runs) else {}
-    fallback = palette.color_map([(m, "") for m in sorted(set(d["model"]))])
+    hues = {**run_colors(list(dict.fromkeys(d["run"]))), **(colors or {})}
     fig, ys, markers = go.Figure(), [], {}
     for k, (run, g) in enumerate(d.sort_values(["run", "step"], kind="stable").groupby("run", sort=False)):
-        model, dash = str(g["model"].iloc[0]), DASHES[k % len(DASHES)]  # a run of the same family differs in dash
-        color, raw, h = palette.color_of(model, colors or fallback), g["value"].to_numpy(float), info.get(run)
+        dash = DASHES[k % len(DASHES)]  # and a dash per run: curves stay apart in grey print too
+        color, raw, h = hues[run], g["value"].to_numpy(float), info.get(run)
         if smooth > 0:
             fig.add_scatter(x=g[x], y=raw, mode="lines", name=f"{run} (raw)", legendgroup=run, showlegend=False,
                             line=dict(color=color, width=1), opacity=0.3, hoverinfo="skip")

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from bertvariants.paths import results_dir
 
-from . import palette, results
+from . import results
 from .leaderboard import split_list
 from .plot_style import error_figure, safe_figure
 from .training_plots import heldout_verdict, masking_explanation, training_curves_figure
@@ -177,8 +177,8 @@ def training_view(selected, metric: str | None, x: str, smooth: float, *, keep_g
     """The curves of the chosen training runs (default :func:`default_training_runs`) and which ends best.
 
     ``keep_going``: when the chosen runs do not log ``metric`` (the UI just changed the runs), fall back to
-    ``loss`` instead of refusing (the API refuses: it names the metrics that exist). ``colors``: model -> colour
-    (default: :func:`evaluation.palette.color_map` of the whole board, as every Leaderboard figure)."""
+    ``loss`` instead of refusing (the API refuses: it names the metrics that exist). ``colors``: run -> colour
+    (default: a hue of its own per run, :func:`evaluation.training_plots.run_colors`)."""
     where = Path(directory) if directory is not None else results_dir()
     runs = results.training_runs(where)
     if runs.empty:
@@ -203,7 +203,6 @@ def training_view(selected, metric: str | None, x: str, smooth: float, *, keep_g
             raise ValueError(f"the chosen runs log no curve {str(metric)[:60]!r}; "
                              f"choose one of {', '.join(logged) or '(none: their curves are missing)'}")
         metric = "loss" if "loss" in logged else logged[0]
-    colors = colors or palette.color_map(results.leaderboard(where))  # the board's map: one colour per model
     fig = safe_figure(training_curves_figure, curves, metric=metric, x=x, smooth=smooth, runs=chosen, colors=colors)
     return TrainingView(fig, summary(names, chosen, curves, where), known, names, logged, metric,
                         list(comparisons(runs)))

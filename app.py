@@ -22,7 +22,7 @@ from bertvariants.ui import zerogpu  # noqa: E402
 PRELOADED = zerogpu.preload_space_models() if zerogpu.preload_requested() else None  # module scope: ZeroGPU
 
 if __name__ == "__main__":
-    from bertvariants.runtime import hub_online
+    from bertvariants.serving.device import hub_online
 
     hub_online()  # decide online/offline once, fast, before any hub call could sit through retries
     demo = queue(build_demo())

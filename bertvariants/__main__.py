@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
-    from .runtime import hub_online
+    from .serving.device import hub_online
 
     hub_online()  # decide online/offline once, fast
     rows = slot_rows(load=not args.no_load)

@@ -36,7 +36,7 @@ import torch
 
 from .common import pool
 from .internals import require
-from .runtime import cpu_capabilities
+from .serving.device import cpu_capabilities
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto", "int8", "fast")
 DEFAULT_BATCH_SIZE = 64
@@ -45,7 +45,7 @@ DEFAULT_MAX_TOKENS = 16384  # padded tokens per batch: bounds activation memory 
 
 def cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AVX-512 BF16 or AMX), so autocast is a speed-up
-    (:func:`bertvariants.runtime.cpu_capabilities`, the one reader of the CPU's flags)."""
+    (:func:`bertvariants.serving.device.cpu_capabilities`, the one reader of the CPU's flags)."""
     return cpu_capabilities().native_bf16
 
 

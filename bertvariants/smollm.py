@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 
 from .io import atomic_directory, atomic_write_bytes, sha256_file
-from .runtime import cpu_capabilities, default_dtype
+from .serving.device import cpu_capabilities, default_dtype
 from .serving.cache import user_cache_dir
 from .serving.loaded import LoadedModel, Resolution
 from .streaming import step_criteria
@@ -129,13 +129,13 @@ def ensure_bf16_copy(gguf: Path, copy: Path) -> Path:
 # Loading
 # --------------------------------------------------------------------------------------------
 def cpu_native_bf16() -> bool:
-    """Whether this CPU computes in bf16 natively (:func:`bertvariants.runtime.cpu_capabilities`); without it bf16
+    """Whether this CPU computes in bf16 natively (:func:`bertvariants.serving.device.cpu_capabilities`); without it bf16
     matmuls are emulated and slower than fp32, so the weights are widened to fp32."""
     return cpu_capabilities().native_bf16
 
 
 def inference_dtype(device: str) -> torch.dtype:
-    """bf16/fp16 on CUDA (:func:`bertvariants.runtime.default_dtype`); on CPU bf16 only where it is native."""
+    """bf16/fp16 on CUDA (:func:`bertvariants.serving.device.default_dtype`); on CPU bf16 only where it is native."""
     if device.startswith("cuda"):
         return default_dtype(device)
     return torch.bfloat16 if cpu_native_bf16() else torch.float32

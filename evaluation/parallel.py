@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 WORLD_ENV = "WORLD_SIZE"  # set by accelerate launch / torchrun
-DEVICE_ENV = "BERTVARIANTS_DEVICE"  # bertvariants.runtime.pick_device honours it: one GPU per process
+DEVICE_ENV = "BERTVARIANTS_DEVICE"  # bertvariants.serving.device.pick_device honours it: one GPU per process
 PARALLEL_FORMATS = ("single", "pair", "sts", "long-note")  # evaluators whose forward passes use map_in_order
 
 

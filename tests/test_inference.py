@@ -224,7 +224,7 @@ def test_bf16_is_close_to_fp32(tiny_encoder):
     ("fpu avx2 avx512f avx512_vnni", False, True),  # Ice Lake: int8 dot products, bf16 emulated
     ("fpu avx2 avx512f", False, False), (None, False, False)])
 def test_cpu_capabilities_read_the_cpu_flags(flags, bf16, int8):
-    from bertvariants.runtime import parse_cpuinfo
+    from bertvariants.serving.device import parse_cpuinfo
 
     info = "" if flags is None else f"processor : 0\nmodel name : Test CPU\nflags : {flags}\n"
     caps = parse_cpuinfo(info)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bertvariants import registry as reg, runtime
+from bertvariants import registry as reg
 from bertvariants import serving
-from bertvariants.serving import manifest as mf
+from bertvariants.serving import device, manifest as mf
 
 REPO = Path(__file__).resolve().parent.parent
 UI = REPO / "bertvariants" / "ui"
@@ -219,14 +219,14 @@ def test_env_var_name_and_label(tmp_path):
 
 
 def test_offline_detection_is_fast_and_sticky(monkeypatch):
-    runtime.hub_online.cache_clear()
+    device.hub_online.cache_clear()
     try:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         t = time.perf_counter()
-        assert runtime.hub_online() is False
+        assert device.hub_online() is False
         assert time.perf_counter() - t < 0.1
     finally:
-        runtime.hub_online.cache_clear()
+        device.hub_online.cache_clear()
 
 
 def test_offline_probe_failure_sets_hf_offline(monkeypatch):
@@ -236,15 +236,15 @@ def test_offline_probe_failure_sets_hf_offline(monkeypatch):
     def refuse(*a, **k):
         raise OSError("no network")
 
-    monkeypatch.setattr(runtime.socket, "create_connection", refuse)
-    runtime.hub_online.cache_clear()
+    monkeypatch.setattr(device.socket, "create_connection", refuse)
+    device.hub_online.cache_clear()
     try:
-        assert runtime.hub_online() is False
+        assert device.hub_online() is False
         import os
 
         assert os.environ["HF_HUB_OFFLINE"] == "1"
     finally:
-        runtime.hub_online.cache_clear()
+        device.hub_online.cache_clear()
 
 
 # ---------------------------------------------------------------- loading and cache
@@ -283,12 +283,12 @@ def test_model_allowed_only_manifest_ids(monkeypatch):
 
 
 def test_pick_device_env_override(monkeypatch):
-    runtime.pick_device.cache_clear()
+    device.pick_device.cache_clear()
     monkeypatch.setenv("BERTVARIANTS_DEVICE", "cpu")
     try:
-        assert runtime.pick_device() == "cpu"
+        assert device.pick_device() == "cpu"
     finally:
-        runtime.pick_device.cache_clear()
+        device.pick_device.cache_clear()
 
 
 # ---------------------------------------------------------------- the tab table

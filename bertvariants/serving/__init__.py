@@ -14,8 +14,9 @@ The package, module by module:
 - :mod:`.formats` — the loader table (:data:`~.formats.LOADERS`): each checkpoint format owns its recognition,
   default kind, variant and checks; no module outside this package tests a checkpoint's format;
 - :mod:`.shipped` (compact weights in the repository), :mod:`.packaged` (weights in pip packages);
-- :mod:`.cache` — the one bounded model cache and the user's cache directory; :mod:`.loaded` — what a loaded
-  model is; :mod:`.resolver` — :func:`get_model` and :func:`load`.
+- :mod:`.cache` — the one bounded model cache and the user's cache directory; :mod:`.device` — where models run
+  and whether the Hub is reachable; :mod:`.loaded` — what a loaded model is; :mod:`.resolver` — :func:`get_model`
+  and :func:`load`.
 
 Nothing here imports gradio, loads a model or touches the network at import time.
 """

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..electra import check_shared_vocabulary  # ELECTRA §2's one vocabulary check
-from ..runtime import default_dtype, hub_online, pick_device, truthy
+from .device import default_dtype, hub_online, pick_device, truthy
 from .loaded import LoadedModel, ModelUnavailable, Resolution, UntrainedHead, revision_of, weights_hash
 from .manifest import HEADS, KINDS, PACKAGED_NAME, Manifest, auto_class, default_manifest, packaged_model_path
 from .shipped import ShippedSpec, architecture, build_shipped_model, is_shipped

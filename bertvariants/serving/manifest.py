@@ -156,7 +156,8 @@ class Manifest:
         if spec.trained_name:
             when = f" ({spec.build_minutes})" if spec.build_minutes else ""
             parts.append("Offline it uses a checkpoint trained by this project in "
-                         f"`{self.models_dir / spec.trained_name}`" + (f": build it with `{spec.build}`{when}." if spec.build else "."))
+                         f"`{self.models_dir / spec.trained_name}`"
+                         + (f": build it with `{spec.build}`{when}." if spec.build else "."))
         if spec.package_name:
             entry = next(p for p in PACKAGED_MODELS if p.name == spec.package_name)
             parts.append(f"Offline it uses `{entry.hub_id}` from the pip package `{entry.distribution}`, which is "

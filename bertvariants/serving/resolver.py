@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..electra import check_shared_vocabulary
 from ..registry import tab
-from ..runtime import hub_online
+from .device import hub_online
 from .cache import CACHE
 from .formats import (SPECIAL_KINDS, is_checkpoint, kind_from_config, load_checkpoint, loader_for, model_allowed,
                       variant_of)

@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-from ..runtime import hub_online
+from .device import hub_online
 from .formats import is_checkpoint, missing_head
 from .loaded import ModelUnavailable, Resolution, UntrainedHead, short_location
 from .manifest import HEADS, PACKAGED_NAME, Manifest, TaskSpec, default_manifest, packaged_model_path

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..io import atomic_write_bytes, atomic_write_text
-from ..runtime import hub_online
+from ..serving.device import hub_online
 
 CACHE_ENV = "BERTVARIANTS_DATA_CACHE"
 

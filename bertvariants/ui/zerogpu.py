@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..runtime import truthy
+from ..serving.device import truthy
 
 log = logging.getLogger("bertvariants.zerogpu")
 

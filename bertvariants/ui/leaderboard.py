@@ -1,10 +1,13 @@
 """Leaderboard tab: results measured here by ``python -m evaluation`` beside the papers' numbers.
 
-Table with search, filters (task, variant, source, size range), column choice, sorting, tie-aware ranks, the mean,
-spread and 95% interval over seeds of a setting run with several seeds, the rows on each task's Pareto fronts, copy
-and CSV download (full precision; the page rounds); Plotly figures (bars per task, score vs parameters or latency
-with the Pareto front outlined, GLUE radar,
-per-run drilldown of the worst examples) in one colour per model; a two-run comparison (paired significance test,
+The first screen answers "which variant is best at what": one matrix of variant families × tasks, each cell the
+family's best score with its tie-aware rank, coloured by rank (:mod:`evaluation.summary`); one task in detail below
+it (a selector, not a panel per task), with a legend saying what every run name is (:mod:`evaluation.run_notes`).
+Filters (search, task, variant, source, size range) narrow both. The detail: a table with column choice, sorting,
+tie-aware ranks, the mean, spread and 95% interval over seeds of a setting run with several seeds, the rows on the
+task's Pareto fronts, copy and CSV download (full precision; the page rounds); Plotly figures (the task's bars,
+score vs parameters or latency with the Pareto front outlined), the GLUE radar, per-run drilldown of the worst
+examples, in one colour per model; a two-run comparison (paired significance test,
 settings side by side, the examples they disagree on) and the training view (the variant lab's loss curves, e.g.
 RoBERTa's dynamic vs static masking, which run wins on a held-out measure, and why). Everything renders lazily
 when the tab is selected; a failing plot shows an error figure. The filters round-trip through the page's URL:
@@ -19,12 +22,12 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from evaluation import dashboard, palette
+from evaluation import dashboard, palette, run_notes, summary
 from evaluation import leaderboard as lb
 from evaluation import training_view as tv
 
 from ..paths import results_dir
-from .common import number, safe, text
+from .common import explanation, number, safe, text
 from .guard import root_blocks
 
 TABLE = dict(interactive=False, wrap=True, buttons=["copy", "fullscreen"], max_height=520)
@@ -67,45 +70,81 @@ def leaderboard_table(search, tasks, variants, sources, min_params, max_params, 
     return lb.display_table(view, headers=True), lb.export_csv(view)
 
 
+def _detail_task(rows, detail_task) -> str | None:
+    """The task the detail shows: the one picked when the filtered rows have it, else :func:`summary.default_task`."""
+    tasks = set(rows["task"]) if len(rows) else set()
+    return detail_task if detail_task in tasks else summary.default_task(rows)
+
+
+def _one_task(rows, task):
+    return rows[rows["task"] == task] if task is not None else rows
+
+
+def task_menu(rows, task):
+    """The detail selector: every task of the filtered rows (the matrix's columns, in its order), ``task`` chosen."""
+    return gr.update(choices=[(summary.task_label(t, rows), t) for t in summary.task_order(rows["task"])],
+                     value=task)
+
+
 @safe
-def render(search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending,
+def detail(search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending, detail_task,
            bar_view=dashboard.BAR_VIEWS[0], scatter_x="size"):
-    """Everything on the tab: table, CSV, the three figures, the drilldown's and the comparison's run lists."""
+    """One task in detail: its table (tie-aware ranks), CSV, bars and score-vs-cost scatter, and what its runs are."""
     board = lb.board()
     colors = palette.color_map(board)  # one colour per model, from the whole board: stable under filtering
     rows = lb.filter_rows(board, **_filters(search, tasks, variants, sources, min_params, max_params))
-    view = lb.table_view(rows, columns, sort_by, ascending)
-    picked = lb.split_list(tasks)
-    one_task = picked[0] if len(picked) == 1 else None
+    task = _detail_task(rows, detail_task)
+    one = _one_task(rows, task)
+    view = lb.table_view(one, columns, sort_by, ascending)
+    notes = run_notes.notes_markdown(one, results_dir(), title=f"**What the runs of {task} are** (from their "
+                                     "result files):") if task else ""
+    return (lb.display_table(view, headers=True), lb.export_csv(view),
+            dashboard.safe_figure(dashboard.bars_by_task, one, view=bar_view, colors=colors),
+            dashboard.safe_figure(dashboard.score_vs_params, one, task, colors=colors, x=scatter_x), notes)
+
+
+@safe
+def render(search, tasks, variants, sources, min_params, max_params, columns, sort_by, ascending,
+           bar_view=dashboard.BAR_VIEWS[0], scatter_x="size", detail_task=None):
+    """Everything on the tab: the detail's table, CSV and figures (:func:`detail`), the GLUE radar, the drilldown's
+    and the comparison's run lists, then the summary matrix, the detail's task menu and the run-name legend."""
+    board = lb.board()
+    rows = lb.filter_rows(board, **_filters(search, tasks, variants, sources, min_params, max_params))
+    task = _detail_task(rows, detail_task)
+    table, csv, bar_fig, scatter_fig, notes = detail(search, tasks, variants, sources, min_params, max_params,
+                                                     columns, sort_by, ascending, task, bar_view, scatter_x)
     choices = lb.drilldown_runs(rows)
     runs, pair = lb.compare_choices(rows)
-    return (lb.display_table(view, headers=True), lb.export_csv(view),
-            dashboard.safe_figure(dashboard.bars_by_task, rows, view=bar_view, colors=colors),
-            dashboard.safe_figure(dashboard.score_vs_params, rows, one_task, colors=colors, x=scatter_x),
-            dashboard.safe_figure(dashboard.glue_radar, rows, colors=colors),
+    matrix = summary.matrix_html(summary.summary_matrix(rows, results_dir()), run_notes.run_notes(rows))
+    return (table, csv, bar_fig, scatter_fig,
+            dashboard.safe_figure(dashboard.glue_radar, rows, colors=palette.color_map(board)),
             gr.update(choices=choices, value=choices[0][1] if choices else None),
             gr.update(choices=lb.variant_choices(board)),
             gr.update(choices=runs, value=pair[0] if pair else None),
-            gr.update(choices=runs, value=pair[1] if pair else None))
+            gr.update(choices=runs, value=pair[1] if pair else None),
+            matrix, task_menu(rows, task), notes)
 
 
 @safe
-def bars(search, tasks, variants, sources, min_params, max_params, bar_view):
-    """The bar chart alone (its view changed)."""
+def bars(search, tasks, variants, sources, min_params, max_params, bar_view, detail_task=None):
+    """The bar chart alone (its view changed), of the detail's task."""
     board = lb.board()
     rows = lb.filter_rows(board, **_filters(search, tasks, variants, sources, min_params, max_params))
-    return dashboard.safe_figure(dashboard.bars_by_task, rows, view=bar_view, colors=palette.color_map(board))
+    return dashboard.safe_figure(dashboard.bars_by_task, _one_task(rows, _detail_task(rows, detail_task)),
+                                 view=bar_view, colors=palette.color_map(board))
 
 
 @safe
-def scatter(search, tasks, variants, sources, min_params, max_params, scatter_x):
-    """The score-vs-cost scatter alone (its x axis changed: model size or latency), Pareto front outlined."""
+def scatter(search, tasks, variants, sources, min_params, max_params, scatter_x, detail_task=None):
+    """The score-vs-cost scatter alone (its x axis changed: model size or latency), Pareto front outlined; the
+    detail's task, else the one task filtered, else every task."""
     if scatter_x not in dashboard.SCATTER_X:
         raise ValueError(f"x axis: choose one of {', '.join(dashboard.SCATTER_X)}")
     board = lb.board()
     rows = lb.filter_rows(board, **_filters(search, tasks, variants, sources, min_params, max_params))
     picked = lb.split_list(tasks)
-    return dashboard.safe_figure(dashboard.score_vs_params, rows, picked[0] if len(picked) == 1 else None,
+    task = detail_task if detail_task in set(rows["task"]) else (picked[0] if len(picked) == 1 else None)
+    return dashboard.safe_figure(dashboard.score_vs_params, _one_task(rows, task), task,
                                  colors=palette.color_map(board), x=scatter_x)
 
 
@@ -226,6 +265,13 @@ def training_render(runs, metric, x, smooth):
 
 
 @safe
+def training_legend(runs):
+    """What each shown training run is (from its result file): the legend under the curves."""
+    legend = run_notes.training_notes(lb.split_list(runs), results_dir())
+    return f"**What these runs are** (from their result files):\n{legend}" if legend else ""
+
+
+@safe
 def comparison_choices():
     """The Comparison menu: the papers' claims whose two runs are in the results."""
     from evaluation import results
@@ -246,8 +292,10 @@ def pick_comparison(label, metric, x, smooth):
 
 
 def from_query(request: gr.Request):
-    """Filters from the URL's query parameters (a shareable link); unknown values are ignored."""
-    return lb.filters_from_query(dict(request.query_params) if request is not None else {})
+    """Filters from the URL's query parameters (a shareable link); unknown values are ignored. No size limit shows
+    as an empty "Max size" box (the API's 1e6 "no limit" is not a number a reader should see)."""
+    found = lb.filters_from_query(dict(request.query_params) if request is not None else {})
+    return (*found[:5], None if found[5] >= lb.MAX_PARAMS else found[5])
 
 
 def compare_section():
@@ -283,44 +331,75 @@ def training_section():
             smooth = gr.Slider(0, 0.99, value=0, step=0.01, label="Smoothing (EMA weight)", min_width=160)
         summary = gr.Markdown()
         plot = gr.Plot(label="Training curves", show_label=False)
+        legend = gr.Markdown(elem_id="bv-training-notes")
+    runs.change(training_legend, runs, legend, api_visibility="private")  # every way the shown runs change
     return [runs, metric, x, smooth, comparison], [plot, summary, runs, metric]
 
 
-def build(spec, tab) -> None:
-    gr.Markdown("Measured rows come from `python -m evaluation run|score` (JSON files in `results/`, with data and "
-                "model hashes); paper rows are the published numbers in `evaluation/references.csv`, each with its "
-                "citation. Scores are in points (held-out losses in nats, lower is better); measured rows have 95% "
-                "bootstrap intervals. A setting trained or evaluated with several seeds is one row: its score is the "
-                "mean over seeds, with the spread (**seed sd**) and the 95% interval over seeds (**seed CI**) beside "
-                "one run's bootstrap **CI**. Rows of a task share a **rank** when a Welch t-test over seeds, a "
-                "paired bootstrap test (or, without stored predictions, CI overlap) cannot tell them apart. "
-                "**Pareto front** names the rows no cheaper row of the task beats (size, latency). The page address follows the filters: "
-                "copy it to share this view.")
+INTRO = ("**Which variant is best at what:** each variant's best score per task, with its rank (colour). One task "
+         "in detail, its runs explained, below the filters.")
+ABOUT = ("Measured rows come from `python -m evaluation run|score` (JSON files in `results/`, with data and model "
+         "hashes); paper rows are the published numbers in `evaluation/references.csv`, each with its citation. "
+         "Scores are in points (held-out losses in nats, lower is better); measured rows have 95% bootstrap "
+         "intervals. A setting trained or evaluated with several seeds is one row: its score is the mean over seeds, "
+         "with the spread (**seed sd**) and the 95% interval over seeds (**seed CI**) beside one run's bootstrap "
+         "**CI**. Rows of a task share a **rank** when a Welch t-test over seeds, a paired bootstrap test (or, "
+         "without stored predictions, CI overlap) cannot tell them apart; the matrix ranks each variant's best row "
+         "the same way. **Pareto front** names the rows no cheaper row of the task beats (size, latency). The page "
+         "address follows the filters: copy it to share this view.")
+
+
+def filters_section():
+    """The filters (search, task, variant, source, size; sorting and columns) in a closed accordion whose label
+    says the defaults: every row is shown until a filter is set."""
+    with gr.Accordion("Filters — showing every task, variant and size, measured and papers' numbers", open=False):
+        with gr.Row():
+            search = gr.Textbox(label="Search (model, variant, task, citation)", scale=2, min_width=240)
+            tasks = gr.Dropdown(lb.task_choices(), multiselect=True, label="Task", min_width=200,
+                                info="empty = every task")
+            variants = gr.Dropdown([], multiselect=True, label="Variant", allow_custom_value=True, min_width=200,
+                                   info="empty = every variant")
+            sources = gr.CheckboxGroup(list(lb.SOURCES), value=list(lb.SOURCES), label="Source", min_width=200)
+        with gr.Row():
+            min_params = gr.Number(0, label="Min size (M params)", minimum=0, min_width=150)
+            max_params = gr.Number(None, label="Max size (M params)", minimum=0, min_width=150,
+                                   placeholder="no limit")
+            sort_by = gr.Dropdown(lb.column_choices(), value=lb.RANK_SORT, label="Sort by (rank: best first)",
+                                  min_width=150)
+            ascending = gr.Checkbox(False, label="Ascending", min_width=120)
+        with gr.Accordion("Columns", open=False):
+            columns = gr.CheckboxGroup(lb.column_choices(), value=list(lb.DEFAULT_COLUMNS), label="Columns shown")
+    return [search, tasks, variants, sources, min_params, max_params], [columns, sort_by, ascending]
+
+
+def detail_section():
+    """One task in detail: (task menu, bar view, scatter x, [table, CSV, bars, scatter, run legend], radar)."""
+    gr.Markdown("### One task in detail")
     with gr.Row():
-        search = gr.Textbox(label="Search (model, variant, task, citation)", scale=2, min_width=240)
-        tasks = gr.Dropdown(lb.task_choices(), multiselect=True, label="Task", min_width=200)
-        variants = gr.Dropdown([], multiselect=True, label="Variant", allow_custom_value=True, min_width=200)
-        sources = gr.CheckboxGroup(list(lb.SOURCES), value=list(lb.SOURCES), label="Source", min_width=200)
-    with gr.Row():
-        min_params = gr.Number(0, label="Min size (M params)", minimum=0, min_width=150)
-        max_params = gr.Number(lb.MAX_PARAMS, label="Max size (M params)", minimum=0, min_width=150)
-        sort_by = gr.Dropdown(lb.column_choices(), value="score", label="Sort by (rank: by task, then rank)",
-                              min_width=150)
-        ascending = gr.Checkbox(False, label="Ascending", min_width=120)
-    with gr.Accordion("Columns", open=False):
-        columns = gr.CheckboxGroup(lb.column_choices(), value=list(lb.DEFAULT_COLUMNS), label="Columns shown")
-    table = gr.Dataframe(label="Leaderboard (rounded: the CSV has full precision; citation and more under Columns)",
-                         max_chars=64,
+        task = gr.Dropdown([], value=None, label="Task", scale=2, min_width=240, elem_id="bv-detail-task")
+        bar_view = gr.Radio(list(dashboard.BAR_VIEWS), value=dashboard.BAR_VIEWS[1], label="Bars", min_width=200)
+    table = gr.Dataframe(label="The task's rows, best rank first (rounded: the CSV has full precision; citation "
+                               "and more under Filters → Columns)", max_chars=64,
                          column_widths=list(lb.DEFAULT_WIDTHS), **TABLE)
     csv_file = gr.DownloadButton("Download CSV (full precision)", value=None, size="sm")
-    bar_view = gr.Radio(list(dashboard.BAR_VIEWS), value=dashboard.BAR_VIEWS[0], label="Bars per task")
-    bar_plot = gr.Plot(label="Per task", show_label=False)  # the figures carry their own titles
+    notes = gr.Markdown(elem_id="bv-run-notes")
     with gr.Row():
+        bar_plot = gr.Plot(label="Per task", show_label=False, min_width=360)  # the figures carry their own titles
         with gr.Column(min_width=360):
             scatter_x = gr.Radio(list(dashboard.SCATTER_X), value="size", label="Score against (outlined: on the "
                                  "task's Pareto front)")
             scatter_plot = gr.Plot(label="Score vs size", show_label=False)
-        radar = gr.Plot(label="GLUE radar", show_label=False, min_width=360)
+    radar = gr.Plot(label="GLUE radar", show_label=False)
+    return task, bar_view, scatter_x, [table, csv_file, bar_plot, scatter_plot, notes], radar
+
+
+def build(spec, tab) -> None:
+    gr.Markdown(INTRO)
+    matrix = gr.HTML(elem_id="bv-matrix")
+    shown, sorting = filters_section()
+    with explanation("How rows, ranks and intervals are computed"):
+        gr.Markdown(ABOUT)
+    task, bar_view, scatter_x, detail_out, radar = detail_section()
     with gr.Accordion("Drilldown: per-example predictions of a run, worst errors first", open=False):
         with gr.Row():
             run = gr.Dropdown([], label="Run", scale=3, min_width=240)
@@ -330,18 +409,21 @@ def build(spec, tab) -> None:
     two_runs, compare_btn, compare_out, significance_api = compare_section()
     train_in, train_out = training_section()
     train_in, comparison = train_in[:4], train_in[4]
-    shown = [search, tasks, variants, sources, min_params, max_params]
-    filters = [*shown, columns, sort_by, ascending]
-    everything = [table, csv_file, bar_plot, scatter_plot, radar, run, variants, *two_runs[:2]]
-    tab.select(render, [*filters, bar_view, scatter_x], everything, api_visibility="private").then(
+    search, tasks, variants, sources, min_params, max_params = shown
+    filters = [*shown, *sorting]
+    table, csv_file, bar_plot, scatter_plot, notes = detail_out
+    everything = [table, csv_file, bar_plot, scatter_plot, radar, run, variants, *two_runs[:2], matrix, task, notes]
+    tab.select(render, [*filters, bar_view, scatter_x, task], everything, api_visibility="private").then(
         compare_render, two_runs, compare_out, api_visibility="private")
     changed = [tasks.input, variants.input, sources.input, min_params.submit, max_params.submit, search.submit]
-    gr.on([*changed, columns.input, sort_by.input, ascending.input], leaderboard_table, filters, [table, csv_file],
-          api_name="leaderboard")
-    gr.on(changed, render, [*filters, bar_view, scatter_x], everything, api_visibility="private")
+    table_api = gr.Button(visible=False)  # the table API's event: the page's table is one task's (detail)
+    table_api.click(leaderboard_table, filters, [table, csv_file], api_name="leaderboard")
+    gr.on(changed, render, [*filters, bar_view, scatter_x, task], everything, api_visibility="private")
     gr.on(changed, None, shown, None, js=lb.SHARE_JS, api_visibility="private")  # the URL follows the filters
-    bar_view.input(bars, [*shown, bar_view], bar_plot, api_visibility="private")
-    scatter_x.input(scatter, [*shown, scatter_x], scatter_plot, api_visibility="private")
+    gr.on([task.input, *[c.input for c in sorting]], detail, [*filters, task, bar_view, scatter_x], detail_out,
+          api_visibility="private")
+    bar_view.input(bars, [*shown, bar_view, task], bar_plot, api_visibility="private")
+    scatter_x.input(scatter, [*shown, scatter_x, task], scatter_plot, api_visibility="private")
     gr.on([run.change, top.release], drilldown, [run, top], [drill_plot, drill_table], api_name="leaderboard_drilldown")
     compare_btn.click(leaderboard_compare, two_runs, compare_out, api_name="leaderboard_compare")
     significance_api.click(leaderboard_significance, two_runs, compare_out[1], api_name="leaderboard_significance")

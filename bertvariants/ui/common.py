@@ -146,11 +146,18 @@ def readable(df, digits: int = 4):
 
 
 # Page CSS for tables (for ui/__init__.py's CSS; gradio's wrapped tables break header words and numbers anywhere):
-# a header word or a number is never split; a table wider than the page scrolls sideways inside its own frame
+# a header word or a number is never split; a table wider than the page scrolls sideways inside its own frame; a
+# gallery caption (VideoBERT's storyboard: visual word and time) wraps on a phone instead of ending in "…", and the
+# storyboard (2 columns on a phone) grows with its rows instead of scrolling inside 55% of the screen
 TABLE_CSS = """
 th .wrap, th span.text, .prose th, .prose td { word-break: normal !important; overflow-wrap: normal !important; }
 td span.text.wrap { display: inline-block; min-width: 9ch; }
 .virtual-table-viewport { scrollbar-width: thin; scrollbar-color: #a5b4fc transparent; }
+.bv-storyboard .caption-label { white-space: normal !important; text-overflow: clip !important;
+  max-width: calc(100% - 8px) !important; line-height: 1.2; }
+.bv-storyboard .grid-wrap.fixed-height { max-height: none !important; }
+@media (max-width: 576px) {
+  .bv-storyboard .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; } }
 """
 
 

@@ -166,7 +166,12 @@ def build(spec, tab) -> None:
                     "blue = original.")
         gr.Markdown(claim_markdown("RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)",
                                    "ELECTRA's claim (§3.3: replaced-token detection learns more per step than MLM)"))
-    with gr.Tab("Data path (no weights)"):
+    # the models view first: on a phone the sub-tab bar shows one or two tabs and puts the rest behind "⋯"
+    with gr.Tab("Generator + discriminator"):
+        _models_view()
+    with gr.Tab("Data path"):  # short: fits beside the first at 390 px
+        gr.Markdown("The data path without weights: a stand-in generator that keeps each masked word with "
+                    "probability P(original), and the labels the discriminator would learn.")
         dp_sentence = gr.Textbox(label="Sentence", value="The chef cooked the meal in the kitchen and served it.")
         with gr.Row():
             q = gr.Slider(0.0, 0.99, value=0.3, step=0.01, label="stand-in generator accuracy P(original)")
@@ -175,8 +180,6 @@ def build(spec, tab) -> None:
         dp_md = gr.Markdown(visible=False)
         dp_df = gr.Dataframe(label="Per token", visible=False)
         dp_btn.click(data_path, [dp_sentence, q, dp_seed], [dp_md, dp_df], api_name="electra_data_path")
-    with gr.Tab("Generator + discriminator"):
-        _models_view()
 
 
 def _models_view() -> None:

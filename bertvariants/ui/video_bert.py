@@ -114,7 +114,7 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
         board = vb.tokenize_video(video, depth=d, branching=k, seed=seed, extra_fit=[sample_corpus_features(kind)],
                                   fit_hop=FIT_HOP, featurize=vf.featurizer(kind))
         ids, stats = board.word_ids, board.stats
-        gallery = [(thumb, f"{vb.visual_token(i)} {s / video.fps:.1f}–{e / video.fps:.1f}s")
+        gallery = [(thumb, f"{vb.visual_token(i)} {round(s / video.fps, 1):g}–{round(e / video.fps, 1):g} s")
                    for thumb, (s, e), i in zip(board.thumbnails, board.bounds, ids)]
         what = (f"{len(video.frames)} frames at {video.fps} fps ({video.duration:.1f} s, source "
                 f"{video.source_size[0]}×{video.source_size[1]} at {video.source_fps:.2f} fps"
@@ -165,8 +165,10 @@ def build(spec, tab) -> None:
     btn = action("Tokenize the video")
     gr.Markdown("**Storyboard** (after tokenizing): one thumbnail per 1.5 s segment, captioned with its visual word "
                 "and time; each word's path down the tree is listed under the joint sequence.")
-    # height "auto": the storyboard grows with its rows (a fixed height clipped the second row)
-    gallery = gr.Gallery(show_label=False, columns=4, height="auto", object_fit="contain", visible=False)
+    # height "auto": the storyboard grows with its rows (a fixed height clipped the second row); bv-storyboard:
+    # captions wrap on a phone (common.TABLE_CSS) instead of ending in "…"
+    gallery = gr.Gallery(show_label=False, columns=4, height="auto", object_fit="contain", visible=False,
+                         elem_classes=["bv-storyboard"])
     joint = gr.HighlightedText(label="[CLS] text [>] visual words [SEP]", combine_adjacent=False, visible=False)
     md = gr.Markdown(visible=False)
     btn.click(tokenize, [sample, caption, depth, branching, seed, upload, features], [gallery, joint, md],

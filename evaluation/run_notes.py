@@ -5,9 +5,9 @@ variant lab's ``training`` block (recipe, steps × batch, learning rate, LoRA ra
 start, the generator's size), the seeds folded into the row, and ``details.method`` (how the harness scored it).
 A paper's row is explained by its citation. Nothing is written by hand per name.
 
->>> note = describe_record({"variant": "ELECTRA", "details": {"method": "AUROC of P(replaced)"}, "training": {
-...     "recipe": "electra", "steps": 400, "config": {"batch_size": 16, "lr": 1e-4, "lora_rank": 0,
-...     "generator_multiplier": 0.25}}})
+>>> note = describe_record(Result.from_dict({"task": "wikipedia-rtd", "model": "cmp-rtd", "split": "heldout",
+...     "variant": "ELECTRA", "details": {"method": "AUROC of P(replaced)"}, "training": {"recipe": "electra",
+...     "steps": 400, "config": {"batch_size": 16, "lr": 1e-4, "lora_rank": 0, "generator_multiplier": 0.25}}}))
 >>> note.split("; ")
 ['ELECTRA trained here (recipe electra): 400 steps × batch 16, lr 0.0001, all weights, generator 0.25× the \
 discriminator', 'scored by AUROC of P(replaced)']
@@ -25,6 +25,7 @@ import pandas as pd
 from bertvariants.paths import results_dir
 
 from . import results
+from .record import Result
 
 METHOD_CHARS = 110  # how much of the harness's method sentence a note keeps
 
@@ -65,16 +66,16 @@ def _training(t: dict) -> str:
     return f"trained here (recipe {recipe})" + (": " + ", ".join(parts) if parts else "")
 
 
-def describe_record(record: dict, *, seeds: Iterable | None = None) -> str:
-    """One sentence saying what the run of ``record`` (a result JSON) is: trained here and how, or evaluated as
-    shipped; with ``seeds`` (the seeds folded into its row), that the score is their mean."""
-    variant = str(record.get("variant") or "").strip()
-    t = record.get("training") if isinstance(record.get("training"), dict) else None
+def describe_record(record: Result, *, seeds: Iterable | None = None) -> str:
+    """One sentence saying what the run of ``record`` (:func:`evaluation.results.read`) is: trained here and how,
+    or evaluated as shipped; with ``seeds`` (the seeds folded into its row), that the score is their mean."""
+    variant = str(record.variant or "").strip()
+    t = record.training
     head = (f"{variant} " if variant else "") + (_training(t) if t else "checkpoint evaluated as is (not trained here)")
     seeds = [s for s in (seeds or ()) if s is not None]
     if len(seeds) >= 2:
         head += f"; mean of {len(seeds)} seeds ({', '.join(str(s) for s in seeds)})"
-    details = record.get("details") if isinstance(record.get("details"), dict) else {}
+    details = record.details if isinstance(record.details, dict) else {}
     method = details.get("method")
     return head + (f"; scored by {_short(method)}" if method else "")
 
@@ -92,7 +93,7 @@ def explain_row(row, directory: str | os.PathLike | None = None) -> str:
     if row.get("source") == "paper":
         return f"published number ({row.get('citation') or 'paper'})"
     name = str(row.get("file") or "")
-    record = results.read_result(Path(directory or results_dir()) / Path(name).name) if name else None
+    record = results.read(Path(directory or results_dir()) / Path(name).name) if name else None
     if not record:
         return "measured here (its result file is missing)"
     return describe_record(record, seeds=_seeds(row))
@@ -126,6 +127,6 @@ def training_notes(runs: Iterable[str], directory: str | os.PathLike | None = No
     files = dict(zip(table["run"], table["file"]))
     lines = []
     for run in runs:
-        record = results.read_result(where / files[run]) if run in files else None
+        record = results.read(where / files[run]) if run in files else None
         lines.append(f"- **{run}** — {describe_record(record) if record else 'not in the results'}")
     return "\n".join(lines)

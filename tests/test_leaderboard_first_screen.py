@@ -16,6 +16,7 @@ import pandas as pd
 
 from evaluation import dashboard, results, run_notes, summary
 from evaluation import leaderboard as lb
+from evaluation.record import Result
 
 from .conftest import ARTIFACTS, needs_chromium
 
@@ -69,13 +70,16 @@ def test_scores_read_easily_and_the_detail_starts_on_a_task_with_rows():
 
 # ------------------------------------------------------------------------------------------------ run names explained
 def test_a_run_is_explained_from_its_own_record():
-    record = {"variant": "BERT", "details": {"method": "fine-tuned classification head"},
+    record = {"task": "rte", "model": "glue-rte", "split": "dev", "variant": "BERT",
+              "details": {"method": "fine-tuned classification head"},
               "training": {"recipe": "glue", "steps": 200, "config": {"batch_size": 32, "lr": 5e-5, "lora_rank": 0,
                                                                       "base_model": "models/cmp-mlm"}}}
-    note = run_notes.describe_record(record, seeds=["42", "43", "44"])
+    note = run_notes.describe_record(Result.from_dict(record), seeds=["42", "43", "44"])
     assert note == ("BERT trained here (recipe glue): 200 steps × batch 32, lr 5e-05, all weights, from "
                     "models/cmp-mlm; mean of 3 seeds (42, 43, 44); scored by fine-tuned classification head")
-    shipped = run_notes.describe_record({"variant": "Sentence-BERT", "details": {"method": "x" * 300}})
+    probe = {"task": "sst2", "model": "minilm", "split": "dev", "variant": "Sentence-BERT",
+             "details": {"method": "x" * 300}}
+    shipped = run_notes.describe_record(Result.from_dict(probe))
     assert shipped.startswith("Sentence-BERT checkpoint evaluated as is") and len(shipped) < 200
     assert run_notes.explain_row({"source": "paper", "citation": "Devlin et al. 2019"}) == \
         "published number (Devlin et al. 2019)"

@@ -233,7 +233,8 @@ class Term:
 
 
 def load_terms(path: str | Path = TERMS_PATH) -> list[Term]:
-    """The project's small medical term list (``term<TAB>category``; categories: drugs, anatomy, diseases, procedures)."""
+    """The project's small medical term list (``term<TAB>category``; categories: drugs, anatomy, diseases,
+    procedures)."""
     terms = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
@@ -298,7 +299,8 @@ def tsne_figure(tmap: TermMap) -> go.Figure:
     for cat in sorted({t.category for t in tmap.terms}):
         idx = [i for i, t in enumerate(tmap.terms) if t.category == cat]
         fig.add_trace(go.Scatter(x=tmap.coords[idx, 0], y=tmap.coords[idx, 1], mode="markers", name=cat,
-                                 text=[tmap.terms[i].term for i in idx], hovertemplate="%{text}<extra>" + cat + "</extra>",
+                                 text=[tmap.terms[i].term for i in idx],
+                                 hovertemplate="%{text}<extra>" + cat + "</extra>",
                                  marker=dict(size=10)))
     group_legend_overflow(fig, noun="categories")
     return finish(fig, title=make_title("t-SNE of medical term embeddings", f"perplexity {tmap.perplexity:g}, "

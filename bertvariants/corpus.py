@@ -63,7 +63,8 @@ def _read_jsonl(path: Path) -> list[str]:
     return docs
 
 
-def corpus_blocks(tokenizer, docs: Sequence[str], *, block: int, heldout_docs: int) -> tuple[torch.Tensor, torch.Tensor]:
+def corpus_blocks(tokenizer, docs: Sequence[str], *, block: int,
+                  heldout_docs: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokenize documents into contiguous blocks of ``block`` tokens ([CLS] … [SEP]); the last
     ``heldout_docs`` documents form the held-out set (documents never straddle the split).
 

@@ -219,7 +219,8 @@ def init_student_from_teacher(teacher, *, layers: Sequence[int] | None = None):
 
     base = getattr(teacher, "bert", teacher)
     if not isinstance(base, BertModel):
-        raise ValueError(f"teacher must be a transformers BertModel (or have a .bert one), got {type(teacher).__name__}")
+        raise ValueError("teacher must be a transformers BertModel (or have a .bert one), "
+                         f"got {type(teacher).__name__}")
     n = base.config.num_hidden_layers
     layers = list(every_other_layer(n) if layers is None else layers)
     if not layers or any(not 0 <= i < n for i in layers):
@@ -262,7 +263,8 @@ class HiddenProjection(nn.Module):
 
 def hidden_mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
                     projection: nn.Module | None = None) -> torch.Tensor:
-    """TinyBERT eq. 8/9: MSE(H_S·W_h, H_T) (hidden layers) or MSE(E_S·W_e, E_T) (embeddings). (B, T, d'), (B, T, d) -> ()"""
+    """TinyBERT eq. 8/9: MSE(H_S·W_h, H_T) (hidden layers) or MSE(E_S·W_e, E_T) (embeddings).
+    (B, T, d'), (B, T, d) -> ()"""
     projected = projection(student_hidden) if projection is not None else student_hidden
     if projected.shape != teacher_hidden.shape:
         raise ValueError(f"projected student states {tuple(projected.shape)} do not match teacher states "
@@ -332,7 +334,8 @@ def tinybert_layer_losses(student_hidden_states: Sequence[torch.Tensor], teacher
 def logit_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     """Tang et al. §3.2: L_distill = ||z_B − z_S||², the MSE between teacher and student logits. (B, C) x2 -> ()"""
     if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"logit shapes differ: student {tuple(student_logits.shape)}, teacher {tuple(teacher_logits.shape)}")
+        raise ValueError(f"logit shapes differ: student {tuple(student_logits.shape)}, "
+                         f"teacher {tuple(teacher_logits.shape)}")
     return F.mse_loss(student_logits.float(), teacher_logits.float().detach())
 
 
@@ -372,7 +375,8 @@ class ParameterSplit:
 def parameter_split(model: nn.Module) -> ParameterSplit:
     """Split ``model``'s parameters into the token-embedding table (``get_input_embeddings()``, else a top-level
     ``embedding`` module, plus parameters named ``embedding_delta*``) and everything else."""
-    table = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else getattr(model, "embedding", None)
+    table = (model.get_input_embeddings() if hasattr(model, "get_input_embeddings")
+             else getattr(model, "embedding", None))
     in_table = {id(p) for p in table.parameters()} if isinstance(table, nn.Module) else set()
     emb = rest = 0
     for name, p in model.named_parameters():
@@ -383,7 +387,8 @@ def parameter_split(model: nn.Module) -> ParameterSplit:
     return ParameterSplit(embeddings=emb, rest=rest)
 
 
-def temperature_figure(logits: Sequence[float], *, temperature: float, labels: Sequence[str] | None = None) -> go.Figure:
+def temperature_figure(logits: Sequence[float], *, temperature: float,
+                       labels: Sequence[str] | None = None) -> go.Figure:
     """Bars of softmax(z) at T = 1 and softmax(z / T), side by side, with the dark knowledge in the title."""
     z = torch.tensor(list(logits), dtype=torch.float32)
     labels = list(labels) if labels else [f"class {i}" for i in range(len(z))]

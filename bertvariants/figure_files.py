@@ -268,8 +268,10 @@ def to_svg(d: Drawing) -> str:
             if it.stroke:
                 paint += f' stroke="{it.stroke}" stroke-width="2"'
             tip = f"<title>{escape(it.tooltip)}</title>" if it.tooltip else ""
-            out.append(f'<rect x="{it.x:.1f}" y="{it.y:.1f}" width="{it.w:.1f}" height="{it.h:.1f}" {paint}>{tip}</rect>'
-                       if tip else f'<rect x="{it.x:.1f}" y="{it.y:.1f}" width="{it.w:.1f}" height="{it.h:.1f}" {paint}/>')
+            out.append(f'<rect x="{it.x:.1f}" y="{it.y:.1f}" width="{it.w:.1f}" height="{it.h:.1f}" {paint}>'
+                       f"{tip}</rect>"
+                       if tip else
+                       f'<rect x="{it.x:.1f}" y="{it.y:.1f}" width="{it.w:.1f}" height="{it.h:.1f}" {paint}/>')
         else:
             where = (f'transform="translate({it.x:.1f},{it.y:.1f}) rotate(-90)"' if it.rotate
                      else f'x="{it.x:.1f}" y="{it.y:.1f}"')

@@ -267,7 +267,8 @@ def csv_text(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None)
     return buf.getvalue()
 
 
-def atomic_write_csv(path: str | os.PathLike, rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None) -> Path:
+def atomic_write_csv(path: str | os.PathLike, rows: Iterable[Sequence[Any]],
+                     header: Sequence[str] | None = None) -> Path:
     """Write a formula-escaped CSV atomically."""
     return atomic_write_text(path, csv_text(rows, header))
 

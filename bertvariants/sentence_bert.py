@@ -180,7 +180,8 @@ def semantic_search(model, tokenizer, query: str, corpus: Sequence[str], *, top_
     emb = encode(model, tokenizer, [query, *corpus], pooling=pooling)
     scores = (emb[1:] @ emb[0]).numpy()
     order = np.argsort(-scores, kind="stable")[: min(top_k, len(corpus))]
-    return [SearchHit(rank=r + 1, index=int(i), sentence=corpus[i], score=float(scores[i])) for r, i in enumerate(order)]
+    return [SearchHit(rank=r + 1, index=int(i), sentence=corpus[i], score=float(scores[i]))
+            for r, i in enumerate(order)]
 
 
 @dataclass(frozen=True)

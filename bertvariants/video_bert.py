@@ -80,7 +80,8 @@ def decode_video(path: str | Path, *, fps: int = FPS, width: int = FRAME_WIDTH, 
         frames = [np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3) for buf in gen]
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"could not decode {path.name} as a video (is it a video file? truncated?): {detail}") from None
+        raise ValueError(f"could not decode {path.name} as a video (is it a video file? truncated?): "
+                         f"{detail}") from None
     if not frames:
         raise ValueError(f"{path.name} contains no video frames (zero-length video or audio only)")
     duration = float(meta.get("duration") or len(frames) / fps)
@@ -115,7 +116,8 @@ def write_synthetic_clip(path: str | Path, *, seconds: float = 6.0, fps: int = F
 # --------------------------------------------------------------------------------------------
 # Segments and features
 # --------------------------------------------------------------------------------------------
-def segment_bounds(num_frames: int, *, segment_frames: int = SEGMENT_FRAMES, hop: int | None = None) -> list[tuple[int, int]]:
+def segment_bounds(num_frames: int, *, segment_frames: int = SEGMENT_FRAMES,
+                   hop: int | None = None) -> list[tuple[int, int]]:
     """[start, end) frame ranges of non-overlapping ``segment_frames`` windows (§3.2: 30 frames = 1.5 s).
 
     A trailing partial window is dropped, unless the whole video is shorter than one window (then it is the only
@@ -336,8 +338,9 @@ class JointSequence:
     token_type_ids: list[int]  # 0 = text (with [CLS] and [>]), 1 = video (with the final [SEP])
 
 
-def joint_sequence(text_tokens: Sequence[str], visual_ids: Sequence[int], *, text_token_ids: Sequence[int] | None = None,
-                   text_vocab_size: int = 0, special_ids: dict[str, int] | None = None) -> JointSequence:
+def joint_sequence(text_tokens: Sequence[str], visual_ids: Sequence[int], *,
+                   text_token_ids: Sequence[int] | None = None, text_vocab_size: int = 0,
+                   special_ids: dict[str, int] | None = None) -> JointSequence:
     """``[CLS] text [>] visual words [SEP]`` (§3.1: "[>] is a special token we introduce to combine text and video
     sentences"). Visual word v gets id ``text_vocab_size + 1 + v`` (one new id for [>], then the visual
     vocabulary), so a BERT's embedding table is simply extended. ``special_ids`` gives [CLS]/[SEP]'s ids.

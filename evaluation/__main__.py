@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="run a manifest's models × tasks × seeds (one shard of them), one result file "
                         "per job, skipping jobs already done")
-    sw.add_argument("manifest", help="YAML: grid: [{models, tasks, seeds, split, limit, options, ...}] (evaluation/sweep.py)")
+    sw.add_argument("manifest",
+                    help="YAML: grid: [{models, tasks, seeds, split, limit, options, ...}] (evaluation/sweep.py)")
     sw.add_argument("--shard", help="i/N: run only the jobs whose stable hash falls in shard i of N (0 ≤ i < N), "
                     "e.g. --shard $SLURM_ARRAY_TASK_ID/$N")
     sw.add_argument("--output", help="directory for the jobs' result files (default: the manifest's output, else "
@@ -142,7 +143,8 @@ def score(args):
 
     records: list[dict]
     if args.metric == "rouge":
-        preds = [str(x) for x in _read_values(args.predictions, args.predictions_field, ("prediction", "summary", "output"))]
+        preds = [str(x) for x in _read_values(args.predictions, args.predictions_field,
+                                              ("prediction", "summary", "output"))]
         refs = [str(x) for x in _read_values(args.references, args.references_field,
                                              ("highlights", "summary", "reference", "target"))]
         if len(preds) != len(refs):
@@ -175,8 +177,10 @@ def score(args):
             outcome.details["best_thresholds"] = {k: sc.metrics[k] for k in ("best_exact_thresh", "best_f1_thresh")}
         primary, n = "f1", len(outcome.records)
     else:
-        preds = _as_labels(_read_values(args.predictions, args.predictions_field, ("prediction", "label")), "predictions")
-        refs = _as_labels(_read_values(args.references, args.references_field, ("label", "reference", "score")), "references")
+        preds = _as_labels(_read_values(args.predictions, args.predictions_field, ("prediction", "label")),
+                           "predictions")
+        refs = _as_labels(_read_values(args.references, args.references_field, ("label", "reference", "score")),
+                          "references")
         if len(preds) != len(refs):
             raise ValueError(f"{len(preds)} predictions but {len(refs)} references")
         if args.metric in ("pearson", "spearman") and (preds.dtype.kind not in "fi" or refs.dtype.kind not in "fi"):

@@ -44,7 +44,8 @@ def _text(value) -> str:
     if isinstance(value, (int, float)):
         return f"{value:.4g}" if isinstance(value, float) else f"{value:,}"
     if isinstance(value, (dict, list, tuple)):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else ", ".join(map(str, value))
+        return (", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict)
+                else ", ".join(map(str, value)))
     return str(value)
 
 

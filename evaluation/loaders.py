@@ -144,7 +144,8 @@ def load_cola(path, *, split="dev") -> Dataset:
     out = []
     for n, row in enumerate(rows, start=1):
         if len(row) < 4:
-            raise ValueError(f"{path.name}:{n}: CoLA rows have 4 columns (source, label, mark, sentence), got {len(row)}")
+            raise ValueError(f"{path.name}:{n}: CoLA rows have 4 columns (source, label, mark, sentence), "
+                             f"got {len(row)}")
         out.append(Example(id=str(n - 1), text=row[3], label=_label(row[1], None, path, n)))
     return Dataset("cola", split, path, out)
 
@@ -160,7 +161,8 @@ def load_mrpc(path, *, split="test") -> Dataset:
     for n, row in enumerate(rows[1:], start=2):
         if len(row) < 5:
             raise ValueError(f"{path.name}:{n}: expected 5 tab-separated columns, got {len(row)}")
-        out.append(Example(id=f"{row[id1]}-{row[id2]}", text=row[a], text_pair=row[b], label=_label(row[q], None, path, n)))
+        out.append(Example(id=f"{row[id1]}-{row[id2]}", text=row[a], text_pair=row[b],
+                           label=_label(row[q], None, path, n)))
     return Dataset("mrpc", split, path, out)
 
 
@@ -196,7 +198,8 @@ def load_sentence_similarity(path, *, task="biosses", split="test") -> Dataset:
     try:
         df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", quoting=csv.QUOTE_MINIMAL)
     except Exception as exc:  # noqa: BLE001 - any parse error becomes a one-line message
-        raise ValueError(f"{path.name}: cannot parse as a {'comma' if sep == ',' else 'tab'}-separated table: {exc}") from None
+        raise ValueError(f"{path.name}: cannot parse as a {'comma' if sep == ',' else 'tab'}-separated table: "
+                         f"{exc}") from None
     cols = {c.lower().replace(" ", "").replace("_", ""): c for c in df.columns}
     try:
         a, b = cols["sentence1"], cols["sentence2"]
@@ -219,7 +222,8 @@ def load_squad(path, *, task="squad_v2", split="dev") -> Dataset:
     answer's character offset in ``meta['starts']``); ``raw`` keeps the data list."""
     path = _open_checked(path)
     try:
-        raw_text = gzip.open(path, "rt", encoding="utf-8").read() if path.suffix == ".gz" else path.read_text(encoding="utf-8")
+        raw_text = (gzip.open(path, "rt", encoding="utf-8").read() if path.suffix == ".gz"
+                    else path.read_text(encoding="utf-8"))
         data = json.loads(raw_text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
@@ -267,7 +271,8 @@ def pick_field(record: dict, wanted: str | None, candidates: Sequence[str], path
 
 def load_summarization(path, *, task="cnndm", split="test", doc_field: str | None = None,
                        summary_field: str | None = None) -> Dataset:
-    """CNN/DM jsonl (``article``, ``highlights``) or XSum jsonl (``document``, ``summary``); other fields kept in meta."""
+    """CNN/DM jsonl (``article``, ``highlights``) or XSum jsonl (``document``, ``summary``); other fields kept in
+    meta."""
     path = _open_checked(path)
     rows = read_jsonl(path)
     d = pick_field(rows[0], doc_field, DOC_FIELDS, path, "document")
@@ -363,7 +368,8 @@ def load_corpus(path, *, task: str = "wikipedia", split: str = "heldout", heldou
     from .metrics.pretraining import HELDOUT_DOCS_BY_SPLIT
 
     if split not in HELDOUT_DOCS_BY_SPLIT:
-        raise ValueError(f"a pretraining corpus's evaluation splits are {', '.join(HELDOUT_DOCS_BY_SPLIT)}; got {split!r}")
+        raise ValueError(f"a pretraining corpus's evaluation splits are {', '.join(HELDOUT_DOCS_BY_SPLIT)}; "
+                         f"got {split!r}")
     k = HELDOUT_DOCS_BY_SPLIT[split] if heldout_docs is None else heldout_docs
     path = Path(path)
     if not path.is_dir():  # a directory = a corpus in parts (bertvariants.corpus.corpus_files)

@@ -64,8 +64,8 @@ def state():
 
 
 LONE_CPU_LAUNCH = ("accelerate launch --cpu started one process: accelerate starts several CPU processes only through "
-                   "MPI (--mpirun_hostfile); without MPI use accelerate launch --multi_gpu --num_processes N (torchrun, "
-                   "gloo on a CPU) or torchrun --nproc_per_node N")
+                   "MPI (--mpirun_hostfile); without MPI use accelerate launch --multi_gpu --num_processes N "
+                   "(torchrun, gloo on a CPU) or torchrun --nproc_per_node N")
 
 
 def lone_cpu_launch() -> bool:

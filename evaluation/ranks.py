@@ -16,9 +16,10 @@ down, each row is compared with the *leader* of the rank group above it (the bes
 Ranks are competition ranks ("1, 1, 3"): a row that differs from its leader takes its position.
 
 >>> import pandas as pd
->>> board = pd.DataFrame({"model": ["a", "b", "c"], "task": ["t"] * 3, "split": ["dev"] * 3, "score": [90.0, 89.5, 80.0],
-...                       "ci95_low": [88.0, 87.0, 78.0], "ci95_high": [92.0, 91.0, 82.0], "higher_is_better": [True] * 3,
-...                       "source": ["measured"] * 3, "file": ["", "", ""], "predictions_file": [None] * 3})
+>>> board = pd.DataFrame({"model": ["a", "b", "c"], "task": ["t"] * 3, "split": ["dev"] * 3,
+...                       "score": [90.0, 89.5, 80.0], "ci95_low": [88.0, 87.0, 78.0], "ci95_high": [92.0, 91.0, 82.0],
+...                       "higher_is_better": [True] * 3, "source": ["measured"] * 3, "file": ["", "", ""],
+...                       "predictions_file": [None] * 3})
 >>> tie_aware_ranks(board)["rank"].tolist()
 [1, 1, 3]
 """
@@ -68,7 +69,8 @@ def ci_verdict(leader, row, *, why: str = "") -> Verdict:
     head = f"{'tied with' if tie else 'below'} {leader['model']}"
     if a[0] == a[1] and b[0] == b[1]:
         return Verdict(tie, f"{head}: {'same score' if tie else 'lower score'} (no CIs)")
-    return Verdict(tie, f"{head}: 95% CIs {'overlap' if tie else 'do not overlap'} (CI rule: {why or 'no paired test'})")
+    return Verdict(tie, f"{head}: 95% CIs {'overlap' if tie else 'do not overlap'} "
+                        f"(CI rule: {why or 'no paired test'})")
 
 
 def verdict(leader, row, directory: str | os.PathLike | None, *, alpha: float = sig.ALPHA) -> Verdict:

@@ -85,7 +85,8 @@ def read_result(path: Path) -> dict | None:
         return None
     if not isinstance(data, dict) or any(k not in data for k in REQUIRED) or not isinstance(data["metrics"], dict):
         warnings.warn(f"skipping result file {path.name}: missing fields "
-                      f"({', '.join(k for k in REQUIRED if not isinstance(data, dict) or k not in data)})", stacklevel=2)
+                      f"({', '.join(k for k in REQUIRED if not isinstance(data, dict) or k not in data)})",
+                      stacklevel=2)
         return None
     return data
 
@@ -295,7 +296,8 @@ def training_curves(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
 
 
 def flat(df: pd.DataFrame) -> pd.DataFrame:
-    """One column per metric instead of the metrics dict (the table users see); a metric named like a column gets " (metric)"."""
+    """One column per metric instead of the metrics dict (the table users see); a metric named like a column gets
+    " (metric)"."""
     df = df.drop(columns=list(INTERNAL), errors="ignore")
     if df.empty:
         return df.drop(columns=["metrics", "predictions_file"], errors="ignore")

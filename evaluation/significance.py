@@ -66,7 +66,8 @@ def _token_weighted(pred, ref, weight) -> float:
 METRICS: dict[tuple[str, str | None], ExampleMetric] = {
     **{(fmt, m): ExampleMetric("labels", lambda p, r, w, f=glue.FUNCTIONS[m]: f(p, r))
        for fmt in ("single", "pair") for m in ("accuracy", "f1", "mcc")},
-    **{("sts", m): ExampleMetric("scores", lambda p, r, w, f=glue.FUNCTIONS[m]: f(p, r)) for m in ("spearman", "pearson")},
+    **{("sts", m): ExampleMetric("scores", lambda p, r, w, f=glue.FUNCTIONS[m]: f(p, r))
+       for m in ("spearman", "pearson")},
     **{("long-note", m): ExampleMetric("probabilities", lambda p, r, w, f=f: f(r, p))
        for m, f in (("auroc", clinical.auroc), ("auprc", clinical.auprc), ("rp80", clinical.rp80))},
     ("summarization", None): ExampleMetric("per-example score", _mean_score),
@@ -82,8 +83,8 @@ def example_metric(task: str, metric: str) -> ExampleMetric:
     found = METRICS.get((bench.format, metric)) or (METRICS.get((bench.format, None)) if metric == bench.primary
                                                     else None)
     if found is None:
-        raise ValueError(f"{metric} of {task} cannot be recomputed from the stored per-example records "
-                         f"(they keep {'one error per block' if bench.format in tasks.BLOCK_FORMATS else 'no such field'}"
+        raise ValueError(f"{metric} of {task} cannot be recomputed from the stored per-example records (they keep "
+                         f"{'one error per block' if bench.format in tasks.BLOCK_FORMATS else 'no such field'}"
                          f"); compare the runs' 95% intervals instead")
     return found
 

@@ -54,7 +54,8 @@ RECIPES: tuple[RecipeSpec, ...] = (
                "Devlin et al. 2019 §4.2: extractive QA on SQuAD v1.0 train (sliding window, no-answer pairs), LoRA",
                minutes=30),
     RecipeSpec("glue", "glue", "GlueConfig", ("glue-rte",),
-               "Devlin et al. 2019 §4.1: fine-tune MiniLM on a GLUE task with a train split (--set task=rte|cola|mrpc|sst2)",
+               "Devlin et al. 2019 §4.1: fine-tune MiniLM on a GLUE task with a train split "
+               "(--set task=rte|cola|mrpc|sst2)",
                minutes=5),
     RecipeSpec("albert-student", "albert_student", "AlbertStudentConfig", ("albert-student",),
                "Lan et al. 2019: ALBERT-shaped student (E=128 via SVD, one shared layer ×6)", minutes=15),

@@ -17,7 +17,8 @@ from . import RECIPES, recipe, run_recipe
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bertvariants.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", help="one of: " + ", ".join(r.name for r in RECIPES) + ", all, list (or: ship NAME..., bench, gpu-bundle)")
+    p.add_argument("recipe", help="one of: " + ", ".join(r.name for r in RECIPES)
+                   + ", all, list (or: ship NAME..., bench, gpu-bundle)")
     p.add_argument("--steps", type=int, help="optimizer steps at scale 1 (default: the recipe's)")
     p.add_argument("--scale", type=float, help="multiply steps (e.g. 20 for a GPU run)")
     p.add_argument("--seed", type=int, help="seed (default 42); the same seed reproduces a run")
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import main as bench_main
 
         return bench_main(argv[1:])
-    if argv[:1] == ["gpu-bundle"]:  # every compute-bound recipe on one GPU from ≤ 64 MiB of inputs (train/gpu_bundle.py)
+    # every compute-bound recipe on one GPU from ≤ 64 MiB of inputs (train/gpu_bundle.py)
+    if argv[:1] == ["gpu-bundle"]:
         from .gpu_bundle import main as bundle_main
 
         return bundle_main(argv[1:])

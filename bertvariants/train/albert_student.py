@@ -6,7 +6,8 @@ embeddings (E = 128, initialised by truncated SVD of MiniLM's table) and one sha
 packaged MiniLM), so the compact form stores the rest: ≈ 2M parameters, fp16.
 
 Trained with the ``distil-student`` objective (cosine to the teacher's cached sentence embeddings; optional
-hidden-state cosine) on the same sentences; reports parameters of both and STS-B dev Spearman from the evaluation harness.
+hidden-state cosine) on the same sentences; reports parameters of both and STS-B dev Spearman from the evaluation
+harness.
 
 **Choosing the steps without STS-B dev.** ``select_pairs`` STS-B *train* pairs (a seeded sample) are taken out of
 the distillation sentences; every ``eval_every`` steps the student's Spearman on them is measured and the best
@@ -60,7 +61,8 @@ def selection_pairs(cfg: AlbertStudentConfig) -> list[list[str]]:
 
     rows = read_tsv(data_file(cfg, STSB_TRAIN, what="STS-B train"))
     if cfg.select_pairs >= len(rows):
-        raise ValueError(f"select_pairs={cfg.select_pairs} leaves nothing of STS-B train's {len(rows)} pairs to train on")
+        raise ValueError(f"select_pairs={cfg.select_pairs} leaves nothing of STS-B train's {len(rows)} pairs "
+                         "to train on")
     keep = sorted(random.Random(cfg.seed).sample(range(len(rows)), cfg.select_pairs))
     return [rows[i] for i in keep]
 
@@ -138,7 +140,8 @@ def run(cfg: AlbertStudentConfig, *, progress: bool = True) -> RunReport:
     if cfg.freeze_word_embeddings:
         student.embeddings.word_embeddings.weight.requires_grad_(False)
     setup = distillation_setup(cfg, student, teacher, tokenizer, sentences, progress=progress)
-    selection = StepSelection(student, tokenizer, held, every=cfg.eval_every, max_length=cfg.max_length) if held else None
+    selection = (StepSelection(student, tokenizer, held, every=cfg.eval_every, max_length=cfg.max_length)
+                 if held else None)
     if selection is not None:
         setup.batches = selection.wrap(setup.batches)
     result = fit(setup, cfg, desc=NAME, progress=progress)

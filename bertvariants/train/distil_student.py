@@ -145,8 +145,8 @@ def compare(student: dict, teacher: dict) -> dict:
     metrics = {**sm, "teacher_spearman": tm["spearman"], "spearman_retained": sm["spearman"] / tm["spearman"],
                "encode_speedup": teacher["seconds"] / student["seconds"],
                "params_ratio": teacher["params"] / student["params"]}
-    details = {**student.get("details", {}), "teacher_seconds": teacher["seconds"], "student_seconds": student["seconds"],
-               "teacher_params": teacher["params"]}
+    details = {**student.get("details", {}), "teacher_seconds": teacher["seconds"],
+               "student_seconds": student["seconds"], "teacher_params": teacher["params"]}
     return {**student, "metrics": metrics, "details": details}
 
 
@@ -169,7 +169,7 @@ def run(cfg: DistilStudentConfig, *, progress: bool = True) -> RunReport:
     scored = compare(*score_stsb(cfg, out, base))
     return finish(recipe=NAME, name=NAME, title=f"{len(cfg.student_layers)}-layer MiniLM student (DistilBERT-style)",
                   cfg=cfg, fit=result, out=out, result=scored, variant="Distillation",
-                  paper="Sanh et al. 2019 (DistilBERT) §3: every-other-layer initialisation; Reimers & Gurevych 2020 §2: "
-                        "sentence-embedding distillation",
+                  paper="Sanh et al. 2019 (DistilBERT) §3: every-other-layer initialisation; "
+                        "Reimers & Gurevych 2020 §2: sentence-embedding distillation",
                   data={**sources, "sentences": str(len(sentences))},
                   notes=f"BertModel, teacher layers {list(cfg.student_layers)}; use mean pooling (Sentence-BERT).")

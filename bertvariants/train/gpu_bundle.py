@@ -9,9 +9,9 @@ folder of inputs that fits in 64 MiB.
 tokenizer, the 9M-word Wikipedia corpus as **pre-tokenized uint16 token ids** per document (WordPiece ids < 2¹⁶,
 compressed; decoded back to text there, where the recipe cuts its own blocks and held-out split; when the corpus
 does not fit in what the rest leaves of 64 MiB, its *first* training documents are dropped, never the 100 held-out
-ones, and the manifest says how many), and gzip copies of the small files the other recipes read (SQuAD v1.0 train + the dev
-slice, the MTSamples notes, STS-B, SST-2 train, the 106-article sample), with ``manifest.json`` (sha256 and size
-of each, the packaged model's sha256). ``--smoke`` keeps a few documents, articles and notes of each.
+ones, and the manifest says how many), and gzip copies of the small files the other recipes read (SQuAD v1.0
+train + the dev slice, the MTSamples notes, STS-B, SST-2 train, the 106-article sample), with ``manifest.json``
+(sha256 and size of each, the packaged model's sha256). ``--smoke`` keeps a few documents, articles and notes of each.
 
 The run materialises that folder as a data directory in the shared layout and the bf16 weights (upcast to fp32)
 as the packaged model's distribution, then runs each recipe of :data:`JOBS` as its own
@@ -48,7 +48,8 @@ SMALL_FILES = ("squad/dev-v1.1-slice.json", "clinical/mtsamples_train.csv", "cli
                "corpus/enwiki_sample.jsonl") + tuple(f"squad/train-v1.0/squad_v1.0_train.part{i:02d}.json.gz"
                                                      for i in range(8))
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-               "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling/config.json")
+               "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+               "1_Pooling/config.json")
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,13 @@ class Job:
 
 
 JOBS: tuple[Job, ...] = (
-    Job("mlm-dynamic", "mlm-dynamic", ("--steps", "1200", "--batch-size", "256", "--lr", "5e-4", "--set", "lora_rank=64",
+    Job("mlm-dynamic", "mlm-dynamic", ("--steps", "1200", "--batch-size", "256", "--lr", "5e-4",
+                                       "--set", "lora_rank=64",
                                        "--set", "train_blocks=0", "--set", "corpus=enwiki2018", "--log-every", "50"),
         ("--steps", "3", "--batch-size", "4", "--set", "lora_rank=4", "--set", "train_blocks=0",
          "--set", "corpus=enwiki2018", "--eval-limit", "4"), expected_seconds=110),
-    Job("mlm-dynamic-3L", "mlm-dynamic", ("--steps", "800", "--batch-size", "256", "--lr", "5e-4", "--set", "lora_rank=64",
+    Job("mlm-dynamic-3L", "mlm-dynamic", ("--steps", "800", "--batch-size", "256", "--lr", "5e-4",
+                                          "--set", "lora_rank=64",
                                           "--set", "train_blocks=0", "--set", "corpus=enwiki2018",
                                           "--set", "layers=[0,1,5]", "--set", "init={out}/mlm-dynamic",
                                           "--set", "run_name=mlm-dynamic-3L", "--log-every", "50"),
@@ -190,7 +193,8 @@ def prepare(inputs: Path, *, smoke: bool = False, data_dir: Path | None = None) 
         tmp = Path(tmp)
         (tmp / "minilm-bf16" / "1_Pooling").mkdir(parents=True)
         state = load_file(str(base / "model.safetensors"))
-        save_file({k: v.bfloat16().contiguous() for k, v in state.items()}, str(tmp / "minilm-bf16" / "model.safetensors"))
+        save_file({k: v.bfloat16().contiguous() for k, v in state.items()},
+                  str(tmp / "minilm-bf16" / "model.safetensors"))
         for f in MODEL_FILES:
             if (base / f).is_file():
                 shutil.copy2(base / f, tmp / "minilm-bf16" / f)
@@ -357,7 +361,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--inputs", default="gpu-bundle-inputs", help="the inputs folder (default: gpu-bundle-inputs)")
     p.add_argument("--output", default="gpu-bundle-output", help="where models and rows go (run)")
     p.add_argument("--data", help="prepare: the shared data directory (default: ../shared/data)")
-    p.add_argument("--only", nargs="*", default=(), help="run: only these jobs (" + ", ".join(j.name for j in JOBS) + ")")
+    p.add_argument("--only", nargs="*", default=(),
+                   help="run: only these jobs (" + ", ".join(j.name for j in JOBS) + ")")
     args = p.parse_args(argv)
     inputs = Path(args.inputs)
     try:
@@ -372,6 +377,7 @@ def main(argv: list[str]) -> int:
         return 2
     for row in report["jobs"]:
         shown = f"{row['task']} {row['metric']} {row['score']:.2f}" if "score" in row else "FAILED"
-        print(f"{row['name']:18s} {row['seconds']:7.1f} s  {shown}{'  ' + row['error'][-300:] if 'error' in row else ''}")
+        print(f"{row['name']:18s} {row['seconds']:7.1f} s  {shown}"
+              f"{'  ' + row['error'][-300:] if 'error' in row else ''}")
     print(f"bundle: {report['seconds']:.0f} s on {report['device']} ({report['precision']}) -> {args.output}")
     return 1 if any("error" in r for r in report["jobs"]) else 0

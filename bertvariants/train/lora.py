@@ -128,8 +128,8 @@ def ship(checkpoint: Path, *, name: str, assets: Path = SHIPPED_DIR) -> Path:
     return dst
 
 
-def save_model(model, tokenizer, out: Path, cfg, *, name: str, kind: str, base: str = "minilm", config: dict | None = None,
-               layers: tuple[int, ...] = ()) -> Path:
+def save_model(model, tokenizer, out: Path, cfg, *, name: str, kind: str, base: str = "minilm",
+               config: dict | None = None, layers: tuple[int, ...] = ()) -> Path:
     """A recipe's checkpoint: the compact form when it trained a LoRA adapter (``cfg.lora_rank > 0``) on the
     packaged MiniLM; a full ``save_pretrained`` checkpoint otherwise — a LoRA adapter over another base
     (``--base-model``) is merged first, since the compact form rebuilds its base from the packaged model."""

@@ -57,7 +57,8 @@ def squad_json(rows: Iterable[dict]) -> str:
     regrouped into the official JSON (articles → paragraphs → qas) that :func:`evaluation.loaders.load_squad` reads."""
     articles: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        answers = [{"text": t, "answer_start": int(s)} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]
+        answers = [{"text": t, "answer_start": int(s)}
+                   for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]
         articles[r["title"]][r["context"]].append({"id": r["id"], "question": r["question"], "answers": answers})
     data = [{"title": title, "paragraphs": [{"context": c, "qas": qas} for c, qas in paras.items()]}
             for title, paras in articles.items()]

@@ -15,9 +15,10 @@ from .common import action, safe
 CLASSIFIER, EMBEDDINGS = "clinical-classifier", "clinical-embeddings"
 MAX_EXTRA_TERMS = 100
 # the default is clearly Surgery (an operative note), the second example clearly not (a medical discharge summary);
-# the shipped `clinical` model (head on frozen MiniLM) scores them P(Surgery) = 0.259 (5 chunks: the operation 0.22-0.32,
-# the closing plan 0.04 — what the max/mean aggregate is for) and 0.016 at the tab's defaults: it ranks notes well (AUROC 86.5) but its probabilities are low overall (none of
-# 400 MTSamples notes tried here passed 0.46), so the tab compares the two examples rather than reading 0.5
+# the shipped `clinical` model (head on frozen MiniLM) scores them P(Surgery) = 0.259 (5 chunks: the operation
+# 0.22-0.32, the closing plan 0.04 — what the max/mean aggregate is for) and 0.016 at the tab's defaults: it ranks
+# notes well (AUROC 86.5) but its probabilities are low overall (none of 400 MTSamples notes tried here passed 0.46),
+# so the tab compares the two examples rather than reading 0.5
 EXAMPLE_LABELS = ("Surgery: modified radical mastectomy (operative note)", "Not surgery: pneumonia (discharge summary)")
 EXAMPLE_NOTE = (
     'PREOPERATIVE DIAGNOSIS: Invasive ductal carcinoma of the left breast. POSTOPERATIVE DIAGNOSIS: Invasive ductal '
@@ -78,7 +79,8 @@ def score(note: str, max_tokens: float, stride: float, c: float, class_index: fl
         chunks = cb.chunk_note(packaged_tokenizer(), note, max_tokens=max_tokens, stride=stride)
         table = pd.DataFrame([{"chunk": ch.index + 1, "tokens": ch.num_tokens, "text": ch.text[:160] + "…"}
                               for ch in chunks])
-        return None, (f"**No clinical classifier here**: {exc}\n\nThe note still splits into **{len(chunks)} chunk(s)** "
+        return None, (f"**No clinical classifier here**: {exc}\n\n"
+                      f"The note still splits into **{len(chunks)} chunk(s)** "
                       f"of ≤ {max_tokens} tokens (stride {stride}); they are listed below without scores."), table
     k = number(k, "Class index", lo=0, hi=m.model.config.num_labels - 1, integer=True)
     res = cb.score_note(m.model, m.tokenizer, note, max_tokens=max_tokens, stride=stride, c=c, positive=k)
@@ -90,7 +92,8 @@ def score(note: str, max_tokens: float, stride: float, c: float, class_index: fl
           f"| max only | {agg.p_max:.4f} |\n| mean only | {agg.p_mean:.4f} |\n\n"
           "Aggregate per class: " + ", ".join(f"{lbl} {v:.3f}" for lbl, v in zip(res.labels, per_class.probability)))
     table = pd.DataFrame([{"chunk": ch.index + 1, "tokens": ch.num_tokens,
-                           **{f"P({lbl})": round(float(res.chunk_probs[ch.index, j]), 4) for j, lbl in enumerate(res.labels)},
+                           **{f"P({lbl})": round(float(res.chunk_probs[ch.index, j]), 4)
+                              for j, lbl in enumerate(res.labels)},
                            "text": ch.text[:160] + "…"} for ch in res.chunks])
     return cb.chunk_figure(res), md, table
 
@@ -144,10 +147,11 @@ def term_map(extra: str, perplexity: float, term_set: str = next(iter(cb.TERM_SE
 
 def build(spec, tab) -> None:
     with gr.Tab("Long-note scoring"):
-        gr.Markdown("A note longer than the model's limit is split into chunks; each chunk is scored and the scores are "
-                    "combined as **P = (P_max + P_mean·n/c) / (1 + n/c)** (§3.4). Offline the classifier is the one "
-                    "this project trains on MTSamples transcriptions (clearly a specialty classifier, not readmission). Its "
-                    "probabilities run low overall: read P(Surgery) against the second example, not against 0.5.")
+        gr.Markdown("A note longer than the model's limit is split into chunks; each chunk is scored and the scores "
+                    "are combined as **P = (P_max + P_mean·n/c) / (1 + n/c)** (§3.4). Offline the classifier is the "
+                    "one this project trains on MTSamples transcriptions (clearly a specialty classifier, not "
+                    "readmission). Its probabilities run low overall: read P(Surgery) against the second example, not "
+                    "against 0.5.")
         note = gr.Textbox(label="Clinical note", lines=8, value=EXAMPLE_NOTE)
         gr.Examples([[EXAMPLE_NOTE], [OTHER_NOTE]], inputs=[note], example_labels=list(EXAMPLE_LABELS),
                     label="Example notes")

@@ -101,8 +101,10 @@ def loss_calculator(teacher: str, student: str, gold: float, hard_target: str, a
     out = kd.distillation_objective(torch.tensor([s_z]), torch.tensor([t_z]), labels=labels, temperature=t,
                                     alpha=a, beta=b, hard_target=hard_target)
     rows = [
-        ("soft targets p = softmax(z_teacher / T)", ", ".join(f"{v:.4f}" for v in kd.softmax_t(torch.tensor(t_z), temperature=t).tolist())),
-        ("soft predictions q = softmax(z_student / T)", ", ".join(f"{v:.4f}" for v in kd.softmax_t(torch.tensor(s_z), temperature=t).tolist())),
+        ("soft targets p = softmax(z_teacher / T)",
+         ", ".join(f"{v:.4f}" for v in kd.softmax_t(torch.tensor(t_z), temperature=t).tolist())),
+        ("soft predictions q = softmax(z_student / T)",
+         ", ".join(f"{v:.4f}" for v in kd.softmax_t(torch.tensor(s_z), temperature=t).tolist())),
         (f"hard target ({'gold label' if hard_target == 'gold' else 'teacher argmax'})", str(int(out.hard_targets[0]))),
         ("distillation loss T²·CE(p, q)", f"{out.distill.item():.4f}"),
         ("student loss CE(hard, softmax(z_student)) at T = 1", f"{out.student.item():.4f}"),
@@ -174,9 +176,9 @@ def compare(sentence: str):
     ratio = (f" Here the student's layers are **{have[0]['layers (M params)'] / have[1]['layers (M params)']:.0f}× "
              "smaller** than the teacher's." if len(have) == 2 and have[1]["layers (M params)"] else "")
     md = ("Both models are counted the same way. **Layers** = every parameter but the token-embedding table (the "
-          "transformer or LSTM layers, position embeddings, the heads): what computes, and what distillation shrinks. **Token "
-          "embeddings** = the V×d lookup table (read, not computed; a low-rank update of it counted with it). **In "
-          "memory** = all parameters in fp32 as loaded." + ratio + " What each model stores on disk differs by "
+          "transformer or LSTM layers, position embeddings, the heads): what computes, and what distillation shrinks. "
+          "**Token embeddings** = the V×d lookup table (read, not computed; a low-rank update of it counted with it). "
+          "**In memory** = all parameters in fp32 as loaded." + ratio + " What each model stores on disk differs by "
           "format, so it is listed below rather than compared. Latency is measured now, on this server, for one "
           "sentence.\n\n" + "\n".join(notes))
     return readable(pd.DataFrame(rows)), md
@@ -188,7 +190,8 @@ def build(spec, tab) -> None:
     with gr.Tab("Temperature explorer"):
         gr.Markdown("Soft targets: `softmax(z / T)`. Enter logits, or take them from the teacher model for a sentence.")
         with gr.Row():
-            sentence = gr.Textbox(label="Sentence for the teacher", value="A gripping, beautifully acted film.", scale=3)
+            sentence = gr.Textbox(label="Sentence for the teacher", value="A gripping, beautifully acted film.",
+                                  scale=3)
             with gr.Column(scale=1, min_width=160):
                 take = action("Use the teacher's logits", variant="secondary")
         with gr.Row():

@@ -87,7 +87,8 @@ def chips(shown: list[str], stored: list[str]) -> str:
     """Tokens as boxes (HTML): the readable form, the stored symbols on hover."""
     import html
 
-    boxes = "".join(f'<span class="bv-chip" title="stored as: {html.escape(raw, quote=True)}">{html.escape(text)}</span>'
+    boxes = "".join(f'<span class="bv-chip" title="stored as: {html.escape(raw, quote=True)}">'
+                    f"{html.escape(text)}</span>"
                     for text, raw in zip(shown, stored))
     return f'<div class="bv-chips">{boxes}</div>'
 
@@ -179,7 +180,8 @@ def compare_fill_mask(sentence: str, top_k):
             preds = fill_mask(m.model, m.tokenizer, [prepared], top_k=k)[0]
             times.append((time.perf_counter() - t0) * 1000)
         first = preds[0]
-        top = ", ".join(f"{m.tokenizer.decode([t]).strip()} ({p:.2f})" for t, p in zip(first.token_ids, first.probabilities))
+        top = ", ".join(f"{m.tokenizer.decode([t]).strip()} ({p:.2f})"
+                        for t, p in zip(first.token_ids, first.probabilities))
         size = weights_size(location)
         rows.append({"model": Path(location).name if Path(location).exists() else location,
                      "serves": ", ".join(slots), f"top {k} for the first mask": top,
@@ -190,7 +192,8 @@ def compare_fill_mask(sentence: str, top_k):
     md = ("Latency: tokenize + forward + top-k for this sentence, median of 5 runs after a warm-up, measured now on "
           "this server. Size on disk is what the checkpoint stores (a shipped adapter is rebuilt over the packaged "
           "MiniLM at load)." + ("" if len(rows) > 1 else " Here one checkpoint serves every fill-mask slot, so "
-                                "there is one row; online each slot has its own Hub model.") + "\n\n" + "\n".join(notes))
+                                "there is one row; online each slot has its own Hub model.")
+          + "\n\n" + "\n".join(notes))
     return pd.DataFrame(rows), md
 
 

@@ -155,8 +155,8 @@ def compare_similarity(a: str, b: str):
     md = ("Latency is measured now, on this server: tokenize + encode both sentences in one batch, median of 5 "
           "runs after a warm-up, one model at a time. MiniLM-L3 is a different (3-layer) model, so its cosine "
           "differs; the int8 model agrees with the PyTorch MiniLM-L6 to within about 0.01; the two students were "
-          "distilled from MiniLM-L6 to reproduce its cosines (STS-B dev Spearman on the Leaderboard); their size on disk "
-          "is what the repository stores for them (the rest is rebuilt from the packaged MiniLM at load).\n\n"
+          "distilled from MiniLM-L6 to reproduce its cosines (STS-B dev Spearman on the Leaderboard); their size on "
+          "disk is what the repository stores for them (the rest is rebuilt from the packaged MiniLM at load).\n\n"
           + "\n".join(f"- **{r.name}**: {r.label}" for r in compared))
     return pd.DataFrame(rows, columns=list(COMPARE_COLUMNS)), md
 

@@ -1,4 +1,5 @@
-"""One evaluator per benchmark format (``tasks.Benchmark.format``): ``evaluator(bench, handle, dataset, **kw) -> Outcome``.
+"""One evaluator per benchmark format (``tasks.Benchmark.format``):
+``evaluator(bench, handle, dataset, **kw) -> Outcome``.
 
 Forward passes go through ``bertvariants.inference`` (``encode`` / ``classify``), except seq2seq ``generate``,
 SQuAD, whose windows run in ``bertvariants.qa.answer_questions``, and the pretraining objectives, whose heads

@@ -100,7 +100,8 @@ def classification(bench, h, ds, *, seed, batch_size, probe_train_size, train_da
             yt = np.array([e.label for e in train.examples])
             clf = _probe(len(yt), bench.probe_balanced).fit(xt, yt)
             probs = clf.predict_proba(x)
-            details.update(method="linear probe (logistic regression on standardised frozen embeddings, C by 5-fold CV)",
+            details.update(method="linear probe (logistic regression on standardised frozen embeddings, "
+                                  "C by 5-fold CV)",
                            probe=_probe_name(len(yt), bench.probe_balanced),
                            probe_C=float(np.ravel(clf[-1].C_)[0]),
                            probe_train_split=bench.probe_split, probe_train_size=int(cap),
@@ -161,7 +162,8 @@ def long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) -> 
 
     m = h.loaded
     if h.kind not in ("sentence-embedding", "sequence-classification"):
-        raise ValueError(f"{bench.key} needs a sentence-embedding or sequence-classification model; {h.name} is {h.kind}")
+        raise ValueError(f"{bench.key} needs a sentence-embedding or sequence-classification model; "
+                         f"{h.name} is {h.kind}")
     max_tokens = h.max_length or 512
 
     def chunks_of(d: Dataset) -> tuple[list[str], np.ndarray]:
@@ -173,7 +175,8 @@ def long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) -> 
 
     texts, owner = chunks_of(ds)
     y = np.array([e.label for e in ds.examples])
-    details = {"chunk_tokens": max_tokens, "chunks": len(texts), "aggregation": "P = (P_max + P_mean*n/c)/(1 + n/c), c = 2"}
+    details = {"chunk_tokens": max_tokens, "chunks": len(texts),
+               "aggregation": "P = (P_max + P_mean*n/c)/(1 + n/c), c = 2"}
     if h.kind == "sequence-classification":
         out = logits(h, texts, batch_size=batch_size, max_length=max_tokens, progress=progress)
         mapping = _label_map(bench, m.model.config)
@@ -192,7 +195,8 @@ def long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) -> 
         details["probe"] = _probe_name(len(yt))
         chunk_p = clf.predict_proba(encode(h, texts, batch_size=batch_size, progress=progress))[:, 1]
         details.update(method="linear probe on chunk embeddings (each chunk labelled with its note's label)",
-                       probe_train_split=bench.probe_split, probe_train_notes=len(train), probe_train_chunks=len(t_texts))
+                       probe_train_split=bench.probe_split, probe_train_notes=len(train),
+                       probe_train_chunks=len(t_texts))
     note_p = np.array([aggregate_chunk_scores(chunk_p[owner == i]).probability for i in range(len(y))])
     metrics = clinical_metrics(y, note_p).metrics
     fn = {"auroc": M.clinical.auroc, "auprc": M.clinical.auprc, "rp80": M.clinical.rp80}[bench.primary]

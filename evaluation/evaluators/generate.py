@@ -40,7 +40,8 @@ def qa(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
         score = squad_m.squad_v1(ds.raw, answers)
     return squad_outcome(score, ds, answers,
                           {"method": "bertvariants.qa.answer_questions: windows (stride 128), n-best 20, "
-                                     f"null threshold {tau:g}" if v2 else "bertvariants.qa.answer_questions: windows, n-best 20"})
+                                     f"null threshold {tau:g}" if v2
+                                     else "bertvariants.qa.answer_questions: windows, n-best 20"})
 
 
 def squad_outcome(score, ds: Dataset, answers: dict, details: dict) -> Outcome:

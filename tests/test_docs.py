@@ -123,6 +123,14 @@ def test_every_docs_link_resolves_to_a_file_and_heading():
                 assert anchor in headings(target), f"docs/{doc.name} links {path}#{anchor}: no such heading"
 
 
+def test_every_repository_path_the_docs_name_exists():
+    """A module moved (e.g. into bertvariants/serving/) leaves no README or docs/ sentence pointing at nothing."""
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        named = re.findall(r"`((?:bertvariants|evaluation|tests|docs)/[\w./-]*)`", doc.read_text(encoding="utf-8"))
+        missing = sorted({p for p in named if not (REPO / p).exists()})
+        assert not missing, f"{doc.relative_to(REPO)} names {missing}, which do not exist"
+
+
 def test_a_newcomer_finds_how_to_add_a_tab_a_recipe_and_a_benchmark_in_one_click():
     for anchor in ("adding-a-tab", "adding-a-recipe", "adding-a-benchmark"):
         assert f"(docs/architecture.md#{anchor})" in README, f"README.md should link docs/architecture.md#{anchor}"

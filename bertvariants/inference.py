@@ -142,29 +142,35 @@ class FastPath:
         return f"fast mode = {self.precision} on {self.cpu}" + (f" (measured: {timed})" if timed else "")
 
 
-_FAST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FAST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {shape: FastPath}
 FAST_SHAPE = (16, 48)  # (batch, tokens) of the micro-benchmark: a batch of sentence-length inputs
+DECODE_SHAPE = (1, 1)  # one token of one sequence: what each step of greedy generation runs
 
 
-def fast_path(model) -> FastPath:
-    """Which precision makes ``model`` fastest here, measured once per model and process (a few seconds with
+def fast_path(model, *, shape: tuple[int, int] = FAST_SHAPE) -> FastPath:
+    """Which precision makes ``model`` fastest here, measured once per model, shape and process (a few seconds with
     building the twins; MiniLM-L6: 6 s on 1 thread of a loaded 2-core machine): fp32, bf16
-    autocast (on its eager-attention twin) and int8 (its quantized twin) each run a (16, 48) batch of the model's
-    own vocabulary three times after a warm-up, and the fastest wins. Flags alone mislead: a CPU without native
-    bf16 emulates it (4× slower than fp32 on an Ice Lake), and where AMX exists bf16 and int8 both win."""
+    autocast (on its eager-attention twin) and int8 (its quantized twin) each run a ``shape`` = (batch, tokens)
+    batch of the model's own vocabulary three times after a warm-up, and the fastest wins. Flags alone mislead: a
+    CPU without native bf16 emulates it (4× slower than fp32 on an Ice Lake), and where AMX exists bf16 and int8
+    both win on a batch of sentences. ``shape`` is the work the caller repeats: :data:`FAST_SHAPE` for encoders,
+    :data:`DECODE_SHAPE` for a decoder's generation steps (reading the weights once per token: int8 reads a
+    quarter of fp32's bytes, while bf16 autocast converts every weight on every call). The twins that lose are
+    released (a later explicit request rebuilds one)."""
     device = str(next(model.parameters()).device)
     if device.startswith("cuda"):
         return FastPath("auto", {}, torch.cuda.get_device_name(device))
+    shape = tuple(shape)
     with _TWINS_LOCK:
-        if model in _FAST:
-            return _FAST[model]
+        if shape in _FAST.get(model, {}):
+            return _FAST[model][shape]
     vocab = getattr(getattr(model, "config", None), "vocab_size", 1000)
-    ids = torch.randint(5, max(6, vocab), FAST_SHAPE, generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(5, max(6, vocab), shape, generator=torch.Generator().manual_seed(0))
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     runners = {"fp32": (model, None), "bf16": (eager_twin(model), torch.bfloat16), "int8": (quantized_twin(model), None)}
     seconds = {}
     for name, (runner, dtype) in runners.items():
-        with torch.inference_mode(), _autocast(device, dtype):
+        with torch.inference_mode(), autocast(device, dtype):
             runner(**batch)  # warm-up: first-call allocations, oneDNN primitive creation
             times = []
             for _ in range(3):
@@ -174,15 +180,19 @@ def fast_path(model) -> FastPath:
         seconds[name] = min(times)
     path = FastPath(min(seconds, key=seconds.get), seconds, cpu_capabilities().describe())
     with _TWINS_LOCK:
-        _FAST[model] = path
+        _FAST.setdefault(model, {})[shape] = path
+        chosen = {p.precision for p in _FAST[model].values()}
+        for name, twins in (("bf16", _TWINS), ("int8", _INT8_TWINS)):
+            if name not in chosen:
+                twins.pop(model, None)  # a 135M decoder's eager twin alone holds 0.5 GB
     return path
 
 
-def runner_for(model, precision: str, device: str):
+def runner_for(model, precision: str, device: str, *, shape: tuple[int, int] = FAST_SHAPE):
     """(the module to run, autocast dtype) for ``precision``: the model itself, its eager twin under bf16 autocast,
-    or its int8 twin; ``fast`` resolves through :func:`fast_path`."""
+    or its int8 twin; ``fast`` resolves through :func:`fast_path` measured on ``shape``."""
     if precision == "fast":
-        precision = fast_path(model).precision
+        precision = fast_path(model, shape=shape).precision
     dtype = resolve_precision(precision, device)
     if model.training or device != "cpu":
         return model, dtype
@@ -191,7 +201,8 @@ def runner_for(model, precision: str, device: str):
     return (eager_twin(model) if dtype == torch.bfloat16 else model), dtype
 
 
-def _autocast(device: str, dtype: torch.dtype | None):
+def autocast(device: str, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` on ``device``'s type, or a disabled one when ``dtype`` is None (fp32 / int8)."""
     if dtype is None:
         return torch.autocast(device_type=device.split(":")[0], enabled=False)
     return torch.autocast(device_type=device.split(":")[0], dtype=dtype)
@@ -345,7 +356,7 @@ def run_batched(
         batches = tqdm(batches, desc=desc, unit="batch")
     results: list[torch.Tensor] = []
     runner, dtype = runner_for(model, precision, device)
-    with torch.inference_mode(), _autocast(device, dtype):
+    with torch.inference_mode(), autocast(device, dtype):
         for batch in batches:
             tensors = {k: v.to(device) for k, v in prep.padded(batch).items()}
             results.append(head(runner, tensors).float().cpu())

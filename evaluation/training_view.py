@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from bertvariants.paths import results_dir
 
 from . import results
+from .record import Result
 from .leaderboard import split_list
 from .plot_style import error_figure, safe_figure
 from .training_plots import heldout_verdict, masking_explanation, training_curves_figure
@@ -95,16 +96,16 @@ def with_record_facts(chosen: pd.DataFrame, directory: str | os.PathLike) -> pd.
     (``training.data.train_blocks``) and the held-out interval ``ci95_low`` / ``ci95_high``."""
     facts = []
     for f in chosen["file"]:
-        r = results.read_result(Path(directory) / f) or {}
-        details = r.get("details") if isinstance(r.get("details"), dict) else {}
-        data = (r.get("training") or {}).get("data") if isinstance(r.get("training"), dict) else None
-        ci = r.get("ci95") if isinstance(r.get("ci95"), dict) else {}
-        config = (r.get("training") or {}).get("config") if isinstance(r.get("training"), dict) else None
+        r = results.read(Path(directory) / f) or Result.from_dict({})
+        details = r.details if isinstance(r.details, dict) else {}
+        data = (r.training or {}).get("data")
+        ci = r.ci95 if isinstance(r.ci95, dict) else {}
+        config = (r.training or {}).get("config")
         config = config if isinstance(config, dict) else {}
-        facts.append({"masking": details.get("masking"), "epochs": (r.get("metrics") or {}).get("epochs"),
+        facts.append({"masking": details.get("masking"), "epochs": r.metrics.get("epochs"),
                       "train_data": data.get("train_blocks") if isinstance(data, dict) else None,
                       "ci95_low": ci.get("low"), "ci95_high": ci.get("high"),
-                      "base_model": config.get("base_model"), "model_path": r.get("model_path"),
+                      "base_model": config.get("base_model"), "model_path": r.extra.get("model_path"),
                       "settings": {k: config.get(k) for k in FINETUNE_SETTINGS}})
     return pd.concat([chosen.reset_index(drop=True), pd.DataFrame(facts)], axis=1)
 
@@ -154,14 +155,14 @@ def _pretraining(base: str, directory) -> str:
     """", pretrained N steps × B in S s" from the record of the run that saved ``base`` (or "")."""
     where = Path(directory) if directory is not None else results_dir()
     base = str(base).rstrip("/")
-    for f, r in results._training_records(where):
-        path = str(r.get("model_path") or "").rstrip("/")
+    for f, r in results.training_records(where):
+        path = str(r.extra.get("model_path") or "").rstrip("/")
         if path and (base == path or base.startswith(path + "/")):
-            t = r.get("training") or {}
+            t = r.training
             c = t.get("config") or {}
             return (f" (pretrained {_count(t.get('steps'))} steps × {_count(c.get('batch_size'))} blocks of "
                     f"{_count(c.get('max_length'))} tokens in {_count(round(float(t.get('seconds') or 0)))} s, "
-                    f"run {r.get('model')})")
+                    f"run {r.model})")
     return ""
 
 

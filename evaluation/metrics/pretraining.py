@@ -89,30 +89,20 @@ def heldout_blocks(tokenizer, documents: Sequence[str], config: HeldoutConfig = 
 # --------------------------------------------------------------------------------------------
 # Masked LM (BERT §3.1)
 # --------------------------------------------------------------------------------------------
-def mlm_head(model):
-    """The vocabulary head of a ``*ForMaskedLM`` as a function of hidden states (M, H) → logits (M, V), so only
-    the ~15% masked positions are projected onto the vocabulary. None when the class is not one known here."""
-    if hasattr(model, "cls"):  # BERT
-        return model.cls
-    if hasattr(model, "generator_lm_head"):  # ELECTRA's generator
-        return lambda h: model.generator_lm_head(model.generator_predictions(h))
-    if hasattr(model, "lm_head"):  # RoBERTa
-        return model.lm_head
-    if hasattr(model, "predictions"):  # ALBERT
-        return model.predictions
-    return None
-
-
 def masked_logits(model, input_ids, selected):
-    """Logits (M, V) at the ``selected`` (B, T) positions, rows in row-major order of ``selected``."""
+    """Logits (M, V) at the ``selected`` (B, T) positions, rows in row-major order of ``selected``: the model's own
+    MLM head (:data:`bertvariants.mlm_lens.MLM_HEADS`) on the selected hidden states only, so only the ~15% masked
+    positions are projected onto the vocabulary."""
     import torch
 
+    from bertvariants.mlm_lens import MLM_HEADS  # torch at import: kept out of this module's import
+
     mask = torch.ones_like(input_ids)
-    head = mlm_head(model)
+    head = MLM_HEADS.get(type(model).__name__)
     if head is None:  # any other masked-LM class: the full (B, T, V) forward, then the selected rows
         return model(input_ids=input_ids, attention_mask=mask).logits[selected]
     hidden = model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state  # (B, T, H)
-    return head(hidden[selected])
+    return head(model, hidden[selected])
 
 
 def _per_block(values, rows, n_blocks: int) -> np.ndarray:

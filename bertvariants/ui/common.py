@@ -11,7 +11,6 @@ import inspect
 import itertools
 import json
 import logging
-import math
 from dataclasses import dataclass
 
 import gradio as gr
@@ -212,36 +211,6 @@ def named(fn, name: str):
             return fn(*args, **kwargs)
     wrapper.__name__ = wrapper.__qualname__ = name
     return wrapper
-
-
-def number(value, name: str, *, lo: float, hi: float, integer: bool = False):
-    """Validate a slider / number input sent through the API (NaN, None, out of range -> ValueError)."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if math.isnan(x) or math.isinf(x):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if not lo <= x <= hi:
-        raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {x:g}")
-    if integer:
-        if x != int(x):
-            raise ValueError(f"{name} must be a whole number, got {x:g}")
-        return int(x)
-    return x
-
-
-def text(value, name: str, *, max_chars: int, allow_empty: bool = False) -> str:
-    """Validate a text input: not empty (unless allowed), at most ``max_chars`` characters."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be text, got {type(value).__name__}")
-    if not allow_empty and not value.strip():
-        raise ValueError(f"{name} is empty: please enter some text")
-    if len(value) > max_chars:
-        raise ValueError(f"{name} has {len(value):,} characters; the limit is {max_chars:,}")
-    return value
 
 
 FILL_MASK_TABS = {"albert-fill-mask": "ALBERT", "roberta-fill-mask": "RoBERTa"}  # the two fill-mask slots

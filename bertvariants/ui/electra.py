@@ -6,10 +6,11 @@ import gradio as gr
 import pandas as pd
 import torch
 
+from ..checks import number, text, token_count
 from .. import electra
 from ..common import wordpiece_piece
 from ..serving import get_model, packaged_tokenizer
-from .common import action, claim_markdown, explanation, number, readable, safe, text
+from .common import action, claim_markdown, explanation, readable, safe
 
 GENERATOR_TASK = "electra-generator"
 DISCRIMINATOR_TASK = "electra-discriminator"
@@ -62,8 +63,7 @@ def data_path(sentence: str, p_original, seed):
     seed = number(seed, "seed", lo=0, hi=2**31 - 1, integer=True)
     tok = packaged_tokenizer()
     ids = tok(sentence.strip())["input_ids"]
-    if len(ids) > MAX_TOKENS:
-        raise ValueError(f"the sentence has {len(ids)} tokens; the limit here is {MAX_TOKENS}")
+    token_count(len(ids), "the sentence", limit=MAX_TOKENS)
     ex = electra.data_path_example(torch.tensor(ids), tok, p_original=q, seed=seed)
     sel, rep = ex.masked.selected[0], ex.replacements.is_replaced[0]
     rows = [{"token": t, "masked for the generator": bool(s), "generator sample": g if s else "",

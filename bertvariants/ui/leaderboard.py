@@ -26,8 +26,9 @@ from evaluation import dashboard, palette, run_notes, summary
 from evaluation import leaderboard as lb
 from evaluation import training_view as tv
 
+from ..checks import number, text
 from ..paths import results_dir
-from .common import explanation, number, safe, text
+from .common import explanation, safe
 from .guard import root_blocks
 
 TABLE = dict(interactive=False, wrap=True, buttons=["copy", "fullscreen"], max_height=520)

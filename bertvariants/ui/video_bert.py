@@ -10,12 +10,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from ..checks import number, text
 from .. import video_bert as vb
 from .. import video_features as vf
 from ..io import check_file_size, safe_upload_path, sniff
 from ..serving import cached, packaged_tokenizer
 from ..serving.packaged import PackageMissing
-from .common import action, explanation, number, safe, text
+from .common import action, explanation, safe
 
 SYNTHETIC = "synthetic clip (generated)"
 SAMPLES = (*vb.SAMPLE_CLIPS, SYNTHETIC)

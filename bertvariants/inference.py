@@ -145,42 +145,52 @@ class FastPath:
 _FAST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {shape: FastPath}
 FAST_SHAPE = (16, 48)  # (batch, tokens) of the micro-benchmark: a batch of sentence-length inputs
 DECODE_SHAPE = (1, 1)  # one token of one sequence: what each step of greedy generation runs
+FAST_CANDIDATES = ("fp32", "bf16", "int8")
+FAST_ROUNDS = 3  # at least this many timed runs of each candidate (and 0.2 s of them)
 
 
-def fast_path(model, *, shape: tuple[int, int] = FAST_SHAPE) -> FastPath:
-    """Which precision makes ``model`` fastest here, measured once per model, shape and process (a few seconds with
-    building the twins; MiniLM-L6: 6 s on 1 thread of a loaded 2-core machine): fp32, bf16
-    autocast (on its eager-attention twin) and int8 (its quantized twin) each run a ``shape`` = (batch, tokens)
-    batch of the model's own vocabulary three times after a warm-up, and the fastest wins. Flags alone mislead: a
-    CPU without native bf16 emulates it (4× slower than fp32 on an Ice Lake), and where AMX exists bf16 and int8
-    both win on a batch of sentences. ``shape`` is the work the caller repeats: :data:`FAST_SHAPE` for encoders,
-    :data:`DECODE_SHAPE` for a decoder's generation steps (reading the weights once per token: int8 reads a
-    quarter of fp32's bytes, while bf16 autocast converts every weight on every call). The twins that lose are
-    released (a later explicit request rebuilds one)."""
+def fast_path(model, *, shape: tuple[int, int] = FAST_SHAPE,
+              candidates: tuple[str, ...] = FAST_CANDIDATES) -> FastPath:
+    """Which precision makes ``model`` fastest here, measured once per model, shape, candidates and process (a few
+    seconds with building the twins; MiniLM-L6: 6 s on 1 thread of a loaded 2-core machine): each candidate — fp32,
+    bf16 autocast (on its eager-attention twin), int8 (its quantized twin) — runs a ``shape`` = (batch, tokens)
+    batch of the model's own vocabulary after a warm-up, the candidates taking turns (a burst of load on a shared
+    machine hits all of them) for at least :data:`FAST_ROUNDS` rounds and 0.2 s each, and the fastest wins. Flags
+    alone mislead: a CPU without native bf16 emulates it (4× slower than fp32 on an Ice Lake), and where AMX exists
+    bf16 and int8 both win on a batch of sentences. ``shape`` is the work the caller repeats: :data:`FAST_SHAPE`
+    for encoders, :data:`DECODE_SHAPE` for a decoder's generation steps. ``candidates`` leaves out a precision
+    whose quality a task rejects (the summarizer's ROUGE under int8). The twins that lose are released (a later
+    explicit request rebuilds one)."""
     device = str(next(model.parameters()).device)
     if device.startswith("cuda"):
         return FastPath("auto", {}, torch.cuda.get_device_name(device))
-    shape = tuple(shape)
+    key = (tuple(shape), tuple(candidates))
+    if not key[1] or set(key[1]) - set(FAST_CANDIDATES):
+        raise ValueError(f"candidates must be a non-empty subset of {FAST_CANDIDATES}, got {candidates!r}")
     with _TWINS_LOCK:
-        if shape in _FAST.get(model, {}):
-            return _FAST[model][shape]
+        if key in _FAST.get(model, {}):
+            return _FAST[model][key]
     vocab = getattr(getattr(model, "config", None), "vocab_size", 1000)
-    ids = torch.randint(5, max(6, vocab), shape, generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(5, max(6, vocab), key[0], generator=torch.Generator().manual_seed(0))
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    runners = {"fp32": (model, None), "bf16": (eager_twin(model), torch.bfloat16), "int8": (quantized_twin(model), None)}
-    seconds = {}
-    for name, (runner, dtype) in runners.items():
-        with torch.inference_mode(), autocast(device, dtype):
-            runner(**batch)  # warm-up: first-call allocations, oneDNN primitive creation
-            times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                runner(**batch)
-                times.append(time.perf_counter() - start)
-        seconds[name] = min(times)
+    build = {"fp32": lambda: (model, None), "bf16": lambda: (eager_twin(model), torch.bfloat16),
+             "int8": lambda: (quantized_twin(model), None)}
+    runners = {name: build[name]() for name in key[1]}
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    with torch.inference_mode():
+        for name, (runner, dtype) in runners.items():
+            with autocast(device, dtype):
+                runner(**batch)  # warm-up: first-call allocations, oneDNN primitive creation
+        while min(len(t) for t in times.values()) < FAST_ROUNDS or min(sum(t) for t in times.values()) < 0.2:
+            for name, (runner, dtype) in runners.items():
+                with autocast(device, dtype):
+                    start = time.perf_counter()
+                    runner(**batch)
+                    times[name].append(time.perf_counter() - start)
+    seconds = {name: min(t) for name, t in times.items()}
     path = FastPath(min(seconds, key=seconds.get), seconds, cpu_capabilities().describe())
     with _TWINS_LOCK:
-        _FAST.setdefault(model, {})[shape] = path
+        _FAST.setdefault(model, {})[key] = path
         chosen = {p.precision for p in _FAST[model].values()}
         for name, twins in (("bf16", _TWINS), ("int8", _INT8_TWINS)):
             if name not in chosen:
@@ -188,11 +198,12 @@ def fast_path(model, *, shape: tuple[int, int] = FAST_SHAPE) -> FastPath:
     return path
 
 
-def runner_for(model, precision: str, device: str, *, shape: tuple[int, int] = FAST_SHAPE):
+def runner_for(model, precision: str, device: str, *, shape: tuple[int, int] = FAST_SHAPE,
+               candidates: tuple[str, ...] = FAST_CANDIDATES):
     """(the module to run, autocast dtype) for ``precision``: the model itself, its eager twin under bf16 autocast,
-    or its int8 twin; ``fast`` resolves through :func:`fast_path` measured on ``shape``."""
+    or its int8 twin; ``fast`` resolves through :func:`fast_path` measured on ``shape`` among ``candidates``."""
     if precision == "fast":
-        precision = fast_path(model, shape=shape).precision
+        precision = fast_path(model, shape=shape, candidates=candidates).precision
     dtype = resolve_precision(precision, device)
     if model.training or device != "cpu":
         return model, dtype

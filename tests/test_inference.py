@@ -250,7 +250,8 @@ def test_the_fast_mode_measures_and_remembers_its_choice(monkeypatch):
         approx = inference.encode(m.model, m.tokenizer, texts, precision=precision)
         assert (approx * exact).sum(-1).min() > 0.97, precision
     assert torch.equal(inference.encode(m.model, m.tokenizer, texts), exact)  # the shared model is untouched
-    monkeypatch.setitem(inference._FAST, m.model, {inference.FAST_SHAPE: inference.FastPath("int8", {}, "test")})
+    monkeypatch.setitem(inference._FAST, m.model, {(inference.FAST_SHAPE, inference.FAST_CANDIDATES):
+                                                   inference.FastPath("int8", {}, "test")})
     assert inference.runner_for(m.model, "fast", "cpu")[0] is inference.quantized_twin(m.model)
     with pytest.raises(ValueError, match="int8 is a CPU precision"):
         inference.resolve_precision("int8", "cuda")
@@ -263,13 +264,17 @@ def test_the_fast_mode_is_measured_per_shape_and_releases_the_twins_that_lost(ti
     step = inference.fast_path(model, shape=inference.DECODE_SHAPE)
     batch = inference.fast_path(model)
     assert step is inference.fast_path(model, shape=inference.DECODE_SHAPE) and batch is inference.fast_path(model)
-    assert set(inference._FAST[model]) == {inference.DECODE_SHAPE, inference.FAST_SHAPE}
+    assert {shape for shape, _ in inference._FAST[model]} == {inference.DECODE_SHAPE, inference.FAST_SHAPE}
     chosen = {step.precision, batch.precision}
     assert (model in inference._TWINS) == ("bf16" in chosen)
     assert (model in inference._INT8_TWINS) == ("int8" in chosen)
     runner, dtype = inference.runner_for(model, "fast", "cpu", shape=inference.DECODE_SHAPE)
     assert (dtype is torch.bfloat16) == (step.precision == "bf16")
     assert (runner is model) == (step.precision == "fp32")
+    no_int8 = inference.fast_path(model, shape=inference.DECODE_SHAPE, candidates=("fp32", "bf16"))
+    assert set(no_int8.seconds) == {"fp32", "bf16"} and no_int8.precision != "int8"
+    with pytest.raises(ValueError, match="candidates"):
+        inference.fast_path(model, candidates=("fp8",))
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])

@@ -29,6 +29,13 @@ from .streaming import step_criteria
 MASK = "<mask>"
 NOISE_KINDS = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
 MAX_DOC_CHARS = 100_000  # summarization / noising inputs
+DEFAULT_DOCUMENT = (  # the BART tab's example, and the document the bench times a summary of
+    "The city council voted on Tuesday to turn the old rail yard into a public park. The project will cost "
+    "about 12 million dollars and is expected to open in two years. Council members said the park would add "
+    "green space to a neighbourhood that has almost none. Several residents spoke in favour at the meeting, "
+    "although some business owners worried about parking. The mayor said construction could begin next spring "
+    "once the final design is approved. A local school has asked to use part of the site for a garden."
+)
 
 
 # --------------------------------------------------------------------------------------------

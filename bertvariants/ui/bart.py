@@ -19,13 +19,7 @@ from .common import action, number, safe, text
 TASK = "summarization"
 MAX_NOISE_CHARS = 20_000
 FALLBACKS = ("lead-3", "centroid (MiniLM)")  # Lead-3 is the stronger news baseline (README: ROUGE on CNN/DM)
-EXAMPLE = (
-    "The city council voted on Tuesday to turn the old rail yard into a public park. The project will cost "
-    "about 12 million dollars and is expected to open in two years. Council members said the park would add "
-    "green space to a neighbourhood that has almost none. Several residents spoke in favour at the meeting, "
-    "although some business owners worried about parking. The mayor said construction could begin next spring "
-    "once the final design is approved. A local school has asked to use part of the site for a garden."
-)
+EXAMPLE = bart.DEFAULT_DOCUMENT
 
 
 @safe

@@ -78,7 +78,9 @@ def instruct_summaries(bench, h, ds, *, batch_size: int, progress: bool) -> Outc
     """A decoder-only instruction model (e.g. SmolLM2-135M-Instruct) with the BART tab's default settings."""
     from bertvariants import smollm
 
-    settings = {"max_words": 400, "num_beams": 2, "max_new_tokens": 100, "batch_size": batch_size}
+    path = smollm.DEFAULT_PATH  # the tab's default: 2 beams, in fp32 or bf16, whichever runs faster here
+    settings = {"max_words": path.max_words, "num_beams": path.num_beams, "max_new_tokens": path.max_new_tokens,
+                "precision": path.precision, "batch_size": batch_size}
     docs = [e.text for e in ds.examples]
     starts = range(0, len(docs), batch_size)
     if progress:
@@ -88,8 +90,9 @@ def instruct_summaries(bench, h, ds, *, batch_size: int, progress: bool) -> Outc
     m = h.loaded
     preds = [s for i in starts for s in smollm.summarize(m.model, m.tokenizer, docs[i:i + batch_size], **settings)]
     details = {"method": "smollm.summarize: the document's first max_words words in a chat-template prompt, "
-                         "generate with beam search (no sampling), only the new tokens decoded",
+                         "generate (greedy or beam search, no sampling), only the new tokens decoded",
                "prompt": smollm.PROMPT, "settings": settings, "dtype": str(next(m.model.parameters()).dtype),
+               "ran_in": smollm.precision_used(m.model, path.precision, path.candidates),
                "stand_in": smollm.STAND_IN}
     return rouge_outcome(bench, ds, preds, details)
 

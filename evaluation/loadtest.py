@@ -123,18 +123,26 @@ def start_server(workdir: Path, *, queue_size: int, timeout: float = 180) -> tup
     log = open(workdir / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
+    wait_until_served(proc, url, timeout=timeout, what=f"app (see {workdir / 'server.log'})")
+    return proc, url, dirs
+
+
+def wait_until_served(proc: subprocess.Popen, url: str, *, timeout: float, poll: float = 0.3,
+                      what: str = "the server") -> None:
+    """Return once ``url`` answers HTTP 200; RuntimeError when ``proc`` exits first, or after ``timeout`` s (then
+    the server is terminated)."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if proc.poll() is not None:
-            raise RuntimeError(f"app exited with {proc.returncode}; see {workdir / 'server.log'}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
-                    return proc, url, dirs
+                    return
         except OSError:
-            time.sleep(0.3)
+            time.sleep(poll)
     proc.terminate()
-    raise RuntimeError(f"app did not answer on {url} within {timeout:.0f} s")
+    raise RuntimeError(f"{what} did not answer on {url} within {timeout:.0f} s")
 
 
 def stop_server(proc: subprocess.Popen) -> None:

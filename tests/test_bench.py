@@ -3,6 +3,7 @@ command, not a timed test.)"""
 
 from __future__ import annotations
 
+import time
 import xml.dom.minidom
 
 import pytest
@@ -85,3 +86,78 @@ def test_training_bench_counts_flops_and_exact_path_learns_like_plain():
         assert r["losses"]["first"]["plain"] == r["losses"]["first"]["exact"]
         assert r["losses"]["max_abs_diff_plain_exact"] < 0.05
         assert r["lab_speedup"] > 0 and 0 < r["lab"]["share_of_peak"]
+
+
+def test_training_bench_runs_fp32_on_both_sides_without_native_bf16(monkeypatch):
+    """Issue 26: on a CPU without native bf16 (read by serving.device.cpu_capabilities, here monkeypatched) the
+    training bench runs fp32 on every side and rates them against the fp32 matmul peak; with native bf16, bf16."""
+    import dataclasses
+
+    from bertvariants import inference
+    from bertvariants.train import bench as tb
+    from evaluation.bench import encode
+
+    peaks = []
+    monkeypatch.setattr(encode, "matmul_peak", lambda dtype, **_: peaks.append(dtype) or (100.0, 100.0))
+    steps = []
+
+    def step(self, batch, autocast):  # records the precision; takes a moment so that times are not zero
+        steps.append(autocast)
+        time.sleep(0.01)
+        return 1.0
+
+    monkeypatch.setattr(tb.Side, "step", step)
+    for native in (False, True):
+        caps = dataclasses.replace(inference.cpu_capabilities(), native_bf16=native, model="test CPU")
+        monkeypatch.setattr(inference, "cpu_capabilities", lambda: caps)
+        peaks.clear(), steps.clear()
+        result = tb.run(("qa",), batch=2, tokens=16, repeats=1, progress=lambda *_: None)
+        assert result["precision"] == ("bf16" if native else "fp32")
+        assert set(steps) == {native}  # plain, exact and lab alike
+        assert peaks == (["bf16", "fp32"] if native else ["fp32"])
+        assert result["matmul_peak_gflops"]["bf16"] == (100.0 if native else None)
+
+
+def test_startup_section_times_the_app_and_a_bare_app_alternating(monkeypatch, tmp_path):
+    """cold: both servers start --repeats times in alternating order; the difference of medians is reported."""
+    from evaluation.bench import startup
+
+    started = []
+
+    def fake_first_200(argv, workdir):
+        started.append("app" if argv == ["app.py"] else "bare")
+        return (5.0, 4.0) if argv == ["app.py"] else (3.5, 3.0)
+
+    monkeypatch.setattr(startup, "first_200", fake_first_200)
+    out, detail = {}, {}
+    startup.bench_startup(BenchSettings(sections=("cold",), repeats=2), out, detail)
+    assert started == ["app", "bare", "bare", "app"]
+    assert out["cold_start_over_bare_seconds"] == 1.5 and out["cold_start_bare_gradio_seconds"] == 3.5
+    assert len(detail["cold_start"]["tabs"]) == 11
+    compile(startup.BARE_APP, "bare_app.py", "exec")  # the bare app is valid Python
+
+
+def test_every_default_section_has_a_runner():
+    import inspect
+
+    source = inspect.getsource(bench.run_sections)
+    for section in bench.SECTIONS + ("train",):
+        assert f'"{section}"' in source, section
+
+
+def test_markdown_table_names_the_cpu_and_marks_goals():
+    from evaluation.bench.report import TABLE_END, TABLE_START, markdown_table, with_table
+
+    run = {"summary": {"summary_seconds": 2.5, "cold_start_over_bare_seconds": 3.1, "summary_fast_path": "int8"},
+           "detail": {"cpu": "Test CPU (native bf16)", "threads": 2, "cpu_count": 2, "repeats": 3,
+                      "load_average_start": [4.0, 3.0, 2.0]}}
+    md = markdown_table(run)
+    assert md.startswith("CPU: Test CPU (native bf16) · torch threads 2 of 2 cores")
+    assert "| `summary_seconds` | 2.5 | ≤ 3 | yes |" in md
+    assert "| `cold_start_over_bare_seconds` | 3.1 | ≤ 2 | **no** |" in md
+    assert "| `summary_fast_path` | int8 |  |  |" in md
+    doc = f"# Title\n{TABLE_START}\nold\n{TABLE_END}\ntail\n"
+    assert with_table(doc, run) == f"# Title\n{TABLE_START}\n{md}\n{TABLE_END}\ntail\n"
+    with pytest.raises(ValueError, match="markers"):
+        with_table("# no table here", run)
+

@@ -1,6 +1,7 @@
 """Performance benchmark of the one inference path, against the tools a user would otherwise pick.
 
-    python -m evaluation bench [--only stsb,sst2,flops,app,cold,rss,train] [--repeats 3] [--stsb PATH] [--sst2 PATH]
+    python -m evaluation bench [--only stsb,sst2,flops,summary,app,cold,rss,train] [--repeats 3] [--threads N]
+                               [--stsb PATH] [--sst2 PATH]
 
 Every A/B pair runs in this one process, alternating (A, B, C, then B, C, A, ...), ``--repeats`` times,
 and the median wall time of each side is compared, so a machine shared with other jobs slows both sides
@@ -11,9 +12,12 @@ tolerance). Sections, one module each:
   bf16 mode), Spearman of each; its FLOPs from the model shape, the matmul peak, achieved GFLOP/s, the floor.
 - ``sst2`` (:mod:`.classify`): ``pipeline("text-classification")`` at batch 1 and 32 versus
   ``inference.classify``, predictions asserted identical.
+- ``summary`` (:mod:`.summary`): the BART tab's offline summarizer on its default document, the earlier
+  2-beam path against the greedy fast-path default, both times and their ratio.
 - ``app``, ``cold``, ``rss`` (:mod:`.app`): Gradio batching of the similarity handler (16 concurrent
-  clients, requests/s, p50/p95); ``python app.py`` to the first HTTP 200; resident memory after one call
-  of every endpoint.
+  clients, requests/s, p50/p95); ``python app.py`` to the first HTTP 200 against a bare gradio app with the
+  same tabs started the same way (:mod:`.startup`), and the difference; resident memory after one call of
+  every endpoint.
 - ``train`` (:mod:`.train`, only when asked): the variant lab's training step against a plain PyTorch step
   (QA, masked LM, replaced-token detection, distillation), run as ``python -m bertvariants.train bench``.
 
@@ -45,10 +49,12 @@ def prepare_process(settings: BenchSettings) -> None:
 
 
 def run_sections(settings: BenchSettings, out: dict, detail: dict) -> None:
-    """Each section in the order asked; ``cold`` and ``rss`` share one server start when both are asked."""
+    """Each section in the order asked."""
     from .app import bench_app, bench_cold_and_rss
     from .classify import bench_sst2
     from .encode import bench_flops, bench_stsb
+    from .startup import bench_startup
+    from .summary import bench_summary
     from .timing import log
     from .train import bench_train
 
@@ -62,14 +68,16 @@ def run_sections(settings: BenchSettings, out: dict, detail: dict) -> None:
             bench_flops(settings, out, detail, stsb_run)
         elif section == "sst2":
             bench_sst2(settings, out, detail)
+        elif section == "summary":
+            bench_summary(settings, out, detail)
         elif section == "train":
             bench_train(settings, out, detail)
         elif section == "app":
             bench_app(settings, out, detail)
-        elif section == "cold" and "rss" in only:
-            bench_cold_and_rss(settings, out, detail, cold=True, rss=True)
-        elif section == "cold" or (section == "rss" and "cold" not in only):
-            bench_cold_and_rss(settings, out, detail, cold=section == "cold", rss=section == "rss")
+        elif section == "cold":
+            bench_startup(settings, out, detail)
+        elif section == "rss":
+            bench_cold_and_rss(settings, out, detail, cold=False, rss=True)
 
 
 def run(settings: BenchSettings) -> tuple[dict, dict]:
@@ -78,7 +86,10 @@ def run(settings: BenchSettings) -> tuple[dict, dict]:
     import torch
 
     out: dict = {}
-    detail: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+    from bertvariants.serving.device import cpu_capabilities
+
+    detail: dict = {"cpu": cpu_capabilities().describe(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                     "load_average_start": os.getloadavg(), "sections": list(settings.sections),
                     "repeats": settings.repeats}
     t_start = time.perf_counter()

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from bertvariants.paths import REPO_ROOT
 
-from ..loadtest import free_port, make_clip, percentile, request_kwargs, rss_bytes, start_server, stop_server
+from ..loadtest import (free_port, make_clip, percentile, request_kwargs, rss_bytes, start_server, stop_server,
+                        wait_until_served)
 from .encode import stsb_data
 from .settings import BenchSettings
 from .timing import alternate, log, median, medians
@@ -63,27 +64,14 @@ def time_handler(settings: BenchSettings, out: dict) -> dict[str, float]:
 
 def start_similarity_server(settings: BenchSettings) -> tuple[subprocess.Popen, str]:
     """``python -m bertvariants.ui.bench_app`` on a free loopback port, once it answers HTTP 200."""
-    import urllib.request
-
     port = free_port()
     cmd = [sys.executable, "-m", "bertvariants.ui.bench_app", str(port), "--max-batch-size",
            str(settings.max_batch_size)] + (["--threads", str(settings.threads)] if settings.threads else [])
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     server = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    t0 = time.monotonic()
-    while True:
-        if server.poll() is not None:
-            raise RuntimeError(f"the similarity server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return server, url
-        except OSError:
-            if time.monotonic() - t0 > SERVER_START_TIMEOUT:
-                server.kill()
-                raise RuntimeError(f"the similarity server did not start within {SERVER_START_TIMEOUT} s") from None
-            time.sleep(0.3)
+    wait_until_served(server, url, timeout=SERVER_START_TIMEOUT, what="the similarity server")
+    return server, url
 
 
 def run_variant(clients: list, pairs: list[tuple[str, str]], variant: str, timeout: float

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bertvariants.paths import REPO_ROOT
 
-SECTIONS = ("stsb", "flops", "sst2", "app", "cold", "rss")  # the default run
+SECTIONS = ("stsb", "flops", "sst2", "summary", "app", "cold", "rss")  # the default run
 EXTRA_SECTIONS = ("train",)  # only when asked (--only train): several minutes of training steps
 FAST_PRECISION = "fast"  # the "fast" side of every A/B pair: the fastest of fp32 / bf16 / int8 measured per model
 # on this machine (bertvariants.inference.fast_path); the bench records which one ran

@@ -146,21 +146,16 @@ _FAST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {sh
 FAST_SHAPE = (16, 48)  # (batch, tokens) of the micro-benchmark: a batch of sentence-length inputs
 DECODE_SHAPE = (1, 1)  # one token of one sequence: what each step of greedy generation runs
 FAST_CANDIDATES = ("fp32", "bf16", "int8")
-FAST_ROUNDS = 3  # at least this many timed runs of each candidate (and 0.2 s of them)
 
 
 def fast_path(model, *, shape: tuple[int, int] = FAST_SHAPE,
               candidates: tuple[str, ...] = FAST_CANDIDATES) -> FastPath:
-    """Which precision makes ``model`` fastest here, measured once per model, shape, candidates and process (a few
-    seconds with building the twins; MiniLM-L6: 6 s on 1 thread of a loaded 2-core machine): each candidate — fp32,
-    bf16 autocast (on its eager-attention twin), int8 (its quantized twin) — runs a ``shape`` = (batch, tokens)
-    batch of the model's own vocabulary after a warm-up, the candidates taking turns (a burst of load on a shared
-    machine hits all of them) for at least :data:`FAST_ROUNDS` rounds and 0.2 s each, and the fastest wins. Flags
-    alone mislead: a CPU without native bf16 emulates it (4× slower than fp32 on an Ice Lake), and where AMX exists
-    bf16 and int8 both win on a batch of sentences. ``shape`` is the work the caller repeats: :data:`FAST_SHAPE`
-    for encoders, :data:`DECODE_SHAPE` for a decoder's generation steps. ``candidates`` leaves out a precision
-    whose quality a task rejects (the summarizer's ROUGE under int8). The twins that lose are released (a later
-    explicit request rebuilds one)."""
+    """Which precision makes ``model`` fastest here, measured once per model, shape, candidates and process: each
+    candidate (fp32; bf16 autocast on the eager twin; int8, the quantized twin) runs a ``shape`` = (batch, tokens)
+    batch of the model's own vocabulary after a warm-up, taking turns (a burst of load hits all) for ≥ 3 rounds and
+    0.2 s each; the fastest wins (flags mislead: emulated bf16 is 4× slower than fp32 on an Ice Lake). ``shape``:
+    :data:`FAST_SHAPE` (encoders), :data:`DECODE_SHAPE` (a generation step); ``candidates`` drop a precision a
+    task's quality rejects. Twins that lose are released."""
     device = str(next(model.parameters()).device)
     if device.startswith("cuda"):
         return FastPath("auto", {}, torch.cuda.get_device_name(device))
@@ -181,7 +176,7 @@ def fast_path(model, *, shape: tuple[int, int] = FAST_SHAPE,
         for name, (runner, dtype) in runners.items():
             with autocast(device, dtype):
                 runner(**batch)  # warm-up: first-call allocations, oneDNN primitive creation
-        while min(len(t) for t in times.values()) < FAST_ROUNDS or min(sum(t) for t in times.values()) < 0.2:
+        while min(len(t) for t in times.values()) < 3 or min(sum(t) for t in times.values()) < 0.2:
             for name, (runner, dtype) in runners.items():
                 with autocast(device, dtype):
                     start = time.perf_counter()

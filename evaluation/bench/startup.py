@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bertvariants.paths import REPO_ROOT
+from bertvariants.registry import TABS
 
 from ..loadtest import free_port, stop_server, wait_until_served
 from .settings import BenchSettings
@@ -67,8 +68,6 @@ def first_200(argv: list[str], workdir: Path) -> tuple[float, float]:
 
 def bench_startup(settings: BenchSettings, out: dict, detail: dict) -> None:
     """The app and the bare app, alternating; the app's start beyond the bare one is the figure."""
-    from bertvariants.registry import TABS
-
     labels = [spec.label for spec in TABS]
     with tempfile.TemporaryDirectory(prefix="bv-bench-start-") as tmp:
         bare = Path(tmp) / "bare_app.py"

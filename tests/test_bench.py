@@ -161,3 +161,16 @@ def test_markdown_table_names_the_cpu_and_marks_goals():
     with pytest.raises(ValueError, match="markers"):
         with_table("# no table here", run)
 
+
+
+def test_the_performance_doc_holds_the_table_of_the_committed_bench_run():
+    """docs/performance.md's bench table is what the generator makes of docs/performance.json (regenerate with
+    ``python -m evaluation.bench.report docs/performance.json docs/performance.md``)."""
+    import json
+
+    from bertvariants.paths import REPO_ROOT
+    from evaluation.bench.report import with_table
+
+    doc = (REPO_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    run = json.loads((REPO_ROOT / "docs" / "performance.json").read_text(encoding="utf-8"))
+    assert with_table(doc, run) == doc

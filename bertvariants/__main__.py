@@ -17,6 +17,10 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .io import weights_size
+from .paths import portable_path
+
+
 @dataclass(frozen=True)
 class SlotRow:
     task: str
@@ -33,8 +37,6 @@ class SlotRow:
 
 def weights_size_mb(location: str) -> float | None:
     """Weights on disk in MB, the ELECTRA pair's two directories included; None for a Hub id."""
-    from .io import weights_size
-
     path = Path(location)
     if not path.is_dir():
         return None
@@ -43,7 +45,6 @@ def weights_size_mb(location: str) -> float | None:
 
 def slot_rows(*, load: bool = True) -> list[SlotRow]:
     from . import serving
-    from .paths import portable_path
     from .serving.manifest import default_manifest
 
     rows = []
@@ -83,7 +84,6 @@ def project_rows() -> list[dict]:
     """The project's shipped models that serve no slot of their own (the sentence students): where each is loaded
     from here (models/ overrides the shipped copy) and its size."""
     from . import serving
-    from .paths import portable_path
     from .serving.manifest import default_manifest
     from .serving.shipped import SHIPPED_DIR, is_shipped
 

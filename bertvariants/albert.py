@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .albert_init import svd_factorize
 from .checks import probability, token_count, tokenized
 from .figures import MAX_POINT_LABELS, finish, label_positions, wrap
 from .figures import title as make_title
@@ -385,8 +386,6 @@ def factorized_fill(model, tokenizer, text: str, *, embedding_size: int = 128, t
     rank-E factorization W ≈ A (V×E) · B (E×H) (truncated SVD, :func:`bertvariants.albert_init.svd_factorize`) —
     the hidden state is projected into E dimensions and compared with a V×E table, as ALBERT's embedding is.
     ``factors`` = a precomputed (A, B) for this model and E (the SVD of a 30K×384 table takes about a second)."""
-    from .albert_init import svd_factorize
-
     out = model.get_output_embeddings()
     weight = out.weight.detach().float().cpu()  # (V, H)
     bias = out.bias.detach().float().cpu() if getattr(out, "bias", None) is not None else torch.zeros(weight.shape[0])

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from . import checks
 from .streaming import step_criteria
 
 MASK = "<mask>"
@@ -59,10 +60,7 @@ class Noised:
 
 
 def _check_ratio(ratio: float, name: str = "ratio") -> float:
-    r = float(ratio)
-    if not (math.isfinite(r) and 0 <= r <= 1):
-        raise ValueError(f"{name} must be between 0 and 1, got {ratio!r}")
-    return r
+    return checks.probability(ratio, name)
 
 
 def _count(n: int, ratio: float) -> int:
@@ -239,7 +237,8 @@ def highlight_corrupted(noised: Noised) -> list[tuple[str, str | None]]:
     for pos, (tok, s) in enumerate(zip(noised.tokens, noised.source)):
         if s < 0:
             hidden = noised.spans.get(pos, [])
-            out.append((f"{tok} ", "inserted mask (0-length span)" if not hidden else f"mask hiding {len(hidden)} token(s)"))
+            what = f"mask hiding {len(hidden)} token(s)" if hidden else "inserted mask (0-length span)"
+            out.append((f"{tok} ", what))
             if hidden and min(hidden) == last + 1:
                 last = max(hidden)
             continue
@@ -283,11 +282,7 @@ def split_sentences(text: str) -> list[str]:
 
 
 def check_document(text: str, *, max_chars: int = MAX_DOC_CHARS) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the document is empty: please paste some text")
-    if len(text) > max_chars:
-        raise ValueError(f"the document has {len(text):,} characters; the limit is {max_chars:,}")
-    return text
+    return checks.text(text, "the document", max_chars=max_chars, hint="please paste some text")
 
 
 @dataclass(frozen=True)
@@ -353,10 +348,8 @@ class GenerationSettings:
     length_penalty: float | None = None
 
     def __post_init__(self):
-        if not 1 <= self.num_beams <= 16:
-            raise ValueError(f"num_beams must be between 1 and 16, got {self.num_beams}")
-        if not 1 <= self.max_length <= 1024:
-            raise ValueError(f"max_length must be between 1 and 1024, got {self.max_length}")
+        checks.number(self.num_beams, "num_beams", lo=1, hi=16, integer=True)
+        checks.number(self.max_length, "max_length", lo=1, hi=1024, integer=True)
         if self.min_length is not None and not 0 <= self.min_length <= self.max_length:
             raise ValueError(f"min_length must be between 0 and max_length ({self.max_length}), got {self.min_length}")
 

@@ -1,6 +1,6 @@
 """One batched inference path for every tab and for ``evaluation``.
 
-What makes it fast (measured by ``python -m evaluation bench``, see README "Performance"):
+What makes it fast (measured by ``python -m evaluation bench``, see docs/performance.md):
 
 1. **De-duplication** before any work: identical inputs (text, or text pair) are tokenized and run once,
    then inputs that tokenize identically are merged too.

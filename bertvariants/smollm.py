@@ -25,6 +25,7 @@ from typing import Sequence
 
 import torch
 
+from . import checks
 from .inference import DECODE_SHAPE, autocast, fast_path, runner_for
 from .io import atomic_directory, atomic_write_bytes, sha256_file
 from .serving.device import default_dtype
@@ -164,9 +165,7 @@ def load_gguf_model(location: str, kind: str, *, device: str, resolution: Resolu
 # --------------------------------------------------------------------------------------------
 def build_prompt(tokenizer, document: str, *, max_words: int = 400) -> str:
     """The chat-template prompt for one document, cut to its first ``max_words`` whitespace words."""
-    words = document.split()
-    if not words:
-        raise ValueError("the document is empty: please paste some text")
+    words = checks.text(document, "the document", max_chars=10**9, hint="please paste some text").split()
     if max_words < 1:
         raise ValueError(f"max_words must be ≥ 1, got {max_words}")
     messages = [{"role": "user", "content": PROMPT.format(document=" ".join(words[:max_words]))}]
@@ -228,10 +227,8 @@ def summarize(model, tokenizer, docs: Sequence[str], *, max_words: int = DEFAULT
     """
     if not docs:
         raise ValueError("no documents to summarize")
-    if not 1 <= num_beams <= 16:
-        raise ValueError(f"num_beams must be between 1 and 16, got {num_beams}")
-    if not 1 <= max_new_tokens <= 1024:
-        raise ValueError(f"max_new_tokens must be between 1 and 1024, got {max_new_tokens}")
+    checks.number(num_beams, "num_beams", lo=1, hi=16, integer=True)
+    checks.number(max_new_tokens, "max_new_tokens", lo=1, hi=1024, integer=True)
     prompts = [build_prompt(tokenizer, d, max_words=max_words) for d in docs]
     device = next(model.parameters()).device
     runner, dtype = runner_for(model, precision, str(device), shape=DECODE_SHAPE, candidates=candidates)

@@ -22,8 +22,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import checks
-from .common import (IGNORE_INDEX, REPLACE_KEEP, REPLACE_MASK, REPLACE_RANDOM, apply_replacements,
-                     draw_replacement_kinds, word_ids_from_tokens, wordpiece_piece)
+from .common import (
+    IGNORE_INDEX,
+    REPLACE_KEEP,
+    REPLACE_MASK,
+    REPLACE_RANDOM,
+    apply_replacements,
+    draw_replacement_kinds,
+    word_ids_from_tokens,
+    word_spans,
+    wordpiece_piece,
+)
 from .figures import finish
 from .figures import title as make_title
 
@@ -127,8 +136,6 @@ def span_mask(ids: torch.Tensor, word_ids: Sequence[int | None], *, mask_token_i
         >>> int(out.selected.sum())  # round(0.15 * 38) = 6 tokens
         6
     """
-    from .common import word_spans
-
     ids = torch.as_tensor(ids, dtype=torch.long)
     if ids.dim() != 1 or len(word_ids) != ids.shape[0]:
         raise ValueError(f"ids must be 1-D with one word id per token; got ids {tuple(ids.shape)}, "

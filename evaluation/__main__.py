@@ -26,12 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
+import evaluation.bench  # called through the package (evaluation.bench.main), as a test replaces it
+from bertvariants.io import sha256_file
+from bertvariants.paths import portable_path, results_dir
+
+from . import parallel
+from .loaders import Dataset, Example, pick_field, read_jsonl
+from .metrics import glue
+from .metrics import rouge as rouge_m
+from .metrics import squad as squad_m
+from .record import Outcome, make_result
+from .tasks import BENCHMARKS
+
 SCORE_METRICS = ("rouge", "squad", "squad_v2", "accuracy", "f1", "mcc", "pearson", "spearman")
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .tasks import BENCHMARKS
-
     p = argparse.ArgumentParser(prog="python -m evaluation", description="Evaluation harness for the BERT variants.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -93,8 +103,6 @@ def _parser() -> argparse.ArgumentParser:
 # Reading prediction / reference files
 # --------------------------------------------------------------------------------------------
 def _read_values(path: str, field: str | None, candidates: tuple[str, ...]) -> list:
-    from .loaders import pick_field, read_jsonl
-
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"file not found: {p}")
@@ -132,13 +140,7 @@ def _json_file(path: str, what: str):
 
 def score(args):
     """``python -m evaluation score``: a prediction file against references, no model. Returns an Evaluation."""
-    from bertvariants.io import sha256_file
-    from bertvariants.paths import portable_path
-
     from .evaluators.generate import squad_outcome
-    from .loaders import Dataset, Example
-    from .metrics import glue, rouge as rouge_m, squad as squad_m
-    from .record import Outcome, make_result
     from .runner import Evaluation
 
     records: list[dict]
@@ -207,9 +209,7 @@ def score(args):
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":
-        from . import bench  # the performance helper's module, imported only when asked for
-
-        return bench.main(argv[1:]) or 0
+        return evaluation.bench.main(argv[1:]) or 0
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args, argv)
@@ -246,8 +246,6 @@ def sweep_main(args) -> int:
 def merge_main(args) -> int:
     """``merge``: the shards' job files into the results store; exit 1 (with the missing jobs' commands on stderr)
     when a manifest's job has no result in any directory."""
-    from bertvariants.paths import results_dir
-
     from . import sweep
 
     report = sweep.merge(args.dirs, args.into or results_dir())
@@ -293,7 +291,6 @@ def _dispatch(args, argv: list[str]) -> int:
         done = score(args)
         if args.output and not (args.task and args.model):
             raise ValueError("score --output needs --task and --model to label the result")
-    from . import parallel
 
     if not parallel.is_main():  # under accelerate launch: rank 0 alone prints and writes the one result
         return 0

@@ -128,7 +128,8 @@ def bars_by_task(df: pd.DataFrame, *, view: str = BAR_VIEWS[0], colors: Mapping[
     tasks = list(dict.fromkeys(d["task"]))
     sizes = [int((d["task"] == t).sum()) for t in tasks]
     metric = {t: _primary(t, d[d["task"] == t]) for t in tasks}
-    ups = {t: _up(d.loc[d["task"] == t, "higher_is_better"].iloc[0]) if "higher_is_better" in d else True for t in tasks}
+    ups = {t: _up(d.loc[d["task"] == t, "higher_is_better"].iloc[0]) if "higher_is_better" in d else True
+           for t in tasks}
     heads = [_facet_title(t, metric[t], ups[t]) for t in tasks]
     # row 1 is an empty spacer: the first task's title sits between it and the legend-pushed top, not over the legend
     gap = FACET_GAP_PX + 16 * max(h.count("<br>") for h in heads) - 16
@@ -272,7 +273,8 @@ def glue_radar(df: pd.DataFrame, *, min_tasks: int = 2, colors: Mapping[str, str
     more = len(polys) - len(chosen)
     finish(fig, height=520, title=make_title("GLUE tasks (primary metric, points)",
                                         f"{more} more model(s) left out: filter to see them" if more > 0 else ""),
-           polar=dict(radialaxis=dict(range=[0, 100], tickfont=dict(size=10)), angularaxis=dict(tickfont=dict(size=11))))
+           polar=dict(radialaxis=dict(range=[0, 100], tickfont=dict(size=10)),
+                      angularaxis=dict(tickfont=dict(size=11))))
     return fig
 
 

@@ -25,12 +25,11 @@ from typing import Iterable
 
 import pandas as pd
 
-from bertvariants.io import atomic_write_text, read_json, safe_dataframe
+from bertvariants.io import atomic_write_text, dir_lock, read_json, safe_dataframe
 from bertvariants.paths import RESULTS_DIR
 
 from . import seeds, tasks
 from .record import Result
-
 
 DEFAULT_RESULTS_DIR = RESULTS_DIR  # results/ in the repository; bertvariants.paths.results_dir() honours the env var
 REFERENCES_CSV = Path(__file__).resolve().parent / "references.csv"
@@ -57,8 +56,6 @@ def result_name(result: dict) -> str:
 def write_result(result: dict, out_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
                  records: Iterable[dict] | None = None) -> Path:
     """Write one run as ``<task>__<model>__<split>__<timestamp>.json`` (+ predictions sidecar); returns the path."""
-    from bertvariants.io import dir_lock
-
     out_dir = Path(out_dir)
     name = result_name(result)
     with dir_lock(out_dir):  # choosing a free name and writing it is one step: concurrent runs both land

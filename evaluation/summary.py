@@ -153,7 +153,8 @@ STYLE = """<style>
   color: #222; white-space: normal; max-width: 7.5em; }
 .bv-matrix .bv-task { position: sticky; left: 0; z-index: 1; text-align: left !important; background: #f3f4f6;
   color: #222; border-right: 1px solid #d0d0d0 !important; max-width: none; }
-.bv-matrix .bv-rank { font-size: 10px; margin-left: 3px; font-weight: 700; color: inherit !important; font-style: normal; }
+.bv-matrix .bv-rank { font-size: 10px; margin-left: 3px; font-weight: 700; color: inherit !important;
+  font-style: normal; }
 .bv-matrix-scroll { display: none; font-size: 12px; color: #4f5bd5; margin: 0 0 4px; }
 @media (max-width: 760px) { .bv-matrix-scroll { display: block; }
   .bv-matrix .bv-task { max-width: 7.5em; white-space: normal; } }

@@ -65,7 +65,7 @@ def test_similarity_survives_a_burst_with_bad_requests(client):
 
 def test_import_has_no_side_effects():
     """Importing app.py loads no model and starts no server."""
-    code = ("import threading, app; from bertvariants import models, registry; "
+    code = ("import threading, app; from bertvariants import registry, serving; "
             "assert len(serving.CACHE) == 0; assert threading.active_count() == 1, threading.enumerate(); "
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

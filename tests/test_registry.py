@@ -313,9 +313,12 @@ def test_every_tab_has_its_modules():
 def test_library_never_imports_gradio():
     for path in list((REPO / "bertvariants").glob("*.py")) + list((REPO / "evaluation").rglob("*.py")) + \
             list((REPO / "bertvariants" / "train").glob("*.py")):
-        src = path.read_text()
-        # gradio_client (a plain HTTP client, used by evaluation/loadtest.py to drive the app) is not gradio
-        assert not re.search(r"\b(import|from) gradio\b(?!_client)", src), path
+        # import statements, not text: a script the bench writes for another process (a bare gradio app to time
+        # against app.py) is not an import of this library. gradio_client (a plain HTTP client, used by
+        # evaluation/loadtest.py to drive the app) is not gradio.
+        imported = {a.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom)}
+        assert not {m for m in imported if m == "gradio" or m.startswith("gradio.")}, path
 
 
 def test_ui_keeps_no_cache_of_its_own():

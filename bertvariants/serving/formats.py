@@ -17,9 +17,25 @@ from pathlib import Path
 from typing import Callable
 
 from ..electra import check_shared_vocabulary  # ELECTRA §2's one vocabulary check
+from ..students import ARCHITECTURE, BiLSTMStudent
 from .device import default_dtype, hub_online, pick_device, truthy
-from .loaded import LoadedModel, ModelUnavailable, Resolution, UntrainedHead, revision_of, weights_hash
-from .manifest import HEADS, KINDS, PACKAGED_NAME, Manifest, auto_class, default_manifest, packaged_model_path
+from .loaded import (
+    LoadedModel,
+    ModelUnavailable,
+    Resolution,
+    UntrainedHead,
+    revision_of,
+    weights_hash,
+)
+from .manifest import (
+    HEADS,
+    KINDS,
+    PACKAGED_NAME,
+    Manifest,
+    auto_class,
+    default_manifest,
+    packaged_model_path,
+)
 from .shipped import ShippedSpec, architecture, build_shipped_model, is_shipped
 
 SPECIAL_KINDS = ("electra-rtd", "span-mlm")  # what the held-out pretraining benchmarks ask for
@@ -156,8 +172,6 @@ def _load_bilstm(location: str, kind: str, *, device: str, resolution: Resolutio
     classes cannot load; it serves ``sequence-classification`` through ``inference.classify`` like any classifier."""
     from transformers import AutoTokenizer
 
-    from ..students import BiLSTMStudent
-
     model = BiLSTMStudent.from_pretrained(location).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
     return LoadedModel(resolution=resolution or Resolution("adhoc", "local", location, location), kind=kind,
@@ -262,8 +276,6 @@ def _load_onnx(location: str, kind: str, *, device: str, resolution: Resolution 
 
 
 def _is_bilstm(path: Path) -> bool:
-    from ..students import ARCHITECTURE
-
     try:
         return ARCHITECTURE in architecture_of(path)
     except (OSError, ValueError):
@@ -373,8 +385,6 @@ def recorded_architecture(location: str) -> str:
 def attention_note(architecture: str) -> str:
     """Why a model of ``architecture`` has no attention weights to show, said by its format; "" when it has them
     (or the architecture is not one a format without attention records)."""
-    from ..students import ARCHITECTURE
-
     if ARCHITECTURE in architecture:
         return f"{architecture} {RECURRENT}"
     return ""

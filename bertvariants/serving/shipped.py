@@ -31,8 +31,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from ..albert_init import albert_from_bert
+from ..electra import discriminator_from_bert
 from ..io import atomic_write_json, sha256_file
 from ..paths import REPO_ROOT
+from ..students import BiLSTMConfig, BiLSTMStudent
 from .manifest import KINDS, auto_class, packaged_model_path
 
 SHIPPED_DIR = REPO_ROOT / "bertvariants" / "assets" / "models"
@@ -134,8 +137,6 @@ def _minilm_electra(kind: str, config: dict, layers: tuple[int, ...]):
     """The packaged weights as an ``ElectraForPreTraining`` (BERT and ELECTRA share their encoder modules)."""
     from transformers import BertModel
 
-    from ..electra import discriminator_from_bert
-
     return discriminator_from_bert(BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False))
 
 
@@ -149,8 +150,6 @@ def packaged_word_embeddings():
 
 def _bilstm_minilm(kind: str, config: dict, layers: tuple[int, ...]):
     """Tang et al.'s BiLSTM student whose (frozen) word embeddings are the packaged MiniLM's token embeddings."""
-    from ..students import BiLSTMConfig, BiLSTMStudent
-
     model = BiLSTMStudent(BiLSTMConfig.from_json(config))
     emb = packaged_word_embeddings()
     if tuple(emb.shape) != tuple(model.embedding.weight.shape):
@@ -164,8 +163,6 @@ def _albert_minilm(kind: str, config: dict, layers: tuple[int, ...]):
     """ALBERT §3.1 from the packaged MiniLM: the V×E table by (sign-fixed) truncated SVD, one shared layer; the
     student's trained weights (everything but that table) are then copied in from ``head.safetensors``."""
     from transformers import BertModel
-
-    from ..albert_init import albert_from_bert
 
     bert = BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False)
     return albert_from_bert(bert, embedding_size=int(config.get("embedding_size", 128)),

@@ -23,7 +23,7 @@ class RecipeSpec:
     summary: str
     needs: tuple[str, ...] = ()  # recipes whose checkpoints this one reads (run first by ``all``)
     kwargs: tuple[tuple[str, object], ...] = ()  # fixed keyword arguments of run()
-    minutes: int = 15  # wall time of the default config on the 2-core CPU of the README's table (rounded up)
+    minutes: int = 15  # wall time of the default config on a 2-core CPU (docs/lab.md's recipe table; rounded up)
 
 
 RECIPES: tuple[RecipeSpec, ...] = (

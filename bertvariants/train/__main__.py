@@ -12,6 +12,7 @@ import sys
 import time
 
 from . import RECIPES, recipe, run_recipe
+from .gpu_bundle import main as bundle_main
 
 
 def parser() -> argparse.ArgumentParser:
@@ -112,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         return bench_main(argv[1:])
     # every compute-bound recipe on one GPU from ≤ 64 MiB of inputs (train/gpu_bundle.py)
     if argv[:1] == ["gpu-bundle"]:
-        from .gpu_bundle import main as bundle_main
-
         return bundle_main(argv[1:])
     args = parser().parse_args(argv)
     if args.recipe == "list":

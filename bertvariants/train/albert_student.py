@@ -22,13 +22,22 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from evaluation.loaders import read_tsv
+
 from ..albert_init import albert_from_bert
+from ..inference import encode
 from .config import TrainConfig, base_model_path, output_dir
 from .data import data_file
-from .distil_student import compare, distillation_sentences, distillation_setup, score_stsb
+from .distil_student import (
+    compare,
+    distillation_sentences,
+    distillation_setup,
+    score_stsb,
+)
 from .loop import fit, seed_everything
 from .lora import export_on_frozen_base
 from .records import RunReport, finish, save_checkpoint
+from .squad_data import TRAIN_PARTS, read_articles
 
 NAME = "albert-student"
 FROZEN = ("embeddings.word_embeddings.",)  # recomputed at load by truncated SVD of the packaged table
@@ -57,8 +66,6 @@ SELECT_FILE = "stsb-select.csv"  # the selection pairs, written beside the model
 
 def selection_pairs(cfg: AlbertStudentConfig) -> list[list[str]]:
     """``cfg.select_pairs`` rows of STS-B train (a seeded sample, in file order), as the file's own columns."""
-    from evaluation.loaders import read_tsv
-
     rows = read_tsv(data_file(cfg, STSB_TRAIN, what="STS-B train"))
     if cfg.select_pairs >= len(rows):
         raise ValueError(f"select_pairs={cfg.select_pairs} leaves nothing of STS-B train's {len(rows)} pairs "
@@ -69,8 +76,6 @@ def selection_pairs(cfg: AlbertStudentConfig) -> list[list[str]]:
 
 def student_sentences(cfg: AlbertStudentConfig, held: list[list[str]]) -> tuple[list[str], dict[str, str]]:
     """The distillation sentences less every sentence of the selection pairs, with SQuAD questions mixed in."""
-    from .squad_data import TRAIN_PARTS, read_articles
-
     sentences, sources = distillation_sentences(cfg, limit=10**9)
     if cfg.squad_questions:
         paths = [data_file(cfg, part, what="SQuAD v1.0 train part") for part in TRAIN_PARTS]
@@ -98,8 +103,6 @@ class StepSelection:
 
     def spearman(self) -> float:
         from scipy.stats import spearmanr
-
-        from ..inference import encode
 
         was_training = self.student.training
         self.student.eval()

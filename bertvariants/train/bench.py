@@ -37,7 +37,9 @@ from typing import Callable
 
 import torch
 
-from ..common import IGNORE_INDEX, sparse_mlm_loss
+from ..common import IGNORE_INDEX, pool, sparse_mlm_loss
+from .config import TrainConfig
+from .loop import make_optimizer, set_attention_dropout
 
 KINDS = ("qa", "mlm", "rtd", "distill")
 SIDES = ("plain", "exact", "lab")
@@ -71,9 +73,6 @@ def _plain_optim(model, lr: float):
 
 
 def _lab_optim(model, lr: float):
-    from .config import TrainConfig
-    from .loop import make_optimizer
-
     return make_optimizer(_trainable(model), TrainConfig(lr=lr, warmup=0.0), 10**6)[0]
 
 
@@ -187,7 +186,6 @@ def _distill(base: str, side: str, lr: float) -> Side:
     Every side runs the frozen teacher's forward each step (the recipe runs it once per sentence, before training)."""
     from transformers import BertModel
 
-    from ..common import pool
     from ..distillation import init_student_from_teacher
 
     teacher = BertModel.from_pretrained(base).eval()
@@ -235,9 +233,6 @@ def build_side(kind: str, base: str, name: str, lr: float) -> Side:
     side = BUILDERS[kind](base, "lab" if name == "lab+compile" else name, lr)
     side.model.train()
     if name in ("lab", "lab+compile"):
-        from .config import TrainConfig
-        from .loop import set_attention_dropout
-
         set_attention_dropout(side.model, TrainConfig().attention_dropout)  # the lab's default (0)
     if name == "lab+compile":
         side.loss = torch.compile(side.loss, dynamic=False)
@@ -272,7 +267,8 @@ def bench_kind(kind: str, base: str, *, batch: int, tokens: int, repeats: int, l
     out["lab_speedup"] = round(out["plain"]["seconds_per_step"] / out["lab"]["seconds_per_step"], 2)
     out["exact_speedup"] = round(out["plain"]["seconds_per_step"] / out["exact"]["seconds_per_step"], 2)
     if "lab+compile" in out:
-        out["compile_speedup_over_lab"] = round(out["lab"]["seconds_per_step"] / out["lab+compile"]["seconds_per_step"], 2)
+        out["compile_speedup_over_lab"] = round(out["lab"]["seconds_per_step"]
+                                                / out["lab+compile"]["seconds_per_step"], 2)
     if loss_steps:
         out["losses"] = same_seed_losses(kind, base, config, batch=batch, tokens=tokens, steps=loss_steps,
                                          autocast=autocast, lr=lr, progress=progress)
@@ -342,7 +338,8 @@ def table(result: dict) -> str:
                         f"{r['gflops']:8.1f} {100 * r['share_of_peak']:6.1f}% {r['trainable_parameters']:11,}")
         extra = (f", compile {result[kind]['compile_speedup_over_lab']}× lab"
                  if "compile_speedup_over_lab" in result[kind] else "")
-        rows.append(f"{'':8} lab {result[kind]['lab_speedup']}× plain, exact {result[kind]['exact_speedup']}× plain{extra}")
+        rows.append(f"{'':8} lab {result[kind]['lab_speedup']}× plain, "
+                    f"exact {result[kind]['exact_speedup']}× plain{extra}")
     return "\n".join(rows)
 
 
@@ -361,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = tuple(k.strip() for k in args.only.split(",") if k.strip())
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or args.batch < 1 or args.tokens < 16 or args.repeats < 1 or args.loss_steps < 0:
-        p.error(f"unknown step(s) {unknown}" if unknown else "--batch ≥ 1, --tokens ≥ 16, --repeats ≥ 1, --loss-steps ≥ 0")
+        p.error(f"unknown step(s) {unknown}" if unknown
+                else "--batch ≥ 1, --tokens ≥ 16, --repeats ≥ 1, --loss-steps ≥ 0")
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run(kinds, batch=args.batch, tokens=args.tokens, repeats=args.repeats, loss_steps=args.loss_steps,

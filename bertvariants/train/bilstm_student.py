@@ -27,13 +27,15 @@ from evaluation.loaders import load_sst2
 
 from ..common import make_generator
 from ..distillation import tang_objective
+from ..inference import classify
 from ..paths import portable_path
+from ..serving import load_checkpoint, local_checkpoint
 from ..serving.shipped import packaged_word_embeddings
 from ..students import BiLSTMConfig, BiLSTMStudent
 from .config import TrainConfig, output_dir
 from .data import labelled_texts, text_batches
-from .lora import export_on_frozen_base
 from .loop import Setup, fit, seed_everything
+from .lora import export_on_frozen_base
 from .records import RunReport, finish, harness
 from .sst2_teacher import LABELS, sst2_files
 
@@ -85,8 +87,6 @@ def augmented(texts: list[str], *, copies: int, seed: int, p_mask: float, p_ngra
 def teacher_path(cfg: BiLSTMStudentConfig):
     """--teacher DIR, else the teacher the Distillation tab serves offline: models/sst2-teacher if you built one,
     else the shipped one (the resolver's order)."""
-    from ..serving import local_checkpoint
-
     return local_checkpoint("distillation-teacher", cfg.teacher, missing="no SST-2 teacher at {path}: build it first "
                             "with `python -m bertvariants.train sst2-teacher` (or pass --teacher DIR)")
 
@@ -128,9 +128,6 @@ def distill_loss_fn(alpha: float):
 
 
 def run(cfg: BiLSTMStudentConfig, *, progress: bool = True) -> RunReport:
-    from ..inference import classify
-    from ..serving import load_checkpoint
-
     train_path, dev_path = sst2_files(cfg)
     teacher_dir = teacher_path(cfg)
     seed_everything(cfg.seed)

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import torch
 
-from ..clinical_bert import chunk_note
+from ..clinical_bert import aggregate_chunk_scores, chunk_note
+from ..inference import run_batched
+from .classifier import KIND, fine_tune, label_config, trainable_classifier
 from .config import TrainConfig, base_model_path, output_dir
 from .data import data_file, text_batches
-from .classifier import KIND, fine_tune, label_config, trainable_classifier
 from .loop import FitResult, seed_everything
 from .lora import export_on_frozen_base
 from .records import RunReport, finish, harness, save_checkpoint
@@ -114,8 +115,6 @@ def note_chunks(tokenizer, notes, *, max_tokens: int) -> tuple[list[str], list[l
 
 def cls_states(model, tokenizer, texts: list[str], *, max_length: int) -> torch.Tensor:
     """(N, H) last-layer [CLS] states of a frozen BERT: what the pooler of a sequence classifier reads."""
-    from ..inference import run_batched
-
     return run_batched(model.bert, tokenizer, texts, head=lambda m, b: m(**b).last_hidden_state[:, 0],
                        max_length=max_length, batch_size=32)
 
@@ -129,8 +128,6 @@ def head_probs(model, states: torch.Tensor) -> torch.Tensor:
 def note_auroc(model, states, owned, labels) -> float:
     """Note-level AUROC with ClinicalBERT's eq. 4 over each note's chunk probabilities."""
     from sklearn.metrics import roc_auc_score
-
-    from ..clinical_bert import aggregate_chunk_scores
 
     p = head_probs(model, states).numpy()
     return 100 * roc_auc_score(labels, [aggregate_chunk_scores(p[idx]).probability for idx in owned])

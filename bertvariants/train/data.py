@@ -21,6 +21,7 @@ import torch
 
 from ..common import make_generator
 from ..corpus import corpus_blocks, read_corpus
+from ..io import atomic_write_bytes, sha256_path
 from ..paths import DATA_ENV, shared_data_dir
 from . import public_data
 from .config import TrainConfig
@@ -141,10 +142,7 @@ def blocks_cache_file(path: Path, tokenizer, *, block: int, heldout_docs: int) -
     """Where the token blocks of a corpus are cached: keyed by the corpus file's sha256, the tokenizer's full
     definition, the block length and the held-out split, so any change to one of them re-tokenizes."""
     import hashlib
-
     import json
-
-    from ..io import sha256_path
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:  # the definition without the per-call truncation / padding state
@@ -161,8 +159,6 @@ def cached_blocks(path: Path, tokenizer, *, block: int, heldout_docs: int) -> tu
     """:func:`bertvariants.corpus.corpus_blocks` of the corpus at ``path``, tokenized once and cached (int32
     safetensors, written atomically): a 9M-word corpus takes minutes to tokenize and milliseconds to read back."""
     from safetensors.torch import load_file, save
-
-    from ..io import atomic_write_bytes
 
     cache = blocks_cache_file(path, tokenizer, block=block, heldout_docs=heldout_docs)
     if cache.is_file():

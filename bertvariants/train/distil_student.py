@@ -36,6 +36,7 @@ from evaluation.loaders import load_sst2, load_stsb
 from ..common import pool
 from ..corpus import read_corpus
 from ..distillation import cosine_embedding_loss, init_student_from_teacher
+from ..inference import encode
 from .config import TrainConfig, base_model_path, output_dir
 from .data import WIKIPEDIA, BucketSampler, data_file, labelled_texts
 from .loop import Setup, fit, seed_everything
@@ -89,8 +90,6 @@ def sentence_batches(tokenizer, sentences: list[str], *, batch_size: int, max_le
 def teacher_targets(teacher, tokenizer, sentences: list[str], *, max_length: int, progress: bool) -> torch.Tensor:
     """The frozen teacher's mean-pooled sentence embeddings (N, H), computed once with the batched inference path
     (same truncation as the training batches)."""
-    from ..inference import encode
-
     return encode(teacher, tokenizer, sentences, pooling="mean", normalize=False, max_length=max_length,
                   progress=progress).float()
 

@@ -24,14 +24,28 @@ import torch
 from evaluation.metrics.pretraining import BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS
 
 from ..common import make_generator
-from ..electra import (RTDConfig, RTDOutput, ReplacedTokenDetection, discriminator_from_bert, generator_config,
-                       generator_size)
+from ..electra import (
+    ReplacedTokenDetection,
+    RTDConfig,
+    RTDOutput,
+    discriminator_from_bert,
+    generator_config,
+    generator_size,
+)
 from ..paths import portable_path
+from ..serving import load_checkpoint, local_checkpoint
 from .config import TrainConfig, base_model_path, output_dir
 from .data import block_batches, wikipedia_blocks
 from .loop import Setup, fit, seed_everything
 from .lora import save_model, with_lora
-from .records import RunReport, copy_tokenizer, finish, harness, heldout_options, save_checkpoint
+from .records import (
+    RunReport,
+    copy_tokenizer,
+    finish,
+    harness,
+    heldout_options,
+    save_checkpoint,
+)
 
 NAME = "electra"
 
@@ -62,8 +76,6 @@ def build_pair(base: str, *, multiplier: float):
 
 def frozen_generator_dir(cfg: ElectraConfig):
     """The generator directory: ``cfg.generator``, or the masked LM serving ``electra-generator`` here."""
-    from ..serving import local_checkpoint
-
     return local_checkpoint("electra-generator", None if cfg.generator == "served" else cfg.generator,
                             missing="generator {path} is not a masked-LM checkpoint directory (build one with "
                                     "`python -m bertvariants.train mlm-dynamic`)")
@@ -153,8 +165,6 @@ def run_notes(cfg: ElectraConfig, rtd: ReplacedTokenDetection) -> str:
 def frozen_setup(cfg: ElectraConfig, base: str, tokenizer, specials) -> ReplacedTokenDetection:
     """The discriminator (MiniLM as ElectraForPreTraining, + LoRA) against the frozen served generator."""
     from transformers import BertModel
-
-    from ..serving import load_checkpoint
 
     generator = load_checkpoint(str(frozen_generator_dir(cfg)), "masked-lm", device="cpu").model
     disc = discriminator_from_bert(BertModel.from_pretrained(base, add_pooling_layer=False))

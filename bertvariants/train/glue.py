@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from evaluation import tasks
+
 from .classifier import fine_tune, label_config, trainable_classifier
 from .config import TrainConfig, base_model_path, output_dir
 from .data import BucketSampler, data_file
@@ -62,8 +64,6 @@ def weighted_loss(weights: torch.Tensor | None):
 
 def run(cfg: GlueConfig, *, progress: bool = True) -> RunReport:
     from transformers import AutoTokenizer, BertForSequenceClassification
-
-    from evaluation import tasks
 
     if cfg.task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)} (a GLUE task with a train split here), "

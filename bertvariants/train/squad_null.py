@@ -29,7 +29,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .squad_data import SPLITS, split_of
+from ..io import atomic_write_json, sha256_file
+from .config import TrainConfig
+from .squad_data import SPLITS, TRAIN_PARTS, split_of, trained_questions
+from .squad_data import read_articles as read
 
 CALIBRATE_QUESTIONS = 800
 REPORT_QUESTIONS = 1000
@@ -124,9 +127,7 @@ def as_squad_v2(pairs: list[NullPair]) -> dict:
 
 
 def read_articles(data_dir: str | None = None) -> list[dict]:
-    from .config import TrainConfig
     from .data import data_file
-    from .squad_data import TRAIN_PARTS, read_articles as read
 
     cfg = TrainConfig(data=data_dir)
     return read([data_file(cfg, part, what="SQuAD v1.0 train part") for part in TRAIN_PARTS])
@@ -148,7 +149,6 @@ def score_pairs(model, tokenizer, pairs: list[NullPair], *, batch_size: int = 16
 
 def write_decoding(folder: Path, record: dict) -> Path:
     """``qa_decoding.json`` beside the model; a compact model lists it (with its sha256) in ``shipped.json``."""
-    from ..io import atomic_write_json, sha256_file
     from ..qa import DECODING_FILE
     from ..serving.shipped import ShippedSpec, is_shipped
 
@@ -163,8 +163,8 @@ def calibrate(folder: Path, *, articles: list[dict] | None = None, n_questions: 
               seed: int = 0, exclude: frozenset[str] = frozenset(), data_dir: str | None = None,
               command: str = "") -> dict:
     """Choose τ on the ``calibrate`` articles for the QA model in ``folder`` and store it there."""
-    from ..serving import load_checkpoint
     from ..qa import choose_null_threshold
+    from ..serving import load_checkpoint
 
     articles = articles if articles is not None else read_articles(data_dir)
     pairs = build_pairs(articles, split="calibrate", n_questions=n_questions, seed=seed, exclude=exclude)
@@ -208,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     articles = read_articles(args.data)
     exclude = frozenset()
     if args.exclude_trained:
-        from .squad_data import trained_questions
-
         exclude = trained_questions(articles, steps=args.exclude_trained)
     if args.command == "split":
         n = args.questions or (REPORT_QUESTIONS if args.split == "report" else CALIBRATE_QUESTIONS)

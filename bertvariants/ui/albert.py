@@ -5,8 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..checks import number, text, token_count
 from .. import albert
+from ..albert_init import svd_factorize
+from ..checks import number, text, token_count
 from ..common import make_generator, model_token_limit, normalize_mask_text
 from ..serving import cached, get_model
 from .common import action, readable, safe, shared_fill_mask_note
@@ -92,8 +93,6 @@ FILL_EXAMPLE = "She drank a cup of [MASK] before work."  # the shipped masked LM
 def output_factors(m, embedding_size: int = EMBEDDING_SIZE):
     """The best rank-E factorization (V×E, E×H) of the served masked LM's output embedding, once per checkpoint
     (E ≤ H/2: a factorization as wide as the model would save nothing)."""
-    from ..albert_init import svd_factorize
-
     weight = m.model.get_output_embeddings().weight.detach().float().cpu()  # (V, H)
     embedding_size = min(embedding_size, weight.shape[1] // 2)  # a narrow model (tests: H = 36) gets E = H/2
     return cached(("albert-output-factors", m.resolution.location, embedding_size),

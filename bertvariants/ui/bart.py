@@ -11,14 +11,16 @@ import gradio as gr
 import pandas as pd
 
 from .. import bart
+from ..checks import number, text
 from ..common import make_generator
-from ..serving import get_model, get_packaged, ModelUnavailable
+from ..io import weights_size
+from ..serving import ModelUnavailable, get_model, get_packaged
 from ..serving.manifest import default_manifest
-from .common import action, number, safe, text
+from .common import action, safe
 
 TASK = "summarization"
 MAX_NOISE_CHARS = 20_000
-FALLBACKS = ("lead-3", "centroid (MiniLM)")  # Lead-3 is the stronger news baseline (README: ROUGE on CNN/DM)
+FALLBACKS = ("lead-3", "centroid (MiniLM)")  # Lead-3 is the stronger news baseline (docs/tabs.md: ROUGE on CNN/DM)
 EXAMPLE = bart.DEFAULT_DOCUMENT
 
 
@@ -53,7 +55,8 @@ def noise(doc: str, permute: bool, rotate: bool, mask_on: bool, mask_ratio: floa
         token_deletion=ratios["Deletion"] if delete_on else 0.0,
         text_infilling=ratios["Infilling"] if infill_on else 0.0,
         poisson_lambda=number(lam, "Poisson λ", lo=0.1, hi=20))
-    out = bart.apply_noise(tokens, cfg, generator=make_generator(number(seed, "Seed", lo=0, hi=2**31 - 1, integer=True)))
+    seed = number(seed, "Seed", lo=0, hi=2**31 - 1, integer=True)
+    out = bart.apply_noise(tokens, cfg, generator=make_generator(seed))
     hidden = sum(len(s) for s in out.spans.values())
     md = (f"{len(tokens)} tokens in, {len(out.tokens)} tokens out · {out.tokens.count(bart.MASK)} `<mask>` "
           f"hiding {hidden} token(s) · {len(tokens) - hidden - sum(1 for s in out.source if s >= 0)} deleted. "
@@ -167,8 +170,6 @@ def compare_summarization(doc: str, num_beams: float, max_length: float, progres
 
     Returns: a table (method, summary, words, latency, parameters, size on disk) and a note (markdown)."""
     import time
-
-    from ..io import weights_size
 
     doc = text(doc, "Document", max_chars=bart.MAX_DOC_CHARS)
     settings = bart.GenerationSettings(num_beams=number(num_beams, "num_beams", lo=1, hi=16, integer=True),

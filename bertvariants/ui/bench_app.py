@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bertvariants.serving import get_model
+from bertvariants.ui import queue
+
 
 def similarity_variants_demo(max_batch_size: int):
     """The app's similarity handler behind three endpoints: ``batched`` (the app's setting), ``unbatched``
@@ -16,7 +19,6 @@ def similarity_variants_demo(max_batch_size: int):
     framework's own ceiling on requests/s)."""
     import gradio as gr
 
-    from bertvariants.ui import queue
     from bertvariants.ui.sentence_bert import similarity_batch
 
     def single(a: str, b: str) -> float:
@@ -40,7 +42,6 @@ def serve_similarity_variants(port: int, max_batch_size: int, threads: int | Non
     server never shares a GIL with the 16 client threads)."""
     import torch
 
-    from bertvariants.serving import get_model
     from bertvariants.ui.sentence_bert import TASK
 
     if threads:

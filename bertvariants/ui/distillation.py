@@ -16,7 +16,7 @@ from .. import distillation as kd
 from ..inference import classify
 from ..io import weights_size
 from ..serving import get_model, ModelUnavailable
-from .common import action, explanation, in_place, readable, safe
+from .common import action, in_place, readable, safe
 
 TEACHER, STUDENT = "distillation-teacher", "distillation-student"
 MAX_CHARS = 2000

@@ -27,6 +27,7 @@ from ..paths import REPO_ROOT
 from ..registry import TABS, TabSpec
 from ..serving import LOADERS, default_manifest
 from ..train import RECIPES
+from . import build_demo
 
 FILES: dict[str, tuple[str, ...]] = {  # file (relative to the repository) -> the regions it holds
     "README.md": ("tabs", "api"),
@@ -85,8 +86,6 @@ def code(items: Iterable[str]) -> str:
 def endpoints(demo=None) -> tuple[Endpoint, ...]:
     """Every named endpoint of the app (built here unless ``demo`` is given), in the order the tabs define them."""
     if demo is None:
-        from . import build_demo
-
         demo = build_demo()
     by_key = {spec.key: spec for spec in TABS}
     modules = {f"/{fn.api_name}": fn.fn.__module__ for fn in demo.fns.values() if fn.fn is not None and fn.api_name}

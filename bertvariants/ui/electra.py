@@ -36,7 +36,8 @@ def _highlight(verdicts: list[electra.TokenVerdict], specials: set[str]) -> list
 
 def _table(verdicts: list[electra.TokenVerdict], *, truth: bool) -> pd.DataFrame:
     """Per token: P(replaced) and the discriminator's verdict; with ``truth`` also whether it really was replaced,
-    and by what ("replaced (chef → buildings)"). A sentence the user typed has no truth, so those columns are left out."""
+    and by what ("replaced (chef → buildings)"). A sentence the user typed has no truth, so those columns are left
+    out."""
     rows = []
     for v in verdicts:
         row = {"token": v.token, "P(replaced)": v.p_replaced,

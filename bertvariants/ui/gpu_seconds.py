@@ -7,6 +7,7 @@ import logging
 import os
 import time
 
+from .. import serving
 from . import build_demo, launch_kwargs, queue
 
 log = logging.getLogger("bertvariants.zerogpu")
@@ -16,8 +17,6 @@ def measure(host_url: str) -> dict[str, tuple[float, int]]:
     """Each endpoint's default request timed twice against a running app (the second call is kept), with how many
     model-cache lookups it made in-process (0: it runs no model). For ``python -m bertvariants.ui.gpu_seconds``."""
     from gradio_client import Client
-
-    from .. import serving
 
     lookups = {"n": 0}
     real_get = serving.CACHE.get

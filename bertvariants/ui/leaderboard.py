@@ -22,7 +22,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from evaluation import dashboard, palette, run_notes, summary
+from evaluation import dashboard, palette, results, run_notes, summary
 from evaluation import leaderboard as lb
 from evaluation import training_view as tv
 
@@ -275,8 +275,6 @@ def training_legend(runs):
 @safe
 def comparison_choices():
     """The Comparison menu: the papers' claims whose two runs are in the results."""
-    from evaluation import results
-
     return gr.update(choices=list(tv.comparisons(results.training_runs(results_dir()))), value=None)
 
 
@@ -284,8 +282,6 @@ def comparison_choices():
 def pick_comparison(label, metric, x, smooth):
     """Show one of :data:`evaluation.training_view.COMPARISONS`: its two runs, which wins on their held-out measure,
     and why (equal compute, what differs)."""
-    from evaluation import results
-
     found = tv.comparisons(results.training_runs(results_dir()))
     if label not in found:
         raise ValueError(f"no such comparison in the results: {str(label)[:80]!r}")

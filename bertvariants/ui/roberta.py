@@ -8,14 +8,15 @@ import gradio as gr
 import pandas as pd
 import torch
 
-from ..checks import masked, number, text
 from .. import roberta as rb
+from ..checks import masked, number, text
 from ..common import model_token_limit, normalize_mask_text
 from ..inference import fill_mask
-from ..serving import cached, get_model, packaged_tokenizer
+from ..io import weights_size
+from ..serving import cached, get_model, packaged_tokenizer, resolve
 from .common import action, done, pending, readable, safe, shared_fill_mask_note
-from .zerogpu import on_gpu
 from .guard import per_input_validator
+from .zerogpu import on_gpu
 
 TASK = "roberta-fill-mask"
 MAX_CHARS = 2000
@@ -156,9 +157,6 @@ def compare_fill_mask(sentence: str, top_k):
     note on how it was measured (markdown)."""
     import statistics
     import time
-
-    from ..io import weights_size
-    from ..serving import resolve
 
     check_fill_request(sentence, top_k)
     k = number(top_k, "top-k", lo=1, hi=10, integer=True)

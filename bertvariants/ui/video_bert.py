@@ -83,7 +83,8 @@ def _load_input(upload, sample: str):
                              "or a .npy array of segment features")
         return vb.decode_video(path), None, f"your upload {path.name}"
     video = decoded_sample(sample)  # ValueError for a name that is not one of SAMPLES
-    credit = vb.SAMPLE_CLIPS.get(sample, "a synthetic clip generated here (moving square, background changes every 1.5 s)")
+    credit = vb.SAMPLE_CLIPS.get(sample,
+                                 "a synthetic clip generated here (moving square, background changes every 1.5 s)")
     return video, None, credit
 
 
@@ -137,7 +138,8 @@ def tokenize(sample: str, caption: str, depth: float, branching: float, seed: fl
           f"| tree | value |\n|---|---|\n| depth d × branching k | {d} × {k} (paper: 4 × 12) |\n"
           f"| vocabulary k^d | {stats.vocabulary_size:,} (paper: 20,736) |\n"
           f"| internal nodes per level | {', '.join(map(str, stats.nodes_per_level))} |\n"
-          f"| reachable leaves (visual words) | {stats.leaves:,} |\n| points used to fit | {stats.training_points:,} |\n"
+          f"| reachable leaves (visual words) | {stats.leaves:,} |\n"
+          f"| points used to fit | {stats.training_points:,} |\n"
           f"| distinct words in this video | {len(set(ids))} of {len(ids)} segments |\n\n"
           f"Joint sequence: {len(seq.tokens)} tokens; token type 0 = text (with [CLS] and [>]), 1 = video "
           f"(with [SEP]); visual word v has id {tok.vocab_size} + 1 + v.\n\n"

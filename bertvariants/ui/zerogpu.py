@@ -30,7 +30,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from .. import serving
 from ..serving.device import truthy
+from ..serving.manifest import default_manifest
 
 log = logging.getLogger("bertvariants.zerogpu")
 
@@ -124,9 +126,6 @@ def preload_space_models() -> list[Preloaded]:
     """Every task of spaces.yml resolved and loaded now, onto the device the resolver picks (CUDA on a GPU or
     ZeroGPU Space), before the first request. The model cache is widened to hold them all (no eviction would
     then reload one inside a GPU call). A slot that cannot load is reported and left to its tab's message."""
-    from .. import serving
-    from ..serving.manifest import default_manifest
-
     tasks = list(default_manifest().tasks)
     serving.CACHE.max_items = max(serving.CACHE.max_items, len(tasks) + 2)
     done = []

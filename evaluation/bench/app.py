@@ -38,7 +38,8 @@ def pairs_for_clients(n: int, path: str | None) -> list[tuple[str, str]]:
         a, b, _, _ = stsb_data(path)
         return list(zip(a, b))[:n]
     except ValueError:  # no shared data: distinct synthetic pairs (dedup must not help either side)
-        return [(f"A sentence about topic number {i}.", f"Another sentence, this one about item {i}.") for i in range(n)]
+        return [(f"A sentence about topic number {i}.", f"Another sentence, this one about item {i}.")
+                for i in range(n)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,7 +59,8 @@ def time_handler(settings: BenchSettings, out: dict) -> dict[str, float]:
     for f in fns.values():
         f()
     handler = medians(alternate(fns, max(3, settings.repeats)))
-    out["app_handler_batching_speedup"] = round(handler["handler, 16 calls of 1"] / handler["handler, one call of 16"], 3)
+    out["app_handler_batching_speedup"] = round(handler["handler, 16 calls of 1"]
+                                                / handler["handler, one call of 16"], 3)
     return handler
 
 

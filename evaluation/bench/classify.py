@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tasks import benchmark, load
 from .settings import FAST_PRECISION, BenchSettings
 from .timing import alternate, log, medians
 
@@ -50,8 +51,6 @@ def bench_sst2(settings: BenchSettings, out: dict, detail: dict) -> None:
 
     from bertvariants.inference import classify, fast_path
     from bertvariants.serving import load_checkpoint
-
-    from ..tasks import benchmark, load
 
     ds = load(benchmark("sst2"), None, settings.sst2)
     texts = [e.text for e in ds.examples]

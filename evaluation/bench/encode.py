@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..tasks import benchmark, load
 from .settings import FAST_PRECISION, BenchSettings
 from .timing import alternate, log, medians
 
@@ -76,8 +77,6 @@ class StsbData(NamedTuple):
 
 def stsb_data(path: str | None) -> StsbData:
     """STS-B pairs: ``path`` (its test split) or dev from the shared data (ValueError when absent)."""
-    from ..tasks import benchmark, load
-
     ds = load(benchmark("stsb"), "test" if path else None, path)
     a = [e.text for e in ds.examples]
     b = [e.text_pair for e in ds.examples]
@@ -129,7 +128,8 @@ def bench_stsb(settings: BenchSettings, out: dict, detail: dict) -> StsbRun:
     ours = load_checkpoint(path, "sentence-embedding", device="cpu")
     model, tok = ours.model, ours.tokenizer
     max_len = st.max_seq_length  # 256 for all-MiniLM-L6-v2: both sides truncate alike
-    log(f"stsb: {len(texts)} sentences ({len(set(texts))} unique) from {where}; torch threads {torch.get_num_threads()}")
+    log(f"stsb: {len(texts)} sentences ({len(set(texts))} unique) from {where}; "
+        f"torch threads {torch.get_num_threads()}")
 
     fns = {
         ST_KEY: lambda: st.encode(texts, batch_size=32, convert_to_numpy=True),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bertvariants.clinical_bert import aggregate_chunk_scores, chunk_note
 from bertvariants.io import sha256_file
 
 from .. import metrics as M
@@ -23,7 +24,6 @@ from ..metrics import glue
 from ..metrics.clinical import clinical as clinical_metrics
 from ..record import Outcome
 from .common import clip, encode, features, logits
-
 
 PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
@@ -157,8 +157,6 @@ def sts(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
 def long_notes(bench, h, ds, *, seed, batch_size, train_data, progress, **_) -> Outcome:
     """ClinicalBERT §3.4: chunk each note, score chunks, aggregate P = (P_max + P_mean·n/c)/(1 + n/c)."""
     import torch
-
-    from bertvariants.clinical_bert import aggregate_chunk_scores, chunk_note
 
     m = h.loaded
     if h.kind not in ("sentence-embedding", "sequence-classification"):

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bertvariants import smollm
+from bertvariants.qa import answer_questions, null_threshold_of
+
 from ..handle import ModelHandle
 from ..loaders import Dataset
 from ..metrics import rouge as rouge_m
@@ -21,8 +24,6 @@ from .common import clip
 def qa(bench, h, ds, *, batch_size, progress, **_) -> Outcome:
     """SQuAD with a QA head: the project's one span decoder (``bertvariants.qa.answer_questions``:
     windows with stride, n-best, null threshold), then the official scorer."""
-    from bertvariants.qa import answer_questions, null_threshold_of
-
     if h.kind != "question-answering":
         raise ValueError(f"{bench.key} needs a question-answering model (AutoModelForQuestionAnswering); "
                          f"{h.name} is {h.kind}")
@@ -76,8 +77,6 @@ INSTRUCT_BATCH = 4  # documents per generate call (left-padded); bf16 results de
 
 def instruct_summaries(bench, h, ds, *, batch_size: int, progress: bool) -> Outcome:
     """A decoder-only instruction model (e.g. SmolLM2-135M-Instruct) with the BART tab's default settings."""
-    from bertvariants import smollm
-
     path = smollm.DEFAULT_PATH  # the tab's default: 2 beams, in fp32 or bf16, whichever runs faster here
     settings = {"max_words": path.max_words, "num_beams": path.num_beams, "max_new_tokens": path.max_new_tokens,
                 "precision": path.precision, "batch_size": batch_size}

@@ -15,8 +15,6 @@ Rates in percent; the 95% interval resamples terms with their neighbours fixed.
 
 from __future__ import annotations
 
-import numpy as np
-
 from bertvariants import clinical_bert as cb
 from bertvariants import inference
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -145,6 +146,16 @@ def browser():
         b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@contextmanager
+def opened_page(browser, width: int, height: int = 900):
+    """A fresh page of ``browser`` at ``width`` × ``height`` px, closed when the block ends (pass or fail)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        yield page
+    finally:
+        page.close()
 
 
 def pytest_configure(config):

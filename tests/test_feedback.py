@@ -9,7 +9,7 @@ import pytest
 
 from bertvariants.registry import TABS
 
-from .conftest import needs_chromium
+from .conftest import needs_chromium, opened_page
 from .test_bad_input import tiny_models  # noqa: F401 - the fixture: tiny checkpoints for the trained slots
 from .test_browser import ACTIONS, open_tab
 
@@ -28,22 +28,18 @@ CLICK_AND_TIME = """async (id) => { const b = document.getElementById(id); const
 def test_share_links_open_their_tab_at_every_width(width, app_url, browser):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    try:
+    with opened_page(browser, width, 900) as page:
         for spec in TABS:
             page.goto(f"{app_url}?tab={spec.key}", wait_until="domcontentloaded")
             # the tab's own header (what the variant changed) is what shows when the tab is open
             summary = re.split(r"[(:,`*]", spec.summary)[0][:40].strip()
             expect(page.get_by_text(summary, exact=False).filter(visible=True).first).to_be_visible(timeout=30_000)
-    finally:
-        page.close()
 
 
 @needs_chromium
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.key)
 def test_every_button_shows_a_pending_state_at_once(action, app_url, browser, tiny_models):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
+    with opened_page(browser, 1400, 1000) as page:
         open_tab(page, app_url, next(t.label for t in TABS if t.key == action.key), action.subtab)
         page.wait_for_timeout(500)
         ids = page.evaluate("""() => [...document.querySelectorAll('button[id^="bv-button-"]')]
@@ -57,15 +53,12 @@ def test_every_button_shows_a_pending_state_at_once(action, app_url, browser, ti
             # cleared when the request is done (an error line or the result)
             page.wait_for_function("(id) => !document.getElementById(id).classList.contains('bv-pending')",
                                    arg=button_id, timeout=120_000)
-    finally:
-        page.close()
 
 
 @needs_chromium
 def test_no_plot_title_sits_under_a_component_label(app_url, browser):
     """ALBERT's parameter chart: its title (in the figure's margin) overlaps no visible label of the page."""
-    page = browser.new_page(viewport={"width": 390, "height": 900})
-    try:
+    with opened_page(browser, 390, 900) as page:
         open_tab(page, app_url, "ALBERT", "Parameter explorer")
         page.get_by_role("button", name="Count parameters", exact=True).click()
         page.wait_for_selector(".js-plotly-plot .gtitle", timeout=60_000)
@@ -76,5 +69,3 @@ def test_no_plot_title_sits_under_a_component_label(app_url, browser):
           const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
           return boxes.filter(t => labels.some(l => hit(t, l))).length; }""")
         assert overlaps == 0
-    finally:
-        page.close()

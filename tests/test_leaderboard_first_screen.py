@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import contextmanager
 
 import pandas as pd
 
@@ -18,7 +17,7 @@ from evaluation import dashboard, results, run_notes, summary
 from evaluation import leaderboard as lb
 from evaluation.record import Result
 
-from .conftest import ARTIFACTS, needs_chromium
+from .conftest import ARTIFACTS, needs_chromium, opened_page
 
 SHOTS = ARTIFACTS / "screenshots" / "leaderboard-first-screen"
 LAPTOP = {"width": 1400, "height": 900}
@@ -135,15 +134,6 @@ def test_no_filter_default_reads_a_million(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ in the browser
-@contextmanager
-def _page(browser, viewport: dict):
-    page = browser.new_page(viewport=viewport)
-    try:
-        yield page
-    finally:
-        page.close()
-
-
 def _open(page, app_url: str, key: str) -> None:
     page.goto(f"{app_url}?tab={key}", wait_until="domcontentloaded")
     page.wait_for_function("() => [...document.querySelectorAll('button')].some(e => e.offsetParent && "
@@ -174,7 +164,7 @@ DETAIL = """() => ({
 
 @needs_chromium
 def test_the_matrix_is_the_first_screen_and_the_selector_switches_the_detail(app_url, browser):
-    with _page(browser, LAPTOP) as page:
+    with opened_page(browser, LAPTOP["width"], LAPTOP["height"]) as page:
         _leaderboard(page, app_url)
         box = page.locator("#bv-matrix table").bounding_box()
         _shot(page, "leaderboard-1400")
@@ -200,7 +190,7 @@ def test_the_matrix_is_the_first_screen_and_the_selector_switches_the_detail(app
 
 @needs_chromium
 def test_training_runs_are_explained_and_drawn_in_distinct_hues(app_url, browser):
-    with _page(browser, LAPTOP) as page:
+    with opened_page(browser, LAPTOP["width"], LAPTOP["height"]) as page:
         _leaderboard(page, app_url)
         page.wait_for_function("() => document.querySelectorAll('#bv-training-notes li').length >= 2", timeout=120_000)
         found = page.evaluate("""() => {
@@ -215,7 +205,7 @@ def test_training_runs_are_explained_and_drawn_in_distinct_hues(app_url, browser
 
 @needs_chromium
 def test_the_matrix_scrolls_visibly_on_a_phone(app_url, browser):
-    with _page(browser, PHONE) as page:
+    with opened_page(browser, PHONE["width"], PHONE["height"]) as page:
         _leaderboard(page, app_url)
         _shot(page, "leaderboard-390")
         frame = page.evaluate("""() => { const f = document.querySelector('#bv-matrix .bv-matrix');
@@ -228,7 +218,7 @@ def test_the_matrix_scrolls_visibly_on_a_phone(app_url, browser):
 
 @needs_chromium
 def test_electra_main_subtab_is_in_view_on_a_phone(app_url, browser):
-    with _page(browser, PHONE) as page:
+    with opened_page(browser, PHONE["width"], PHONE["height"]) as page:
         _open(page, app_url, "electra")
         tab = page.get_by_role("tab", name="Generator + discriminator", exact=True).filter(visible=True)
         assert tab.count() == 1 and tab.first.get_attribute("aria-selected") == "true"
@@ -241,7 +231,7 @@ def test_electra_main_subtab_is_in_view_on_a_phone(app_url, browser):
 
 @needs_chromium
 def test_videobert_captions_are_whole_on_a_phone(app_url, browser):
-    with _page(browser, PHONE) as page:
+    with opened_page(browser, PHONE["width"], PHONE["height"]) as page:
         _open(page, app_url, "video_bert")
         page.get_by_role("button", name="Tokenize the video", exact=True).filter(visible=True).first.click()
         page.wait_for_selector(".bv-storyboard .caption-label", timeout=WAIT_MS)

@@ -59,10 +59,6 @@ class Noised:
         return [i for i in range(self.num_input) if i not in kept]
 
 
-def _check_ratio(ratio: float, name: str = "ratio") -> float:
-    return checks.probability(ratio, name)
-
-
 def _count(n: int, ratio: float) -> int:
     # fairseq's denoising dataset: ceil(n · ratio) positions
     return min(n, int(math.ceil(n * ratio)))
@@ -74,7 +70,7 @@ def _choose(n: int, k: int, generator: torch.Generator) -> set[int]:
 
 def token_masking(tokens: Sequence, *, ratio: float = 0.15, mask_token=MASK, generator: torch.Generator) -> Noised:
     """Token masking (§2.2): as in BERT, ceil(ratio·n) random tokens are replaced by ``<mask>``."""
-    ratio = _check_ratio(ratio)
+    ratio = checks.probability(ratio, "ratio")
     chosen = _choose(len(tokens), _count(len(tokens), ratio), generator)
     out, src, spans = [], [], {}
     for i, tok in enumerate(tokens):
@@ -90,7 +86,7 @@ def token_masking(tokens: Sequence, *, ratio: float = 0.15, mask_token=MASK, gen
 
 def token_deletion(tokens: Sequence, *, ratio: float = 0.15, generator: torch.Generator) -> Noised:
     """Token deletion (§2.2): ceil(ratio·n) random tokens are deleted; the model must find the missing positions."""
-    ratio = _check_ratio(ratio)
+    ratio = checks.probability(ratio, "ratio")
     chosen = _choose(len(tokens), _count(len(tokens), ratio), generator)
     keep = [i for i in range(len(tokens)) if i not in chosen]
     return Noised([tokens[i] for i in keep], keep, {}, len(tokens))
@@ -127,7 +123,7 @@ def text_infilling(tokens: Sequence, *, ratio: float = 0.3, poisson_lambda: floa
     Spans are placed without overlap: with F = n − masked free tokens there are F + 1 gaps, and each span goes
     into a gap drawn uniformly (several spans in one gap sit next to each other).
     """
-    ratio = _check_ratio(ratio)
+    ratio = checks.probability(ratio, "ratio")
     n = len(tokens)
     lengths = sample_span_lengths(_count(n, ratio), poisson_lambda=poisson_lambda, generator=generator)
     free = n - sum(lengths)

@@ -45,16 +45,18 @@ def probability(value, name: str) -> float:
     return number(value, name, lo=0.0, hi=1.0)
 
 
-def text(value, name: str, *, max_chars: int, allow_empty: bool = False, hint: str = "please enter some text") -> str:
-    """A string, not blank (unless ``allow_empty``), at most ``max_chars`` characters; returned unchanged.
-    ``None`` counts as empty (an API call that leaves the field out)."""
+def text(value, name: str, *, max_chars: int | None = None, allow_empty: bool = False,
+         hint: str = "please enter some text") -> str:
+    """A string, not blank (unless ``allow_empty``), at most ``max_chars`` characters (None: a caller that limits
+    the length in tokens instead); returned unchanged. ``None`` counts as empty (an API call that leaves the field
+    out)."""
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise ValueError(f"{name} must be text, got {type(value).__name__}")
     if not allow_empty and not value.strip():
         raise ValueError(f"{name} is empty: {hint}")
-    if len(value) > max_chars:
+    if max_chars is not None and len(value) > max_chars:
         raise ValueError(f"{name} has {len(value):,} characters; the limit is {max_chars:,}")
     return value
 
@@ -78,7 +80,7 @@ def token_count(n_tokens: int, name: str, *, limit: int, why: str = "") -> int:
 
 def tokenized(value, name: str, *, tokenizer, max_tokens: int) -> tuple[str, list[int]]:
     """A non-blank text (stripped) and its token ids with special tokens, at most ``max_tokens`` of them."""
-    value = text(value, name, max_chars=10**9).strip()
+    value = text(value, name).strip()
     ids = tokenizer(value, truncation=False)["input_ids"]
     token_count(len(ids), name, limit=max_tokens)
     return value, ids

@@ -215,7 +215,7 @@ def word_spans(word_ids) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------------------------
 def normalize_mask_text(text: str, tokenizer, *, max_masks: int = 5) -> str:
     """Rewrite ``[MASK]`` / ``<mask>`` as the tokenizer's own mask token; ValueError if none is present."""
-    text = checked_text(text, "the text", max_chars=10**9, hint="write a sentence containing [MASK] (or <mask>)")
+    text = checked_text(text, "the text", hint="write a sentence containing [MASK] (or <mask>)")
     text = text.strip()
     mask = tokenizer.mask_token
     if mask is None:

@@ -89,7 +89,7 @@ def attribute_generation(model, tokenizer, document: str, *,
                          max_new_tokens: int = DEFAULT_NEW_TOKENS) -> GenerationAttribution:
     """Greedy generation from ``document``, then gradient × input of each generated token's probability with
     respect to the source tokens' embeddings (see the module docstring)."""
-    checked_text(document, "the document", max_chars=10**9, hint="please paste some text")
+    checked_text(document, "the document", hint="please paste some text")
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
     net = float_copy(model)
     device = next(net.parameters()).device

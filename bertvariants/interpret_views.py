@@ -204,7 +204,7 @@ class GenerationView:
 def generation_view(document: str, *, max_new_tokens: int = ga.DEFAULT_NEW_TOKENS) -> GenerationView:
     """The served summarizer's greedy continuation of ``document``, each token's probability attributed to the
     document's tokens by gradient × input."""
-    checks.text(document, "the document", max_chars=10**9, hint="please paste some text")
+    checks.text(document, "the document", hint="please paste some text")
     loaded = get_model(SUMMARY_TASK)
     if loaded.kind not in ("seq2seq", "causal-lm"):
         raise ValueError(f"the summarizer here is a {loaded.kind} model: it generates nothing to attribute")

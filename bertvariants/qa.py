@@ -79,7 +79,7 @@ def check_qa_inputs(questions: Sequence[str], contexts: Sequence[str]) -> None:
     if not questions:
         raise ValueError("no questions given")
     for i, (q, c) in enumerate(zip(questions, contexts)):
-        text(q, f"question {i + 1}", max_chars=10**9, hint="please enter a question")
+        text(q, f"question {i + 1}", hint="please enter a question")
         if not (c or "").strip():
             raise ValueError(f"question {i + 1} has no context: extractive QA needs a passage to find the answer in")
 

@@ -53,7 +53,7 @@ class EmbeddedSentence:
 def embed_sentence(model, tokenizer, text: str, *, pooling: str = "mean", max_tokens: int = MAX_TOKENS):
     """``text`` as the encoder's input embeddings, with f = normalise(pool(encoder(e))) on an eager-attention copy
     (forward-mode derivatives go through eager attention; SDPA's fused kernel has none)."""
-    checked_text(text, "the sentence", max_chars=10**9)
+    checked_text(text, "the sentence")
     enc = tokenizer(text, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
     n = int(enc["input_ids"].shape[1])
     token_count(n, "the sentence", limit=max_tokens, why="for the attribution")

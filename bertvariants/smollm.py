@@ -165,7 +165,7 @@ def load_gguf_model(location: str, kind: str, *, device: str, resolution: Resolu
 # --------------------------------------------------------------------------------------------
 def build_prompt(tokenizer, document: str, *, max_words: int = 400) -> str:
     """The chat-template prompt for one document, cut to its first ``max_words`` whitespace words."""
-    words = checks.text(document, "the document", max_chars=10**9, hint="please paste some text").split()
+    words = checks.text(document, "the document", hint="please paste some text").split()
     if max_words < 1:
         raise ValueError(f"max_words must be ≥ 1, got {max_words}")
     messages = [{"role": "user", "content": PROMPT.format(document=" ".join(words[:max_words]))}]

@@ -185,7 +185,7 @@ def span_mask_batch(ids: torch.Tensor, word_ids: Sequence[Sequence[int | None]],
 def span_mask_text(text: str, tokenizer, *, generator: torch.Generator,
                    config: SpanMaskingConfig = SpanMaskingConfig(), max_tokens: int = 512) -> SpanMasking:
     """Tokenize ``text`` (fast tokenizer: ``word_ids``) and span-mask it."""
-    text = checks.text(text, "the text", max_chars=10**9).strip()
+    text = checks.text(text, "the text").strip()
     enc = tokenizer(text, truncation=False)
     checks.token_count(len(enc["input_ids"]), "the text", limit=max_tokens)
     return span_mask(torch.tensor(enc["input_ids"]), enc.word_ids(), mask_token_id=tokenizer.mask_token_id,

@@ -127,6 +127,49 @@ def test_cycle_detection_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def programs_run(module: str, path: Path, known: set[str]) -> set[str]:
+    """Project modules that ``module`` starts as another process or reaches without an import statement: a
+    dotted module name given as a string (``python -m NAME``, ``importlib.import_module(NAME)``), and the imports
+    of any program it writes out as text (a string constant that parses as Python with an import)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        if node.value in known or node.value.split(".")[0] in PACKAGES and node.value.rsplit(".", 1)[0] in known:
+            found.add(node.value)
+        elif "import " in node.value:
+            try:
+                program = ast.parse(node.value)
+            except SyntaxError:
+                continue
+            for sub in ast.walk(program):
+                names = [a.name for a in sub.names] if isinstance(sub, ast.Import) else \
+                    [sub.module or ""] if isinstance(sub, ast.ImportFrom) else []
+                found |= {n for n in names if n.split(".")[0] in PACKAGES}
+    return found
+
+
+def test_no_module_runs_a_higher_layer_as_a_program():
+    """Issue 25: a benchmark that needs a recipe or the UI calls a library function below both, in its own
+    process or in a program built from that function; it does not start ``python -m bertvariants.train …`` or
+    a UI module as a subprocess so that no upward import shows. (Starting ``app.py``, the product as a user runs
+    it, is measuring the product: the cold-start, memory and load benches do.)"""
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    files = source_files()
+    known = set(files)
+    upward = sorted(f"{m} ({layer(m)}) runs {t} ({layer(t)})" for m, path in files.items()
+                    for t in programs_run(m, path, known) if rank[layer(t)] > rank[layer(m)])
+    assert not upward, "programs against the layer order:\n" + "\n".join(upward)
+
+
+def test_the_program_scan_sees_module_names_and_written_programs(tmp_path):
+    known = {"bertvariants.train", "bertvariants.ui.albert"}
+    path = tmp_path / "m.py"
+    path.write_text('CMD = ["-m", "bertvariants.train", "bench"]\nAPP = "import os\\nfrom bertvariants.ui.albert '
+                    'import x\\n"\nTEXT = "import this, in prose: not a program"\n', encoding="utf-8")
+    assert programs_run("evaluation.x", path, known) == {"bertvariants.train", "bertvariants.ui.albert"}
+
+
 def test_library_code_never_imports_gradio():
     offenders = []
     for module, path in source_files().items():

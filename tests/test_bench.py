@@ -73,7 +73,7 @@ def test_training_bench_counts_flops_and_exact_path_learns_like_plain():
     plain step's loss from the same seed; the FLOP count is the hand count of the plain step."""
     from types import SimpleNamespace
 
-    from bertvariants.train import bench as tb
+    from evaluation.bench import train_steps as tb
 
     cfg = SimpleNamespace(hidden_size=4, intermediate_size=8, vocab_size=10)
     fwd = 6 * (4 * 16 + 2 * 4 * 8 + 2 * 5 * 4)  # per token, T = 5
@@ -94,11 +94,10 @@ def test_training_bench_runs_fp32_on_both_sides_without_native_bf16(monkeypatch)
     import dataclasses
 
     from bertvariants import inference
-    from bertvariants.train import bench as tb
-    from evaluation.bench import encode
+    from evaluation.bench import train_steps as tb
 
     peaks = []
-    monkeypatch.setattr(encode, "matmul_peak", lambda dtype, **_: peaks.append(dtype) or (100.0, 100.0))
+    monkeypatch.setattr(tb, "matmul_peak", lambda dtype, **_: peaks.append(dtype) or (100.0, 100.0))
     steps = []
 
     def step(self, batch, autocast):  # records the precision; takes a moment so that times are not zero
@@ -146,7 +145,12 @@ def test_every_default_section_has_a_runner():
 
 
 def test_markdown_table_names_the_cpu_and_marks_goals():
-    from evaluation.bench.report import TABLE_END, TABLE_START, markdown_table, with_table
+    from evaluation.bench.report import (
+        TABLE_END,
+        TABLE_START,
+        markdown_table,
+        with_table,
+    )
 
     run = {"summary": {"summary_seconds": 2.5, "cold_start_over_bare_seconds": 3.1, "summary_fast_path": "int8"},
            "detail": {"cpu": "Test CPU (native bf16)", "threads": 2, "cpu_count": 2, "repeats": 3,
@@ -174,3 +178,28 @@ def test_the_performance_doc_holds_the_table_of_the_committed_bench_run():
     doc = (REPO_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     run = json.loads((REPO_ROOT / "docs" / "performance.json").read_text(encoding="utf-8"))
     assert with_table(doc, run) == doc
+
+
+def test_app_section_serves_the_library_similarity_three_ways(tmp_path):
+    """The app section's server is gradio around :func:`bertvariants.sentence_bert.similarity_pairs` (no UI
+    module): batched and unbatched give the library's scores, noop gives zeros."""
+    from bertvariants.sentence_bert import similarity_pairs
+    from bertvariants.serving import get_model
+    from evaluation.bench import app
+
+    settings = BenchSettings(sections=("app",), clients=2, requests=3, threads=1)
+    pairs = [("A man plays a guitar.", "Someone is playing music."), ("A cat sleeps.", "The stock market fell."),
+             ("Two dogs run on grass.", "Dogs are running outside.")]
+    server, url = app.start_similarity_server(settings, tmp_path)
+    try:
+        results = app.drive_variants(settings, url, pairs)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    served = get_model(app.SIMILARITY_TASK)
+    expected = similarity_pairs(served.model, served.tokenizer, [a for a, _ in pairs], [b for _, b in pairs],
+                                decimals=4)
+    for variant in ("batched", "unbatched"):
+        got = [results[variant]["scores"][i] for i in range(len(pairs))]
+        assert got == pytest.approx(expected, abs=2e-4), variant
+    assert set(results["noop"]["scores"].values()) == {0.0}

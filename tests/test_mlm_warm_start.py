@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bertvariants.lab_step import with_lora
 from bertvariants.serving.shipped import SHIPPED_DIR, build_shipped_model
-from bertvariants.train.lora import with_lora
 from bertvariants.train.mlm import keep_layers, warm_start
 
 SHIPPED_MLM = SHIPPED_DIR / "mlm-dynamic"

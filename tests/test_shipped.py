@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from bertvariants import serving
+from bertvariants.lab_step import trainable_parameters, with_lora
 from bertvariants.serving import shipped
-from bertvariants.train.lora import export_compact, ship, trainable_parameters, with_lora
+from bertvariants.train.lora import export_compact, ship
 
 
 def _lora_classifier(rank: int = 2):

@@ -458,14 +458,20 @@ def test_cpu_bf16_only_where_asked_and_native(monkeypatch):
     from bertvariants import inference
     from bertvariants.train.loop import make_accelerator, mixed_precision
 
+    import dataclasses
+
+    def native(flag: bool) -> None:  # the one CPU-capability function, as another CPU kind would answer it
+        caps = dataclasses.replace(inference.cpu_capabilities(), native_bf16=flag)
+        monkeypatch.setattr(inference, "cpu_capabilities", lambda: caps)
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    native(True)
     assert mixed_precision(TrainConfig()) == "no"  # fp32 unless the recipe asks
     assert mixed_precision(TrainConfig(cpu_bf16=True)) == "bf16"
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
+    native(False)
     assert mixed_precision(TrainConfig(cpu_bf16=True)) == "no"  # emulated bf16 would be slower than fp32
     # recipes of different precisions in one process (``train all``): the accelerate singleton is re-made
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    native(True)
     assert make_accelerator(TrainConfig(cpu_bf16=True)).mixed_precision == "bf16"
     assert make_accelerator(TrainConfig()).mixed_precision == "no"
 
@@ -495,7 +501,7 @@ def test_attention_dropout_is_set_on_every_self_attention_and_only_there(tiny_ba
     from transformers import BertForMaskedLM
 
     from bertvariants.train.config import TrainConfig
-    from bertvariants.train.loop import set_attention_dropout
+    from bertvariants.lab_step import set_attention_dropout
 
     model = BertForMaskedLM.from_pretrained(tiny_base)
     layers = model.config.num_hidden_layers

@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["ship"]:
         return ship_main(argv[1:])
-    if argv[:1] == ["bench"]:  # the training-step benchmark (plain PyTorch step vs the lab's)
-        from .bench import main as bench_main
+    if argv[:1] == ["bench"]:  # the training-step benchmark (plain PyTorch step vs the lab's), evaluation's
+        from evaluation.bench.train_steps import main as bench_main
 
         return bench_main(argv[1:])
     # every compute-bound recipe on one GPU from ≤ 64 MiB of inputs (train/gpu_bundle.py)

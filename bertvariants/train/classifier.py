@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
+from ..lab_step import with_lora
 from .loop import FitResult, Setup, classification_loss, fit
-from .lora import save_model, with_lora
+from .lora import save_model
 
 KIND = "sequence-classification"
 

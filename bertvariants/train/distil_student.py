@@ -37,10 +37,11 @@ from ..common import pool
 from ..corpus import read_corpus
 from ..distillation import cosine_embedding_loss, init_student_from_teacher
 from ..inference import encode
+from ..lab_step import with_lora
 from .config import TrainConfig, base_model_path, output_dir
 from .data import WIKIPEDIA, BucketSampler, data_file, labelled_texts
 from .loop import Setup, fit, seed_everything
-from .lora import save_model, with_lora
+from .lora import save_model
 from .records import RunReport, finish, harness
 
 NAME = "distil-student"

@@ -32,12 +32,13 @@ from ..electra import (
     generator_config,
     generator_size,
 )
+from ..lab_step import with_lora
 from ..paths import portable_path
 from ..serving import load_checkpoint, local_checkpoint
 from .config import TrainConfig, base_model_path, output_dir
 from .data import block_batches, wikipedia_blocks
 from .loop import Setup, fit, seed_everything
-from .lora import save_model, with_lora
+from .lora import save_model
 from .records import (
     RunReport,
     copy_tokenizer,

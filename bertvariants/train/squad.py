@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 
+from ..lab_step import with_lora
 from .config import TrainConfig, base_model_path, output_dir
 from .data import data_file
 from .loop import Setup, fit, seed_everything
-from .lora import save_model, with_lora
+from .lora import save_model
 from .records import RunReport, finish, harness
 from .squad_data import TRAIN_PARTS, QAExample, read_articles, read_examples
 from .squad_null import calibrate

@@ -1,9 +1,11 @@
 """The app sections: ``app`` (Gradio batching of the similarity handler), ``cold`` and ``rss``.
 
 - ``app``: the similarity handler served by Gradio with ``batch=True`` versus the same handler unbatched,
-  16 concurrent ``gradio_client`` clients, requests/s and p50/p95 latency. The server is
-  ``bertvariants.ui.bench_app`` in a subprocess (gradio lives only in the UI layer); the handler alone is
-  timed in this process through the library function it calls, :func:`bertvariants.sentence_bert.similarity_pairs`.
+  16 concurrent ``gradio_client`` clients, requests/s and p50/p95 latency. The handler is the library function
+  the app's endpoint calls, :func:`bertvariants.sentence_bert.similarity_pairs` (below the UI and this
+  benchmark both). Its server is gradio alone around that function, written from :data:`SERVER` into a
+  temporary file and started as its own process (so the server never shares a GIL with the 16 client threads),
+  as the ``cold`` section starts its bare gradio app; the handler alone is timed in this process.
 - ``cold``: ``python app.py`` until the first HTTP 200; ``rss``: the app's resident memory after one call
   of every endpoint it exposes (endpoints whose model is unavailable offline are listed, not fatal).
 """
@@ -21,14 +23,62 @@ from pathlib import Path
 
 from bertvariants.paths import REPO_ROOT
 
-from ..loadtest import (free_port, make_clip, percentile, request_kwargs, rss_bytes, start_server, stop_server,
-                        wait_until_served)
+from ..loadtest import (
+    free_port,
+    make_clip,
+    percentile,
+    request_kwargs,
+    rss_bytes,
+    start_server,
+    stop_server,
+    wait_until_served,
+)
 from .encode import stsb_data
 from .settings import BenchSettings
 from .timing import alternate, log, median, medians
 
 SIMILARITY_TASK = "similarity"  # the manifest task the app's similarity endpoint serves
-VARIANTS = ("unbatched", "batched", "noop")  # endpoints of bertvariants.ui.bench_app
+VARIANTS = ("unbatched", "batched", "noop")  # endpoints of SERVER
+
+SERVER = '''\
+"""The similarity handler three ways: batched (the app's setting), unbatched (one request per call, the queue's
+default concurrency) and noop (batched, no model: the framework's own ceiling on requests/s)."""
+import sys
+
+import gradio as gr
+import torch
+
+from bertvariants.serving import get_model
+from bertvariants.sentence_bert import similarity_pairs
+
+port, max_batch_size, threads = (int(a) for a in sys.argv[1:4])
+if threads:
+    torch.set_num_threads(threads)
+served = get_model(sys.argv[4])  # loads once, before either variant is timed
+
+
+def batched(first, second):
+    return [similarity_pairs(served.model, served.tokenizer, first, second, decimals=4)]
+
+
+def single(a, b):
+    return similarity_pairs(served.model, served.tokenizer, [a], [b], decimals=4)[0]
+
+
+def noop(first, second):
+    return [[0.0] * len(first)]
+
+
+with gr.Blocks() as demo:
+    a, b, s = gr.Textbox(), gr.Textbox(), gr.Number()
+    btn = gr.Button()
+    btn.click(batched, [a, b], [s], api_name="batched", batch=True, max_batch_size=max_batch_size,
+              concurrency_limit=1)
+    btn.click(single, [a, b], [s], api_name="unbatched")
+    btn.click(noop, [a, b], [s], api_name="noop", batch=True, max_batch_size=max_batch_size, concurrency_limit=1)
+demo.queue(max_size=64, default_concurrency_limit=2)
+demo.launch(server_name="127.0.0.1", server_port=port, quiet=True)
+'''
 SERVER_START_TIMEOUT = 300  # seconds
 
 
@@ -47,8 +97,8 @@ def pairs_for_clients(n: int, path: str | None) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------------------------
 def time_handler(settings: BenchSettings, out: dict) -> dict[str, float]:
     """The handler alone (no HTTP): one call with the clients' 16 pairs vs 16 calls of one pair."""
-    from bertvariants.serving import get_model
     from bertvariants.sentence_bert import similarity_pairs
+    from bertvariants.serving import get_model
 
     served = get_model(SIMILARITY_TASK)
     model, tok = served.model, served.tokenizer
@@ -64,12 +114,15 @@ def time_handler(settings: BenchSettings, out: dict) -> dict[str, float]:
     return handler
 
 
-def start_similarity_server(settings: BenchSettings) -> tuple[subprocess.Popen, str]:
-    """``python -m bertvariants.ui.bench_app`` on a free loopback port, once it answers HTTP 200."""
+def start_similarity_server(settings: BenchSettings, workdir: Path) -> tuple[subprocess.Popen, str]:
+    """:data:`SERVER` on a free loopback port, once it answers HTTP 200."""
     port = free_port()
-    cmd = [sys.executable, "-m", "bertvariants.ui.bench_app", str(port), "--max-batch-size",
-           str(settings.max_batch_size)] + (["--threads", str(settings.threads)] if settings.threads else [])
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    program = workdir / "similarity_server.py"
+    program.write_text(SERVER, encoding="utf-8")
+    cmd = [sys.executable, str(program), str(port), str(settings.max_batch_size), str(settings.threads or 0),
+           SIMILARITY_TASK]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     server = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     wait_until_served(server, url, timeout=SERVER_START_TIMEOUT, what="the similarity server")
@@ -128,12 +181,13 @@ def bench_app(settings: BenchSettings, out: dict, detail: dict) -> None:
     """Same handler, batch=True (the app's setting) vs one request per call, 16 concurrent clients."""
     handler = time_handler(settings, out)
     pairs = pairs_for_clients(settings.requests, settings.stsb)
-    server, url = start_similarity_server(settings)
-    try:
-        results = drive_variants(settings, url, pairs)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="bv-bench-similarity-") as tmp:
+        server, url = start_similarity_server(settings, Path(tmp))
+        try:
+            results = drive_variants(settings, url, pairs)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     diff = max(abs(results["batched"]["scores"][i] - results["unbatched"]["scores"][i]) for i in range(len(pairs)))
     assert diff < 1e-3, f"batched and unbatched scores differ by {diff}"
     summary = {v: {k: round(median(r[k]), 1) for k in ("rps", "p50_ms", "p95_ms")} for v, r in results.items()}

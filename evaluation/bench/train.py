@@ -1,34 +1,23 @@
 """The ``train`` section: the variant lab's training step against a plain PyTorch step.
 
-The training code sits above evaluation (core ← evaluation ← train), so this section runs it as a program,
-``python -m bertvariants.train bench`` (:mod:`bertvariants.train.bench`: plain / exact / lab sides, alternating,
-in one process), and merges its JSON: per step kind the lab's and the exact path's speed-up over the plain step
-and the share of the matmul peak each reaches.
+Runs :func:`evaluation.bench.train_steps.run` (plain / exact / lab sides, alternating, in this process; the
+lab's side is built from :mod:`bertvariants.lab_step`, the functions the recipes train with) and merges its
+result: per step kind the lab's and the exact path's speed-up over the plain step and the share of the matmul
+peak each reaches. ``python -m bertvariants.train bench`` runs the same function on its own.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from bertvariants.paths import REPO_ROOT
-
+from . import train_steps
 from .settings import BenchSettings
 from .timing import log
 
 
 def bench_train(settings: BenchSettings, out: dict, detail: dict) -> None:
-    cmd = [sys.executable, "-m", "bertvariants.train", "bench", "--repeats", str(settings.repeats),
-           "--batch", str(settings.train_batch), "--tokens", str(settings.train_tokens),
-           "--loss-steps", str(settings.train_loss_steps)]
-    if settings.threads:
-        cmd += ["--threads", str(settings.threads)]
-    log("   " + " ".join(cmd[1:]))
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the training bench failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    log(f"   training steps: batch {settings.train_batch} x {settings.train_tokens} tokens, "
+        f"{settings.repeats} repeats, loss steps {settings.train_loss_steps}")
+    result = train_steps.run(batch=settings.train_batch, tokens=settings.train_tokens, repeats=settings.repeats,
+                             loss_steps=settings.train_loss_steps, progress=log)
     detail["train"] = result
     for kind, r in result.items():
         if isinstance(r, dict) and "lab_speedup" in r:  # one entry per step kind the bench ran

@@ -10,7 +10,7 @@ sides run on the same seeded batches of the same shape, starting from the packag
 - **plain**: what one would write first — the transformers model with every weight trainable, its own loss
   (the masked-LM / generator head projects every position onto the 30,522-word vocabulary), ``torch.optim.AdamW``
   with its defaults, bf16 autocast where the CPU multiplies bf16 natively (fp32 otherwise), as the lab;
-- **exact**: the lab's loop (:func:`bertvariants.train.loop.make_optimizer`: fused AdamW) and loss functions
+- **exact**: the lab's optimizer (:func:`bertvariants.lab_step.adamw`: fused AdamW) and loss functions
   (heads at the labelled positions only, :func:`bertvariants.common.sparse_mlm_loss`) on the same full model —
   the same maths as plain, so its loss after ``--loss-steps`` steps matches plain's within noise;
 - **lab**: what the recipe trains by default — LoRA r = 16 adapters (the distillation student r = 32) + the
@@ -22,8 +22,10 @@ The sides alternate (plain, exact, lab, then again) ``--repeats`` times after on
 loaded machine slows all alike; each reports the median seconds per step, tokens/s, and the plain model's
 FLOPs per step (6 × parameters × tokens for the matmuls + attention, the same count for all three) divided by
 its time: the GFLOP/s at which it delivers the plain step's work, and that as a share of the bf16 (or fp32)
-matmul peak measured here at the start. Prints one JSON object last (``python -m evaluation bench --only
-train`` runs this and merges it).
+matmul peak measured here at the start. Prints one JSON object last; ``python -m evaluation bench --only train``
+calls :func:`run` in its own process and merges the result. The lab's side is built from
+:mod:`bertvariants.lab_step`, the same functions the recipes train with, so neither the recipes nor this bench
+reaches across a layer.
 """
 
 from __future__ import annotations
@@ -32,14 +34,26 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
-from ..common import IGNORE_INDEX, pool, sparse_mlm_loss
-from .config import TrainConfig
-from .loop import make_optimizer, set_attention_dropout
+from bertvariants.common import IGNORE_INDEX, pool, sparse_mlm_loss
+from bertvariants.distillation import init_student_from_teacher
+from bertvariants.electra import discriminator_from_bert, sample_replacements
+from bertvariants.inference import cpu_has_native_bf16
+from bertvariants.lab_step import (
+    LAB_ATTENTION_DROPOUT,
+    LAB_WEIGHT_DECAY,
+    adamw,
+    set_attention_dropout,
+    trainable_parameters,
+    with_lora,
+)
+from bertvariants.serving.manifest import packaged_model_path
+
+from .encode import matmul_peak
 
 KINDS = ("qa", "mlm", "rtd", "distill")
 SIDES = ("plain", "exact", "lab")
@@ -73,7 +87,7 @@ def _plain_optim(model, lr: float):
 
 
 def _lab_optim(model, lr: float):
-    return make_optimizer(_trainable(model), TrainConfig(lr=lr, warmup=0.0), 10**6)[0]
+    return adamw(_trainable(model), lr=lr, weight_decay=LAB_WEIGHT_DECAY)  # the lab's (no schedule: constant lr)
 
 
 def _freeze_embeddings(model) -> None:
@@ -81,8 +95,6 @@ def _freeze_embeddings(model) -> None:
 
 
 def _lora(model, kind: str, rank: int = 16):
-    from .lora import with_lora
-
     _freeze_embeddings(model)
     return with_lora(model, kind, rank=rank, dropout=0.0)
 
@@ -141,8 +153,6 @@ def _rtd(base: str, side: str, lr: float) -> Side:
     plain/exact train both (ELECTRA §2's joint loss); the lab's default freezes the generator (``generator=``)."""
     from transformers import BertForMaskedLM, BertModel
 
-    from ..electra import discriminator_from_bert, sample_replacements
-
     gen = BertForMaskedLM.from_pretrained(base)
     disc = discriminator_from_bert(BertModel.from_pretrained(base, add_pooling_layer=False))
     rng = torch.Generator().manual_seed(0)
@@ -185,8 +195,6 @@ def _distill(base: str, side: str, lr: float) -> Side:
     """DistilBERT §3 student (MiniLM layers 1, 3, 5) matching the teacher's mean-pooled sentence embedding.
     Every side runs the frozen teacher's forward each step (the recipe runs it once per sentence, before training)."""
     from transformers import BertModel
-
-    from ..distillation import init_student_from_teacher
 
     teacher = BertModel.from_pretrained(base).eval()
     student = init_student_from_teacher(teacher, layers=[1, 3, 5])
@@ -233,7 +241,7 @@ def build_side(kind: str, base: str, name: str, lr: float) -> Side:
     side = BUILDERS[kind](base, "lab" if name == "lab+compile" else name, lr)
     side.model.train()
     if name in ("lab", "lab+compile"):
-        set_attention_dropout(side.model, TrainConfig().attention_dropout)  # the lab's default (0)
+        set_attention_dropout(side.model, LAB_ATTENTION_DROPOUT)  # the lab's default
     if name == "lab+compile":
         side.loss = torch.compile(side.loss, dynamic=False)
     return side
@@ -263,7 +271,7 @@ def bench_kind(kind: str, base: str, *, batch: int, tokens: int, repeats: int, l
         sec = statistics.median(times[n])
         out[n] = {"seconds_per_step": round(sec, 4), "tokens_per_second": round(batch * tokens / sec, 1),
                   "gflops": round(flops / sec / 1e9, 1), "share_of_peak": round(flops / sec / 1e9 / peak, 4),
-                  "trainable_parameters": sum(p.numel() for p in _trainable(sides[n].model))}
+                  "trainable_parameters": trainable_parameters(sides[n].model)}
     out["lab_speedup"] = round(out["plain"]["seconds_per_step"] / out["lab"]["seconds_per_step"], 2)
     out["exact_speedup"] = round(out["plain"]["seconds_per_step"] / out["exact"]["seconds_per_step"], 2)
     if "lab+compile" in out:
@@ -300,11 +308,6 @@ def same_seed_losses(kind: str, base: str, config, *, batch: int, tokens: int, s
 def run(kinds=KINDS, *, batch: int = 32, tokens: int = 256, repeats: int = 5, loss_steps: int = 0,
         compile: bool = False, precision: str = "auto", progress=print) -> dict:
     from transformers.utils import logging as hf_logging
-
-    from evaluation.bench.encode import matmul_peak
-
-    from ..inference import cpu_has_native_bf16
-    from ..serving.manifest import packaged_model_path
 
     hf_logging.set_verbosity_error()  # the new heads' load reports, once per side
     hf_logging.disable_progress_bar()

@@ -324,7 +324,7 @@ def saliency_view(name: str, text: str, *, steps: int = sal.DEFAULT_STEPS, basel
     r = sal.explain(loaded.model, loaded.tokenizer, text, steps=steps, baseline=baseline, rule=rule, foil=contrast)
     ig, tok_ig = r.ig, r.integrated_gradients
     p = float(r.probabilities[r.target])
-    rel = ig.gap / abs(ig.delta) if abs(ig.delta) > 1e-12 else float("inf")
+    rel = ig.relative_gap
     base = "[PAD] embeddings" if baseline == "pad" else "zero embeddings"
     lines = [f"**Prediction: {r.labels[r.target]}** with probability **{p:.4f}** ({loaded.label}).",
              f"Integrated gradients of {r.output} with m = {steps} steps ({rule} rule), baseline x' = "

@@ -110,8 +110,26 @@ def smoothgrad(f: Scalar, x: torch.Tensor, *, samples: int = SMOOTHGRAD_SAMPLES,
     return base.double() * total / samples
 
 
+class Completeness:
+    """The completeness check of a path attribution (Sundararajan et al. 2017 §3, Prop. 1; Möller et al. 2023 for a
+    pair of inputs): the attributions' sum (``total``) equals what the exact integral gives (``target``); the
+    difference is the integration error. A subclass provides ``total`` and ``target``."""
+
+    total: float
+    target: float
+
+    @property
+    def gap(self) -> float:
+        """|total − target|: the integration error (0 for the exact integral)."""
+        return abs(self.total - self.target)
+
+    @property
+    def relative_gap(self) -> float:
+        return self.gap / abs(self.target) if abs(self.target) > 1e-12 else float("inf")
+
+
 @dataclass(frozen=True)
-class IntegratedGradients:
+class IntegratedGradients(Completeness):
     """IG of every input element (the shape of x), and the outputs at both ends of the path."""
 
     attributions: torch.Tensor  # float64, the shape of x
@@ -130,9 +148,9 @@ class IntegratedGradients:
         return self.f_input - self.f_baseline
 
     @property
-    def gap(self) -> float:
-        """|Σ IG − (F(x) − F(x'))|: the integration error (0 for the exact integral)."""
-        return abs(self.total - self.delta)
+    def target(self) -> float:
+        """F(x) − F(x'), what Σ IG equals for the exact integral."""
+        return self.delta
 
 
 def integrated_gradients(f: Scalar, x: torch.Tensor, baseline: torch.Tensor, *, steps: int = DEFAULT_STEPS,

@@ -32,7 +32,7 @@ from torch.autograd import forward_ad
 from .checks import text as checked_text, token_count
 from .common import pool
 from .inference import eager_twin
-from .saliency import check_steps, path_points
+from .saliency import Completeness, check_steps, path_points
 
 MAX_TOKENS = 32  # per sentence: T·(m + 1) Jacobian-vector products of length T, ≈ 20 s at 17 tokens on one core
 DEFAULT_STEPS = 20  # the gap is ~1e-6 of the target here at 20 (tests check ≤ 1%)
@@ -100,7 +100,7 @@ def integrated_contributions(f, x: torch.Tensor, reference: torch.Tensor, *, ste
 
 
 @dataclass(frozen=True)
-class PairAttribution:
+class PairAttribution(Completeness):
     """A (T_a, T_b) matrix whose entries sum to (f(a) − f(r_a))ᵀ (f(b) − f(r_b)), with the scores around it."""
 
     tokens_a: list[str]
@@ -120,14 +120,6 @@ class PairAttribution:
     def target(self) -> float:
         """What Σ A equals for the exact integral: the score minus the reference terms."""
         return self.score - self.reference_terms
-
-    @property
-    def gap(self) -> float:
-        return abs(self.total - self.target)
-
-    @property
-    def relative_gap(self) -> float:
-        return self.gap / abs(self.target) if abs(self.target) > 1e-12 else float("inf")
 
     def top_pairs(self, n: int = TOP_PAIRS) -> list[tuple[str, str, float]]:
         """The ``n`` largest entries between two words (special tokens' rows and columns are 0)."""

@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -211,25 +212,35 @@ def warm_up(probe, templates: dict[str, dict]) -> dict[str, str]:
     return unavailable
 
 
+def share_work(clients: list, n: int, work: Callable[[object, int], None]) -> None:
+    """Items 0 … n − 1 shared by ``clients``: one thread per client, each taking the next item from one queue
+    until none is left and calling ``work(client, item)`` (which guards any state it shares)."""
+    todo = iter(range(n))
+    lock = threading.Lock()
+
+    def worker(c) -> None:
+        while True:
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                return
+            work(c, i)
+
+    with ThreadPoolExecutor(len(clients)) as ex:
+        list(ex.map(worker, clients))
+
+
 def warm_concurrently(pool_clients: list, live: list[str], templates: dict[str, dict]) -> None:
     """2 × clients requests at once, so that worker threads, their allocator arenas and per-session state
     exist before the baseline: the RSS check then measures growth per request, not first-use costs."""
-    warm = iter(range(2 * len(pool_clients)))
-    warm_lock = threading.Lock()
 
-    def warm_worker(c) -> None:
-        while True:
-            with warm_lock:
-                i = next(warm, None)
-            if i is None:
-                return
-            try:
-                c.predict(api_name=f"/{live[i % len(live)]}", **templates[live[i % len(live)]])
-            except Exception:  # noqa: BLE001 - warm-up only; the measured run counts failures
-                pass
+    def warm(c, i: int) -> None:
+        try:
+            c.predict(api_name=f"/{live[i % len(live)]}", **templates[live[i % len(live)]])
+        except Exception:  # noqa: BLE001 - warm-up only; the measured run counts failures
+            pass
 
-    with ThreadPoolExecutor(len(pool_clients)) as ex:
-        list(ex.map(warm_worker, pool_clients))
+    share_work(pool_clients, 2 * len(pool_clients), warm)
 
 
 def send_requests(pool_clients: list, live: list[str], templates: dict[str, dict], report: Report, *,
@@ -238,35 +249,28 @@ def send_requests(pool_clients: list, live: list[str], templates: dict[str, dict
     failed into ``report`` (and its wall time); returns the latencies in ms of each endpoint."""
     latencies: dict[str, list[float]] = defaultdict(list)
     lock = threading.Lock()
-    counter = iter(range(requests))
 
-    def worker(c) -> None:
-        while True:
+    def send(c, i: int) -> None:
+        e = live[i % len(live)]
+        t0 = time.perf_counter()
+        try:
+            c.submit(api_name=f"/{e}", **templates[e]).result(timeout=request_timeout)
+        except Exception as exc:  # noqa: BLE001 - classified below
             with lock:
-                i = next(counter, None)
-            if i is None:
-                return
-            e = live[i % len(live)]
-            t0 = time.perf_counter()
-            try:
-                c.submit(api_name=f"/{e}", **templates[e]).result(timeout=request_timeout)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                with lock:
-                    if is_queue_full(exc):
-                        report.queue_full += 1
-                    else:
-                        report.failed += 1
-                        if len(report.failures) < 10:
-                            report.failures.append(f"{e}: {type(exc).__name__}: {str(exc)[:200]}")
-                continue
-            dt = (time.perf_counter() - t0) * 1000
-            with lock:
-                report.ok += 1
-                latencies[e].append(dt)
+                if is_queue_full(exc):
+                    report.queue_full += 1
+                else:
+                    report.failed += 1
+                    if len(report.failures) < 10:
+                        report.failures.append(f"{e}: {type(exc).__name__}: {str(exc)[:200]}")
+            return
+        dt = (time.perf_counter() - t0) * 1000
+        with lock:
+            report.ok += 1
+            latencies[e].append(dt)
 
     t_run = time.perf_counter()
-    with ThreadPoolExecutor(len(pool_clients)) as ex:
-        list(ex.map(worker, pool_clients))
+    share_work(pool_clients, requests, send)
     report.wall_s = round(time.perf_counter() - t_run, 2)
     return latencies
 

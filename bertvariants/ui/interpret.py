@@ -213,19 +213,30 @@ def _attention_view(tab) -> None:
           outputs, api_visibility="private")
 
 
-def _saliency_view(sub) -> None:
+def _classifiers_intro(text: str) -> list:
+    """The view's explanation (with which classifiers are offered here) above it; returns the choices."""
     offered = ip.offer(ip.SALIENCY_KINDS)
-    choices = offered.choices()
-    gr.Markdown("Which tokens the prediction rests on. **Gradient × input**: x·∂F/∂x at the input (one backward "
-                "pass). **Integrated gradients** (Sundararajan et al. 2017): (x − x')·∫₀¹ ∂F(x' + α(x − x'))/∂x dα, "
-                "whose sum equals F(x) − F(x') (completeness; the gap shown measures the integration error). "
-                "**SmoothGrad** (Smilkov et al. 2017): the gradient averaged over noisy copies, times x. A "
-                "**contrast** class attributes logit(predicted) − logit(contrast) instead: why this class rather "
-                "than that one. Red raises the attributed output, purple lowers it. "
-                + _offer_note(offered, "classifiers"))
+    gr.Markdown(text + _offer_note(offered, "classifiers"))
+    return offered.choices()
+
+
+def _classifier_and_steps(choices: list, steps_label: str) -> tuple[gr.Dropdown, gr.Slider]:
+    """The offered classifiers (the first selected) and the integration steps, side by side in a row."""
+    model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Classifier", scale=2)
+    steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label=steps_label, scale=2)
+    return model, steps
+
+
+def _saliency_view(sub) -> None:
+    choices = _classifiers_intro(
+        "Which tokens the prediction rests on. **Gradient × input**: x·∂F/∂x at the input (one backward "
+        "pass). **Integrated gradients** (Sundararajan et al. 2017): (x − x')·∫₀¹ ∂F(x' + α(x − x'))/∂x dα, "
+        "whose sum equals F(x) − F(x') (completeness; the gap shown measures the integration error). "
+        "**SmoothGrad** (Smilkov et al. 2017): the gradient averaged over noisy copies, times x. A "
+        "**contrast** class attributes logit(predicted) − logit(contrast) instead: why this class rather "
+        "than that one. Red raises the attributed output, purple lowers it. ")
     with gr.Row():
-        model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Classifier", scale=2)
-        steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Integration steps m", scale=2)
+        model, steps = _classifier_and_steps(choices, "Integration steps m")
     sentence = gr.Textbox(label="Sentence (≤ 128 tokens)", value=ip.DEFAULT_REVIEW)
     with gr.Row():
         baseline = gr.Radio(list(BASELINES), value="pad", label="Baseline x' at the words")
@@ -247,17 +258,14 @@ def _saliency_view(sub) -> None:
 
 
 def _faithfulness_view() -> None:
-    offered = ip.offer(ip.SALIENCY_KINDS)
-    choices = offered.choices()
-    gr.Markdown("Is an explanation faithful to the model? Remove the words one at a time in the method's order, "
-                "most relevant first, and watch P(predicted class) (**deletion**: a faithful order makes it fall "
-                "fast; **AOPC**, Samek et al. 2017, is the mean drop), or insert them into the empty input "
-                "(**insertion**: it should rise fast; Petsiuk et al. 2018). Every method against a random order "
-                "(10 seeded permutations: chance) and attention as an attribution. "
-                + _offer_note(offered, "classifiers"))
+    choices = _classifiers_intro(
+        "Is an explanation faithful to the model? Remove the words one at a time in the method's order, "
+        "most relevant first, and watch P(predicted class) (**deletion**: a faithful order makes it fall "
+        "fast; **AOPC**, Samek et al. 2017, is the mean drop), or insert them into the empty input "
+        "(**insertion**: it should rise fast; Petsiuk et al. 2018). Every method against a random order "
+        "(10 seeded permutations: chance) and attention as an attribution. ")
     with gr.Row():
-        model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Classifier", scale=2)
-        steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Integration steps m (IG)", scale=2)
+        model, steps = _classifier_and_steps(choices, "Integration steps m (IG)")
         baseline = gr.Radio(list(BASELINES), value="pad", label="A removed word becomes")
     sentence = gr.Textbox(label="Sentence (≤ 128 tokens)", value=iv.FAITHFULNESS_EXAMPLES[0])
     gr.Examples([[e] for e in iv.FAITHFULNESS_EXAMPLES], [sentence], label="Examples")

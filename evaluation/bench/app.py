@@ -18,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bertvariants.paths import REPO_ROOT
@@ -29,6 +28,7 @@ from ..loadtest import (
     percentile,
     request_kwargs,
     rss_bytes,
+    share_work,
     start_server,
     stop_server,
     wait_until_served,
@@ -136,23 +136,16 @@ def run_variant(clients: list, pairs: list[tuple[str, str]], variant: str, timeo
     lat: list[float] = []
     scores: dict[int, float] = {}
     lock = threading.Lock()
-    todo = iter(range(len(pairs)))
 
-    def worker(c) -> None:
-        while True:
-            with lock:
-                i = next(todo, None)
-            if i is None:
-                return
-            t0 = time.perf_counter()
-            r = c.submit(*pairs[i], api_name=f"/{variant}").result(timeout=timeout)
-            with lock:
-                lat.append(time.perf_counter() - t0)
-                scores[i] = float(r)
+    def send(c, i: int) -> None:
+        t0 = time.perf_counter()
+        r = c.submit(*pairs[i], api_name=f"/{variant}").result(timeout=timeout)
+        with lock:
+            lat.append(time.perf_counter() - t0)
+            scores[i] = float(r)
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(len(clients)) as ex:
-        list(ex.map(worker, clients))
+    share_work(clients, len(pairs), send)
     return time.perf_counter() - t0, lat, scores
 
 

@@ -25,7 +25,7 @@ from .paths import portable_path
 class SlotRow:
     task: str
     tab: str
-    source: str  # a serving.SOURCES value, or "unavailable"
+    source: str  # a serving.sources.SOURCES value, or "unavailable"
     model: str
     location: str
     size_mb: float | None
@@ -46,6 +46,7 @@ def weights_size_mb(location: str) -> float | None:
 def slot_rows(*, load: bool = True) -> list[SlotRow]:
     from . import serving
     from .serving.manifest import default_manifest
+    from .serving.resolver import generic_labels
 
     rows = []
     for spec in default_manifest().tasks.values():
@@ -65,7 +66,7 @@ def slot_rows(*, load: bool = True) -> list[SlotRow]:
                 continue
             seconds, note = round(time.perf_counter() - start, 2), loaded.label
             res = loaded.resolution  # a load may have passed over a checkpoint without the task's head
-            if spec.kind == "sequence-classification" and serving.generic_labels(getattr(loaded.model, "config", None)):
+            if spec.kind == "sequence-classification" and generic_labels(getattr(loaded.model, "config", None)):
                 warning = f"class names are placeholders (LABEL_0, …): add labels: to spaces.yml tasks.{spec.key}"
         rows.append(SlotRow(spec.key, spec.tab, res.source, replace(res, skipped=()).label, portable_path(res.location),
                             weights_size_mb(res.location), seconds, note, res.skipped, warning))
@@ -83,14 +84,14 @@ def component_rows() -> list[dict]:
 def project_rows() -> list[dict]:
     """The project's shipped models that serve no slot of their own (the sentence students): where each is loaded
     from here (models/ overrides the shipped copy) and its size."""
-    from . import serving
     from .serving.manifest import default_manifest
     from .serving.shipped import SHIPPED_DIR, is_shipped
+    from .serving.sources import project_model
 
     served = {t.shipped for t in default_manifest().tasks.values()}
     rows = []
     for folder in sorted(p for p in SHIPPED_DIR.iterdir() if is_shipped(p) and p.name not in served):
-        res = serving.project_model(folder.name)
+        res = project_model(folder.name)
         rows.append({"name": folder.name, "source": res.source, "location": portable_path(res.location),
                      "size_mb": weights_size_mb(res.location)})
     return rows

@@ -30,7 +30,7 @@ import torch
 
 from .checks import number, token_count
 from .inference import eager_twin
-from .serving import attention_note
+from .serving.formats import attention_note
 
 MAX_TOKENS = 128  # a T×T map per head: 6 layers × 12 heads × 128² floats stays small and fast on a CPU
 MAX_NEW_TOKENS = 24  # decoder tokens an encoder-decoder generates for its cross-attention

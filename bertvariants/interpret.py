@@ -27,9 +27,9 @@ from . import rollout as ro
 from . import saliency as sal
 from .common import wordpiece_piece
 from .figure_files import Panel, write_files
-from .serving import (KINDS, Manifest, ModelUnavailable, attention_note, default_manifest, get_model,
-                      recorded_architecture, resolve)
-from .serving.manifest import PACKAGED_HUB_ID
+from .serving import ModelUnavailable, default_manifest, get_model, resolve
+from .serving.formats import attention_note, recorded_architecture
+from .serving.manifest import KINDS, PACKAGED_HUB_ID, Manifest
 
 ATTENTION_KINDS = tuple(KINDS)  # every manifest kind is a transformers model, except a BiLSTM checkpoint (below)
 SALIENCY_KINDS = ("sequence-classification",)

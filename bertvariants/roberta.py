@@ -23,11 +23,19 @@ import plotly.graph_objects as go
 import torch
 
 from . import checks
-from .common import (IGNORE_INDEX, MASK_SPELLINGS, MaskedBatch, mask_tokens, normalize_mask_text,  # noqa: F401
-                     wordpiece_piece)
+from .common import (  # noqa: F401
+    IGNORE_INDEX,
+    MASK_SPELLINGS,
+    MaskedBatch,
+    mask_tokens,
+    normalize_mask_text,
+    wordpiece_piece,
+)
 from .figures import finish
 from .figures import title as make_title
-from .serving import ModelUnavailable, hub_tokenizer, packaged_model_path, user_cache_dir
+from .serving import ModelUnavailable, packaged_model_path
+from .serving.cache import user_cache_dir
+from .serving.sources import hub_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +208,7 @@ def byte_bpe_tokenizer(*, cache_dir: Path | None = None, corpus: Path | None = N
     Offline fallback: trained (≈1 s) on a text file named by ``corpus`` / env ``BERTVARIANTS_BPE_CORPUS``
     (one document per line), otherwise on the packaged MiniLM's 30,522 WordPiece vocabulary strings.
     Either way it is saved under ``<cache_dir>/byte-bpe-*`` (default: the user's cache directory,
-    :func:`bertvariants.serving.user_cache_dir`, never the repository) and reused.
+    :func:`bertvariants.serving.cache.user_cache_dir`, never the repository) and reused.
     """
     try:
         tok = hub_tokenizer(ROBERTA_HUB_ID)

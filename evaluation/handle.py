@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bertvariants import serving
+from bertvariants.serving.formats import require_masked_lm
+from bertvariants.serving.loaded import revision_of
+from bertvariants.serving.sources import checkpoint_dir
 
 from . import tasks
 
@@ -49,7 +52,7 @@ class ModelHandle:
 def _handle(name: str, loaded: serving.LoadedModel) -> ModelHandle:
     kind = "sentence-embedding" if loaded.kind == "feature-extraction" else loaded.kind
     return ModelHandle(name, kind, loaded, variant=loaded.variant, revision=loaded.revision or
-                       serving.revision_of(loaded.resolution.location), params=loaded.num_parameters)
+                       revision_of(loaded.resolution.location), params=loaded.num_parameters)
 
 
 def resolve_model(name: str, bench: tasks.Benchmark) -> ModelHandle:
@@ -59,5 +62,5 @@ def resolve_model(name: str, bench: tasks.Benchmark) -> ModelHandle:
         return ModelHandle(name, "lead3", revision="lead3:split_sentences-v1", variant="Baseline", params=0)
     kind = PRETRAINING_KINDS.get(bench.format)
     if kind == "masked-lm":
-        serving.require_masked_lm(serving.checkpoint_dir(name), bench.key)
+        require_masked_lm(checkpoint_dir(name), bench.key)
     return _handle(name, serving.load(name, kind=kind))

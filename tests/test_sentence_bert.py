@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from bertvariants.io import weights_size
 from bertvariants import sentence_bert as sb
 from bertvariants.common import pool
+from bertvariants.io import weights_size
 
 
 def test_pooling_modes_by_hand():
@@ -171,7 +171,7 @@ def test_compare_models_gives_one_row_per_model(tiny_checkpoint):
 def test_the_compare_endpoint_returns_a_row_per_encoder():
     """PyTorch MiniLM-L6, MiniLM-L3 ONNX, MiniLM-L6 int8 ONNX (the real packaged models, offline) and the two
     shipped students of MiniLM-L6 on one pair."""
-    from bertvariants.serving import servable as available
+    from bertvariants.serving.sources import servable as available
     from bertvariants.ui import sentence_bert as ui
 
     df, md = ui.compare_similarity("A man is eating food.", "Someone is having a meal.")

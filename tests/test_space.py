@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
-from .hub_cache import FIXTURES, build_hub_cache, space_env, space_repos, start_space_app, stop
+from .hub_cache import (
+    FIXTURES,
+    build_hub_cache,
+    space_env,
+    space_repos,
+    start_space_app,
+    stop,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -115,6 +122,7 @@ def test_no_slot_serves_a_newly_initialised_head(on_the_space):
 def test_every_classifier_slot_has_human_class_names(online, request):
     from bertvariants import serving
     from bertvariants.serving.manifest import default_manifest
+    from bertvariants.serving.resolver import generic_labels
 
     if online:
         request.getfixturevalue("on_the_space")
@@ -123,7 +131,7 @@ def test_every_classifier_slot_has_human_class_names(online, request):
             config = serving.get_model(spec.key).model.config
             names = [str(v) for v in config.id2label.values()]
             assert not any(PLACEHOLDER_LABEL.fullmatch(n) for n in names), (spec.key, names)
-            assert not serving.generic_labels(config)
+            assert not generic_labels(config)
 
 
 def test_labels_in_the_manifest_are_checked(tmp_path):
@@ -147,10 +155,11 @@ def test_labels_with_the_wrong_count_are_refused(on_the_space, monkeypatch):
 
     from bertvariants import serving
     from bertvariants.serving.manifest import default_manifest
+    from bertvariants.serving.resolver import with_labels
 
     spec = replace(default_manifest().task("distillation-teacher"), labels=("a", "b", "c"))
     with pytest.raises(serving.ModelUnavailable, match="distillation-teacher.labels names 3 classes, but .* has 2"):
-        serving.with_labels(serving.get_model("distillation-teacher"), spec.labels)
+        with_labels(serving.get_model("distillation-teacher"), spec.labels)
 
 
 def test_two_slots_never_share_one_checkpoint_s_label_names(on_the_space, monkeypatch, tiny_checkpoint):
@@ -334,9 +343,9 @@ def walk(value):
 @pytest.fixture(scope="session")
 def space_answers(space_client, space_app, tmp_path_factory):
     """Every named endpoint of the Space app called once with its page defaults (a generated clip for uploads)."""
-    from .test_bad_input import FILE_COMPONENTS, default_kwargs, file_value
-
     import imageio_ffmpeg
+
+    from .test_bad_input import FILE_COMPONENTS, default_kwargs, file_value
 
     clip = tmp_path_factory.mktemp("clip") / "clip.mp4"
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "lavfi", "-i",
@@ -421,7 +430,13 @@ def test_front_matter_preloads_every_hub_id_and_suggests_a_real_hardware_flavour
 def test_every_endpoint_is_classified_for_zero_gpu(client):
     """Each named endpoint either runs a model (GPU_SECONDS: decorated with @spaces.GPU and its duration) or is
     listed with the reason it never needs a GPU (CPU_ONLY); a new endpoint in neither fails here."""
-    from bertvariants.ui.zerogpu import CPU_ONLY, GPU_SECONDS, MAX_DURATION, MIN_DURATION, duration_for
+    from bertvariants.ui.zerogpu import (
+        CPU_ONLY,
+        GPU_SECONDS,
+        MAX_DURATION,
+        MIN_DURATION,
+        duration_for,
+    )
 
     named = {n.lstrip("/") for n in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
     assert not set(GPU_SECONDS) & set(CPU_ONLY)

@@ -21,19 +21,13 @@ The package, module by module:
 Nothing here imports gradio, loads a model or touches the network at import time.
 """
 
-from .cache import CACHE, cached, packaged_tokenizer, user_cache_dir
-from .formats import (LOADERS, architecture_of, attention_note, is_checkpoint, load_checkpoint, recorded_architecture,
-                      require_masked_lm)
-from .loaded import LoadedModel, ModelUnavailable, Resolution, UntrainedHead, revision_of
-from .manifest import KINDS, PACKAGED_NAME, Manifest, ManifestError, TaskSpec, default_manifest, packaged_model_path
-from .packaged import PackageMissing, packaged_model
-from .resolver import generic_labels, get_model, get_packaged, load, with_labels
-from .sources import checkpoint_dir, describe, hub_tokenizer, local_checkpoint, project_model, resolve, servable
+from .cache import CACHE, cached, packaged_tokenizer
+from .formats import load_checkpoint
+from .loaded import LoadedModel, ModelUnavailable
+from .manifest import default_manifest, packaged_model_path
+from .resolver import get_model, get_packaged, load
+from .sources import describe, resolve
 
-__all__ = ["CACHE", "KINDS", "LOADERS", "PACKAGED_NAME", "LoadedModel", "Manifest", "ManifestError",
-           "ModelUnavailable", "PackageMissing", "Resolution", "TaskSpec", "UntrainedHead", "architecture_of",
-           "attention_note", "cached", "checkpoint_dir", "default_manifest", "describe", "generic_labels",
-           "get_model", "get_packaged", "hub_tokenizer", "is_checkpoint", "load", "load_checkpoint",
-           "local_checkpoint", "packaged_model", "packaged_model_path",
-           "packaged_tokenizer", "project_model", "recorded_architecture", "require_masked_lm", "resolve",
-           "revision_of", "servable", "user_cache_dir", "with_labels"]
+# the API; everything else is imported from its module (serving.manifest.KINDS, serving.formats.LOADERS, …)
+__all__ = ["CACHE", "LoadedModel", "ModelUnavailable", "cached", "default_manifest", "describe", "get_model",
+           "get_packaged", "load", "load_checkpoint", "packaged_model_path", "packaged_tokenizer", "resolve"]

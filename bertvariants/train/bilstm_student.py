@@ -29,8 +29,9 @@ from ..common import make_generator
 from ..distillation import tang_objective
 from ..inference import classify
 from ..paths import portable_path
-from ..serving import load_checkpoint, local_checkpoint
+from ..serving import load_checkpoint
 from ..serving.shipped import packaged_word_embeddings
+from ..serving.sources import local_checkpoint
 from ..students import BiLSTMConfig, BiLSTMStudent
 from .config import TrainConfig, output_dir
 from .data import labelled_texts, text_batches

@@ -34,7 +34,8 @@ from ..electra import (
 )
 from ..lab_step import with_lora
 from ..paths import portable_path
-from ..serving import load_checkpoint, local_checkpoint
+from ..serving import load_checkpoint
+from ..serving.sources import local_checkpoint
 from .config import TrainConfig, base_model_path, output_dir
 from .data import block_batches, wikipedia_blocks
 from .loop import Setup, fit, seed_everything

@@ -5,7 +5,7 @@ Each table sits in a marked region of a markdown file and is rewritten from one 
     <!-- generated:tabs -->       README.md           registry.TABS
     <!-- generated:api -->        README.md           the built app's named endpoints, grouped by tab
     <!-- generated:endpoints -->  docs/api.md         the same endpoints, one row each (inputs, outputs, docstring)
-    <!-- generated:loaders -->    docs/architecture.md  bertvariants.serving.LOADERS, the checkpoint formats
+    <!-- generated:loaders -->    docs/architecture.md  bertvariants.serving.formats.LOADERS, the checkpoint formats
     <!-- generated:recipes -->    docs/lab.md         bertvariants.train.RECIPES (+ which spaces.yml tasks each serves)
 
 Everything between a region's two markers belongs to this module: edit the code's table, then run it.
@@ -25,7 +25,8 @@ from typing import Callable, Iterable
 
 from ..paths import REPO_ROOT
 from ..registry import TABS, TabSpec
-from ..serving import LOADERS, default_manifest
+from ..serving import default_manifest
+from ..serving.formats import LOADERS
 from ..train import RECIPES
 from . import build_demo
 

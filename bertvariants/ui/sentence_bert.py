@@ -7,16 +7,18 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from ..checks import number, text
 from .. import interpret_views as iv
 from .. import sentence_bert as sb
-from ..saliency import MAX_STEPS
-from ..similarity_attribution import DEFAULT_STEPS
+from ..checks import number, text
 from ..inference import encode
-from ..serving import get_model, load, packaged_model, servable
+from ..saliency import MAX_STEPS
+from ..serving import get_model, load
+from ..serving.packaged import packaged_model
+from ..serving.sources import servable
+from ..similarity_attribution import DEFAULT_STEPS
 from .common import action, done, pending, safe
-from .zerogpu import on_gpu
 from .guard import per_input_validator
+from .zerogpu import on_gpu
 
 TASK = "similarity"
 MAX_CHARS = sb.MAX_CHARS

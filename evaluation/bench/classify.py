@@ -25,7 +25,8 @@ def sst2_classifier(tmp: Path) -> tuple[str, str]:
     """(location, description): the project's SST-2 teacher — the one you trained in models/ when present, else the
     one shipped in the repository, rebuilt (LoRA merged) and saved to ``tmp`` so that transformers' ``pipeline``
     reads the very same weights; a seeded classifier head on MiniLM only if neither exists."""
-    from bertvariants.serving import load_checkpoint, packaged_model_path, project_model
+    from bertvariants.serving import load_checkpoint, packaged_model_path
+    from bertvariants.serving.sources import project_model
 
     teacher = project_model("sst2-teacher")
     if teacher is not None and teacher.source == "trained" and (Path(teacher.location) / "config.json").is_file():

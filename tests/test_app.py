@@ -181,11 +181,11 @@ def test_per_request_validator_isolates_bad_requests_in_a_batch():
 
 
 def test_first_concurrent_requests_cannot_race_in_lazy_imports():
-    """build_demo imports up front what Plotly and scikit-learn import lazily (narwhals v1 / v2): two first
+    """The app imports up front what Plotly and scikit-learn import lazily (narwhals v1 / v2): two first
     requests drawing a figure and fitting k-means at once used to fail with _DeadlockError."""
-    # the preload runs on a background thread (the page is served meanwhile); every @safe handler waits for it
+    # the preload runs on a background thread once the server answers; every @safe handler waits for it
     code = ("import sys; from bertvariants.ui import guard, common; "
-            "assert 'narwhals.stable.v2' not in sys.modules; guard.install_fixes(); "
+            "assert 'narwhals.stable.v2' not in sys.modules; guard.install_fixes(); guard.preload_in_background(); "
             "first = common.safe(guard.preloaded)(); "
             "missing = [m for m in ('narwhals.stable.v1', 'narwhals.stable.v2', 'plotly.graph_objects') "
             "if m not in sys.modules]; print('first request after preload', first, 'missing', missing)")
@@ -193,6 +193,8 @@ def test_first_concurrent_requests_cannot_race_in_lazy_imports():
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.strip().endswith("first request after preload True missing []"), out.stdout
     assert "install_fixes()" in (REPO / "bertvariants" / "ui" / "__init__.py").read_text()
+    app = (REPO / "app.py").read_text()
+    assert app.index("guard.preload_in_background()") > app.index("demo.launch(")  # after the server answers
 
 
 def test_python_app_serves_offline(tmp_path):

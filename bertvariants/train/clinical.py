@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from evaluation import runner, tasks
+
 from ..clinical_bert import aggregate_chunk_scores, chunk_note
 from ..inference import run_batched
 from .classifier import KIND, fine_tune, label_config, trainable_classifier
@@ -201,8 +203,6 @@ def choose_epochs(model, states, notes, owned, cfg) -> dict:
 
 def run(cfg: ClinicalConfig, *, progress: bool = True) -> RunReport:
     from transformers import AutoTokenizer, BertForSequenceClassification
-
-    from evaluation import runner, tasks
 
     bench = tasks.benchmark(cfg.benchmark)
     if bench.format != "long-note" or cfg.method not in ("head", "lora"):

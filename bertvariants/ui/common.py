@@ -261,6 +261,14 @@ def claim_markdown(label: str, claim: str) -> str:
             f"Leaderboard → Training runs → \"{label}\"): {verdict}.")
 
 
+def claim(tab: gr.Tab, label: str, text: str) -> gr.Markdown:
+    """The claim's Markdown, written when its tab is opened: the verdict reads results/ and the statistics
+    libraries behind it (scipy, scikit-learn), which start-up does not wait for."""
+    md = gr.Markdown("")
+    tab.select(lambda: claim_markdown(label, text), None, md, api_visibility="private")
+    return md
+
+
 def header(spec: TabSpec) -> None:
     """The tab's header: what changed versus BERT in one sentence; the paper and which model serves it sit in a
     closed accordion, so that on a phone the tab's first input is in the first screen."""

@@ -10,7 +10,7 @@ from ..checks import number, text, token_count
 from .. import electra
 from ..common import wordpiece_piece
 from ..serving import get_model, packaged_tokenizer
-from .common import action, claim_markdown, explanation, readable, safe
+from .common import action, claim, explanation, readable, safe
 
 GENERATOR_TASK = "electra-generator"
 DISCRIMINATOR_TASK = "electra-discriminator"
@@ -165,8 +165,8 @@ def build(spec, tab) -> None:
                     "predicts for every token whether it was replaced. Loss = MLM(generator) + λ·BCE(discriminator), "
                     f"λ = {electra.DISC_WEIGHT:g}. Colour = the discriminator's verdict: red = replaced (P > 0.5), "
                     "blue = original.")
-        gr.Markdown(claim_markdown("RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)",
-                                   "ELECTRA's claim (§3.3: replaced-token detection learns more per step than MLM)"))
+        claim(tab, "RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)",
+              "ELECTRA's claim (§3.3: replaced-token detection learns more per step than MLM)")
     # the models view first: on a phone the sub-tab bar shows one or two tabs and puts the rest behind "⋯"
     with gr.Tab("Generator + discriminator"):
         _models_view()

@@ -91,11 +91,11 @@ def root_blocks() -> gr.Blocks:
 
 
 def install_fixes() -> None:
-    """Check gradio, then everything this module patches; idempotent. Called by ``build_demo``."""
+    """Check gradio, then everything this module patches; idempotent. Called by ``build_demo``. (The lazy
+    imports are preloaded once the server answers: :func:`preload_in_background`, from app.py.)"""
     check_gradio()
     install_validator_fix()
     install_upload_fix()
-    preload_in_background()
     limit_malloc_arenas()
 
 
@@ -107,8 +107,9 @@ _PRELOAD_STARTED = threading.Lock()
 
 
 def preload_in_background() -> None:
-    """Run :func:`preload_lazy_imports` on a daemon thread (once): the page is served while it runs (cold
-    start stays a few seconds shorter), and handlers wait for it through :func:`wait_until_preloaded`."""
+    """Run :func:`preload_lazy_imports` on a daemon thread (once): app.py starts it once the server answers, so
+    neither the start-up nor ``build_demo`` waits for it (nor shares the GIL with it); handlers that run before it
+    finished wait for it through :func:`wait_until_preloaded`."""
     if not _PRELOAD_STARTED.acquire(blocking=False):
         return
 

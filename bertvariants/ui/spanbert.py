@@ -15,7 +15,7 @@ from .. import spanbert as sp
 from ..common import make_generator
 from ..serving import get_model, ModelUnavailable, packaged_tokenizer, resolve
 from ..qa import answer_questions, highlight_answer, null_threshold_of
-from .common import action, claim_markdown, explanation, safe
+from .common import action, claim, explanation, safe
 
 log = logging.getLogger("bertvariants.ui")
 TASK = "spanbert-qa"
@@ -143,10 +143,9 @@ def build(spec, tab) -> None:
         s_btn.click(spans, [passage, seed, p, max_span], [s_md, s_hl, s_plot], api_name="spanbert_spans")
     with gr.Tab("Question answering"):
         with explanation("What was measured here, and the served model's start"):
-            gr.Markdown(" ".join(filter(None, (
-                claim_markdown("Span vs token masking, then SQuAD (SpanBERT §5)",
-                               "SpanBERT's claim (§5: span masking + SBO pretraining helps extractive QA)"),
-                served_start()))))
+            claim(tab, "Span vs token masking, then SQuAD (SpanBERT §5)",
+                  "SpanBERT's claim (§5: span masking + SBO pretraining helps extractive QA)")
+            gr.Markdown(served_start())
         question = gr.Textbox(label="Question", value="Who released SpanBERT?")
         context = gr.Textbox(label="Context", lines=6, value=EXAMPLE)
         tau = served_null_threshold()

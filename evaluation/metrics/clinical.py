@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
-from sklearn.metrics import auc, precision_recall_curve
 
 
 def _check(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -37,6 +35,8 @@ def auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
     n0 = len(y) - n1
     if n1 == 0 or n0 == 0:
         return float("nan")  # undefined with one class
+    from scipy.stats import rankdata  # scipy and scikit-learn load when a score is computed, not at import
+
     ranks = rankdata(s)
     return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0) * 100)
 
@@ -45,6 +45,8 @@ def auprc(labels: Sequence[int], scores: Sequence[float]) -> float:
     y, s = _check(labels, scores)
     if y.sum() == 0:
         return float("nan")
+    from sklearn.metrics import auc, precision_recall_curve
+
     precision, recall, _ = precision_recall_curve(y, s)
     return float(auc(recall, precision) * 100)
 
@@ -58,6 +60,8 @@ def rp80(labels: Sequence[int], scores: Sequence[float], *, min_precision: float
     y, s = _check(labels, scores)
     if y.sum() == 0:
         return float("nan")
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, _ = precision_recall_curve(y, s)
     ok = precision >= min_precision - 1e-9
     return float(recall[ok].max() * 100) if ok.any() else 0.0

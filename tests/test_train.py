@@ -452,6 +452,15 @@ def test_albert_init_is_the_best_low_rank_factorization(tiny_base):
         svd_factorize(w, 0)
     with pytest.raises(ValueError, match="shared_from"):
         albert_from_bert(bert, shared_from=9)
+    # ALBERT's num_hidden_groups: G shared layers, group g from the teacher layer shared_from places in its span
+    layers = bert.config.num_hidden_layers
+    two = albert_from_bert(bert, embedding_size=12, shared_from=0, hidden_groups=2)
+    assert two.config.num_hidden_groups == 2 and len(two.encoder.albert_layer_groups) == 2
+    for g in range(2):
+        grouped = two.encoder.albert_layer_groups[g].albert_layers[0]
+        assert torch.equal(grouped.ffn.weight, bert.encoder.layer[g * layers // 2].intermediate.dense.weight)
+    with pytest.raises(ValueError, match="hidden_groups"):
+        albert_from_bert(bert, hidden_groups=layers + 1)
 
 
 def test_cpu_bf16_only_where_asked_and_native(monkeypatch):

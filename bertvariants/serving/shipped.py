@@ -160,13 +160,15 @@ def _bilstm_minilm(kind: str, config: dict, layers: tuple[int, ...]):
 
 
 def _albert_minilm(kind: str, config: dict, layers: tuple[int, ...]):
-    """ALBERT §3.1 from the packaged MiniLM: the V×E table by (sign-fixed) truncated SVD, one shared layer; the
-    student's trained weights (everything but that table) are then copied in from ``head.safetensors``."""
+    """ALBERT §3.1 from the packaged MiniLM: the V×E table by (sign-fixed) truncated SVD, one shared layer (or
+    ``hidden_groups`` of them); the student's trained weights (everything but that table) are then copied in from
+    ``head.safetensors``."""
     from transformers import BertModel
 
     bert = BertModel.from_pretrained(str(packaged_model_path()), add_pooling_layer=False)
     return albert_from_bert(bert, embedding_size=int(config.get("embedding_size", 128)),
-                            shared_from=int(config.get("shared_from", 0)))
+                            shared_from=int(config.get("shared_from", 0)),
+                            hidden_groups=int(config.get("hidden_groups", 1)))
 
 
 BASES: dict[str, Callable] = {"minilm": _minilm, "minilm-layers": _minilm_layers, "minilm-electra": _minilm_electra,

@@ -58,7 +58,7 @@ RECIPES: tuple[RecipeSpec, ...] = (
                "(--set task=rte|cola|mrpc|sst2)",
                minutes=5),
     RecipeSpec("albert-student", "albert_student", "AlbertStudentConfig", ("albert-student",),
-               "Lan et al. 2019: ALBERT-shaped student (E=128 via SVD, one shared layer ×6)", minutes=15),
+               "Lan et al. 2019: ALBERT-shaped student (E=128 via SVD, 2 shared layers ×3)", minutes=15),
 )
 
 

@@ -127,7 +127,7 @@ def compare_similarity(a: str, b: str):
     """The same two sentences through five encoders side by side: all-MiniLM-L6-v2 (the packaged PyTorch model),
     paraphrase-MiniLM-L3-v2 as fp32 ONNX, all-MiniLM-L6-v2 with int8 ONNX weights (both run by onnxruntime), and
     this project's two students of MiniLM: distil-student (its layers 1, 3, 5 + a LoRA adapter, DistilBERT-style)
-    and albert-student (factorized embeddings + one shared layer, ALBERT-style).
+    and albert-student (factorized embeddings + two shared layers, ALBERT-style).
 
     Each row gives the cosine of the pair's embeddings (the model's own pooling), the latency of encoding the
     pair measured now on this server (median of 5 after a warm-up), the parameter count and the size on disk.

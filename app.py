@@ -16,8 +16,8 @@ except ImportError:
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from bertvariants.ui import build_demo, launch_kwargs, queue  # noqa: E402
-from bertvariants.ui import guard, zerogpu  # noqa: E402
+from bertvariants.ui import build_demo, queue, serve  # noqa: E402
+from bertvariants.ui import zerogpu  # noqa: E402
 
 PRELOADED = zerogpu.preload_space_models() if zerogpu.preload_requested() else None  # module scope: ZeroGPU
 
@@ -27,11 +27,5 @@ if __name__ == "__main__":
     hub_online()  # decide online/offline once, fast, before any hub call could sit through retries
     demo = queue(build_demo())
     print(zerogpu.startup_report(PRELOADED), flush=True)
-    demo.launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        prevent_thread_lock=True,
-        **launch_kwargs(),
-    )
-    guard.preload_in_background()  # what handlers import lazily, once the page is served (guard.py)
-    demo.block_thread()
+    serve(demo, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+          server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))

@@ -115,11 +115,11 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url():
     """The real app (build_demo + the bounded queue) served on loopback for the whole test session."""
-    from bertvariants.ui import build_demo, launch_kwargs, queue
+    from bertvariants.ui import build_demo, queue, serve
 
     demo = queue(build_demo())
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    serve(demo, block=False, server_name="127.0.0.1", server_port=port, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

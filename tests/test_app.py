@@ -3,6 +3,7 @@ modules built from registry.TABS, and ui.guard (its checked gradio patches, per-
 
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
 import sys
@@ -193,8 +194,11 @@ def test_first_concurrent_requests_cannot_race_in_lazy_imports():
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.strip().endswith("first request after preload True missing []"), out.stdout
     assert "install_fixes()" in (REPO / "bertvariants" / "ui" / "__init__.py").read_text()
-    app = (REPO / "app.py").read_text()
-    assert app.index("guard.preload_in_background()") > app.index("demo.launch(")  # after the server answers
+    from bertvariants.ui import serve
+
+    body = inspect.getsource(serve)  # app.py and the tests' app start through serve(): preload after the launch
+    assert body.index("preload_in_background()") > body.index("demo.launch(")
+    assert "serve(demo" in (REPO / "app.py").read_text()
 
 
 def test_python_app_serves_offline(tmp_path):

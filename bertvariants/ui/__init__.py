@@ -16,7 +16,7 @@ import gradio as gr  # noqa: E402
 from ..registry import TabSpec, TABS  # noqa: E402
 from ..serving.manifest import default_manifest
 from .common import TABLE_CSS, header, named  # noqa: E402
-from .guard import install_fixes  # noqa: E402
+from .guard import install_fixes, preload_in_background  # noqa: E402
 
 TITLE = "BERT variants: how they work, and what they do"
 CSS = """
@@ -111,6 +111,18 @@ def launch_kwargs() -> dict:
     # re-render the tabs under a user's click)
     return dict(theme=theme, css=CSS, head=_HEAD, js=_OPEN_TAB_JS % json.dumps({spec.key: spec.label for spec in TABS}),
                 max_file_size="50mb", show_error=True, mcp_server=True)
+
+
+def serve(demo: gr.Blocks, *, block: bool = True, **launch_args) -> gr.Blocks:
+    """Launch the queued ``demo`` with :func:`launch_kwargs` (plus ``launch_args``: host, port, …), then, once the
+    server answers, preload what handlers import lazily (:func:`guard.preload_in_background`: first requests must
+    not race in imports); blocks like ``demo.launch()`` unless ``block=False``. app.py, the tests' in-process app
+    and the GPU-seconds tool all start the app through here."""
+    demo.launch(prevent_thread_lock=True, **launch_args, **launch_kwargs())
+    preload_in_background()
+    if block:
+        demo.block_thread()
+    return demo
 
 
 def queue(demo: gr.Blocks) -> gr.Blocks:

@@ -8,7 +8,7 @@ import os
 import time
 
 from .. import serving
-from . import build_demo, launch_kwargs, queue
+from . import build_demo, queue, serve
 
 log = logging.getLogger("bertvariants.zerogpu")
 
@@ -50,8 +50,8 @@ def measure(host_url: str) -> dict[str, tuple[float, int]]:
 
 def main() -> None:
     demo = queue(build_demo())
-    demo.launch(server_name="127.0.0.1", server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7861")),
-                prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    serve(demo, block=False, server_name="127.0.0.1", server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7861")),
+          quiet=True)
     try:
         for name, (seconds, n) in sorted(measure(demo.local_url).items()):
             print(f"{name:28s} {seconds:7.2f} s  model lookups {n}")

@@ -214,8 +214,11 @@ def test_a_share_link_opens_its_tab_and_selecting_a_tab_updates_the_link(app_url
         page.goto(app_url + "?tab=electra", wait_until="domcontentloaded")
         selected = page.get_by_role("tab", name=tab("electra").label, exact=True)
         expect(selected).to_have_attribute("aria-selected", "true", timeout=WAIT_MS)
-        page.get_by_role("tab", name=tab("bart").label, exact=True).click()
-        page.wait_for_function("() => new URL(location.href).searchParams.get('tab') === 'bart'", timeout=WAIT_MS)
+        expect(page).to_have_url(re.compile(r"[?&]tab=electra\b"), timeout=WAIT_MS)  # the opened tab's link
+        bart = page.get_by_role("tab", name=tab("bart").label, exact=True)
+        bart.click()
+        expect(bart).to_have_attribute("aria-selected", "true", timeout=WAIT_MS)
+        expect(page).to_have_url(re.compile(r"[?&]tab=bart\b"), timeout=WAIT_MS)
     finally:
         page.close()
 

@@ -18,7 +18,7 @@ import gradio as gr
 from ..registry import TabSpec
 from ..serving import describe, ModelUnavailable, resolve
 from ..serving.manifest import default_manifest, ManifestError
-from .guard import wait_until_preloaded
+from .guard import root_blocks, wait_until_preloaded
 from .zerogpu import on_gpu
 
 log = logging.getLogger("bertvariants.ui")
@@ -245,6 +245,7 @@ def serving_markdown(tab_key: str) -> str:
     return "Serving now:\n" + "\n".join(f"- {describe(t.key)}" for t in tasks)
 
 
+@functools.lru_cache(maxsize=None)
 def claim_markdown(label: str, claim: str) -> str:
     """A paper's claim as the variant lab measured it here: the held-out verdict of the Leaderboard's training-view
     preset ``label`` (computed from the records in results/), or "" while its runs are missing."""
@@ -261,11 +262,12 @@ def claim_markdown(label: str, claim: str) -> str:
             f"Leaderboard → Training runs → \"{label}\"): {verdict}.")
 
 
-def claim(tab: gr.Tab, label: str, text: str) -> gr.Markdown:
-    """The claim's Markdown, written when its tab is opened: the verdict reads results/ and the statistics
-    libraries behind it (scipy, scikit-learn), which start-up does not wait for."""
+def claim(label: str, text: str) -> gr.Markdown:
+    """The claim's Markdown, written when the page loads (once per process, like a build-time text): the verdict
+    reads results/ and the statistics libraries behind it (scipy, scikit-learn), which start-up does not wait for.
+    (Not on the tab's select: a server event there held up the next tab's select while the server was busy.)"""
     md = gr.Markdown("")
-    tab.select(lambda: claim_markdown(label, text), None, md, api_visibility="private")
+    root_blocks().load(lambda: claim_markdown(label, text), None, md, api_visibility="private")
     return md
 
 

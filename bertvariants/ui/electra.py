@@ -165,7 +165,7 @@ def build(spec, tab) -> None:
                     "predicts for every token whether it was replaced. Loss = MLM(generator) + λ·BCE(discriminator), "
                     f"λ = {electra.DISC_WEIGHT:g}. Colour = the discriminator's verdict: red = replaced (P > 0.5), "
                     "blue = original.")
-        claim(tab, "RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)",
+        claim("RTD vs MLM pretraining, then SST-2 (ELECTRA §3.3)",
               "ELECTRA's claim (§3.3: replaced-token detection learns more per step than MLM)")
     # the models view first: on a phone the sub-tab bar shows one or two tabs and puts the rest behind "⋯"
     with gr.Tab("Generator + discriminator"):

@@ -143,7 +143,7 @@ def build(spec, tab) -> None:
         s_btn.click(spans, [passage, seed, p, max_span], [s_md, s_hl, s_plot], api_name="spanbert_spans")
     with gr.Tab("Question answering"):
         with explanation("What was measured here, and the served model's start"):
-            claim(tab, "Span vs token masking, then SQuAD (SpanBERT §5)",
+            claim("Span vs token masking, then SQuAD (SpanBERT §5)",
                   "SpanBERT's claim (§5: span masking + SBO pretraining helps extractive QA)")
             gr.Markdown(served_start())
         question = gr.Textbox(label="Question", value="Who released SpanBERT?")

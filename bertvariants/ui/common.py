@@ -245,7 +245,6 @@ def serving_markdown(tab_key: str) -> str:
     return "Serving now:\n" + "\n".join(f"- {describe(t.key)}" for t in tasks)
 
 
-@functools.lru_cache(maxsize=None)
 def claim_markdown(label: str, claim: str) -> str:
     """A paper's claim as the variant lab measured it here: the held-out verdict of the Leaderboard's training-view
     preset ``label`` (computed from the records in results/), or "" while its runs are missing."""
@@ -263,7 +262,7 @@ def claim_markdown(label: str, claim: str) -> str:
 
 
 def claim(label: str, text: str) -> gr.Markdown:
-    """The claim's Markdown, written when the page loads (once per process, like a build-time text): the verdict
+    """The claim's Markdown, written when the page loads (it follows results/ as the lab adds runs): the verdict
     reads results/ and the statistics libraries behind it (scipy, scikit-learn), which start-up does not wait for.
     (Not on the tab's select: a server event there held up the next tab's select while the server was busy.)"""
     md = gr.Markdown("")

@@ -203,3 +203,13 @@ def test_app_section_serves_the_library_similarity_three_ways(tmp_path):
         got = [results[variant]["scores"][i] for i in range(len(pairs))]
         assert got == pytest.approx(expected, abs=2e-4), variant
     assert set(results["noop"]["scores"].values()) == {0.0}
+
+
+def test_the_bench_lab_side_uses_the_recipes_defaults():
+    """The training bench builds its lab side from bertvariants.lab_step's constants (core cannot import the
+    train layer's TrainConfig): they must be TrainConfig's defaults."""
+    from bertvariants.lab_step import LAB_ATTENTION_DROPOUT, LAB_WEIGHT_DECAY
+    from bertvariants.train.config import TrainConfig
+
+    assert TrainConfig().weight_decay == LAB_WEIGHT_DECAY
+    assert TrainConfig().attention_dropout == LAB_ATTENTION_DROPOUT
